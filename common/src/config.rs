@@ -1,0 +1,57 @@
+//! Settings that both binaries share, and the one helper that reads environment variables.
+
+use std::str::FromStr;
+
+/// Where Redis is and which key prefix this deployment uses.
+#[derive(Debug, Clone)]
+pub struct RedisSettings {
+    /// `redis://` or `rediss://` URL, with password and db index.
+    pub url: String,
+    /// First segment of every key (`RECUR_PREFIX`).
+    pub prefix: String,
+}
+
+impl RedisSettings {
+    /// Reads `REDIS_URL` and `RECUR_PREFIX`.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Ok(Self {
+            url: env_or("REDIS_URL", "redis://127.0.0.1:6379".to_string())?,
+            prefix: env_or("RECUR_PREFIX", "recur".to_string())?,
+        })
+    }
+
+    /// Connects to Redis with a multiplexed connection that reconnects by itself.
+    ///
+    /// Fails at once (instead of retrying forever) so that a binary started with a wrong URL says so.
+    pub async fn connect(&self) -> crate::Result<redis::aio::ConnectionManager> {
+        let client = redis::Client::open(self.url.as_str())?;
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_number_of_retries(1)
+            .set_connection_timeout(Some(std::time::Duration::from_secs(3)));
+        Ok(redis::aio::ConnectionManager::new_with_config(client, config).await?)
+    }
+}
+
+/// A variable that is set but cannot be parsed.
+#[derive(Debug, thiserror::Error)]
+#[error("environment variable {name}={value:?} is invalid: {reason}")]
+pub struct ConfigError {
+    pub name: &'static str,
+    pub value: String,
+    pub reason: String,
+}
+
+/// Reads `name` and parses it, or returns `default` when it is unset or empty.
+pub fn env_or<T>(name: &'static str, default: T) -> Result<T, ConfigError>
+where
+    T: FromStr,
+    T::Err: std::fmt::Display,
+{
+    match std::env::var(name) {
+        Ok(value) if !value.trim().is_empty() => value
+            .trim()
+            .parse()
+            .map_err(|error: T::Err| ConfigError { name, value, reason: error.to_string() }),
+        _ => Ok(default),
+    }
+}

@@ -1,0 +1,39 @@
+//! The error type of `recur-common`: variants only for what callers branch on.
+
+/// What can go wrong in the store and the model.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The named record does not exist.
+    #[error("{kind} {id} not found")]
+    NotFound { kind: &'static str, id: String },
+    /// The record exists but is in a state that forbids the change (a pause of a paused schedule, a
+    /// duplicate workflow name, deleting a workflow that schedules use).
+    #[error("{0}")]
+    Conflict(String),
+    /// Input that breaks a rule of the model.
+    #[error("{message}")]
+    Invalid { field: Option<&'static str>, message: String },
+    /// A schedule names a workflow that does not exist.
+    #[error("workflow {0} does not exist")]
+    UnknownWorkflow(uuid::Uuid),
+    /// Redis answered with an error or could not be reached.
+    #[error("redis: {0}")]
+    Redis(#[from] redis::RedisError),
+    /// A record in Redis could not be decoded.
+    #[error("corrupt record {key}: {detail}")]
+    Corrupt { key: String, detail: String },
+    /// A JSON value could not be encoded or decoded.
+    #[error("json: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+impl Error {
+    /// An [`Error::Invalid`] about one field.
+    pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
+        Self::Invalid { field: Some(field), message: message.into() }
+    }
+}
+
+/// `Result` with [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

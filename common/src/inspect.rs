@@ -1,0 +1,298 @@
+//! Read-only queries: what the API serves and what `recur-worker inspect` prints. Nothing here writes.
+
+use std::{collections::BTreeMap, sync::Arc};
+
+use jiff::Timestamp;
+use redis::{AsyncCommands, aio::ConnectionManager};
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::{
+    Error, Result,
+    clock::Clock,
+    keys::Keys,
+    model::{Execution, ExecutionId, JobId, QueueName, Schedule, ScheduleStatus, Workflow, from_millis, serde_instant},
+    store::{corrupt, not_found},
+};
+
+/// One page of a listing, newest first, and the cursor of the next page.
+#[derive(Debug, Clone, Serialize)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+/// Filters of the schedule listing.
+#[derive(Debug, Clone, Default)]
+pub struct ScheduleFilter {
+    pub status: Option<ScheduleStatus>,
+    pub workflow_id: Option<Uuid>,
+}
+
+/// A queue as operators see it.
+#[derive(Debug, Clone, Serialize)]
+pub struct QueueOverview {
+    pub name: String,
+    pub ready: u64,
+    pub running: u64,
+    pub delayed: u64,
+    pub expired_leases: u64,
+    pub next_job: Option<String>,
+    #[serde(with = "serde_instant::option")]
+    pub next_due_at: Option<Timestamp>,
+}
+
+/// A worker that sent a heartbeat recently.
+#[derive(Debug, Clone, Serialize)]
+pub struct WorkerOverview {
+    pub id: String,
+    #[serde(with = "serde_instant")]
+    pub last_heartbeat_at: Timestamp,
+    pub description: BTreeMap<String, String>,
+}
+
+/// The state of a deployment for `recur-worker inspect`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Overview {
+    #[serde(with = "serde_instant")]
+    pub now: Timestamp,
+    pub queues: Vec<QueueOverview>,
+    pub workers: Vec<WorkerOverview>,
+    pub schedules: BTreeMap<&'static str, u64>,
+}
+
+/// Read-only access to a deployment's records.
+#[derive(Clone)]
+pub struct Inspect {
+    conn: ConnectionManager,
+    keys: Keys,
+    clock: Arc<dyn Clock>,
+}
+
+impl Inspect {
+    pub(crate) fn new(conn: ConnectionManager, keys: Keys, clock: Arc<dyn Clock>) -> Self {
+        Self { conn, keys, clock }
+    }
+
+    /// Whether Redis answers.
+    pub async fn ping(&self) -> Result<()> {
+        let mut conn = self.conn.clone();
+        let _: String = redis::cmd("PING").query_async(&mut conn).await?;
+        Ok(())
+    }
+
+    /// One workflow.
+    pub async fn workflow(&self, id: Uuid) -> Result<Workflow> {
+        let mut conn = self.conn.clone();
+        let json: Option<String> = conn.get(self.keys.workflow(id)).await?;
+        let json = json.ok_or_else(|| not_found("workflow", id))?;
+        Ok(serde_json::from_str(&json)?)
+    }
+
+    /// Workflows, newest first.
+    pub async fn workflows(&self, limit: usize, cursor: Option<&str>) -> Result<Page<Workflow>> {
+        let mut conn = self.conn.clone();
+        let keys = self.keys.clone();
+        self.walk(&self.keys.workflows(), limit, cursor, async |ids: Vec<String>| {
+            let keys: Vec<String> = ids.iter().filter_map(|id| id.parse().ok()).map(|id| keys.workflow(id)).collect();
+            let found: Vec<Option<String>> = if keys.is_empty() { Vec::new() } else { conn.mget(&keys).await? };
+            found.into_iter().flatten().map(|json| Ok(serde_json::from_str(&json)?)).collect()
+        })
+        .await
+    }
+
+    /// One schedule.
+    pub async fn schedule(&self, id: Uuid) -> Result<Schedule> {
+        let mut conn = self.conn.clone();
+        let key = self.keys.schedule(id);
+        let fields: std::collections::HashMap<String, String> = conn.hgetall(&key).await?;
+        if fields.is_empty() {
+            return Err(not_found("schedule", id));
+        }
+        Schedule::from_fields(&fields).map_err(|detail| corrupt(&key, detail))
+    }
+
+    async fn schedules_by_id(&self, ids: &[String]) -> Result<Vec<Schedule>> {
+        let mut pipe = redis::pipe();
+        let mut keys = Vec::with_capacity(ids.len());
+        for id in ids {
+            let id: Uuid = id.parse().map_err(|_| corrupt("schedule index", format!("id {id:?}")))?;
+            keys.push(self.keys.schedule(id));
+            pipe.hgetall(self.keys.schedule(id));
+        }
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut conn = self.conn.clone();
+        let found: Vec<std::collections::HashMap<String, String>> = pipe.query_async(&mut conn).await?;
+        // A schedule deleted between reading the index and reading the record is skipped.
+        found
+            .iter()
+            .zip(&keys)
+            .filter(|(fields, _)| !fields.is_empty())
+            .map(|(fields, key)| Schedule::from_fields(fields).map_err(|detail| corrupt(key, detail)))
+            .collect()
+    }
+
+    /// Schedules, newest first, optionally of one status and one workflow.
+    pub async fn schedules(&self, filter: &ScheduleFilter, limit: usize, cursor: Option<&str>) -> Result<Page<Schedule>> {
+        let index = match (filter.status, filter.workflow_id) {
+            (_, Some(workflow_id)) => self.keys.workflow_schedules(workflow_id),
+            (Some(status), None) => self.keys.schedules_by_status(status),
+            (None, None) => self.keys.schedules(),
+        };
+        self.walk(&index, limit, cursor, async |ids: Vec<String>| {
+            let schedules = self.schedules_by_id(&ids).await?;
+            Ok(schedules.into_iter().filter(|s| filter.status.is_none_or(|status| s.status == status)).collect())
+        })
+        .await
+    }
+
+    /// A page of active schedules in creation order, for the reconciler.
+    pub async fn active_schedules(&self, offset: usize, count: usize) -> Result<Vec<Schedule>> {
+        let mut conn = self.conn.clone();
+        let stop = isize::try_from(offset + count).unwrap_or(isize::MAX) - 1;
+        let ids: Vec<String> = conn
+            .zrange(self.keys.schedules_by_status(ScheduleStatus::Active), isize::try_from(offset).unwrap_or(isize::MAX), stop)
+            .await?;
+        self.schedules_by_id(&ids).await
+    }
+
+    /// One execution.
+    pub async fn execution(&self, id: &str) -> Result<Execution> {
+        let parsed: ExecutionId = id.parse().map_err(|_| not_found("execution", id))?;
+        let mut conn = self.conn.clone();
+        let json: Option<String> = conn.hget(self.keys.executions(parsed.job.schedule()), id).await?;
+        let json = json.ok_or_else(|| not_found("execution", id))?;
+        Ok(serde_json::from_str(&json)?)
+    }
+
+    /// A schedule's executions, newest first.
+    pub async fn executions(&self, schedule_id: Uuid, limit: usize, cursor: Option<&str>) -> Result<Page<Execution>> {
+        let mut conn = self.conn.clone();
+        let hash = self.keys.executions(schedule_id);
+        self.walk(&self.keys.execution_times(schedule_id), limit, cursor, async |ids: Vec<String>| {
+            let found: Vec<Option<String>> = if ids.is_empty() { Vec::new() } else { conn.hmget(&hash, &ids).await? };
+            found.into_iter().flatten().map(|json| Ok(serde_json::from_str(&json)?)).collect()
+        })
+        .await
+    }
+
+    /// Walks the sorted-set `index` from the highest score down, after the member `cursor`, loading and
+    /// filtering members with `load` until `limit` items are found or the index ends.
+    async fn walk<T>(
+        &self,
+        index: &str,
+        limit: usize,
+        cursor: Option<&str>,
+        mut load: impl AsyncFnMut(Vec<String>) -> Result<Vec<T>>,
+    ) -> Result<Page<T>> {
+        let mut conn = self.conn.clone();
+        let mut start = match cursor {
+            None => 0,
+            Some(cursor) => {
+                let rank: Option<usize> = conn.zrevrank(index, cursor).await?;
+                rank.ok_or_else(|| Error::invalid("cursor", "the cursor is unknown or expired; start again without it"))? + 1
+            }
+        };
+        let mut items = Vec::new();
+        let mut last_id = None;
+        loop {
+            let wanted = limit - items.len();
+            let stop = isize::try_from(start + wanted).unwrap_or(isize::MAX) - 1;
+            let ids: Vec<String> = conn.zrevrange(index, isize::try_from(start).unwrap_or(isize::MAX), stop).await?;
+            if ids.is_empty() {
+                return Ok(Page { items, next_cursor: None });
+            }
+            start += ids.len();
+            let exhausted = ids.len() < wanted;
+            last_id = ids.last().cloned().or(last_id);
+            items.extend(load(ids).await?);
+            if items.len() >= limit || exhausted {
+                let total: usize = conn.zcard(index).await?;
+                let more = !exhausted && start < total;
+                return Ok(Page { items, next_cursor: if more { last_id } else { None } });
+            }
+        }
+    }
+
+    /// Every queue that ever held a job.
+    pub async fn queue_names(&self) -> Result<Vec<QueueName>> {
+        let mut conn = self.conn.clone();
+        let names: Vec<String> = conn.smembers(self.keys.queues()).await?;
+        let mut queues: Vec<QueueName> = names.iter().filter_map(|name| QueueName::parse(name).ok()).collect();
+        queues.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+        Ok(queues)
+    }
+
+    /// Up to `count` jobs of `queue` whose lease expired before `now`, with the worker that held them.
+    pub async fn expired_leases(&self, queue: &QueueName, now: Timestamp, count: usize) -> Result<Vec<(JobId, String)>> {
+        let mut conn = self.conn.clone();
+        let ids: Vec<String> = conn
+            .zrangebyscore_limit(self.keys.leases(queue), "-inf", format!("({}", now.as_millisecond()), 0, isize::try_from(count).unwrap_or(100))
+            .await?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let owners: Vec<Option<String>> = conn.hmget(self.keys.running(queue), &ids).await?;
+        ids.iter()
+            .zip(owners)
+            .map(|(id, owner)| Ok((id.parse()?, owner.unwrap_or_default())))
+            .collect()
+    }
+
+    /// The running execution of a job and its schedule, if both still exist.
+    pub(crate) async fn abandoned_attempt(&self, job: &JobId) -> Result<Option<(Execution, Schedule)>> {
+        let mut conn = self.conn.clone();
+        let execution_id: Option<String> = conn.hget(self.keys.job(job), "execution_id").await?;
+        let Some(execution_id) = execution_id else { return Ok(None) };
+        let json: Option<String> = conn.hget(self.keys.executions(job.schedule()), &execution_id).await?;
+        let Some(json) = json else { return Ok(None) };
+        match self.schedule(job.schedule()).await {
+            Ok(schedule) => Ok(Some((serde_json::from_str(&json)?, schedule))),
+            Err(Error::NotFound { .. }) => Ok(None),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Queues, workers and schedule counts, read in one round trip per group.
+    pub async fn overview(&self) -> Result<Overview> {
+        let now = self.clock.now();
+        let now_ms = now.as_millisecond();
+        let mut conn = self.conn.clone();
+        let mut queues = Vec::new();
+        for queue in self.queue_names().await? {
+            let (ready, running, delayed, expired_leases, next): (u64, u64, u64, u64, Vec<(String, i64)>) = redis::pipe()
+                .llen(self.keys.ready(&queue))
+                .hlen(self.keys.running(&queue))
+                .zcard(self.keys.delayed(&queue))
+                .zcount(self.keys.leases(&queue), "-inf", format!("({now_ms}"))
+                .zrange_withscores(self.keys.delayed(&queue), 0, 0)
+                .query_async(&mut conn)
+                .await?;
+            let next = next.into_iter().next();
+            queues.push(QueueOverview {
+                name: queue.to_string(),
+                ready,
+                running,
+                delayed,
+                expired_leases,
+                next_due_at: next.as_ref().map(|(_, due)| from_millis(*due)),
+                next_job: next.map(|(job, _)| job),
+            });
+        }
+        let heartbeats: Vec<(String, i64)> = conn.zrange_withscores(self.keys.workers(), 0, -1).await?;
+        let mut workers = Vec::new();
+        for (id, last) in heartbeats {
+            let description: BTreeMap<String, String> = conn.hgetall(self.keys.worker(&id)).await?;
+            workers.push(WorkerOverview { id, last_heartbeat_at: from_millis(last), description });
+        }
+        let mut pipe = redis::pipe();
+        for status in ScheduleStatus::ALL {
+            pipe.zcard(self.keys.schedules_by_status(status));
+        }
+        let counts: Vec<u64> = pipe.query_async(&mut conn).await?;
+        let schedules = ScheduleStatus::ALL.iter().map(|status| status.as_str()).zip(counts).collect();
+        Ok(Overview { now, queues, workers, schedules })
+    }
+}

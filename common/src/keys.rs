@@ -1,0 +1,183 @@
+//! Every Redis key recur uses, named in one place.
+//!
+//! A key is `{<prefix>}:<path>`: the prefix in braces is the Redis Cluster hash tag, so every key of one
+//! deployment lives in one slot and every script may touch any of them together. Scripts get their keys
+//! from here through `KEYS`; none is built inside Lua. `docs/redis.md` documents each key, and a test
+//! checks that it lists every pattern that [`Keys::patterns`] returns.
+
+use uuid::Uuid;
+
+use crate::model::{JobId, QueueName, ScheduleStatus};
+
+/// The key builder of one deployment (one `RECUR_PREFIX`).
+#[derive(Debug, Clone)]
+pub struct Keys {
+    /// `{prefix}`: the hash tag every key starts with.
+    tag: String,
+}
+
+impl Keys {
+    /// Keys under `prefix` (`RECUR_PREFIX`).
+    pub fn new(prefix: &str) -> Self {
+        Self { tag: format!("{{{prefix}}}") }
+    }
+
+    fn key(&self, path: std::fmt::Arguments<'_>) -> String {
+        format!("{}:{path}", self.tag)
+    }
+
+    /// STRING, a workflow as JSON; written by `create_workflow.lua` and `update_workflow.lua`.
+    pub fn workflow(&self, id: Uuid) -> String {
+        self.key(format_args!("workflow:{id}"))
+    }
+
+    /// ZSET of workflow ids scored by creation ms; written by `create_workflow.lua`, read by listings.
+    pub fn workflows(&self) -> String {
+        self.key(format_args!("workflows"))
+    }
+
+    /// HASH workflow name → id, the uniqueness index of names; written by the workflow scripts.
+    pub fn workflow_names(&self) -> String {
+        self.key(format_args!("workflow-names"))
+    }
+
+    /// ZSET of the ids of schedules that use a workflow, scored by creation ms; written by the schedule
+    /// scripts, read to refuse deleting a workflow in use and to list schedules by workflow.
+    pub fn workflow_schedules(&self, workflow_id: Uuid) -> String {
+        self.key(format_args!("workflow:{workflow_id}:schedules"))
+    }
+
+    /// HASH, one scheduled job with its counters, `rev` and `live_job`; written by every schedule script.
+    pub fn schedule(&self, id: Uuid) -> String {
+        self.key(format_args!("schedule:{id}"))
+    }
+
+    /// ZSET of all schedule ids scored by creation ms; the index that listings page through.
+    pub fn schedules(&self) -> String {
+        self.key(format_args!("schedules"))
+    }
+
+    /// ZSET of the ids of schedules in one status, scored by creation ms; the reconciler pages through
+    /// the `active` one.
+    pub fn schedules_by_status(&self, status: ScheduleStatus) -> String {
+        self.key(format_args!("schedules:{}", status.as_str()))
+    }
+
+    /// HASH of one schedule's executions, execution id → JSON; written by `start_job.lua`,
+    /// `finish_job.lua` and `requeue_job.lua`, trimmed by `finish_job.lua`.
+    pub fn executions(&self, schedule_id: Uuid) -> String {
+        self.key(format_args!("schedule:{schedule_id}:executions"))
+    }
+
+    /// ZSET of one schedule's execution ids scored by start ms; the order and retention index of
+    /// [`Keys::executions`].
+    pub fn execution_times(&self, schedule_id: Uuid) -> String {
+        self.key(format_args!("schedule:{schedule_id}:execution-times"))
+    }
+
+    /// HASH, one live job: schedule, queue, due time, attempt, current execution; created by the enqueue
+    /// step of the schedule scripts, deleted by `finish_job.lua`.
+    pub fn job(&self, id: &JobId) -> String {
+        self.key(format_args!("job:{id}"))
+    }
+
+    /// ZSET of job ids scored by due ms; written by every script that enqueues, drained by the promote step
+    /// of `claim_job.lua` and `promote_due_jobs.lua`.
+    pub fn delayed(&self, queue: &QueueName) -> String {
+        self.key(format_args!("queue:{queue}:delayed"))
+    }
+
+    /// LIST of due job ids, oldest first; filled by promotion and `requeue_job.lua`, popped by `claim_job.lua`.
+    pub fn ready(&self, queue: &QueueName) -> String {
+        self.key(format_args!("queue:{queue}:ready"))
+    }
+
+    /// HASH job id → worker id of claimed jobs; written by `claim_job.lua`, cleared when the job finishes or
+    /// is requeued. Finishing checks it: a worker that lost its lease records nothing.
+    pub fn running(&self, queue: &QueueName) -> String {
+        self.key(format_args!("queue:{queue}:running"))
+    }
+
+    /// ZSET of claimed job ids scored by lease expiry ms; renewed by `renew_lease.lua`, read by the
+    /// reconciler to find abandoned jobs.
+    pub fn leases(&self, queue: &QueueName) -> String {
+        self.key(format_args!("queue:{queue}:leases"))
+    }
+
+    /// SET of queue names that ever held a job; read by the reconciler and `inspect`.
+    pub fn queues(&self) -> String {
+        self.key(format_args!("queues"))
+    }
+
+    /// ZSET of worker ids scored by last heartbeat ms; written by `record_worker_heartbeat.lua`.
+    pub fn workers(&self) -> String {
+        self.key(format_args!("workers"))
+    }
+
+    /// HASH describing one live worker (queues, concurrency, start time); expires when heartbeats stop.
+    pub fn worker(&self, id: &str) -> String {
+        self.key(format_args!("worker:{id}"))
+    }
+
+    /// Pub/sub channel (not a key) on which enqueuing scripts announce a new earliest due time, so sleeping
+    /// workers wake up early.
+    pub fn wakeup_channel(&self) -> String {
+        self.key(format_args!("wakeup"))
+    }
+
+    /// Every key pattern with placeholders, in documentation order; `docs/redis.md` must list each.
+    pub fn patterns(&self) -> Vec<String> {
+        let id = Uuid::nil();
+        let queue = QueueName::placeholder();
+        let job = JobId::regular(id, 0, 0);
+        let pattern = |key: String| {
+            key.replace(&job.to_string(), "<job-id>")
+                .replace(&id.to_string(), "<id>")
+                .replace(queue.as_str(), "<queue>")
+                .replace("schedules:active", "schedules:<status>")
+        };
+        [
+            self.workflow(id),
+            self.workflows(),
+            self.workflow_names(),
+            self.workflow_schedules(id),
+            self.schedule(id),
+            self.schedules(),
+            self.schedules_by_status(ScheduleStatus::Active),
+            self.executions(id),
+            self.execution_times(id),
+            self.job(&job),
+            self.delayed(&queue),
+            self.ready(&queue),
+            self.running(&queue),
+            self.leases(&queue),
+            self.queues(),
+            self.workers(),
+            self.worker("<worker>"),
+            self.wakeup_channel(),
+        ]
+        .into_iter()
+        .map(pattern)
+        .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_key_shares_the_prefix_hash_tag() {
+        for key in Keys::new("recur").patterns() {
+            assert!(key.starts_with("{recur}:"), "{key}");
+        }
+    }
+
+    #[test]
+    fn docs_list_every_key_pattern() {
+        let docs = include_str!("../../docs/redis.md");
+        for pattern in Keys::new("recur").patterns() {
+            assert!(docs.contains(&format!("`{pattern}`")), "docs/redis.md does not list `{pattern}`");
+        }
+    }
+}

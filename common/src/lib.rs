@@ -1,0 +1,32 @@
+//! Shared core of recur: the model, the Redis key layout, the Lua scripts and the store that owns every
+//! state transition. The API and the worker call [`store::Store`] for writes and [`inspect::Inspect`] for
+//! reads; neither builds a key or sends a raw command.
+//!
+//! # Layout
+//! - [`model`]: schedules, workflows, jobs and executions, parsed at the edge into checked types.
+//! - [`timing`]: pure functions for fixed-rate slots and retry backoff.
+//! - [`keys`]: the one place that names Redis keys.
+//! - [`scripts`]: one Lua script per state transition, loaded once.
+//! - [`store`]: one typed async function per script.
+//! - [`inspect`]: read-only queries for the API and operator tools.
+//! - [`clock`]: injected time, so timing rules are testable.
+//! - [`config`]: settings shared by both binaries, read from the environment.
+//! - [`telemetry`]: tracing set-up.
+//! - [`error`]: the error type callers branch on.
+//! - `testing`: a private `redis-server` per test (behind the `testing` feature).
+
+pub mod clock;
+pub mod config;
+pub mod error;
+pub mod inspect;
+pub mod keys;
+pub mod model;
+pub mod scripts;
+pub mod store;
+pub mod telemetry;
+pub mod timing;
+
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
+
+pub use error::{Error, Result};

@@ -1,0 +1,24 @@
+-- Deletes a schedule, its pending job and its execution history. A running job is left alone: it
+-- finishes, its execution is kept for the retention period, and it enqueues nothing.
+-- KEYS[1] schedule (HASH), KEYS[2] schedules (ZSET), KEYS[3] schedules by its status (ZSET),
+-- KEYS[4] its workflow's schedules (ZSET), KEYS[5] live job (HASH), KEYS[6] delayed (ZSET),
+-- KEYS[7] ready (LIST), KEYS[8] executions (HASH), KEYS[9] execution-times (ZSET)
+-- ARGV[1] expected rev, ARGV[2] schedule id, ARGV[3] live job id or ''
+-- Returns 1 deleted | 0 no such schedule | -2 stale revision
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  return 0
+end
+if redis.call('HGET', KEYS[1], 'rev') ~= ARGV[1] then
+  return -2
+end
+if ARGV[3] ~= '' then
+  local pending = redis.call('ZREM', KEYS[6], ARGV[3]) + redis.call('LREM', KEYS[7], 0, ARGV[3])
+  if pending > 0 then
+    redis.call('DEL', KEYS[5])
+  end
+end
+redis.call('DEL', KEYS[1], KEYS[8], KEYS[9])
+redis.call('ZREM', KEYS[2], ARGV[2])
+redis.call('ZREM', KEYS[3], ARGV[2])
+redis.call('ZREM', KEYS[4], ARGV[2])
+return 1

@@ -1,0 +1,16 @@
+-- Deletes a workflow that no schedule uses.
+-- KEYS[1] workflow (STRING), KEYS[2] workflows (ZSET), KEYS[3] workflow-names (HASH),
+-- KEYS[4] the workflow's schedules (ZSET)
+-- ARGV[1] workflow id
+-- Returns 1 deleted | 0 no such workflow | -1 schedules use it
+local current = redis.call('GET', KEYS[1])
+if not current then
+  return 0
+end
+if redis.call('ZCARD', KEYS[4]) > 0 then
+  return -1
+end
+redis.call('HDEL', KEYS[3], cjson.decode(current).name)
+redis.call('DEL', KEYS[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+return 1

@@ -1,0 +1,57 @@
+-- Ends a job in one step: checks the job is still held by the owner, records the execution (trimming the
+-- history to the retention bounds), writes the schedule's next state planned in Rust from revision ARGV[7],
+-- and enqueues the next job. The reconciler also ends abandoned jobs here, with ARGV[6] set so that a
+-- lease renewed meanwhile wins.
+-- KEYS[1] job (HASH), KEYS[2] running (HASH), KEYS[3] leases (ZSET), KEYS[4] schedule (HASH),
+-- KEYS[5] executions (HASH), KEYS[6] execution-times (ZSET), KEYS[7] schedules by old status (ZSET),
+-- KEYS[8] schedules by new status (ZSET), KEYS[9] next job (HASH), KEYS[10] next job's delayed (ZSET)
+-- ARGV[1] job id, ARGV[2] owner worker id, ARGV[3] execution id, ARGV[4] execution JSON, ARGV[5] now ms,
+-- ARGV[6] lease must have expired before this ms, or 0, ARGV[7] expected rev, ARGV[8] executions to keep,
+-- ARGV[9] drop executions started before this ms, ARGV[10] retention ms, ARGV[11] schedule id,
+-- ARGV[12] creation ms, ARGV[13] next job id or '', ARGV[14] next queue, ARGV[15] next due ms,
+-- ARGV[16] next due RFC 3339, ARGV[17] wakeup channel, ARGV[18..] schedule record
+-- Returns 1 recorded | 2 recorded, the schedule was deleted | 0 not this owner's job | -2 stale revision
+local job_id, execution_id = ARGV[1], ARGV[3]
+if redis.call('HGET', KEYS[2], job_id) ~= ARGV[2] or redis.call('HGET', KEYS[1], 'execution_id') ~= execution_id then
+  return 0
+end
+if ARGV[6] ~= '0' then
+  local lease = redis.call('ZSCORE', KEYS[3], job_id)
+  if lease and tonumber(lease) >= tonumber(ARGV[6]) then
+    return 0
+  end
+end
+local schedule_exists = redis.call('EXISTS', KEYS[4]) == 1
+if schedule_exists and redis.call('HGET', KEYS[4], 'rev') ~= ARGV[7] then
+  return -2
+end
+redis.call('HDEL', KEYS[2], job_id)
+redis.call('ZREM', KEYS[3], job_id)
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[5], execution_id, ARGV[4])
+
+-- Retention: oldest first, at most 100 records a call, so one call never does unbounded work.
+local expired = redis.call('ZRANGEBYSCORE', KEYS[6], '-inf', '(' .. ARGV[9], 'LIMIT', 0, 100)
+local excess = redis.call('ZCARD', KEYS[6]) - #expired - tonumber(ARGV[8])
+if excess > 0 then
+  expired = redis.call('ZRANGE', KEYS[6], 0, #expired + math.min(excess, 100) - 1)
+end
+if #expired > 0 then
+  redis.call('HDEL', KEYS[5], unpack(expired))
+  redis.call('ZREM', KEYS[6], unpack(expired))
+end
+
+if not schedule_exists then
+  redis.call('PEXPIRE', KEYS[5], ARGV[10])
+  redis.call('PEXPIRE', KEYS[6], ARGV[10])
+  return 2
+end
+write_schedule(KEYS[4], 18)
+if KEYS[7] ~= KEYS[8] then
+  redis.call('ZREM', KEYS[7], ARGV[11])
+  redis.call('ZADD', KEYS[8], ARGV[12], ARGV[11])
+end
+if ARGV[13] ~= '' then
+  enqueue_job(KEYS[9], KEYS[10], ARGV[13], ARGV[11], ARGV[14], ARGV[15], ARGV[16], ARGV[17])
+end
+return 1

@@ -1,0 +1,20 @@
+-- Resumes a paused schedule planned in Rust from revision ARGV[1] and enqueues the job its counters
+-- point at, unless a job from before the pause still runs (it plans the next run when it ends).
+-- KEYS[1] schedule (HASH), KEYS[2] schedules:paused (ZSET), KEYS[3] schedules:active (ZSET),
+-- KEYS[4] current job (HASH), KEYS[5] delayed (ZSET)
+-- ARGV[1] expected rev, ARGV[2] schedule id, ARGV[3] creation ms, ARGV[4] '1' to enqueue, ARGV[5] job id,
+-- ARGV[6] queue, ARGV[7] due ms, ARGV[8] due RFC 3339, ARGV[9] wakeup channel, ARGV[10..] schedule record
+-- Returns 1 resumed | 0 no such schedule | -2 stale revision
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  return 0
+end
+if redis.call('HGET', KEYS[1], 'rev') ~= ARGV[1] then
+  return -2
+end
+write_schedule(KEYS[1], 10)
+redis.call('ZREM', KEYS[2], ARGV[2])
+redis.call('ZADD', KEYS[3], ARGV[3], ARGV[2])
+if ARGV[4] == '1' and redis.call('EXISTS', KEYS[4]) == 0 then
+  enqueue_job(KEYS[4], KEYS[5], ARGV[5], ARGV[2], ARGV[6], ARGV[7], ARGV[8], ARGV[9])
+end
+return 1

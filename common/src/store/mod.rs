@@ -1,0 +1,828 @@
+//! Every state change of recur: one async function per Lua script in [`crate::scripts`], named after it.
+//!
+//! Changes to a schedule are planned in Rust (where the timing rules live, as pure functions) from a
+//! snapshot that carries the schedule's `rev`, and applied by a script that refuses a stale revision.
+//! The functions here re-read and re-plan on a stale answer, so callers see one atomic transition.
+
+use std::{collections::HashMap, sync::Arc, time::Duration};
+
+use jiff::{SignedDuration, Timestamp};
+use redis::{FromRedisValue, Value, aio::ConnectionManager};
+use uuid::Uuid;
+
+use crate::{
+    Error, Result,
+    clock::Clock,
+    inspect::Inspect,
+    keys::Keys,
+    model::{
+        Execution, ExecutionState, JobId, NewSchedule, NewWorkflow, Outcome, QueueName, Schedule,
+        SchedulePatch, ScheduleStatus, Workflow, millis, rfc3339,
+    },
+    scripts,
+};
+
+#[cfg(test)]
+mod tests;
+
+/// How often a transition is re-planned after a stale revision before giving up; each retry means a
+/// concurrent writer made progress, so this is only reached under pathological contention.
+const MAX_PLAN_ATTEMPTS: usize = 16;
+/// Jobs promoted, requeued or recovered per script call, so that no call does unbounded work.
+pub const BATCH: usize = 100;
+/// Deliveries after which a job that never finished counts as a failure of its schedule.
+pub const MAX_DELIVERIES: u32 = 3;
+
+/// How many executions are kept per schedule, and for how long.
+#[derive(Debug, Clone, Copy)]
+pub struct Retention {
+    pub keep: u64,
+    pub max_age: SignedDuration,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Self { keep: 1_000, max_age: SignedDuration::from_hours(7 * 24) }
+    }
+}
+
+/// The owner of every Redis state transition.
+#[derive(Clone)]
+pub struct Store {
+    /// Shared multiplexed connection for all non-blocking traffic.
+    conn: ConnectionManager,
+    keys: Keys,
+    clock: Arc<dyn Clock>,
+    retention: Retention,
+}
+
+/// What [`Store::claim_job`] found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Claim {
+    /// A job, now leased to the worker.
+    Claimed { job: JobId, queue: QueueName },
+    /// Nothing due; the earliest due time of the queues, if any job waits.
+    Empty { next_due: Option<Timestamp> },
+}
+
+/// A started job: everything a worker needs to run it and to finish it.
+#[derive(Debug, Clone)]
+pub struct StartedJob {
+    pub job: JobId,
+    pub queue: QueueName,
+    pub execution: Execution,
+    /// The schedule as it was when the job started; the finish plans from it.
+    pub schedule: Schedule,
+}
+
+/// What [`Store::start_job`] found.
+#[derive(Debug, Clone)]
+pub enum Start {
+    Started(Box<StartedJob>),
+    /// The job's schedule or record is gone; the claim was dropped.
+    Dropped,
+    /// Another worker holds the job now.
+    Lost,
+}
+
+/// How a finish ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FinishOutcome {
+    /// Recorded, and the schedule moved on.
+    Recorded,
+    /// Recorded; the schedule was deleted while the job ran, so nothing follows.
+    RecordedWithoutSchedule,
+    /// The job is no longer held by this owner: nothing was recorded.
+    Lost,
+}
+
+/// What one reconciler pass did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ReconcileReport {
+    /// Due jobs moved to ready lists.
+    pub promoted: u64,
+    /// Jobs whose lease expired, handed back or failed after too many deliveries.
+    pub requeued: u64,
+    /// Jobs re-created for active schedules that had none.
+    pub recovered: u64,
+}
+
+impl Store {
+    /// A store on `conn` for the deployment `prefix`, reading time from `clock`.
+    pub fn new(conn: ConnectionManager, prefix: &str, clock: Arc<dyn Clock>) -> Self {
+        Self { conn, keys: Keys::new(prefix), clock, retention: Retention::default() }
+    }
+
+    /// The same store with other execution retention bounds.
+    pub fn with_retention(self, retention: Retention) -> Self {
+        Self { retention, ..self }
+    }
+
+    /// Read-only queries on the same connection.
+    pub fn inspect(&self) -> Inspect {
+        Inspect::new(self.conn.clone(), self.keys.clone(), self.clock.clone())
+    }
+
+    /// The clock every transition reads.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    /// The pub/sub channel on which enqueues announce new earliest due times.
+    pub fn wakeup_channel(&self) -> String {
+        self.keys.wakeup_channel()
+    }
+
+    async fn invoke<T: FromRedisValue>(&self, invocation: &redis::ScriptInvocation<'_>) -> Result<T> {
+        let mut conn = self.conn.clone();
+        Ok(invocation.invoke_async(&mut conn).await?)
+    }
+
+    // ---- workflows -------------------------------------------------------------------------------
+
+    /// Saves a new workflow. Conflict when the name is taken.
+    #[tracing::instrument(skip_all, fields(workflow.name = %new.name))]
+    pub async fn create_workflow(&self, new: NewWorkflow) -> Result<Workflow> {
+        let now = self.clock.now();
+        let workflow = new.into_workflow(Uuid::now_v7(), now, now)?;
+        let created: i64 = self
+            .invoke(
+                scripts::CREATE_WORKFLOW
+                    .key(self.keys.workflow(workflow.id))
+                    .key(self.keys.workflows())
+                    .key(self.keys.workflow_names())
+                    .arg(workflow.id.to_string())
+                    .arg(&workflow.name)
+                    .arg(serde_json::to_string(&workflow)?)
+                    .arg(millis(now)),
+            )
+            .await?;
+        match created {
+            1 => Ok(workflow),
+            _ => Err(Error::Conflict(format!("a workflow named {:?} exists already", workflow.name))),
+        }
+    }
+
+    /// Replaces a workflow's name and steps.
+    #[tracing::instrument(skip_all, fields(workflow.id = %id))]
+    pub async fn update_workflow(&self, id: Uuid, new: NewWorkflow) -> Result<Workflow> {
+        let current = self.inspect().workflow(id).await?;
+        let workflow = new.into_workflow(id, current.created_at, self.clock.now())?;
+        let updated: i64 = self
+            .invoke(
+                scripts::UPDATE_WORKFLOW
+                    .key(self.keys.workflow(id))
+                    .key(self.keys.workflow_names())
+                    .arg(id.to_string())
+                    .arg(&workflow.name)
+                    .arg(serde_json::to_string(&workflow)?),
+            )
+            .await?;
+        match updated {
+            1 => Ok(workflow),
+            0 => Err(not_found("workflow", id)),
+            _ => Err(Error::Conflict(format!("a workflow named {:?} exists already", workflow.name))),
+        }
+    }
+
+    /// Deletes a workflow. Conflict while schedules use it.
+    #[tracing::instrument(skip_all, fields(workflow.id = %id))]
+    pub async fn delete_workflow(&self, id: Uuid) -> Result<()> {
+        let deleted: i64 = self
+            .invoke(
+                scripts::DELETE_WORKFLOW
+                    .key(self.keys.workflow(id))
+                    .key(self.keys.workflows())
+                    .key(self.keys.workflow_names())
+                    .key(self.keys.workflow_schedules(id))
+                    .arg(id.to_string()),
+            )
+            .await?;
+        match deleted {
+            1 => Ok(()),
+            0 => Err(not_found("workflow", id)),
+            _ => Err(Error::Conflict(format!("workflow {id} is used by schedules; delete them first"))),
+        }
+    }
+
+    // ---- schedules -------------------------------------------------------------------------------
+
+    /// Saves a new active schedule and enqueues its first job.
+    #[tracing::instrument(skip_all, fields(workflow.id = %new.workflow_id))]
+    pub async fn create_schedule(&self, new: NewSchedule) -> Result<Schedule> {
+        let workflow = match self.inspect().workflow(new.workflow_id).await {
+            Err(Error::NotFound { .. }) => return Err(Error::UnknownWorkflow(new.workflow_id)),
+            other => other?,
+        };
+        let now = self.clock.now();
+        let schedule = new.into_schedule(Uuid::now_v7(), &workflow.name, now)?;
+        let (job, due) = planned_job(&schedule)?;
+        let created: i64 = self
+            .invoke(
+                scripts::CREATE_SCHEDULE
+                    .key(self.keys.schedule(schedule.id))
+                    .key(self.keys.schedules())
+                    .key(self.keys.schedules_by_status(ScheduleStatus::Active))
+                    .key(self.keys.workflow(schedule.workflow_id))
+                    .key(self.keys.workflow_schedules(schedule.workflow_id))
+                    .key(self.keys.job(&job))
+                    .key(self.keys.delayed(&schedule.queue))
+                    .key(self.keys.queues())
+                    .arg(schedule.id.to_string())
+                    .arg(millis(schedule.created_at))
+                    .arg(job.to_string())
+                    .arg(schedule.queue.as_str())
+                    .arg(millis(due))
+                    .arg(rfc3339(due))
+                    .arg(self.keys.wakeup_channel())
+                    .arg(record_args(&schedule)),
+            )
+            .await?;
+        match created {
+            1 => {
+                tracing::info!(schedule.id = %schedule.id, job.id = %job, "schedule {} created, first run at {due}", schedule.id);
+                Ok(schedule)
+            }
+            _ => Err(Error::UnknownWorkflow(schedule.workflow_id)),
+        }
+    }
+
+    /// Applies a PATCH; timing changes of an active schedule re-plan its pending job at once.
+    #[tracing::instrument(skip_all, fields(schedule.id = %id))]
+    pub async fn update_schedule(&self, id: Uuid, patch: SchedulePatch) -> Result<Schedule> {
+        for _ in 0..MAX_PLAN_ATTEMPTS {
+            let current = self.inspect().schedule(id).await?;
+            let mut next = current.patched(patch.clone(), self.clock.now())?;
+            next.rev = current.rev + 1;
+            let moved = next.queue != current.queue || next.next_run_at != current.next_run_at;
+            let replan = next.status == ScheduleStatus::Active && moved && next.live_job.is_some();
+            let job = next.live_job.unwrap_or_else(|| next.current_job());
+            let due = next.next_run_at.unwrap_or(next.updated_at);
+            let updated: i64 = self
+                .invoke(
+                    scripts::UPDATE_SCHEDULE
+                        .key(self.keys.schedule(id))
+                        .key(self.keys.workflow_schedules(current.workflow_id))
+                        .key(self.keys.workflow_schedules(next.workflow_id))
+                        .key(self.keys.workflow(next.workflow_id))
+                        .key(self.keys.job(&job))
+                        .key(self.keys.delayed(&current.queue))
+                        .key(self.keys.ready(&current.queue))
+                        .key(self.keys.delayed(&next.queue))
+                        .key(self.keys.queues())
+                        .arg(current.rev)
+                        .arg(id.to_string())
+                        .arg(millis(next.created_at))
+                        .arg(if replan { "1" } else { "0" })
+                        .arg(job.to_string())
+                        .arg(next.queue.as_str())
+                        .arg(millis(due))
+                        .arg(rfc3339(due))
+                        .arg(self.keys.wakeup_channel())
+                        .arg(record_args(&next)),
+                )
+                .await?;
+            match updated {
+                1 => return Ok(next),
+                0 => return Err(not_found("schedule", id)),
+                -1 => return Err(Error::UnknownWorkflow(next.workflow_id)),
+                _ => continue,
+            }
+        }
+        Err(contended(id))
+    }
+
+    /// Pauses an active schedule and removes its pending job.
+    #[tracing::instrument(skip_all, fields(schedule.id = %id))]
+    pub async fn pause_schedule(&self, id: Uuid) -> Result<Schedule> {
+        for _ in 0..MAX_PLAN_ATTEMPTS {
+            let current = self.inspect().schedule(id).await?;
+            let mut next = current.paused(self.clock.now())?;
+            next.rev = current.rev + 1;
+            let job = current.live_job.map(|job| job.to_string()).unwrap_or_default();
+            let paused: i64 = self
+                .invoke(
+                    scripts::PAUSE_SCHEDULE
+                        .key(self.keys.schedule(id))
+                        .key(self.keys.schedules_by_status(ScheduleStatus::Active))
+                        .key(self.keys.schedules_by_status(ScheduleStatus::Paused))
+                        .key(self.keys.job(&current.live_job.unwrap_or_else(|| current.current_job())))
+                        .key(self.keys.delayed(&current.queue))
+                        .key(self.keys.ready(&current.queue))
+                        .arg(current.rev)
+                        .arg(id.to_string())
+                        .arg(millis(current.created_at))
+                        .arg(job)
+                        .arg(record_args(&next)),
+                )
+                .await?;
+            match paused {
+                // The script clears `live_job` when it removed a pending job; read back what it wrote.
+                1 => return self.inspect().schedule(id).await,
+                0 => return Err(not_found("schedule", id)),
+                _ => continue,
+            }
+        }
+        Err(contended(id))
+    }
+
+    /// Resumes a paused schedule: the job its counters point at runs one interval from now.
+    #[tracing::instrument(skip_all, fields(schedule.id = %id))]
+    pub async fn resume_schedule(&self, id: Uuid) -> Result<Schedule> {
+        for _ in 0..MAX_PLAN_ATTEMPTS {
+            let current = self.inspect().schedule(id).await?;
+            let mut next = current.resumed(self.clock.now())?;
+            next.rev = current.rev + 1;
+            let enqueue = current.live_job.is_none();
+            let (job, due) = planned_job(&next)?;
+            let resumed: i64 = self
+                .invoke(
+                    scripts::RESUME_SCHEDULE
+                        .key(self.keys.schedule(id))
+                        .key(self.keys.schedules_by_status(ScheduleStatus::Paused))
+                        .key(self.keys.schedules_by_status(ScheduleStatus::Active))
+                        .key(self.keys.job(&job))
+                        .key(self.keys.delayed(&next.queue))
+                        .arg(current.rev)
+                        .arg(id.to_string())
+                        .arg(millis(next.created_at))
+                        .arg(if enqueue { "1" } else { "0" })
+                        .arg(job.to_string())
+                        .arg(next.queue.as_str())
+                        .arg(millis(due))
+                        .arg(rfc3339(due))
+                        .arg(self.keys.wakeup_channel())
+                        .arg(record_args(&next)),
+                )
+                .await?;
+            match resumed {
+                1 => return Ok(next),
+                0 => return Err(not_found("schedule", id)),
+                _ => continue,
+            }
+        }
+        Err(contended(id))
+    }
+
+    /// Deletes a schedule, its pending job and its history; a running job finishes and enqueues nothing.
+    #[tracing::instrument(skip_all, fields(schedule.id = %id))]
+    pub async fn delete_schedule(&self, id: Uuid) -> Result<()> {
+        for _ in 0..MAX_PLAN_ATTEMPTS {
+            let current = self.inspect().schedule(id).await?;
+            let deleted: i64 = self
+                .invoke(
+                    scripts::DELETE_SCHEDULE
+                        .key(self.keys.schedule(id))
+                        .key(self.keys.schedules())
+                        .key(self.keys.schedules_by_status(current.status))
+                        .key(self.keys.workflow_schedules(current.workflow_id))
+                        .key(self.keys.job(&current.live_job.unwrap_or_else(|| current.current_job())))
+                        .key(self.keys.delayed(&current.queue))
+                        .key(self.keys.ready(&current.queue))
+                        .key(self.keys.executions(id))
+                        .key(self.keys.execution_times(id))
+                        .arg(current.rev)
+                        .arg(id.to_string())
+                        .arg(current.live_job.map(|job| job.to_string()).unwrap_or_default()),
+                )
+                .await?;
+            match deleted {
+                1 => return Ok(()),
+                0 => return Err(not_found("schedule", id)),
+                _ => continue,
+            }
+        }
+        Err(contended(id))
+    }
+
+    /// Enqueues an extra run of a schedule, due now, beside its regular chain.
+    #[tracing::instrument(skip_all, fields(schedule.id = %id))]
+    pub async fn trigger_schedule(&self, id: Uuid) -> Result<JobId> {
+        let schedule = self.inspect().schedule(id).await?;
+        let job = JobId::manual(id);
+        let now = self.clock.now();
+        let triggered: i64 = self
+            .invoke(
+                scripts::TRIGGER_SCHEDULE
+                    .key(self.keys.schedule(id))
+                    .key(self.keys.job(&job))
+                    .key(self.keys.delayed(&schedule.queue))
+                    .arg(id.to_string())
+                    .arg(job.to_string())
+                    .arg(schedule.queue.as_str())
+                    .arg(millis(now))
+                    .arg(rfc3339(now))
+                    .arg(self.keys.wakeup_channel()),
+            )
+            .await?;
+        match triggered {
+            1 => Ok(job),
+            _ => Err(not_found("schedule", id)),
+        }
+    }
+
+    // ---- jobs ------------------------------------------------------------------------------------
+
+    /// Claims the next due job of `queues` (in priority order) for `worker`, leased for `lease`.
+    pub async fn claim_job(&self, queues: &[QueueName], worker: &str, lease: Duration) -> Result<Claim> {
+        let now = self.clock.now();
+        let mut invocation = scripts::CLAIM_JOB.prepare_invoke();
+        for queue in queues {
+            invocation
+                .key(self.keys.delayed(queue))
+                .key(self.keys.ready(queue))
+                .key(self.keys.running(queue))
+                .key(self.keys.leases(queue));
+        }
+        invocation.arg(millis(now)).arg(lease_until(now, lease)).arg(worker).arg(BATCH);
+        let (job, number): (String, i64) = self.invoke(&invocation).await?;
+        if job.is_empty() {
+            return Ok(Claim::Empty { next_due: (number >= 0).then(|| crate::model::from_millis(number)) });
+        }
+        let queue = usize::try_from(number - 1).ok().and_then(|index| queues.get(index)).cloned();
+        let queue = queue.ok_or_else(|| corrupt("claim_job", format!("queue index {number}")))?;
+        Ok(Claim::Claimed { job: job.parse()?, queue })
+    }
+
+    /// Starts a claimed job: counts the delivery and records a running execution.
+    #[tracing::instrument(skip_all, fields(job.id = %job, queue.name = %queue))]
+    pub async fn start_job(&self, job: JobId, queue: &QueueName, worker: &str) -> Result<Start> {
+        let now = self.clock.now();
+        let schedule_id = job.schedule();
+        let reply: Vec<Value> = self
+            .invoke(
+                scripts::START_JOB
+                    .key(self.keys.job(&job))
+                    .key(self.keys.schedule(schedule_id))
+                    .key(self.keys.running(queue))
+                    .key(self.keys.leases(queue))
+                    .key(self.keys.executions(schedule_id))
+                    .key(self.keys.execution_times(schedule_id))
+                    .arg(job.to_string())
+                    .arg(worker)
+                    .arg(millis(now))
+                    .arg(rfc3339(now)),
+            )
+            .await?;
+        let mut reply = reply.into_iter();
+        let status: i64 = next_value(&mut reply, "start_job")?;
+        match status {
+            1 => {}
+            0 => return Ok(Start::Dropped),
+            _ => return Ok(Start::Lost),
+        }
+        let attempt: u32 = next_value(&mut reply, "start_job")?;
+        let execution_id: String = next_value(&mut reply, "start_job")?;
+        let due_text: String = next_value(&mut reply, "start_job")?;
+        let fields: HashMap<String, String> = next_value(&mut reply, "start_job")?;
+        let schedule = Schedule::from_fields(&fields).map_err(|detail| corrupt(&self.keys.schedule(schedule_id), detail))?;
+        let scheduled_for: Timestamp = due_text.parse().map_err(|_| corrupt("start_job", format!("due {due_text:?}")))?;
+        let execution = Execution {
+            id: execution_id.parse()?,
+            job_id: job.to_string(),
+            schedule_id,
+            workflow_id: schedule.workflow_id,
+            attempt,
+            state: ExecutionState::Running,
+            scheduled_for,
+            started_at: crate::model::from_millis(millis(now)),
+            finished_at: None,
+            duration_ms: None,
+            worker_id: worker.to_string(),
+            output: None,
+            error: None,
+            steps: Vec::new(),
+        };
+        Ok(Start::Started(Box::new(StartedJob { job, queue: queue.clone(), execution, schedule })))
+    }
+
+    /// Extends the lease of a running job. `false` when the worker no longer holds it.
+    pub async fn renew_lease(&self, job: &JobId, queue: &QueueName, worker: &str, lease: Duration) -> Result<bool> {
+        let renewed: i64 = self
+            .invoke(
+                scripts::RENEW_LEASE
+                    .key(self.keys.running(queue))
+                    .key(self.keys.leases(queue))
+                    .arg(job.to_string())
+                    .arg(worker)
+                    .arg(lease_until(self.clock.now(), lease)),
+            )
+            .await?;
+        Ok(renewed == 1)
+    }
+
+    /// Records how a started job ended and moves its schedule on (next job, retry, `done`, `dead`), in one
+    /// atomic step that first checks `started` is still held by its worker.
+    #[tracing::instrument(skip_all, fields(job.id = %started.job, queue.name = %started.queue))]
+    pub async fn finish_job(&self, started: &StartedJob, execution: &Execution, outcome: &Outcome) -> Result<FinishOutcome> {
+        self.settle(started, execution, outcome, None).await
+    }
+
+    /// Plans and applies the end of a job: by its worker (`lease_expired_before` `None`), or by the
+    /// reconciler for a job abandoned too often (only if its lease is still expired).
+    async fn settle(
+        &self,
+        started: &StartedJob,
+        execution: &Execution,
+        outcome: &Outcome,
+        lease_expired_before: Option<Timestamp>,
+    ) -> Result<FinishOutcome> {
+        let schedule_id = started.job.schedule();
+        let mut snapshot = Some(started.schedule.clone());
+        for _ in 0..MAX_PLAN_ATTEMPTS {
+            let current = match snapshot.take() {
+                Some(schedule) => schedule,
+                None => match self.inspect().schedule(schedule_id).await {
+                    Ok(schedule) => schedule,
+                    // Deleted while the job ran: the script records the execution and stops there.
+                    Err(Error::NotFound { .. }) => started.schedule.clone(),
+                    Err(error) => return Err(error),
+                },
+            };
+            let now = self.clock.now();
+            let settlement =
+                current.settled(&started.job, execution.scheduled_for, execution.id, outcome, now);
+            let mut next = settlement.schedule;
+            next.rev = current.rev + 1;
+            let (next_job, next_due) = match settlement.next_job {
+                Some((job, due)) => (job.to_string(), due),
+                None => (String::new(), now),
+            };
+            let next_job_key = settlement.next_job.map_or_else(|| self.keys.job(&started.job), |(job, _)| self.keys.job(&job));
+            let finished: i64 = self
+                .invoke(
+                    scripts::FINISH_JOB
+                        .key(self.keys.job(&started.job))
+                        .key(self.keys.running(&started.queue))
+                        .key(self.keys.leases(&started.queue))
+                        .key(self.keys.schedule(schedule_id))
+                        .key(self.keys.executions(schedule_id))
+                        .key(self.keys.execution_times(schedule_id))
+                        .key(self.keys.schedules_by_status(current.status))
+                        .key(self.keys.schedules_by_status(next.status))
+                        .key(next_job_key)
+                        .key(self.keys.delayed(&next.queue))
+                        .arg(started.job.to_string())
+                        .arg(&execution.worker_id)
+                        .arg(execution.id.to_string())
+                        .arg(serde_json::to_string(execution)?)
+                        .arg(millis(now))
+                        .arg(lease_expired_before.map_or(0, millis))
+                        .arg(current.rev)
+                        .arg(self.retention.keep)
+                        .arg(millis(now) - self.retention.max_age.as_millis() as i64)
+                        .arg(self.retention.max_age.as_millis() as i64)
+                        .arg(schedule_id.to_string())
+                        .arg(millis(next.created_at))
+                        .arg(next_job)
+                        .arg(next.queue.as_str())
+                        .arg(millis(next_due))
+                        .arg(rfc3339(next_due))
+                        .arg(self.keys.wakeup_channel())
+                        .arg(record_args(&next)),
+                )
+                .await?;
+            match finished {
+                1 => {
+                    log_settlement(&started.job, &next, settlement.next_job);
+                    return Ok(FinishOutcome::Recorded);
+                }
+                2 => return Ok(FinishOutcome::RecordedWithoutSchedule),
+                0 => return Ok(FinishOutcome::Lost),
+                _ => continue,
+            }
+        }
+        Err(contended(schedule_id))
+    }
+
+    /// Hands a job this worker holds back to its queue, closing its execution as failed with `reason`
+    /// (used on shutdown for jobs that could not finish in the grace period).
+    #[tracing::instrument(skip_all, fields(job.id = %started.job))]
+    pub async fn requeue_job(&self, started: &StartedJob, reason: &str) -> Result<bool> {
+        let mut execution = started.execution.clone();
+        execution.close(ExecutionState::Failed, self.clock.now(), Some(reason.to_string()));
+        self.requeue(&started.job, &started.queue, &execution.worker_id, Some(&execution), None).await
+    }
+
+    async fn requeue(
+        &self,
+        job: &JobId,
+        queue: &QueueName,
+        owner: &str,
+        closed: Option<&Execution>,
+        lease_expired_before: Option<Timestamp>,
+    ) -> Result<bool> {
+        let schedule_id = job.schedule();
+        let requeued: i64 = self
+            .invoke(
+                scripts::REQUEUE_JOB
+                    .key(self.keys.job(job))
+                    .key(self.keys.running(queue))
+                    .key(self.keys.leases(queue))
+                    .key(self.keys.ready(queue))
+                    .key(self.keys.executions(schedule_id))
+                    .arg(job.to_string())
+                    .arg(owner)
+                    .arg(lease_expired_before.map_or(0, millis))
+                    .arg(closed.map(|execution| execution.id.to_string()).unwrap_or_default())
+                    .arg(closed.map(serde_json::to_string).transpose()?.unwrap_or_default()),
+            )
+            .await?;
+        Ok(requeued != 0)
+    }
+
+    // ---- reconciler ------------------------------------------------------------------------------
+
+    /// One reconciler pass (spec §4.4): hand back jobs whose lease expired, promote overdue jobs, and
+    /// re-create the job of every active schedule that lost it. Walks indexes in bounded pages.
+    #[tracing::instrument(skip_all)]
+    pub async fn reconcile(&self) -> Result<ReconcileReport> {
+        let mut report = ReconcileReport::default();
+        for queue in self.inspect().queue_names().await? {
+            report.requeued += self.requeue_expired_jobs(&queue).await?;
+            loop {
+                let promoted = self.promote_due_jobs(&queue).await?;
+                report.promoted += promoted;
+                if promoted < BATCH as u64 {
+                    break;
+                }
+            }
+        }
+        let mut offset = 0;
+        loop {
+            let page = self.inspect().active_schedules(offset, BATCH).await?;
+            report.recovered += self.recover_schedule_jobs(&page).await?;
+            if page.len() < BATCH {
+                break;
+            }
+            offset += BATCH;
+        }
+        if report != ReconcileReport::default() {
+            tracing::info!(promoted = report.promoted, requeued = report.requeued, recovered = report.recovered,
+                "reconciler promoted {} due jobs, requeued {} abandoned jobs, recovered {} lost jobs",
+                report.promoted, report.requeued, report.recovered);
+        }
+        Ok(report)
+    }
+
+    async fn requeue_expired_jobs(&self, queue: &QueueName) -> Result<u64> {
+        let mut requeued = 0;
+        loop {
+            let now = self.clock.now();
+            let expired = self.inspect().expired_leases(queue, now, BATCH).await?;
+            let mut handled = 0;
+            for (job, owner) in &expired {
+                if self.recover_abandoned_job(job, queue, owner, now).await? {
+                    handled += 1;
+                }
+            }
+            requeued += handled;
+            if expired.len() < BATCH || handled == 0 {
+                return Ok(requeued);
+            }
+        }
+    }
+
+    /// Ends one abandoned attempt: closes its execution as `lease_expired` and hands the job back, or after
+    /// [`MAX_DELIVERIES`] counts it as a failure of the schedule.
+    async fn recover_abandoned_job(&self, job: &JobId, queue: &QueueName, owner: &str, now: Timestamp) -> Result<bool> {
+        let abandoned = self.inspect().abandoned_attempt(job).await?;
+        let Some((mut execution, schedule)) = abandoned else {
+            return self.requeue(job, queue, owner, None, Some(now)).await;
+        };
+        execution.close(ExecutionState::Failed, now, Some("lease_expired".to_string()));
+        tracing::warn!(job.id = %job, worker.id = %owner, attempt = execution.attempt,
+            "lease of job {job} expired on worker {owner}, attempt {}", execution.attempt);
+        if execution.attempt < MAX_DELIVERIES {
+            return self.requeue(job, queue, owner, Some(&execution), Some(now)).await;
+        }
+        let started = StartedJob { job: *job, queue: queue.clone(), execution: execution.clone(), schedule };
+        let outcome = Outcome::Failed(format!("delivered {MAX_DELIVERIES} times without finishing"));
+        Ok(self.settle(&started, &execution, &outcome, Some(now)).await? != FinishOutcome::Lost)
+    }
+
+    /// Moves one batch of due jobs of `queue` to its ready list.
+    pub async fn promote_due_jobs(&self, queue: &QueueName) -> Result<u64> {
+        self.invoke(
+            scripts::PROMOTE_DUE_JOBS
+                .key(self.keys.delayed(queue))
+                .key(self.keys.ready(queue))
+                .arg(millis(self.clock.now()))
+                .arg(BATCH),
+        )
+        .await
+    }
+
+    /// Re-creates the live job of each active schedule in `page` that has none in any queue structure.
+    pub async fn recover_schedule_jobs(&self, page: &[Schedule]) -> Result<u64> {
+        let now = self.clock.now();
+        let mut invocation = scripts::RECOVER_SCHEDULE_JOBS.prepare_invoke();
+        invocation.arg(self.keys.wakeup_channel());
+        let mut any = false;
+        for schedule in page.iter().filter(|schedule| schedule.status == ScheduleStatus::Active) {
+            let job = schedule.live_job.unwrap_or_else(|| schedule.current_job());
+            // An overdue run runs once, at once.
+            let due = schedule.next_run_at.unwrap_or(now).max(now);
+            invocation
+                .key(self.keys.schedule(schedule.id))
+                .key(self.keys.job(&job))
+                .key(self.keys.delayed(&schedule.queue))
+                .key(self.keys.ready(&schedule.queue))
+                .key(self.keys.running(&schedule.queue))
+                .arg(schedule.rev)
+                .arg(schedule.id.to_string())
+                .arg(job.to_string())
+                .arg(schedule.queue.as_str())
+                .arg(millis(due))
+                .arg(rfc3339(due));
+            any = true;
+        }
+        if !any {
+            return Ok(0);
+        }
+        self.invoke(&invocation).await
+    }
+
+    // ---- workers ---------------------------------------------------------------------------------
+
+    /// Marks `worker` alive with a description; forgets workers silent for longer than `horizon`.
+    pub async fn record_worker_heartbeat(&self, worker: &str, description: &[(&str, String)], horizon: Duration) -> Result<()> {
+        let now = millis(self.clock.now());
+        let horizon_ms = i64::try_from(horizon.as_millis()).unwrap_or(i64::MAX);
+        let mut invocation = scripts::RECORD_WORKER_HEARTBEAT.prepare_invoke();
+        invocation
+            .key(self.keys.workers())
+            .key(self.keys.worker(worker))
+            .arg(worker)
+            .arg(now)
+            .arg(horizon_ms)
+            .arg(now.saturating_sub(horizon_ms));
+        for (name, value) in description {
+            invocation.arg(*name).arg(value);
+        }
+        let _: i64 = self.invoke(&invocation).await?;
+        Ok(())
+    }
+
+    /// Forgets a worker that stopped cleanly.
+    pub async fn remove_worker(&self, worker: &str) -> Result<()> {
+        let _: i64 = self
+            .invoke(scripts::REMOVE_WORKER.key(self.keys.workers()).key(self.keys.worker(worker)).arg(worker))
+            .await?;
+        Ok(())
+    }
+}
+
+/// The regular job a schedule's record points at and its due time.
+fn planned_job(schedule: &Schedule) -> Result<(JobId, Timestamp)> {
+    match (schedule.live_job, schedule.next_run_at) {
+        (Some(job), Some(due)) => Ok((job, due)),
+        _ => Ok((schedule.current_job(), schedule.next_run_at.unwrap_or(schedule.updated_at))),
+    }
+}
+
+/// ARGV tail of the scripts that write a schedule (see `lib/write_schedule.lua`).
+fn record_args(schedule: &Schedule) -> Vec<String> {
+    let fields = schedule.to_fields();
+    let deleted: Vec<String> = fields.iter().filter(|(_, v)| v.is_none()).map(|(k, _)| (*k).to_string()).collect();
+    let mut args = Vec::with_capacity(1 + fields.len() * 2);
+    args.push(deleted.len().to_string());
+    args.extend(deleted);
+    for (name, value) in fields {
+        if let Some(value) = value {
+            args.push(name.to_string());
+            args.push(value);
+        }
+    }
+    args
+}
+
+fn lease_until(now: Timestamp, lease: Duration) -> i64 {
+    millis(now).saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 2))
+}
+
+fn next_value<T: FromRedisValue>(reply: &mut impl Iterator<Item = Value>, script: &str) -> Result<T> {
+    let value = reply.next().ok_or_else(|| corrupt(script, "reply too short".to_string()))?;
+    Ok(redis::from_redis_value(value).map_err(redis::RedisError::from)?)
+}
+
+fn log_settlement(job: &JobId, schedule: &Schedule, next_job: Option<(JobId, Timestamp)>) {
+    match next_job {
+        Some((next, due)) => tracing::info!(job.id = %job, schedule.id = %schedule.id, next_job.id = %next,
+            "job {job} ended; next job {next} due at {due}"),
+        None => tracing::info!(job.id = %job, schedule.id = %schedule.id, schedule.status = schedule.status.as_str(),
+            "job {job} ended; schedule is {}", schedule.status.as_str()),
+    }
+}
+
+pub(crate) fn not_found(kind: &'static str, id: impl ToString) -> Error {
+    Error::NotFound { kind, id: id.to_string() }
+}
+
+fn contended(id: Uuid) -> Error {
+    Error::Conflict(format!("schedule {id} changed too often during the request; try again"))
+}
+
+pub(crate) fn corrupt(key: &str, detail: String) -> Error {
+    Error::Corrupt { key: key.to_string(), detail }
+}

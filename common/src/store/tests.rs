@@ -1,0 +1,466 @@
+//! Each transition run once against a private Redis, asserting the whole affected state.
+
+use std::{sync::Arc, time::Duration};
+
+use jiff::{SignedDuration, Timestamp};
+use serde_json::json;
+use uuid::Uuid;
+
+use super::*;
+use crate::{clock::ManualClock, model::Execution, testing::TestRedis};
+
+const LEASE: Duration = Duration::from_secs(30);
+const WORKER: &str = "worker-1";
+
+struct Fixture {
+    redis: TestRedis,
+    clock: Arc<ManualClock>,
+    store: Store,
+    keys: Keys,
+    queue: QueueName,
+}
+
+impl Fixture {
+    async fn new() -> Self {
+        let redis = TestRedis::start();
+        let clock = Arc::new(ManualClock::new("2026-01-01T00:00:00Z".parse().unwrap()));
+        let store = redis.store(clock.clone()).await;
+        Self { redis, clock, store, keys: Keys::new("recur"), queue: QueueName::default() }
+    }
+
+    fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    fn advance(&self, seconds: i64) {
+        self.clock.advance(SignedDuration::from_secs(seconds));
+    }
+
+    async fn workflow(&self) -> Workflow {
+        let new = serde_json::from_value(json!({"name": "noop", "steps": [{"kind": "log", "message": "hi"}]})).unwrap();
+        self.store.create_workflow(new).await.unwrap()
+    }
+
+    async fn schedule(&self, body: serde_json::Value) -> Schedule {
+        let workflow = self.workflow().await;
+        let mut body = body;
+        body["workflow_id"] = json!(workflow.id);
+        self.store.create_schedule(serde_json::from_value(body).unwrap()).await.unwrap()
+    }
+
+    async fn delayed(&self) -> Vec<(String, i64)> {
+        self.redis.zset(&self.keys.delayed(&self.queue)).await
+    }
+
+    /// Claims, starts and finishes the next due job with `outcome`.
+    async fn run_next(&self, outcome: Outcome) -> StartedJob {
+        let started = self.start_next().await;
+        let mut execution = started.execution.clone();
+        let (state, error) = match &outcome {
+            Outcome::Succeeded => (ExecutionState::Succeeded, None),
+            Outcome::Failed(error) => (ExecutionState::Failed, Some(error.clone())),
+        };
+        execution.close(state, self.now(), error);
+        assert_eq!(self.store.finish_job(&started, &execution, &outcome).await.unwrap(), FinishOutcome::Recorded);
+        started
+    }
+
+    async fn start_next(&self) -> StartedJob {
+        let Claim::Claimed { job, queue } = self.store.claim_job(&[self.queue.clone()], WORKER, LEASE).await.unwrap() else {
+            panic!("nothing to claim at {}", self.now());
+        };
+        let Start::Started(started) = self.store.start_job(job, &queue, WORKER).await.unwrap() else { panic!("not started") };
+        *started
+    }
+}
+
+fn ms(text: &str) -> i64 {
+    text.parse::<Timestamp>().unwrap().as_millisecond()
+}
+
+#[tokio::test]
+async fn create_schedule_writes_the_record_its_indexes_and_the_first_job() {
+    let f = Fixture::new().await;
+    let schedule = f.schedule(json!({"interval_seconds": 60, "total_repeats": 3, "max_retries": 1, "trigger_payload": {"a": 1}})).await;
+    let job = JobId::regular(schedule.id, 0, 0);
+
+    let record = f.redis.hash(&f.keys.schedule(schedule.id)).await;
+    assert_eq!(record["status"], "active");
+    assert_eq!(record["repeat_count"], "3");
+    assert_eq!(record["retry_max"], "1");
+    assert_eq!(record["payload"], r#"{"a":1}"#);
+    assert_eq!(record["next_run_at"], ms("2026-01-01T00:01:00Z").to_string());
+    assert_eq!(record["live_job"], job.to_string());
+    assert_eq!(f.delayed().await, [(job.to_string(), ms("2026-01-01T00:01:00Z"))]);
+    let job_record = f.redis.hash(&f.keys.job(&job)).await;
+    assert_eq!(job_record["attempt"], "0");
+    assert_eq!(job_record["due_at"], "2026-01-01T00:01:00Z");
+    let created = ms("2026-01-01T00:00:00Z");
+    for index in [f.keys.schedules(), f.keys.schedules_by_status(ScheduleStatus::Active), f.keys.workflow_schedules(schedule.workflow_id)] {
+        assert_eq!(f.redis.zset(&index).await, [(schedule.id.to_string(), created)], "{index}");
+    }
+    assert_eq!(f.store.inspect().schedule(schedule.id).await.unwrap(), schedule);
+}
+
+#[tokio::test]
+async fn a_schedule_naming_a_missing_workflow_is_refused() {
+    let f = Fixture::new().await;
+    let new = serde_json::from_value(json!({"workflow_id": Uuid::new_v4(), "interval_seconds": 5})).unwrap();
+    assert!(matches!(f.store.create_schedule(new).await, Err(Error::UnknownWorkflow(_))));
+    assert!(f.redis.zset(&f.keys.schedules()).await.is_empty());
+}
+
+#[tokio::test]
+async fn nothing_is_claimed_before_it_is_due_and_the_earliest_due_time_is_reported() {
+    let f = Fixture::new().await;
+    f.schedule(json!({"interval_seconds": 60})).await;
+    let claim = f.store.claim_job(&[f.queue.clone()], WORKER, LEASE).await.unwrap();
+    assert_eq!(claim, Claim::Empty { next_due: Some("2026-01-01T00:01:00Z".parse().unwrap()) });
+    f.advance(60);
+    assert!(matches!(f.store.claim_job(&[f.queue.clone()], WORKER, LEASE).await.unwrap(), Claim::Claimed { .. }));
+}
+
+#[tokio::test]
+async fn claim_and_start_lease_the_job_and_record_a_running_execution() {
+    let f = Fixture::new().await;
+    let schedule = f.schedule(json!({"interval_seconds": 60})).await;
+    f.advance(61);
+    let started = f.start_next().await;
+    let job = JobId::regular(schedule.id, 0, 0);
+    assert_eq!(started.job, job);
+    assert_eq!(started.execution.id.to_string(), format!("{job}-a1"));
+    assert!(f.delayed().await.is_empty());
+    assert!(f.redis.list(&f.keys.ready(&f.queue)).await.is_empty());
+    assert_eq!(f.redis.hash(&f.keys.running(&f.queue)).await[&job.to_string()], WORKER);
+    assert_eq!(f.redis.zset(&f.keys.leases(&f.queue)).await, [(job.to_string(), ms("2026-01-01T00:01:31Z"))]);
+    let running = f.store.inspect().execution(&started.execution.id.to_string()).await.unwrap();
+    assert_eq!(running, started.execution);
+    assert_eq!(running.scheduled_for, "2026-01-01T00:01:00Z".parse::<Timestamp>().unwrap());
+}
+
+#[tokio::test]
+async fn success_records_the_execution_and_enqueues_the_next_slot_without_drift() {
+    let f = Fixture::new().await;
+    let schedule = f.schedule(json!({"interval_seconds": 60})).await;
+    f.advance(63); // three seconds late
+    let started = f.run_next(Outcome::Succeeded).await;
+
+    let next = JobId::regular(schedule.id, 1, 0);
+    assert_eq!(f.delayed().await, [(next.to_string(), ms("2026-01-01T00:02:00Z"))]);
+    assert!(!f.redis.exists(&f.keys.job(&started.job)).await);
+    assert!(f.redis.hash(&f.keys.running(&f.queue)).await.is_empty());
+    assert!(f.redis.zset(&f.keys.leases(&f.queue)).await.is_empty());
+    let after = f.store.inspect().schedule(schedule.id).await.unwrap();
+    assert_eq!((after.current_repeat, after.current_retry, after.run_count), (1, 0, 1));
+    assert_eq!(after.last_status, Some(ExecutionState::Succeeded));
+    assert_eq!(after.live_job, Some(next));
+    let recorded = f.store.inspect().execution(&started.execution.id.to_string()).await.unwrap();
+    assert_eq!(recorded.state, ExecutionState::Succeeded);
+    assert_eq!(recorded.finished_at, Some(f.now()));
+}
+
+#[tokio::test]
+async fn failures_are_retried_with_backoff_then_the_schedule_dies() {
+    let f = Fixture::new().await;
+    let schedule = f.schedule(json!({"interval_seconds": 10, "retry_max": 2})).await;
+    f.advance(10);
+    f.run_next(Outcome::Failed("boom".to_string())).await;
+    assert_eq!(f.delayed().await, [(JobId::regular(schedule.id, 0, 1).to_string(), ms("2026-01-01T00:00:20Z"))]);
+    f.advance(10);
+    f.run_next(Outcome::Failed("boom".to_string())).await;
+    assert_eq!(f.delayed().await, [(JobId::regular(schedule.id, 0, 2).to_string(), ms("2026-01-01T00:00:40Z"))]);
+    f.advance(20);
+    f.run_next(Outcome::Failed("boom".to_string())).await;
+
+    assert!(f.delayed().await.is_empty());
+    let dead = f.store.inspect().schedule(schedule.id).await.unwrap();
+    assert_eq!((dead.status, dead.current_retry, dead.error_count), (ScheduleStatus::Dead, 3, 3));
+    assert_eq!((dead.next_run_at, dead.last_error.as_deref()), (None, Some("boom")));
+    assert!(f.redis.zset(&f.keys.schedules_by_status(ScheduleStatus::Active)).await.is_empty());
+    assert_eq!(f.redis.zset(&f.keys.schedules_by_status(ScheduleStatus::Dead)).await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_success_after_failures_resets_the_retry_counter_and_returns_to_the_grid() {
+    let f = Fixture::new().await;
+    let schedule = f.schedule(json!({"interval_seconds": 10})).await;
+    f.advance(10);
+    f.run_next(Outcome::Failed("boom".to_string())).await;
+    f.advance(10);
+    f.run_next(Outcome::Succeeded).await;
+    let after = f.store.inspect().schedule(schedule.id).await.unwrap();
+    assert_eq!((after.current_repeat, after.current_retry, after.last_error), (1, 0, None));
+    assert_eq!(f.delayed().await, [(JobId::regular(schedule.id, 1, 0).to_string(), ms("2026-01-01T00:00:30Z"))]);
+}
+
+#[tokio::test]
+async fn a_schedule_is_done_after_repeat_count_successes() {
+    let f = Fixture::new().await;
+    let schedule = f.schedule(json!({"interval_seconds": 1, "repeat_count": 2})).await;
+    f.advance(1);
+    f.run_next(Outcome::Succeeded).await;
+    f.advance(1);
+    f.run_next(Outcome::Succeeded).await;
+    let done = f.store.inspect().schedule(schedule.id).await.unwrap();
+    assert_eq!((done.status, done.current_repeat, done.next_run_at), (ScheduleStatus::Done, 2, None));
+    assert!(f.delayed().await.is_empty());
+    let page = f.store.inspect().executions(schedule.id, 10, None).await.unwrap();
+    let ids: Vec<String> = page.items.iter().map(|e| e.job_id.clone()).collect();
+    assert_eq!(ids, [JobId::regular(schedule.id, 1, 0).to_string(), JobId::regular(schedule.id, 0, 0).to_string()]);
+}
+
+#[tokio::test]
+async fn pause_removes_the_pending_job_and_resume_enqueues_it_one_interval_later() {
+    let f = Fixture::new().await;
+    let schedule = f.schedule(json!({"interval_seconds": 30})).await;
+    let paused = f.store.pause_schedule(schedule.id).await.unwrap();
+    assert_eq!((paused.status, paused.next_run_at, paused.live_job), (ScheduleStatus::Paused, None, None));
+    assert!(f.delayed().await.is_empty());
+    assert!(!f.redis.exists(&f.keys.job(&JobId::regular(schedule.id, 0, 0))).await);
+    assert!(matches!(f.store.pause_schedule(schedule.id).await, Err(Error::Conflict(_))));
+
+    f.advance(100);
+    let resumed = f.store.resume_schedule(schedule.id).await.unwrap();
+    assert_eq!(resumed.status, ScheduleStatus::Active);
+    assert_eq!(f.delayed().await, [(JobId::regular(schedule.id, 0, 0).to_string(), ms("2026-01-01T00:02:10Z"))]);
+    assert!(matches!(f.store.resume_schedule(schedule.id).await, Err(Error::Conflict(_))));
+}
+
+#[tokio::test]
+async fn a_job_running_through_pause_and_resume_leaves_exactly_one_live_job() {
+    let f = Fixture::new().await;
+    let schedule = f.schedule(json!({"interval_seconds": 10})).await;
+    f.advance(10);
+    let started = f.start_next().await;
+    f.store.pause_schedule(schedule.id).await.unwrap();
+    f.store.resume_schedule(schedule.id).await.unwrap();
+    assert!(f.delayed().await.is_empty(), "the running job is the live job; resume must not add another");
+
+    let mut execution = started.execution.clone();
+    execution.close(ExecutionState::Succeeded, f.now(), None);
+    assert_eq!(f.store.finish_job(&started, &execution, &Outcome::Succeeded).await.unwrap(), FinishOutcome::Recorded);
+    assert_eq!(f.delayed().await.len(), 1);
+    assert_eq!(f.delayed().await[0].0, JobId::regular(schedule.id, 1, 0).to_string());
+}
+
+#[tokio::test]
+async fn a_job_finishing_while_paused_enqueues_nothing() {
+    let f = Fixture::new().await;
+    let schedule = f.schedule(json!({"interval_seconds": 10})).await;
+    f.advance(10);
+    let started = f.start_next().await;
+    f.store.pause_schedule(schedule.id).await.unwrap();
+    let mut execution = started.execution.clone();
+    execution.close(ExecutionState::Succeeded, f.now(), None);
+    f.store.finish_job(&started, &execution, &Outcome::Succeeded).await.unwrap();
+    assert!(f.delayed().await.is_empty());
+    let after = f.store.inspect().schedule(schedule.id).await.unwrap();
+    assert_eq!((after.status, after.current_repeat, after.live_job), (ScheduleStatus::Paused, 1, None));
+}
+
+#[tokio::test]
+async fn a_patch_during_a_run_is_not_overwritten_by_the_finish() {
+    let f = Fixture::new().await;
+    let schedule = f.schedule(json!({"interval_seconds": 10})).await;
+    f.advance(10);
+    let started = f.start_next().await;
+    let patch = serde_json::from_value(json!({"interval_seconds": 100, "name": "renamed"})).unwrap();
+    f.store.update_schedule(schedule.id, patch).await.unwrap();
+    let mut execution = started.execution.clone();
+    execution.close(ExecutionState::Succeeded, f.now(), None);
+    f.store.finish_job(&started, &execution, &Outcome::Succeeded).await.unwrap();
+
+    let after = f.store.inspect().schedule(schedule.id).await.unwrap();
+    assert_eq!((after.name.as_str(), after.interval_seconds, after.run_count), ("renamed", 100, 1));
+    // The patch re-anchored the grid at now + 100 s; the next slot after now is that anchor.
+    assert_eq!(f.delayed().await, [(JobId::regular(schedule.id, 1, 0).to_string(), ms("2026-01-01T00:01:50Z"))]);
+}
+
+#[tokio::test]
+async fn patching_the_interval_replans_the_pending_job_at_once() {
+    let f = Fixture::new().await;
+    let schedule = f.schedule(json!({"interval_seconds": 3600})).await;
+    let patch = serde_json::from_value(json!({"interval_seconds": 5, "queue": "fast"})).unwrap();
+    let patched = f.store.update_schedule(schedule.id, patch).await.unwrap();
+    assert_eq!(patched.next_run_at, Some("2026-01-01T00:00:05Z".parse().unwrap()));
+    assert!(f.delayed().await.is_empty());
+    let fast = QueueName::parse("fast").unwrap();
+    assert_eq!(f.redis.zset(&f.keys.delayed(&fast)).await, [(JobId::regular(schedule.id, 0, 0).to_string(), ms("2026-01-01T00:00:05Z"))]);
+}
+
+#[tokio::test]
+async fn trigger_runs_an_extra_job_without_touching_the_chain() {
+    let f = Fixture::new().await;
+    let schedule = f.schedule(json!({"interval_seconds": 60})).await;
+    let job = f.store.trigger_schedule(schedule.id).await.unwrap();
+    assert!(job.is_manual());
+    let started = f.run_next(Outcome::Succeeded).await;
+    assert_eq!(started.job, job);
+    let after = f.store.inspect().schedule(schedule.id).await.unwrap();
+    assert_eq!((after.current_repeat, after.run_count, after.next_run_at), (0, 1, schedule.next_run_at));
+    assert_eq!(f.delayed().await, [(JobId::regular(schedule.id, 0, 0).to_string(), ms("2026-01-01T00:01:00Z"))]);
+}
+
+#[tokio::test]
+async fn a_worker_that_lost_its_job_records_nothing() {
+    let f = Fixture::new().await;
+    let schedule = f.schedule(json!({"interval_seconds": 10})).await;
+    f.advance(10);
+    let started = f.start_next().await;
+    f.advance(31);
+    assert_eq!(f.store.reconcile().await.unwrap().requeued, 1);
+    let mut execution = started.execution.clone();
+    execution.close(ExecutionState::Succeeded, f.now(), None);
+    assert_eq!(f.store.finish_job(&started, &execution, &Outcome::Succeeded).await.unwrap(), FinishOutcome::Lost);
+    assert!(!f.store.renew_lease(&started.job, &f.queue, WORKER, LEASE).await.unwrap());
+    let after = f.store.inspect().schedule(schedule.id).await.unwrap();
+    assert_eq!(after.run_count, 0);
+}
+
+#[tokio::test]
+async fn an_expired_lease_requeues_the_job_and_closes_the_attempt_without_a_failure() {
+    let f = Fixture::new().await;
+    let schedule = f.schedule(json!({"interval_seconds": 10})).await;
+    f.advance(10);
+    let first = f.start_next().await;
+    f.advance(31);
+    let report = f.store.reconcile().await.unwrap();
+    assert_eq!(report, ReconcileReport { promoted: 0, requeued: 1, recovered: 0 });
+    assert_eq!(f.redis.list(&f.keys.ready(&f.queue)).await, [first.job.to_string()]);
+    let closed = f.store.inspect().execution(&first.execution.id.to_string()).await.unwrap();
+    assert_eq!((closed.state, closed.error.as_deref()), (ExecutionState::Failed, Some("lease_expired")));
+    let after = f.store.inspect().schedule(schedule.id).await.unwrap();
+    assert_eq!((after.current_retry, after.error_count), (0, 0));
+
+    let second = f.start_next().await;
+    assert_eq!((second.job, second.execution.attempt), (first.job, 2));
+}
+
+#[tokio::test]
+async fn a_job_abandoned_three_times_counts_as_a_failure() {
+    let f = Fixture::new().await;
+    let schedule = f.schedule(json!({"interval_seconds": 10})).await;
+    f.advance(10);
+    for _ in 0..MAX_DELIVERIES {
+        f.start_next().await;
+        f.advance(31);
+        f.store.reconcile().await.unwrap();
+    }
+    let after = f.store.inspect().schedule(schedule.id).await.unwrap();
+    assert_eq!((after.current_retry, after.error_count), (1, 1));
+    assert_eq!(after.last_error.as_deref(), Some("delivered 3 times without finishing"));
+    assert_eq!(f.delayed().await[0].0, JobId::regular(schedule.id, 0, 1).to_string());
+}
+
+#[tokio::test]
+async fn the_reconciler_rebuilds_jobs_lost_from_redis_under_the_same_id() {
+    let f = Fixture::new().await;
+    let schedule = f.schedule(json!({"interval_seconds": 10})).await;
+    let job = JobId::regular(schedule.id, 0, 0);
+    f.redis.delete(&[f.keys.delayed(&f.queue), f.keys.job(&job)]).await;
+    f.advance(100);
+    assert_eq!(f.store.reconcile().await.unwrap(), ReconcileReport { promoted: 0, requeued: 0, recovered: 1 });
+    // Overdue: runs once, at once.
+    assert_eq!(f.delayed().await, [(job.to_string(), f.now().as_millisecond())]);
+    assert_eq!(f.store.reconcile().await.unwrap(), ReconcileReport { promoted: 1, requeued: 0, recovered: 0 });
+    assert_eq!(f.redis.list(&f.keys.ready(&f.queue)).await, [job.to_string()]);
+    assert_eq!(f.store.reconcile().await.unwrap(), ReconcileReport::default());
+}
+
+#[tokio::test]
+async fn claims_promote_due_jobs_in_bounded_batches_in_due_order() {
+    let f = Fixture::new().await;
+    let workflow = f.workflow().await;
+    let count = BATCH + 20;
+    for i in 0..count {
+        let start = f.now() + SignedDuration::from_secs(i64::try_from(i).unwrap());
+        let new = serde_json::from_value(json!({"workflow_id": workflow.id, "interval_seconds": 3600, "start_at": start})).unwrap();
+        f.store.create_schedule(new).await.unwrap();
+    }
+    f.advance(10_000);
+    let first = f.store.claim_job(&[f.queue.clone()], WORKER, LEASE).await.unwrap();
+    assert!(matches!(first, Claim::Claimed { .. }));
+    assert_eq!(f.redis.list(&f.keys.ready(&f.queue)).await.len(), BATCH - 1);
+    assert_eq!(f.delayed().await.len(), 20);
+    let mut claimed = 1;
+    while let Claim::Claimed { .. } = f.store.claim_job(&[f.queue.clone()], WORKER, LEASE).await.unwrap() {
+        claimed += 1;
+    }
+    assert_eq!(claimed, count);
+}
+
+#[tokio::test]
+async fn deleting_a_schedule_while_its_job_runs_still_records_the_run_and_enqueues_nothing() {
+    let f = Fixture::new().await;
+    let schedule = f.schedule(json!({"interval_seconds": 10})).await;
+    f.advance(10);
+    let started = f.start_next().await;
+    f.store.delete_schedule(schedule.id).await.unwrap();
+    assert!(matches!(f.store.inspect().schedule(schedule.id).await, Err(Error::NotFound { .. })));
+    let mut execution = started.execution.clone();
+    execution.close(ExecutionState::Succeeded, f.now(), None);
+    let outcome = f.store.finish_job(&started, &execution, &Outcome::Succeeded).await.unwrap();
+    assert_eq!(outcome, FinishOutcome::RecordedWithoutSchedule);
+    assert!(f.delayed().await.is_empty());
+    assert!(!f.redis.exists(&f.keys.schedule(schedule.id)).await);
+    assert!(f.store.inspect().execution(&execution.id.to_string()).await.is_ok());
+    let mut conn = f.redis.connection().await;
+    let ttl: i64 = redis::cmd("PTTL").arg(f.keys.executions(schedule.id)).query_async(&mut conn).await.unwrap();
+    assert!(ttl > 0, "history of a deleted schedule must expire");
+}
+
+#[tokio::test]
+async fn execution_history_is_trimmed_to_the_retention_count() {
+    let f = Fixture::new().await;
+    let store = f.store.clone().with_retention(Retention { keep: 3, max_age: SignedDuration::from_hours(1) });
+    let schedule = f.schedule(json!({"interval_seconds": 1})).await;
+    for _ in 0..6 {
+        f.advance(1);
+        let Claim::Claimed { job, queue } = store.claim_job(&[f.queue.clone()], WORKER, LEASE).await.unwrap() else { panic!() };
+        let Start::Started(started) = store.start_job(job, &queue, WORKER).await.unwrap() else { panic!() };
+        let mut execution: Execution = started.execution.clone();
+        execution.close(ExecutionState::Succeeded, f.now(), None);
+        store.finish_job(&started, &execution, &Outcome::Succeeded).await.unwrap();
+    }
+    let kept = f.redis.zset(&f.keys.execution_times(schedule.id)).await;
+    assert_eq!(kept.len(), 3);
+    assert_eq!(f.redis.hash(&f.keys.executions(schedule.id)).await.len(), 3);
+    assert!(kept[0].0.ends_with(&format!("-n3-rc0-a1")));
+}
+
+#[tokio::test]
+async fn workflows_in_use_cannot_be_deleted_and_names_stay_unique() {
+    let f = Fixture::new().await;
+    let schedule = f.schedule(json!({"interval_seconds": 10})).await;
+    assert!(matches!(f.store.delete_workflow(schedule.workflow_id).await, Err(Error::Conflict(_))));
+    let duplicate = serde_json::from_value(json!({"name": "noop", "steps": [{"kind": "log", "message": "x"}]})).unwrap();
+    assert!(matches!(f.store.create_workflow(duplicate).await, Err(Error::Conflict(_))));
+    f.store.delete_schedule(schedule.id).await.unwrap();
+    f.store.delete_workflow(schedule.workflow_id).await.unwrap();
+    assert!(f.redis.hash(&f.keys.workflow_names()).await.is_empty());
+    assert!(f.redis.zset(&f.keys.workflows()).await.is_empty());
+}
+
+#[tokio::test]
+async fn listings_page_newest_first_with_a_cursor() {
+    let f = Fixture::new().await;
+    let workflow = f.workflow().await;
+    let mut ids = Vec::new();
+    for _ in 0..5 {
+        f.advance(1);
+        let new = serde_json::from_value(json!({"workflow_id": workflow.id, "interval_seconds": 10})).unwrap();
+        ids.push(f.store.create_schedule(new).await.unwrap().id);
+    }
+    f.store.pause_schedule(ids[1]).await.unwrap();
+    let inspect = f.store.inspect();
+    let all = crate::inspect::ScheduleFilter::default();
+    let first = inspect.schedules(&all, 2, None).await.unwrap();
+    assert_eq!(first.items.iter().map(|s| s.id).collect::<Vec<_>>(), [ids[4], ids[3]]);
+    let second = inspect.schedules(&all, 2, first.next_cursor.as_deref()).await.unwrap();
+    assert_eq!(second.items.iter().map(|s| s.id).collect::<Vec<_>>(), [ids[2], ids[1]]);
+    let last = inspect.schedules(&all, 2, second.next_cursor.as_deref()).await.unwrap();
+    assert_eq!((last.items.len(), last.next_cursor), (1, None));
+    let paused = crate::inspect::ScheduleFilter { status: Some(ScheduleStatus::Paused), workflow_id: Some(workflow.id) };
+    let page = inspect.schedules(&paused, 50, None).await.unwrap();
+    assert_eq!(page.items.iter().map(|s| s.id).collect::<Vec<_>>(), [ids[1]]);
+}
