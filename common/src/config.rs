@@ -55,3 +55,17 @@ where
         _ => Ok(default),
     }
 }
+
+impl RedisSettings {
+    /// The URL with any password replaced by `***`, for messages and logs.
+    pub fn redacted_url(&self) -> String {
+        match (self.url.split_once("://"), self.url.rfind('@')) {
+            (Some((scheme, rest)), Some(at)) if at > scheme.len() => {
+                let credentials = &rest[..at - scheme.len() - 3];
+                let user = credentials.split_once(':').map_or("", |(user, _)| user);
+                format!("{scheme}://{user}:***@{}", &self.url[at + 1..])
+            }
+            _ => self.url.clone(),
+        }
+    }
+}

@@ -91,12 +91,13 @@ impl Inspect {
 
     /// Workflows, newest first.
     pub async fn workflows(&self, limit: usize, cursor: Option<&str>) -> Result<Page<Workflow>> {
-        let mut conn = self.conn.clone();
-        let keys = self.keys.clone();
-        self.walk(&self.keys.workflows(), limit, cursor, async |ids: Vec<String>| {
-            let keys: Vec<String> = ids.iter().filter_map(|id| id.parse().ok()).map(|id| keys.workflow(id)).collect();
-            let found: Vec<Option<String>> = if keys.is_empty() { Vec::new() } else { conn.mget(&keys).await? };
-            found.into_iter().flatten().map(|json| Ok(serde_json::from_str(&json)?)).collect()
+        self.walk(&self.keys.workflows(), limit, cursor, |ids: Vec<String>| {
+            let (mut conn, keys) = (self.conn.clone(), self.keys.clone());
+            async move {
+                let keys: Vec<String> = ids.iter().filter_map(|id| id.parse().ok()).map(|id| keys.workflow(id)).collect();
+                let found: Vec<Option<String>> = if keys.is_empty() { Vec::new() } else { conn.mget(&keys).await? };
+                found.into_iter().flatten().map(|json| Ok(serde_json::from_str(&json)?)).collect()
+            }
         })
         .await
     }
@@ -141,9 +142,13 @@ impl Inspect {
             (Some(status), None) => self.keys.schedules_by_status(status),
             (None, None) => self.keys.schedules(),
         };
-        self.walk(&index, limit, cursor, async |ids: Vec<String>| {
-            let schedules = self.schedules_by_id(&ids).await?;
-            Ok(schedules.into_iter().filter(|s| filter.status.is_none_or(|status| s.status == status)).collect())
+        let status = filter.status;
+        self.walk(&index, limit, cursor, |ids: Vec<String>| {
+            let inspect = self.clone();
+            async move {
+                let schedules = inspect.schedules_by_id(&ids).await?;
+                Ok(schedules.into_iter().filter(|s| status.is_none_or(|status| s.status == status)).collect())
+            }
         })
         .await
     }
@@ -169,24 +174,29 @@ impl Inspect {
 
     /// A schedule's executions, newest first.
     pub async fn executions(&self, schedule_id: Uuid, limit: usize, cursor: Option<&str>) -> Result<Page<Execution>> {
-        let mut conn = self.conn.clone();
         let hash = self.keys.executions(schedule_id);
-        self.walk(&self.keys.execution_times(schedule_id), limit, cursor, async |ids: Vec<String>| {
-            let found: Vec<Option<String>> = if ids.is_empty() { Vec::new() } else { conn.hmget(&hash, &ids).await? };
-            found.into_iter().flatten().map(|json| Ok(serde_json::from_str(&json)?)).collect()
+        self.walk(&self.keys.execution_times(schedule_id), limit, cursor, |ids: Vec<String>| {
+            let (mut conn, hash) = (self.conn.clone(), hash.clone());
+            async move {
+                let found: Vec<Option<String>> = if ids.is_empty() { Vec::new() } else { conn.hmget(&hash, &ids).await? };
+                found.into_iter().flatten().map(|json| Ok(serde_json::from_str(&json)?)).collect()
+            }
         })
         .await
     }
 
     /// Walks the sorted-set `index` from the highest score down, after the member `cursor`, loading and
     /// filtering members with `load` until `limit` items are found or the index ends.
-    async fn walk<T>(
+    async fn walk<T, Load>(
         &self,
         index: &str,
         limit: usize,
         cursor: Option<&str>,
-        mut load: impl AsyncFnMut(Vec<String>) -> Result<Vec<T>>,
-    ) -> Result<Page<T>> {
+        load: impl Fn(Vec<String>) -> Load,
+    ) -> Result<Page<T>>
+    where
+        Load: Future<Output = Result<Vec<T>>> + Send,
+    {
         let mut conn = self.conn.clone();
         let mut start = match cursor {
             None => 0,

@@ -12,6 +12,7 @@
 //! - [`clock`]: injected time, so timing rules are testable.
 //! - [`config`]: settings shared by both binaries, read from the environment.
 //! - [`telemetry`]: tracing set-up.
+//! - [`shutdown`]: the signal both binaries drain on.
 //! - [`error`]: the error type callers branch on.
 //! - `testing`: a private `redis-server` per test (behind the `testing` feature).
 
@@ -22,6 +23,7 @@ pub mod inspect;
 pub mod keys;
 pub mod model;
 pub mod scripts;
+pub mod shutdown;
 pub mod store;
 pub mod telemetry;
 pub mod timing;

@@ -1,1 +1,63 @@
-fn main(){}
+//! `recur-worker`: runs a worker, or with `inspect` prints the state of Redis.
+
+use std::{process::ExitCode, sync::Arc};
+
+use clap::{Parser, Subcommand};
+use recur_common::{clock::SystemClock, config::RedisSettings, store::Store};
+use recur_worker::{Settings, print_overview, run};
+use tokio_util::sync::CancellationToken;
+
+/// A recur worker: takes due jobs from Redis queues, runs their workflows, and plans the next runs.
+/// Configured by environment variables (REDIS_URL, RECUR_QUEUES, RECUR_CONCURRENCY, ...).
+#[derive(Parser)]
+#[command(version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print queues, workers and schedule counts without changing anything.
+    Inspect {
+        /// Print JSON instead of tables.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    recur_common::telemetry::init();
+    let result = match cli.command {
+        None => run_worker().await,
+        Some(Command::Inspect { json }) => inspect(json).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("recur-worker: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run_worker() -> anyhow::Result<()> {
+    let settings = Settings::from_env()?;
+    let shutdown = CancellationToken::new();
+    let on_signal = shutdown.clone();
+    tokio::spawn(async move {
+        recur_common::shutdown::signal().await;
+        on_signal.cancel();
+    });
+    run(settings, shutdown).await
+}
+
+async fn inspect(json: bool) -> anyhow::Result<()> {
+    let settings = RedisSettings::from_env()?;
+    let conn = settings.connect().await.map_err(|error| anyhow::anyhow!("cannot reach Redis at {}: {error}", settings.redacted_url()))?;
+    let overview = Store::new(conn, &settings.prefix, Arc::new(SystemClock)).inspect().overview().await?;
+    print!("{}", print_overview(&overview, json)?);
+    Ok(())
+}

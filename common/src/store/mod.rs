@@ -128,9 +128,13 @@ impl Store {
         &self.clock
     }
 
-    /// The pub/sub channel on which enqueues announce new earliest due times.
-    pub fn wakeup_channel(&self) -> String {
-        self.keys.wakeup_channel()
+    /// Subscribes, on a connection of its own to `url` (a subscribed connection carries nothing else), to
+    /// the announcements enqueues make when a job becomes the earliest due one. The stream ends when the
+    /// connection drops.
+    pub async fn subscribe_wakeups(&self, url: &str) -> Result<impl futures_util::Stream<Item = ()> + Send + use<>> {
+        let mut pubsub = redis::Client::open(url)?.get_async_pubsub().await?;
+        pubsub.subscribe(self.keys.wakeup_channel()).await?;
+        Ok(futures_util::StreamExt::map(pubsub.into_on_message(), |_| ()))
     }
 
     async fn invoke<T: FromRedisValue>(&self, invocation: &redis::ScriptInvocation<'_>) -> Result<T> {

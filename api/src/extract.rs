@@ -1,0 +1,89 @@
+//! Extractors that answer every malformed request with the API's error envelope, naming the field.
+
+use axum::{
+    body::Bytes,
+    extract::{FromRequest, FromRequestParts, Path, Query, Request},
+    http::{StatusCode, request::Parts},
+};
+use serde::de::DeserializeOwned;
+
+use crate::error::ApiError;
+
+/// Largest accepted request body.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// A JSON body: unknown, missing and ill-typed fields are 400 with the field named; over 1 MiB is 413.
+pub struct JsonBody<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        let bytes = Bytes::from_request(request, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::too_large(MAX_BODY_BYTES)
+            } else {
+                ApiError::validation(rejection.body_text(), None)
+            }
+        })?;
+        let mut deserializer = serde_json::Deserializer::from_slice(&bytes);
+        let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+            let path = error.path().to_string();
+            let message = error.inner().to_string();
+            let field = if path == "." { quoted_name(&message) } else { Some(path) };
+            let message = if error.inner().is_syntax() || error.inner().is_eof() {
+                format!("malformed JSON: {message}")
+            } else {
+                message
+            };
+            ApiError::validation(message, field)
+        })?;
+        deserializer.end().map_err(|error| ApiError::validation(format!("malformed JSON: {error}"), None))?;
+        Ok(Self(value))
+    }
+}
+
+/// Query parameters: unknown and ill-typed parameters are 400.
+pub struct QueryParams<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for QueryParams<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let Query(value) = Query::<T>::from_request_parts(parts, state).await.map_err(|rejection| {
+            let message = rejection.body_text();
+            let field = quoted_name(&message);
+            ApiError::validation(message, field)
+        })?;
+        Ok(Self(value))
+    }
+}
+
+/// A path id: one that cannot be parsed names nothing, so it is 404.
+pub struct PathId<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for PathId<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let Path(value) = Path::<T>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| ApiError::not_found(format!("nothing at {}", parts.uri.path())))?;
+        Ok(Self(value))
+    }
+}
+
+/// The first name in backticks of a serde message ("unknown field `foo`, expected ...").
+fn quoted_name(message: &str) -> Option<String> {
+    let start = message.find('`')? + 1;
+    let length = message[start..].find('`')?;
+    Some(message[start..start + length].to_string())
+}
+
+/// `limit` of a listing: 1..=500, default 50.
+pub fn page_limit(limit: Option<usize>) -> Result<usize, ApiError> {
+    match limit.unwrap_or(50) {
+        limit @ 1..=500 => Ok(limit),
+        _ => Err(ApiError::validation("limit must be between 1 and 500", Some("limit".to_string()))),
+    }
+}

@@ -1,0 +1,42 @@
+//! `recur-worker inspect`: the state of a deployment for operators, as a table or JSON.
+
+use std::fmt::Write as _;
+
+use comfy_table::{Table, presets::UTF8_BORDERS_ONLY};
+use recur_common::inspect::Overview;
+
+/// Renders `overview` as human tables or, with `json`, as one JSON document.
+pub fn print_overview(overview: &Overview, json: bool) -> anyhow::Result<String> {
+    if json {
+        return Ok(serde_json::to_string_pretty(overview)? + "\n");
+    }
+    let mut out = String::new();
+    let mut queues = Table::new();
+    queues.load_style(UTF8_BORDERS_ONLY).set_header(["queue", "ready", "running", "delayed", "expired leases", "next due job"]);
+    for queue in &overview.queues {
+        let next = match (&queue.next_job, queue.next_due_at) {
+            (Some(job), Some(due)) => format!("{job} at {due}"),
+            _ => "-".to_string(),
+        };
+        queues.add_row([
+            queue.name.clone(),
+            queue.ready.to_string(),
+            queue.running.to_string(),
+            queue.delayed.to_string(),
+            queue.expired_leases.to_string(),
+            next,
+        ]);
+    }
+    writeln!(out, "Queues at {}\n{queues}\n", overview.now)?;
+    let mut workers = Table::new();
+    workers.load_style(UTF8_BORDERS_ONLY).set_header(["worker", "last heartbeat", "queues", "concurrency"]);
+    for worker in &overview.workers {
+        let ago = overview.now.duration_since(worker.last_heartbeat_at).as_secs_f64();
+        let field = |name: &str| worker.description.get(name).cloned().unwrap_or_else(|| "-".to_string());
+        workers.add_row([worker.id.clone(), format!("{ago:.1} s ago"), field("queues"), field("concurrency")]);
+    }
+    writeln!(out, "Workers\n{workers}\n")?;
+    let counts: Vec<String> = overview.schedules.iter().map(|(status, count)| format!("{status} {count}")).collect();
+    writeln!(out, "Schedules: {}", counts.join(", "))?;
+    Ok(out)
+}

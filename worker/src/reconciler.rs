@@ -1,0 +1,22 @@
+//! Runs the reconciler (spec §4.4) every `RECUR_RECONCILE_SECONDS`; the first pass runs at start-up.
+
+use std::time::Duration;
+
+use recur_common::store::Store;
+use tokio_util::sync::CancellationToken;
+
+/// Reconciles every `every` until `shutdown`, skipping ticks missed while a pass ran.
+pub async fn run(store: Store, every: Duration, shutdown: CancellationToken) {
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => {
+                if let Err(error) = store.reconcile().await {
+                    tracing::warn!(error = %error, "reconciler pass failed; retrying at the next tick");
+                }
+            }
+            () = shutdown.cancelled() => return,
+        }
+    }
+}

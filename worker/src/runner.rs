@@ -1,0 +1,239 @@
+//! The worker's life: start-up recovery, the claim loop, job tasks, background duties, and shutdown.
+
+use std::{sync::Arc, time::Duration};
+
+use anyhow::Context as _;
+use recur_common::{
+    clock::{Clock, SystemClock},
+    model::{ExecutionState, JobId, Outcome, QueueName, StepRecord, rfc3339},
+    store::{Claim, FinishOutcome, Start, StartedJob, Store},
+};
+use serde_json::{Value, json};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
+
+use crate::{Executor, Settings, heartbeat, reconciler, wakeup};
+
+/// How long a finish is retried while Redis is unreachable before the job is left to the reconciler.
+const FINISH_RETRY_FOR: Duration = Duration::from_secs(30);
+
+/// State shared by the claim loop and every job task.
+struct Context {
+    store: Store,
+    executor: Executor,
+    settings: Settings,
+    /// Cancelled when the shutdown grace period is over: running jobs hand their leases back.
+    hand_back: CancellationToken,
+}
+
+/// Runs a worker until `shutdown` is cancelled, then drains it. Fails at once when Redis is unreachable.
+pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let conn = settings
+        .redis
+        .connect()
+        .await
+        .with_context(|| format!("cannot reach Redis at {}", settings.redis.redacted_url()))?;
+    let store = Store::new(conn, &settings.redis.prefix, Arc::new(SystemClock));
+    let report = store.reconcile().await.context("start-up recovery failed")?;
+    tracing::info!(worker.id = %settings.worker_id, concurrency = settings.concurrency,
+        "worker {} started on queues [{}] with concurrency {}; start-up recovery promoted {}, requeued {}, recovered {}",
+        settings.worker_id, settings.queues.iter().map(QueueName::as_str).collect::<Vec<_>>().join(", "),
+        settings.concurrency, report.promoted, report.requeued, report.recovered);
+
+    let context = Arc::new(Context { store, executor: Executor::new()?, settings, hand_back: CancellationToken::new() });
+    let background = CancellationToken::new();
+    let wake = Arc::new(Notify::new());
+    let duties = TaskTracker::new();
+    duties.spawn(heartbeat::run(context.store.clone(), context.settings.clone(), background.clone()));
+    duties.spawn(reconciler::run(context.store.clone(), context.settings.reconcile_every, background.clone()));
+    duties.spawn(wakeup::listen(context.store.clone(), context.settings.redis.url.clone(), wake.clone(), background.clone()));
+    duties.close();
+
+    let jobs = TaskTracker::new();
+    claim_loop(&context, &jobs, &wake, &shutdown).await;
+
+    // Shutdown order: claiming has stopped; running jobs get the grace period to finish; the rest hand
+    // their leases back (so another worker runs them at once instead of after the lease); only then do
+    // heartbeats stop, so the worker is listed for as long as it holds jobs.
+    jobs.close();
+    let grace = context.settings.shutdown_grace;
+    tracing::info!(running = jobs.len(), "shutting down: waiting up to {grace:?} for {} running jobs", jobs.len());
+    if tokio::time::timeout(grace, jobs.wait()).await.is_err() {
+        tracing::warn!("grace period over: handing back the leases of unfinished jobs");
+        context.hand_back.cancel();
+        jobs.wait().await;
+    }
+    background.cancel();
+    duties.wait().await;
+    tracing::info!(worker.id = %context.settings.worker_id, "worker stopped");
+    Ok(())
+}
+
+/// Claims jobs while permits are free; sleeps until the earliest due time (or a wake-up) when none is due.
+async fn claim_loop(context: &Arc<Context>, jobs: &TaskTracker, wake: &Notify, shutdown: &CancellationToken) {
+    let permits = Arc::new(Semaphore::new(context.settings.concurrency));
+    let settings = &context.settings;
+    let mut error_backoff = Duration::from_millis(50);
+    loop {
+        let permit = tokio::select! {
+            permit = permits.clone().acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => return,
+            },
+            () = shutdown.cancelled() => return,
+        };
+        let idle_until = match context.store.claim_job(&settings.queues, &settings.worker_id, settings.lease).await {
+            Ok(Claim::Claimed { job, queue }) => {
+                error_backoff = Duration::from_millis(50);
+                jobs.spawn(run_job(context.clone(), job, queue, permit));
+                continue;
+            }
+            Ok(Claim::Empty { next_due }) => {
+                let now = context.store.clock().now();
+                let until_due = next_due.map_or(settings.reconcile_every, |due| {
+                    Duration::try_from(due.duration_since(now)).unwrap_or(Duration::ZERO)
+                });
+                until_due.min(settings.reconcile_every)
+            }
+            Err(error) => {
+                tracing::warn!(error = %error, "claim failed; retrying in {error_backoff:?}");
+                error_backoff = (error_backoff * 2).min(Duration::from_secs(5));
+                error_backoff
+            }
+        };
+        drop(permit);
+        tokio::select! {
+            () = tokio::time::sleep(idle_until) => {}
+            () = wake.notified() => {}
+            () = shutdown.cancelled() => return,
+        }
+    }
+}
+
+/// How a run ended from the worker's point of view.
+enum RunEnd {
+    /// The workflow finished (or failed, or timed out): record it.
+    Ended(Result<Option<Value>, String>),
+    /// Another worker holds the job now: record nothing.
+    LeaseLost,
+    /// Shutdown grace is over: hand the job back.
+    HandBack,
+}
+
+async fn run_job(context: Arc<Context>, job: JobId, queue: QueueName, permit: OwnedSemaphorePermit) {
+    let _permit = permit;
+    let worker = &context.settings.worker_id;
+    let started = match context.store.start_job(job, &queue, worker).await {
+        Ok(Start::Started(started)) => *started,
+        Ok(Start::Dropped) => return tracing::info!(job.id = %job, "job {job} dropped: its schedule was deleted"),
+        Ok(Start::Lost) => return tracing::warn!(job.id = %job, "job {job} was taken over before it started"),
+        Err(error) => return tracing::warn!(job.id = %job, error = %error, "could not start job {job}; its lease will expire"),
+    };
+    tracing::debug!(job.id = %job, attempt = started.execution.attempt, "job {job} started");
+    let mut steps = Vec::new();
+    let end = execute(&context, &started, &mut steps).await;
+    let clock = context.store.clock();
+    let mut execution = started.execution.clone();
+    close_open_steps(&mut steps, clock.now());
+    execution.steps = steps;
+    let outcome = match end {
+        RunEnd::LeaseLost => return tracing::warn!(job.id = %job, "lease of job {job} lost while running; recording nothing"),
+        RunEnd::HandBack => {
+            if let Err(error) = context.store.requeue_job(&started, "worker shut down before the job finished").await {
+                tracing::warn!(job.id = %job, error = %error, "could not hand job {job} back; its lease will expire");
+            }
+            return;
+        }
+        RunEnd::Ended(Ok(output)) => {
+            execution.output = output;
+            execution.close(ExecutionState::Succeeded, clock.now(), None);
+            Outcome::Succeeded
+        }
+        RunEnd::Ended(Err(error)) => {
+            execution.close(ExecutionState::Failed, clock.now(), Some(error.clone()));
+            Outcome::Failed(error)
+        }
+    };
+    let duration_ms = execution.duration_ms.unwrap_or(0);
+    let mut retry_in = Duration::from_millis(100);
+    let deadline = tokio::time::Instant::now() + FINISH_RETRY_FOR;
+    loop {
+        match context.store.finish_job(&started, &execution, &outcome).await {
+            Ok(FinishOutcome::Recorded | FinishOutcome::RecordedWithoutSchedule) => {
+                return tracing::info!(job.id = %job, execution.state = execution.state.as_str(), duration_ms,
+                    "job {job} {} in {duration_ms} ms", execution.state.as_str());
+            }
+            Ok(FinishOutcome::Lost) => return tracing::warn!(job.id = %job, "job {job} was taken over; its result is not recorded"),
+            Err(error) if tokio::time::Instant::now() < deadline => {
+                tracing::warn!(job.id = %job, error = %error, "could not record job {job}; retrying in {retry_in:?}");
+                tokio::time::sleep(retry_in).await;
+                retry_in = (retry_in * 2).min(Duration::from_secs(2));
+            }
+            Err(error) => return tracing::error!(job.id = %job, error = %error, "gave up recording job {job}; the reconciler will rerun it"),
+        }
+    }
+}
+
+/// Runs the workflow under the schedule's timeout while renewing the lease every third of it.
+async fn execute(context: &Context, started: &StartedJob, steps: &mut Vec<StepRecord>) -> RunEnd {
+    let store = &context.store;
+    let schedule = &started.schedule;
+    let timeout = Duration::from_secs(schedule.timeout_seconds);
+    let trigger = trigger(started, store.clock().as_ref());
+    let work = async {
+        let workflow = store
+            .inspect()
+            .workflow(schedule.workflow_id)
+            .await
+            .map_err(|error| format!("cannot load workflow {}: {error}", schedule.workflow_id))?;
+        match tokio::time::timeout(timeout, context.executor.run(&workflow, &trigger, store.clock().as_ref(), steps)).await {
+            Ok(result) => result,
+            Err(_) => Err(format!("timed out after {} s", schedule.timeout_seconds)),
+        }
+    };
+    tokio::pin!(work);
+    let lease = context.settings.lease;
+    let mut renewals = tokio::time::interval_at(tokio::time::Instant::now() + lease / 3, lease / 3);
+    loop {
+        tokio::select! {
+            result = &mut work => return RunEnd::Ended(result),
+            _ = renewals.tick() => {
+                match store.renew_lease(&started.job, &started.queue, &context.settings.worker_id, lease).await {
+                    Ok(true) => {}
+                    Ok(false) => return RunEnd::LeaseLost,
+                    // Keep running: the next renewal may succeed well before the lease ends.
+                    Err(error) => tracing::warn!(job.id = %started.job, error = %error, "lease renewal failed"),
+                }
+            }
+            () = context.hand_back.cancelled() => return RunEnd::HandBack,
+        }
+    }
+}
+
+/// The trigger object a run receives (spec §5).
+fn trigger(started: &StartedJob, clock: &dyn Clock) -> Value {
+    let schedule = &started.schedule;
+    let (repeat, retry) = match started.job {
+        JobId::Regular { repeat, retry, .. } => (repeat, retry),
+        JobId::Manual { .. } => (schedule.current_repeat, 0),
+    };
+    json!({
+        "schedule_id": schedule.id,
+        "schedule_name": schedule.name,
+        "node_id": schedule.trigger_node_id,
+        "repeat_number": repeat,
+        "retry_number": retry,
+        "scheduled_for": rfc3339(started.execution.scheduled_for),
+        "timestamp": rfc3339(clock.now()),
+        "payload": schedule.payload,
+    })
+}
+
+/// Marks a step cut short by the timeout as failed.
+fn close_open_steps(steps: &mut [StepRecord], now: jiff::Timestamp) {
+    for step in steps.iter_mut().filter(|step| step.state == ExecutionState::Running) {
+        step.state = ExecutionState::Failed;
+        step.finished_at = Some(now);
+        step.error = Some("aborted: the execution timed out".to_string());
+    }
+}

@@ -1,0 +1,71 @@
+use std::time::Duration;
+
+use recur_common::{
+    config::{ConfigError, RedisSettings, env_or},
+    model::QueueName,
+};
+
+/// Everything a worker is configured with; read from `RECUR_*` variables by [`Settings::from_env`].
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub redis: RedisSettings,
+    /// Queues to consume, in priority order.
+    pub queues: Vec<QueueName>,
+    /// Jobs run at once.
+    pub concurrency: usize,
+    /// How long a claimed job stays owned without renewal.
+    pub lease: Duration,
+    /// How often the reconciler runs.
+    pub reconcile_every: Duration,
+    /// How long running jobs may take to finish after a shutdown signal before they are handed back.
+    pub shutdown_grace: Duration,
+    /// This worker's name in executions, heartbeats and logs.
+    pub worker_id: String,
+}
+
+impl Settings {
+    /// Reads the environment; the error names the variable that failed.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let queues: String = env_or("RECUR_QUEUES", "default".to_string())?;
+        let queues = queues
+            .split(',')
+            .map(str::trim)
+            .filter(|name| !name.is_empty())
+            .map(|name| {
+                QueueName::parse(name).map_err(|error| ConfigError {
+                    name: "RECUR_QUEUES",
+                    value: queues.clone(),
+                    reason: error.to_string(),
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let positive = |name: &'static str, value: u64| {
+            if value == 0 {
+                Err(ConfigError { name, value: "0".to_string(), reason: "must be at least 1".to_string() })
+            } else {
+                Ok(value)
+            }
+        };
+        Ok(Self {
+            redis: RedisSettings::from_env()?,
+            queues: if queues.is_empty() { vec![QueueName::default()] } else { queues },
+            concurrency: usize::try_from(positive("RECUR_CONCURRENCY", env_or("RECUR_CONCURRENCY", 16)?)?).unwrap_or(16),
+            lease: Duration::from_secs(positive("RECUR_LEASE_SECONDS", env_or("RECUR_LEASE_SECONDS", 30)?)?),
+            reconcile_every: Duration::from_secs(positive("RECUR_RECONCILE_SECONDS", env_or("RECUR_RECONCILE_SECONDS", 30)?)?),
+            shutdown_grace: Duration::from_secs(env_or("RECUR_SHUTDOWN_GRACE_SECONDS", 25)?),
+            worker_id: env_or("RECUR_WORKER_ID", default_worker_id())?,
+        })
+    }
+}
+
+/// `host-pid-random`, unique across restarts and machines.
+fn default_worker_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|host| host.trim().to_string())
+        .filter(|host| !host.is_empty())
+        .unwrap_or_else(|| "host".to_string());
+    let random = uuid::Uuid::new_v4().simple().to_string();
+    format!("{host}-{}-{}", std::process::id(), &random[..6])
+}
