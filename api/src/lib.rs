@@ -32,8 +32,13 @@ impl Application {
             .await
             .with_context(|| format!("cannot reach Redis at {}", settings.redis.redacted_url()))?;
         let store = Store::new(conn, &settings.redis.prefix, Arc::new(SystemClock));
-        store.inspect().ping().await.with_context(|| format!("cannot reach Redis at {}", settings.redis.redacted_url()))?;
-        let listener = TcpListener::bind(settings.addr).await.with_context(|| format!("cannot listen on {}", settings.addr))?;
+        store
+            .inspect()
+            .ping()
+            .await
+            .with_context(|| format!("cannot reach Redis at {}", settings.redis.redacted_url()))?;
+        let listener =
+            TcpListener::bind(settings.addr).await.with_context(|| format!("cannot listen on {}", settings.addr))?;
         let state = routes::AppState { store, api_keys: Arc::new(settings.api_keys) };
         let router = routes::router(state)
             .layer(axum::extract::DefaultBodyLimit::max(extract::MAX_BODY_BYTES))
@@ -54,7 +59,8 @@ impl Application {
     /// Serves until `shutdown` resolves, then finishes the requests in flight.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         // Trailing slashes are stripped before routing, so `/schedules/` and `/schedules` are one route.
-        let app = tower::layer::layer_fn(|inner| tower::util::MapRequest::new(inner, strip_trailing_slash)).layer(self.router);
+        let app = tower::layer::layer_fn(|inner| tower::util::MapRequest::new(inner, strip_trailing_slash))
+            .layer(self.router);
         axum::serve(self.listener, app.into_make_service()).with_graceful_shutdown(shutdown).await
     }
 }

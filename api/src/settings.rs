@@ -20,7 +20,12 @@ impl Settings {
         Ok(Self {
             redis: RedisSettings::from_env()?,
             addr: env_or("RECUR_API_ADDR", SocketAddr::from(([127, 0, 0, 1], 8080)))?,
-            api_keys: keys.split(',').map(str::trim).filter(|key| !key.is_empty()).map(|key| SecretString::from(key.to_string())).collect(),
+            api_keys: keys
+                .split(',')
+                .map(str::trim)
+                .filter(|key| !key.is_empty())
+                .map(|key| SecretString::from(key.to_string()))
+                .collect(),
         })
     }
 

@@ -94,7 +94,8 @@ impl Inspect {
         self.walk(&self.keys.workflows(), limit, cursor, |ids: Vec<String>| {
             let (mut conn, keys) = (self.conn.clone(), self.keys.clone());
             async move {
-                let keys: Vec<String> = ids.iter().filter_map(|id| id.parse().ok()).map(|id| keys.workflow(id)).collect();
+                let keys: Vec<String> =
+                    ids.iter().filter_map(|id| id.parse().ok()).map(|id| keys.workflow(id)).collect();
                 let found: Vec<Option<String>> = if keys.is_empty() { Vec::new() } else { conn.mget(&keys).await? };
                 found.into_iter().flatten().map(|json| Ok(serde_json::from_str(&json)?)).collect()
             }
@@ -136,7 +137,12 @@ impl Inspect {
     }
 
     /// Schedules, newest first, optionally of one status and one workflow.
-    pub async fn schedules(&self, filter: &ScheduleFilter, limit: usize, cursor: Option<&str>) -> Result<Page<Schedule>> {
+    pub async fn schedules(
+        &self,
+        filter: &ScheduleFilter,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<Page<Schedule>> {
         let index = match (filter.status, filter.workflow_id) {
             (_, Some(workflow_id)) => self.keys.workflow_schedules(workflow_id),
             (Some(status), None) => self.keys.schedules_by_status(status),
@@ -158,7 +164,11 @@ impl Inspect {
         let mut conn = self.conn.clone();
         let stop = isize::try_from(offset + count).unwrap_or(isize::MAX) - 1;
         let ids: Vec<String> = conn
-            .zrange(self.keys.schedules_by_status(ScheduleStatus::Active), isize::try_from(offset).unwrap_or(isize::MAX), stop)
+            .zrange(
+                self.keys.schedules_by_status(ScheduleStatus::Active),
+                isize::try_from(offset).unwrap_or(isize::MAX),
+                stop,
+            )
             .await?;
         self.schedules_by_id(&ids).await
     }
@@ -178,7 +188,8 @@ impl Inspect {
         self.walk(&self.keys.execution_times(schedule_id), limit, cursor, |ids: Vec<String>| {
             let (mut conn, hash) = (self.conn.clone(), hash.clone());
             async move {
-                let found: Vec<Option<String>> = if ids.is_empty() { Vec::new() } else { conn.hmget(&hash, &ids).await? };
+                let found: Vec<Option<String>> =
+                    if ids.is_empty() { Vec::new() } else { conn.hmget(&hash, &ids).await? };
                 found.into_iter().flatten().map(|json| Ok(serde_json::from_str(&json)?)).collect()
             }
         })
@@ -202,7 +213,9 @@ impl Inspect {
             None => 0,
             Some(cursor) => {
                 let rank: Option<usize> = conn.zrevrank(index, cursor).await?;
-                rank.ok_or_else(|| Error::invalid("cursor", "the cursor is unknown or expired; start again without it"))? + 1
+                rank.ok_or_else(|| {
+                    Error::invalid("cursor", "the cursor is unknown or expired; start again without it")
+                })? + 1
             }
         };
         let mut items = Vec::new();
@@ -236,19 +249,27 @@ impl Inspect {
     }
 
     /// Up to `count` jobs of `queue` whose lease expired before `now`, with the worker that held them.
-    pub async fn expired_leases(&self, queue: &QueueName, now: Timestamp, count: usize) -> Result<Vec<(JobId, String)>> {
+    pub async fn expired_leases(
+        &self,
+        queue: &QueueName,
+        now: Timestamp,
+        count: usize,
+    ) -> Result<Vec<(JobId, String)>> {
         let mut conn = self.conn.clone();
         let ids: Vec<String> = conn
-            .zrangebyscore_limit(self.keys.leases(queue), "-inf", format!("({}", now.as_millisecond()), 0, isize::try_from(count).unwrap_or(100))
+            .zrangebyscore_limit(
+                self.keys.leases(queue),
+                "-inf",
+                format!("({}", now.as_millisecond()),
+                0,
+                isize::try_from(count).unwrap_or(100),
+            )
             .await?;
         if ids.is_empty() {
             return Ok(Vec::new());
         }
         let owners: Vec<Option<String>> = conn.hmget(self.keys.running(queue), &ids).await?;
-        ids.iter()
-            .zip(owners)
-            .map(|(id, owner)| Ok((id.parse()?, owner.unwrap_or_default())))
-            .collect()
+        ids.iter().zip(owners).map(|(id, owner)| Ok((id.parse()?, owner.unwrap_or_default()))).collect()
     }
 
     /// The running execution of a job and its schedule, if both still exist.
@@ -272,14 +293,15 @@ impl Inspect {
         let mut conn = self.conn.clone();
         let mut queues = Vec::new();
         for queue in self.queue_names().await? {
-            let (ready, running, delayed, expired_leases, next): (u64, u64, u64, u64, Vec<(String, i64)>) = redis::pipe()
-                .llen(self.keys.ready(&queue))
-                .hlen(self.keys.running(&queue))
-                .zcard(self.keys.delayed(&queue))
-                .zcount(self.keys.leases(&queue), "-inf", format!("({now_ms}"))
-                .zrange_withscores(self.keys.delayed(&queue), 0, 0)
-                .query_async(&mut conn)
-                .await?;
+            let (ready, running, delayed, expired_leases, next): (u64, u64, u64, u64, Vec<(String, i64)>) =
+                redis::pipe()
+                    .llen(self.keys.ready(&queue))
+                    .hlen(self.keys.running(&queue))
+                    .zcard(self.keys.delayed(&queue))
+                    .zcount(self.keys.leases(&queue), "-inf", format!("({now_ms}"))
+                    .zrange_withscores(self.keys.delayed(&queue), 0, 0)
+                    .query_async(&mut conn)
+                    .await?;
             let next = next.into_iter().next();
             queues.push(QueueOverview {
                 name: queue.to_string(),

@@ -23,7 +23,7 @@ pub fn retry_delay(interval_seconds: u64, retry: u32) -> SignedDuration {
 /// The first slot of the grid `anchor + k × interval` strictly after the later of `now` and `slot_run`,
 /// and how many slots between `slot_run` and that slot were skipped.
 pub fn next_slot(anchor: Timestamp, interval_seconds: u64, slot_run: Timestamp, now: Timestamp) -> (Timestamp, u64) {
-    let interval_ms = i128::from(seconds(interval_seconds).as_millis()).max(1);
+    let interval_ms = seconds(interval_seconds).as_millis().max(1);
     let anchor_ms = i128::from(anchor.as_millisecond());
     let slot_index = |t: Timestamp| (i128::from(t.as_millisecond()) - anchor_ms).div_euclid(interval_ms);
     let after = slot_run.max(now);

@@ -1,1 +1,9 @@
+//! End-to-end tests: the built `recur-api` and `recur-worker` binaries against a private redis-server.
+//! `cargo build --workspace --bins` must run first (the README's test command does).
 
+mod api;
+mod compose;
+mod recovery;
+mod schedules;
+mod support;
+mod workers;

@@ -31,7 +31,13 @@ impl Executor {
 
     /// Runs every step of `workflow` in order, appending a record per step to `log`. Stops at the first
     /// failed step. Returns the last step's output, or the failed step's error.
-    pub async fn run(&self, workflow: &Workflow, trigger: &Value, clock: &dyn Clock, log: &mut Vec<StepRecord>) -> Result<Option<Value>, String> {
+    pub async fn run(
+        &self,
+        workflow: &Workflow,
+        trigger: &Value,
+        clock: &dyn Clock,
+        log: &mut Vec<StepRecord>,
+    ) -> Result<Option<Value>, String> {
         let mut output = None;
         for (index, step) in workflow.steps.iter().enumerate() {
             log.push(StepRecord {
@@ -73,7 +79,8 @@ impl Executor {
             }
             Step::Http { method, url, headers, body, timeout_seconds } => {
                 let method = reqwest::Method::from_bytes(method.as_bytes()).map_err(|error| error.to_string())?;
-                let sends_body = matches!(method, reqwest::Method::POST | reqwest::Method::PUT | reqwest::Method::PATCH);
+                let sends_body =
+                    matches!(method, reqwest::Method::POST | reqwest::Method::PUT | reqwest::Method::PATCH);
                 let mut request = self.http.request(method, url).timeout(Duration::from_secs(*timeout_seconds));
                 for (name, value) in headers {
                     request = request.header(name, value);
@@ -90,20 +97,19 @@ impl Executor {
                 let headers: serde_json::Map<String, Value> = response
                     .headers()
                     .iter()
-                    .filter_map(|(name, value)| Some((name.to_string(), Value::String(value.to_str().ok()?.to_string()))))
+                    .filter_map(|(name, value)| {
+                        Some((name.to_string(), Value::String(value.to_str().ok()?.to_string())))
+                    })
                     .collect();
                 let bytes = response.bytes().await.map_err(|error| describe(&error))?;
                 let body = if bytes.len() <= MAX_BODY_BYTES {
-                    serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+                    serde_json::from_slice(&bytes)
+                        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
                 } else {
                     Value::String(String::from_utf8_lossy(&bytes[..MAX_BODY_BYTES]).into_owned())
                 };
                 let output = json!({ "status": status.as_u16(), "headers": headers, "body": body });
-                if status.is_success() {
-                    Ok(output)
-                } else {
-                    Err(format!("HTTP {status} from {url}"))
-                }
+                if status.is_success() { Ok(output) } else { Err(format!("HTTP {status} from {url}")) }
             }
         }
     }

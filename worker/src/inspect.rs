@@ -12,7 +12,14 @@ pub fn print_overview(overview: &Overview, json: bool) -> anyhow::Result<String>
     }
     let mut out = String::new();
     let mut queues = Table::new();
-    queues.load_style(UTF8_BORDERS_ONLY).set_header(["queue", "ready", "running", "delayed", "expired leases", "next due job"]);
+    queues.load_style(UTF8_BORDERS_ONLY).set_header([
+        "queue",
+        "ready",
+        "running",
+        "delayed",
+        "expired leases",
+        "next due job",
+    ]);
     for queue in &overview.queues {
         let next = match (&queue.next_job, queue.next_due_at) {
             (Some(job), Some(due)) => format!("{job} at {due}"),

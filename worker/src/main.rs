@@ -56,7 +56,10 @@ async fn run_worker() -> anyhow::Result<()> {
 
 async fn inspect(json: bool) -> anyhow::Result<()> {
     let settings = RedisSettings::from_env()?;
-    let conn = settings.connect().await.map_err(|error| anyhow::anyhow!("cannot reach Redis at {}: {error}", settings.redacted_url()))?;
+    let conn = settings
+        .connect()
+        .await
+        .map_err(|error| anyhow::anyhow!("cannot reach Redis at {}: {error}", settings.redacted_url()))?;
     let overview = Store::new(conn, &settings.prefix, Arc::new(SystemClock)).inspect().overview().await?;
     print!("{}", print_overview(&overview, json)?);
     Ok(())

@@ -40,13 +40,19 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Res
         settings.worker_id, settings.queues.iter().map(QueueName::as_str).collect::<Vec<_>>().join(", "),
         settings.concurrency, report.promoted, report.requeued, report.recovered);
 
-    let context = Arc::new(Context { store, executor: Executor::new()?, settings, hand_back: CancellationToken::new() });
+    let context =
+        Arc::new(Context { store, executor: Executor::new()?, settings, hand_back: CancellationToken::new() });
     let background = CancellationToken::new();
     let wake = Arc::new(Notify::new());
     let duties = TaskTracker::new();
     duties.spawn(heartbeat::run(context.store.clone(), context.settings.clone(), background.clone()));
     duties.spawn(reconciler::run(context.store.clone(), context.settings.reconcile_every, background.clone()));
-    duties.spawn(wakeup::listen(context.store.clone(), context.settings.redis.url.clone(), wake.clone(), background.clone()));
+    duties.spawn(wakeup::listen(
+        context.store.clone(),
+        context.settings.redis.url.clone(),
+        wake.clone(),
+        background.clone(),
+    ));
     duties.close();
 
     let jobs = TaskTracker::new();
@@ -127,7 +133,9 @@ async fn run_job(context: Arc<Context>, job: JobId, queue: QueueName, permit: Ow
         Ok(Start::Started(started)) => *started,
         Ok(Start::Dropped) => return tracing::info!(job.id = %job, "job {job} dropped: its schedule was deleted"),
         Ok(Start::Lost) => return tracing::warn!(job.id = %job, "job {job} was taken over before it started"),
-        Err(error) => return tracing::warn!(job.id = %job, error = %error, "could not start job {job}; its lease will expire"),
+        Err(error) => {
+            return tracing::warn!(job.id = %job, error = %error, "could not start job {job}; its lease will expire");
+        }
     };
     tracing::debug!(job.id = %job, attempt = started.execution.attempt, "job {job} started");
     let mut steps = Vec::new();
@@ -137,7 +145,9 @@ async fn run_job(context: Arc<Context>, job: JobId, queue: QueueName, permit: Ow
     close_open_steps(&mut steps, clock.now());
     execution.steps = steps;
     let outcome = match end {
-        RunEnd::LeaseLost => return tracing::warn!(job.id = %job, "lease of job {job} lost while running; recording nothing"),
+        RunEnd::LeaseLost => {
+            return tracing::warn!(job.id = %job, "lease of job {job} lost while running; recording nothing");
+        }
         RunEnd::HandBack => {
             if let Err(error) = context.store.requeue_job(&started, "worker shut down before the job finished").await {
                 tracing::warn!(job.id = %job, error = %error, "could not hand job {job} back; its lease will expire");
@@ -163,13 +173,17 @@ async fn run_job(context: Arc<Context>, job: JobId, queue: QueueName, permit: Ow
                 return tracing::info!(job.id = %job, execution.state = execution.state.as_str(), duration_ms,
                     "job {job} {} in {duration_ms} ms", execution.state.as_str());
             }
-            Ok(FinishOutcome::Lost) => return tracing::warn!(job.id = %job, "job {job} was taken over; its result is not recorded"),
+            Ok(FinishOutcome::Lost) => {
+                return tracing::warn!(job.id = %job, "job {job} was taken over; its result is not recorded");
+            }
             Err(error) if tokio::time::Instant::now() < deadline => {
                 tracing::warn!(job.id = %job, error = %error, "could not record job {job}; retrying in {retry_in:?}");
                 tokio::time::sleep(retry_in).await;
                 retry_in = (retry_in * 2).min(Duration::from_secs(2));
             }
-            Err(error) => return tracing::error!(job.id = %job, error = %error, "gave up recording job {job}; the reconciler will rerun it"),
+            Err(error) => {
+                return tracing::error!(job.id = %job, error = %error, "gave up recording job {job}; the reconciler will rerun it");
+            }
         }
     }
 }
@@ -186,7 +200,9 @@ async fn execute(context: &Context, started: &StartedJob, steps: &mut Vec<StepRe
             .workflow(schedule.workflow_id)
             .await
             .map_err(|error| format!("cannot load workflow {}: {error}", schedule.workflow_id))?;
-        match tokio::time::timeout(timeout, context.executor.run(&workflow, &trigger, store.clock().as_ref(), steps)).await {
+        match tokio::time::timeout(timeout, context.executor.run(&workflow, &trigger, store.clock().as_ref(), steps))
+            .await
+        {
             Ok(result) => result,
             Err(_) => Err(format!("timed out after {} s", schedule.timeout_seconds)),
         }

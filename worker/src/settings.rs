@@ -49,9 +49,13 @@ impl Settings {
         Ok(Self {
             redis: RedisSettings::from_env()?,
             queues: if queues.is_empty() { vec![QueueName::default()] } else { queues },
-            concurrency: usize::try_from(positive("RECUR_CONCURRENCY", env_or("RECUR_CONCURRENCY", 16)?)?).unwrap_or(16),
+            concurrency: usize::try_from(positive("RECUR_CONCURRENCY", env_or("RECUR_CONCURRENCY", 16)?)?)
+                .unwrap_or(16),
             lease: Duration::from_secs(positive("RECUR_LEASE_SECONDS", env_or("RECUR_LEASE_SECONDS", 30)?)?),
-            reconcile_every: Duration::from_secs(positive("RECUR_RECONCILE_SECONDS", env_or("RECUR_RECONCILE_SECONDS", 30)?)?),
+            reconcile_every: Duration::from_secs(positive(
+                "RECUR_RECONCILE_SECONDS",
+                env_or("RECUR_RECONCILE_SECONDS", 30)?,
+            )?),
             shutdown_grace: Duration::from_secs(env_or("RECUR_SHUTDOWN_GRACE_SECONDS", 25)?),
             worker_id: env_or("RECUR_WORKER_ID", default_worker_id())?,
         })

@@ -27,6 +27,9 @@ pub async fn list_schedule_executions(
     Ok(Json(inspect.executions(id, limit, query.cursor.as_deref()).await?))
 }
 
-pub async fn show_execution(State(state): State<AppState>, PathId(id): PathId<String>) -> Result<Json<Execution>, ApiError> {
+pub async fn show_execution(
+    State(state): State<AppState>,
+    PathId(id): PathId<String>,
+) -> Result<Json<Execution>, ApiError> {
     Ok(Json(state.store.inspect().execution(&id).await?))
 }

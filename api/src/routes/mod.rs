@@ -68,7 +68,8 @@ async fn authenticate(State(state): State<AppState>, request: Request, next: Nex
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.strip_prefix("Bearer "))
         .map(str::trim);
-    let known = presented.is_some_and(|token| state.api_keys.iter().any(|key| constant_time_eq(key.expose_secret(), token)));
+    let known =
+        presented.is_some_and(|token| state.api_keys.iter().any(|key| constant_time_eq(key.expose_secret(), token)));
     if known { Ok(next.run(request).await) } else { Err(ApiError::unauthorized()) }
 }
 

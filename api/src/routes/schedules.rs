@@ -38,13 +38,20 @@ pub async fn list_schedules(
     let workflow_id = query
         .workflow_id
         .as_deref()
-        .map(|id| id.parse::<Uuid>().map_err(|_| ApiError::validation(format!("workflow_id {id:?} is not a UUID"), Some("workflow_id".to_string()))))
+        .map(|id| {
+            id.parse::<Uuid>().map_err(|_| {
+                ApiError::validation(format!("workflow_id {id:?} is not a UUID"), Some("workflow_id".to_string()))
+            })
+        })
         .transpose()?;
     let filter = ScheduleFilter { status, workflow_id };
     Ok(Json(state.store.inspect().schedules(&filter, limit, query.cursor.as_deref()).await?))
 }
 
-pub async fn show_schedule(State(state): State<AppState>, PathId(id): PathId<Uuid>) -> Result<Json<Schedule>, ApiError> {
+pub async fn show_schedule(
+    State(state): State<AppState>,
+    PathId(id): PathId<Uuid>,
+) -> Result<Json<Schedule>, ApiError> {
     Ok(Json(state.store.inspect().schedule(id).await?))
 }
 
@@ -61,11 +68,17 @@ pub async fn delete_schedule(State(state): State<AppState>, PathId(id): PathId<U
     Ok(StatusCode::NO_CONTENT)
 }
 
-pub async fn pause_schedule(State(state): State<AppState>, PathId(id): PathId<Uuid>) -> Result<Json<Schedule>, ApiError> {
+pub async fn pause_schedule(
+    State(state): State<AppState>,
+    PathId(id): PathId<Uuid>,
+) -> Result<Json<Schedule>, ApiError> {
     Ok(Json(state.store.pause_schedule(id).await?))
 }
 
-pub async fn resume_schedule(State(state): State<AppState>, PathId(id): PathId<Uuid>) -> Result<Json<Schedule>, ApiError> {
+pub async fn resume_schedule(
+    State(state): State<AppState>,
+    PathId(id): PathId<Uuid>,
+) -> Result<Json<Schedule>, ApiError> {
     Ok(Json(state.store.resume_schedule(id).await?))
 }
 

@@ -1,5 +1,8 @@
 use axum::{Json, extract::State, http::StatusCode};
-use recur_common::{inspect::Page, model::{NewWorkflow, Workflow}};
+use recur_common::{
+    inspect::Page,
+    model::{NewWorkflow, Workflow},
+};
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -31,7 +34,10 @@ pub async fn list_workflows(
     Ok(Json(state.store.inspect().workflows(limit, query.cursor.as_deref()).await?))
 }
 
-pub async fn show_workflow(State(state): State<AppState>, PathId(id): PathId<Uuid>) -> Result<Json<Workflow>, ApiError> {
+pub async fn show_workflow(
+    State(state): State<AppState>,
+    PathId(id): PathId<Uuid>,
+) -> Result<Json<Workflow>, ApiError> {
     Ok(Json(state.store.inspect().workflow(id).await?))
 }
 

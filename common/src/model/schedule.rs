@@ -41,10 +41,9 @@ impl ScheduleStatus {
 impl FromStr for ScheduleStatus {
     type Err = Error;
     fn from_str(text: &str) -> Result<Self, Error> {
-        Self::ALL
-            .into_iter()
-            .find(|status| status.as_str() == text)
-            .ok_or_else(|| Error::invalid("status", format!("status must be one of active, paused, done, dead, not {text:?}")))
+        Self::ALL.into_iter().find(|status| status.as_str() == text).ok_or_else(|| {
+            Error::invalid("status", format!("status must be one of active, paused, done, dead, not {text:?}"))
+        })
     }
 }
 
@@ -204,7 +203,11 @@ impl Schedule {
     /// The schedule after `pause` at `now`.
     pub fn paused(&self, now: Timestamp) -> Result<Self, Error> {
         if self.status != ScheduleStatus::Active {
-            return Err(Error::Conflict(format!("schedule {} is {}, only an active schedule can be paused", self.id, self.status.as_str())));
+            return Err(Error::Conflict(format!(
+                "schedule {} is {}, only an active schedule can be paused",
+                self.id,
+                self.status.as_str()
+            )));
         }
         let mut next = self.touched(now);
         next.status = ScheduleStatus::Paused;
@@ -215,7 +218,11 @@ impl Schedule {
     /// The schedule after `resume` at `now`: the current job is due one interval from now.
     pub fn resumed(&self, now: Timestamp) -> Result<Self, Error> {
         if self.status != ScheduleStatus::Paused {
-            return Err(Error::Conflict(format!("schedule {} is {}, only a paused schedule can be resumed", self.id, self.status.as_str())));
+            return Err(Error::Conflict(format!(
+                "schedule {} is {}, only a paused schedule can be resumed",
+                self.id,
+                self.status.as_str()
+            )));
         }
         let mut next = self.touched(now);
         next.status = ScheduleStatus::Active;
@@ -278,7 +285,14 @@ impl Schedule {
 
     /// The schedule after the job `job` (whose due time was `due`) ended with `execution` at `now`, and
     /// the job to enqueue next, if any. This is where §3.2 of the spec lives.
-    pub fn settled(&self, job: &JobId, due: Timestamp, execution: ExecutionId, outcome: &Outcome, now: Timestamp) -> Settlement {
+    pub fn settled(
+        &self,
+        job: &JobId,
+        due: Timestamp,
+        execution: ExecutionId,
+        outcome: &Outcome,
+        now: Timestamp,
+    ) -> Settlement {
         let mut next = self.touched(now);
         next.last_run_at = Some(now);
         next.last_execution_id = Some(execution);
@@ -458,7 +472,10 @@ fn check_interval(seconds: u64) -> Result<(), Error> {
     if (1..=timing::MAX_INTERVAL_SECONDS).contains(&seconds) {
         Ok(())
     } else {
-        Err(Error::invalid("interval_seconds", format!("interval_seconds must be between 1 and {}", timing::MAX_INTERVAL_SECONDS)))
+        Err(Error::invalid(
+            "interval_seconds",
+            format!("interval_seconds must be between 1 and {}", timing::MAX_INTERVAL_SECONDS),
+        ))
     }
 }
 
@@ -474,7 +491,10 @@ fn check_timeout(seconds: u64) -> Result<u64, Error> {
     if (1..=timing::MAX_INTERVAL_SECONDS).contains(&seconds) {
         Ok(seconds)
     } else {
-        Err(Error::invalid("timeout_seconds", format!("timeout_seconds must be between 1 and {}", timing::MAX_INTERVAL_SECONDS)))
+        Err(Error::invalid(
+            "timeout_seconds",
+            format!("timeout_seconds must be between 1 and {}", timing::MAX_INTERVAL_SECONDS),
+        ))
     }
 }
 
@@ -485,6 +505,9 @@ fn check_payload(
     if size <= MAX_PAYLOAD_BYTES {
         Ok(payload)
     } else {
-        Err(Error::invalid("payload", format!("payload is {size} bytes serialized, at most {MAX_PAYLOAD_BYTES} are allowed")))
+        Err(Error::invalid(
+            "payload",
+            format!("payload is {size} bytes serialized, at most {MAX_PAYLOAD_BYTES} are allowed"),
+        ))
     }
 }

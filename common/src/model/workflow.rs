@@ -127,7 +127,8 @@ mod tests {
 
     #[test]
     fn steps_take_their_documented_defaults() {
-        let workflow = parse(serde_json::json!({"name": "ping", "steps": [{"kind": "http", "url": "http://x/"}]})).unwrap();
+        let workflow =
+            parse(serde_json::json!({"name": "ping", "steps": [{"kind": "http", "url": "http://x/"}]})).unwrap();
         let Step::Http { method, timeout_seconds, .. } = &workflow.steps[0] else { panic!("not http") };
         assert_eq!((method.as_str(), *timeout_seconds), ("GET", 30));
     }
@@ -138,12 +139,20 @@ mod tests {
             (serde_json::json!({"name": "Bad Name", "steps": [{"kind": "log", "message": "x"}]}), "name"),
             (serde_json::json!({"name": "w", "steps": []}), "1 to 100"),
             (serde_json::json!({"name": "w", "steps": [{"kind": "sleep", "seconds": -1}]}), "steps[0]"),
-            (serde_json::json!({"name": "w", "steps": [{"kind": "log", "message": "a"}, {"kind": "http", "url": "ftp://x"}]}), "steps[1]"),
-            (serde_json::json!({"name": "w", "steps": [{"kind": "http", "url": "http://x", "method": "BREW"}]}), "method"),
+            (
+                serde_json::json!({"name": "w", "steps": [{"kind": "log", "message": "a"}, {"kind": "http", "url": "ftp://x"}]}),
+                "steps[1]",
+            ),
+            (
+                serde_json::json!({"name": "w", "steps": [{"kind": "http", "url": "http://x", "method": "BREW"}]}),
+                "method",
+            ),
         ] {
             let error = parse(body).unwrap_err().to_string();
             assert!(error.contains(needle), "{error}");
         }
-        assert!(parse(serde_json::json!({"name": "w", "steps": [{"kind": "log", "message": "a", "extra": 1}]})).is_err());
+        assert!(
+            parse(serde_json::json!({"name": "w", "steps": [{"kind": "log", "message": "a", "extra": 1}]})).is_err()
+        );
     }
 }

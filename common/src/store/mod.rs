@@ -16,8 +16,8 @@ use crate::{
     inspect::Inspect,
     keys::Keys,
     model::{
-        Execution, ExecutionState, JobId, NewSchedule, NewWorkflow, Outcome, QueueName, Schedule,
-        SchedulePatch, ScheduleStatus, Workflow, millis, rfc3339,
+        Execution, ExecutionState, JobId, NewSchedule, NewWorkflow, Outcome, QueueName, Schedule, SchedulePatch,
+        ScheduleStatus, Workflow, millis, rfc3339,
     },
     scripts,
 };
@@ -479,8 +479,10 @@ impl Store {
         let execution_id: String = next_value(&mut reply, "start_job")?;
         let due_text: String = next_value(&mut reply, "start_job")?;
         let fields: HashMap<String, String> = next_value(&mut reply, "start_job")?;
-        let schedule = Schedule::from_fields(&fields).map_err(|detail| corrupt(&self.keys.schedule(schedule_id), detail))?;
-        let scheduled_for: Timestamp = due_text.parse().map_err(|_| corrupt("start_job", format!("due {due_text:?}")))?;
+        let schedule =
+            Schedule::from_fields(&fields).map_err(|detail| corrupt(&self.keys.schedule(schedule_id), detail))?;
+        let scheduled_for: Timestamp =
+            due_text.parse().map_err(|_| corrupt("start_job", format!("due {due_text:?}")))?;
         let execution = Execution {
             id: execution_id.parse()?,
             job_id: job.to_string(),
@@ -518,7 +520,12 @@ impl Store {
     /// Records how a started job ended and moves its schedule on (next job, retry, `done`, `dead`), in one
     /// atomic step that first checks `started` is still held by its worker.
     #[tracing::instrument(skip_all, fields(job.id = %started.job, queue.name = %started.queue))]
-    pub async fn finish_job(&self, started: &StartedJob, execution: &Execution, outcome: &Outcome) -> Result<FinishOutcome> {
+    pub async fn finish_job(
+        &self,
+        started: &StartedJob,
+        execution: &Execution,
+        outcome: &Outcome,
+    ) -> Result<FinishOutcome> {
         self.settle(started, execution, outcome, None).await
     }
 
@@ -544,15 +551,15 @@ impl Store {
                 },
             };
             let now = self.clock.now();
-            let settlement =
-                current.settled(&started.job, execution.scheduled_for, execution.id, outcome, now);
+            let settlement = current.settled(&started.job, execution.scheduled_for, execution.id, outcome, now);
             let mut next = settlement.schedule;
             next.rev = current.rev + 1;
             let (next_job, next_due) = match settlement.next_job {
                 Some((job, due)) => (job.to_string(), due),
                 None => (String::new(), now),
             };
-            let next_job_key = settlement.next_job.map_or_else(|| self.keys.job(&started.job), |(job, _)| self.keys.job(&job));
+            let next_job_key =
+                settlement.next_job.map_or_else(|| self.keys.job(&started.job), |(job, _)| self.keys.job(&job));
             let finished: i64 = self
                 .invoke(
                     scripts::FINISH_JOB
@@ -662,9 +669,15 @@ impl Store {
             offset += BATCH;
         }
         if report != ReconcileReport::default() {
-            tracing::info!(promoted = report.promoted, requeued = report.requeued, recovered = report.recovered,
+            tracing::info!(
+                promoted = report.promoted,
+                requeued = report.requeued,
+                recovered = report.recovered,
                 "reconciler promoted {} due jobs, requeued {} abandoned jobs, recovered {} lost jobs",
-                report.promoted, report.requeued, report.recovered);
+                report.promoted,
+                report.requeued,
+                report.recovered
+            );
         }
         Ok(report)
     }
@@ -750,7 +763,12 @@ impl Store {
     // ---- workers ---------------------------------------------------------------------------------
 
     /// Marks `worker` alive with a description; forgets workers silent for longer than `horizon`.
-    pub async fn record_worker_heartbeat(&self, worker: &str, description: &[(&str, String)], horizon: Duration) -> Result<()> {
+    pub async fn record_worker_heartbeat(
+        &self,
+        worker: &str,
+        description: &[(&str, String)],
+        horizon: Duration,
+    ) -> Result<()> {
         let now = millis(self.clock.now());
         let horizon_ms = i64::try_from(horizon.as_millis()).unwrap_or(i64::MAX);
         let mut invocation = scripts::RECORD_WORKER_HEARTBEAT.prepare_invoke();

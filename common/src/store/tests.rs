@@ -65,11 +65,17 @@ impl Fixture {
         started
     }
 
+    async fn claim(&self) -> Claim {
+        self.store.claim_job(std::slice::from_ref(&self.queue), WORKER, LEASE).await.unwrap()
+    }
+
     async fn start_next(&self) -> StartedJob {
-        let Claim::Claimed { job, queue } = self.store.claim_job(&[self.queue.clone()], WORKER, LEASE).await.unwrap() else {
+        let Claim::Claimed { job, queue } = self.claim().await else {
             panic!("nothing to claim at {}", self.now());
         };
-        let Start::Started(started) = self.store.start_job(job, &queue, WORKER).await.unwrap() else { panic!("not started") };
+        let Start::Started(started) = self.store.start_job(job, &queue, WORKER).await.unwrap() else {
+            panic!("not started")
+        };
         *started
     }
 }
@@ -81,7 +87,9 @@ fn ms(text: &str) -> i64 {
 #[tokio::test]
 async fn create_schedule_writes_the_record_its_indexes_and_the_first_job() {
     let f = Fixture::new().await;
-    let schedule = f.schedule(json!({"interval_seconds": 60, "total_repeats": 3, "max_retries": 1, "trigger_payload": {"a": 1}})).await;
+    let schedule = f
+        .schedule(json!({"interval_seconds": 60, "total_repeats": 3, "max_retries": 1, "trigger_payload": {"a": 1}}))
+        .await;
     let job = JobId::regular(schedule.id, 0, 0);
 
     let record = f.redis.hash(&f.keys.schedule(schedule.id)).await;
@@ -96,7 +104,11 @@ async fn create_schedule_writes_the_record_its_indexes_and_the_first_job() {
     assert_eq!(job_record["attempt"], "0");
     assert_eq!(job_record["due_at"], "2026-01-01T00:01:00Z");
     let created = ms("2026-01-01T00:00:00Z");
-    for index in [f.keys.schedules(), f.keys.schedules_by_status(ScheduleStatus::Active), f.keys.workflow_schedules(schedule.workflow_id)] {
+    for index in [
+        f.keys.schedules(),
+        f.keys.schedules_by_status(ScheduleStatus::Active),
+        f.keys.workflow_schedules(schedule.workflow_id),
+    ] {
         assert_eq!(f.redis.zset(&index).await, [(schedule.id.to_string(), created)], "{index}");
     }
     assert_eq!(f.store.inspect().schedule(schedule.id).await.unwrap(), schedule);
@@ -114,10 +126,10 @@ async fn a_schedule_naming_a_missing_workflow_is_refused() {
 async fn nothing_is_claimed_before_it_is_due_and_the_earliest_due_time_is_reported() {
     let f = Fixture::new().await;
     f.schedule(json!({"interval_seconds": 60})).await;
-    let claim = f.store.claim_job(&[f.queue.clone()], WORKER, LEASE).await.unwrap();
+    let claim = f.claim().await;
     assert_eq!(claim, Claim::Empty { next_due: Some("2026-01-01T00:01:00Z".parse().unwrap()) });
     f.advance(60);
-    assert!(matches!(f.store.claim_job(&[f.queue.clone()], WORKER, LEASE).await.unwrap(), Claim::Claimed { .. }));
+    assert!(matches!(f.claim().await, Claim::Claimed { .. }));
 }
 
 #[tokio::test]
@@ -285,7 +297,10 @@ async fn patching_the_interval_replans_the_pending_job_at_once() {
     assert_eq!(patched.next_run_at, Some("2026-01-01T00:00:05Z".parse().unwrap()));
     assert!(f.delayed().await.is_empty());
     let fast = QueueName::parse("fast").unwrap();
-    assert_eq!(f.redis.zset(&f.keys.delayed(&fast)).await, [(JobId::regular(schedule.id, 0, 0).to_string(), ms("2026-01-01T00:00:05Z"))]);
+    assert_eq!(
+        f.redis.zset(&f.keys.delayed(&fast)).await,
+        [(JobId::regular(schedule.id, 0, 0).to_string(), ms("2026-01-01T00:00:05Z"))]
+    );
 }
 
 #[tokio::test]
@@ -374,16 +389,18 @@ async fn claims_promote_due_jobs_in_bounded_batches_in_due_order() {
     let count = BATCH + 20;
     for i in 0..count {
         let start = f.now() + SignedDuration::from_secs(i64::try_from(i).unwrap());
-        let new = serde_json::from_value(json!({"workflow_id": workflow.id, "interval_seconds": 3600, "start_at": start})).unwrap();
+        let new =
+            serde_json::from_value(json!({"workflow_id": workflow.id, "interval_seconds": 3600, "start_at": start}))
+                .unwrap();
         f.store.create_schedule(new).await.unwrap();
     }
     f.advance(10_000);
-    let first = f.store.claim_job(&[f.queue.clone()], WORKER, LEASE).await.unwrap();
+    let first = f.claim().await;
     assert!(matches!(first, Claim::Claimed { .. }));
     assert_eq!(f.redis.list(&f.keys.ready(&f.queue)).await.len(), BATCH - 1);
     assert_eq!(f.delayed().await.len(), 20);
     let mut claimed = 1;
-    while let Claim::Claimed { .. } = f.store.claim_job(&[f.queue.clone()], WORKER, LEASE).await.unwrap() {
+    while let Claim::Claimed { .. } = f.claim().await {
         claimed += 1;
     }
     assert_eq!(claimed, count);
@@ -416,7 +433,11 @@ async fn execution_history_is_trimmed_to_the_retention_count() {
     let schedule = f.schedule(json!({"interval_seconds": 1})).await;
     for _ in 0..6 {
         f.advance(1);
-        let Claim::Claimed { job, queue } = store.claim_job(&[f.queue.clone()], WORKER, LEASE).await.unwrap() else { panic!() };
+        let Claim::Claimed { job, queue } =
+            store.claim_job(std::slice::from_ref(&f.queue), WORKER, LEASE).await.unwrap()
+        else {
+            panic!()
+        };
         let Start::Started(started) = store.start_job(job, &queue, WORKER).await.unwrap() else { panic!() };
         let mut execution: Execution = started.execution.clone();
         execution.close(ExecutionState::Succeeded, f.now(), None);
@@ -425,7 +446,7 @@ async fn execution_history_is_trimmed_to_the_retention_count() {
     let kept = f.redis.zset(&f.keys.execution_times(schedule.id)).await;
     assert_eq!(kept.len(), 3);
     assert_eq!(f.redis.hash(&f.keys.executions(schedule.id)).await.len(), 3);
-    assert!(kept[0].0.ends_with(&format!("-n3-rc0-a1")));
+    assert!(kept[0].0.ends_with("-n3-rc0-a1"));
 }
 
 #[tokio::test]
@@ -433,7 +454,8 @@ async fn workflows_in_use_cannot_be_deleted_and_names_stay_unique() {
     let f = Fixture::new().await;
     let schedule = f.schedule(json!({"interval_seconds": 10})).await;
     assert!(matches!(f.store.delete_workflow(schedule.workflow_id).await, Err(Error::Conflict(_))));
-    let duplicate = serde_json::from_value(json!({"name": "noop", "steps": [{"kind": "log", "message": "x"}]})).unwrap();
+    let duplicate =
+        serde_json::from_value(json!({"name": "noop", "steps": [{"kind": "log", "message": "x"}]})).unwrap();
     assert!(matches!(f.store.create_workflow(duplicate).await, Err(Error::Conflict(_))));
     f.store.delete_schedule(schedule.id).await.unwrap();
     f.store.delete_workflow(schedule.workflow_id).await.unwrap();
@@ -460,7 +482,8 @@ async fn listings_page_newest_first_with_a_cursor() {
     assert_eq!(second.items.iter().map(|s| s.id).collect::<Vec<_>>(), [ids[2], ids[1]]);
     let last = inspect.schedules(&all, 2, second.next_cursor.as_deref()).await.unwrap();
     assert_eq!((last.items.len(), last.next_cursor), (1, None));
-    let paused = crate::inspect::ScheduleFilter { status: Some(ScheduleStatus::Paused), workflow_id: Some(workflow.id) };
+    let paused =
+        crate::inspect::ScheduleFilter { status: Some(ScheduleStatus::Paused), workflow_id: Some(workflow.id) };
     let page = inspect.schedules(&paused, 50, None).await.unwrap();
     assert_eq!(page.items.iter().map(|s| s.id).collect::<Vec<_>>(), [ids[1]]);
 }

@@ -1,0 +1,378 @@
+//! The REST contract: status codes, the error envelope, Pipelit's body, auth, slashes and paging.
+
+use std::process::Command;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::support::{TestRedis, binary, spawn_app, spawn_app_with};
+
+/// method, path, body, expected status, error code, and the field the error names (when it names one).
+type Case = (Method, String, Option<Value>, StatusCode, &'static str, Option<&'static str>);
+
+#[tokio::test]
+async fn every_bad_request_gets_the_right_status_code_and_field_never_a_500() {
+    let redis = TestRedis::start();
+    let app = spawn_app(&redis).await;
+    let workflow = app.post_workflow(json!([{"kind": "log", "message": "x"}])).await;
+    let unknown = uuid::Uuid::new_v4();
+    let schedule = |extra: Value| {
+        let mut body = json!({"workflow_id": workflow, "interval_seconds": 60});
+        for (key, value) in extra.as_object().unwrap() {
+            body[key] = value.clone();
+        }
+        body
+    };
+    let big = "x".repeat(70 * 1024);
+    let cases: Vec<Case> = vec![
+        (
+            Method::POST,
+            "/schedules".into(),
+            Some(json!({"bogus": 1})),
+            StatusCode::BAD_REQUEST,
+            "validation_error",
+            Some("bogus"),
+        ),
+        (
+            Method::POST,
+            "/schedules".into(),
+            Some(json!({"interval_seconds": 5})),
+            StatusCode::BAD_REQUEST,
+            "validation_error",
+            Some("workflow_id"),
+        ),
+        (
+            Method::POST,
+            "/schedules".into(),
+            Some(json!({"workflow_id": "42", "interval_seconds": 5})),
+            StatusCode::BAD_REQUEST,
+            "validation_error",
+            Some("workflow_id"),
+        ),
+        (
+            Method::POST,
+            "/schedules".into(),
+            Some(json!({"workflow_id": workflow})),
+            StatusCode::BAD_REQUEST,
+            "validation_error",
+            Some("interval_seconds"),
+        ),
+        (
+            Method::POST,
+            "/schedules".into(),
+            Some(schedule(json!({"interval_seconds": "abc"}))),
+            StatusCode::BAD_REQUEST,
+            "validation_error",
+            Some("interval_seconds"),
+        ),
+        (
+            Method::POST,
+            "/schedules".into(),
+            Some(schedule(json!({"interval_seconds": 0}))),
+            StatusCode::BAD_REQUEST,
+            "validation_error",
+            Some("interval_seconds"),
+        ),
+        (
+            Method::POST,
+            "/schedules".into(),
+            Some(schedule(json!({"interval_seconds": -5}))),
+            StatusCode::BAD_REQUEST,
+            "validation_error",
+            Some("interval_seconds"),
+        ),
+        (
+            Method::POST,
+            "/schedules".into(),
+            Some(schedule(json!({"interval_seconds": 1.5}))),
+            StatusCode::BAD_REQUEST,
+            "validation_error",
+            Some("interval_seconds"),
+        ),
+        (
+            Method::POST,
+            "/schedules".into(),
+            Some(schedule(json!({"retry_max": 101}))),
+            StatusCode::BAD_REQUEST,
+            "validation_error",
+            Some("retry_max"),
+        ),
+        (
+            Method::POST,
+            "/schedules".into(),
+            Some(schedule(json!({"repeat_count": -1}))),
+            StatusCode::BAD_REQUEST,
+            "validation_error",
+            Some("repeat_count"),
+        ),
+        (
+            Method::POST,
+            "/schedules".into(),
+            Some(schedule(json!({"timeout_seconds": 0}))),
+            StatusCode::BAD_REQUEST,
+            "validation_error",
+            Some("timeout_seconds"),
+        ),
+        (
+            Method::POST,
+            "/schedules".into(),
+            Some(schedule(json!({"queue": "Not A Queue"}))),
+            StatusCode::BAD_REQUEST,
+            "validation_error",
+            Some("queue"),
+        ),
+        (
+            Method::POST,
+            "/schedules".into(),
+            Some(schedule(json!({"payload": [1, 2]}))),
+            StatusCode::BAD_REQUEST,
+            "validation_error",
+            Some("payload"),
+        ),
+        (
+            Method::POST,
+            "/schedules".into(),
+            Some(schedule(json!({"payload": {"big": big}}))),
+            StatusCode::BAD_REQUEST,
+            "validation_error",
+            Some("payload"),
+        ),
+        (
+            Method::POST,
+            "/schedules".into(),
+            Some(schedule(json!({"name": ""}))),
+            StatusCode::BAD_REQUEST,
+            "validation_error",
+            Some("name"),
+        ),
+        (
+            Method::POST,
+            "/schedules".into(),
+            Some(schedule(json!({"name": "n".repeat(201)}))),
+            StatusCode::BAD_REQUEST,
+            "validation_error",
+            Some("name"),
+        ),
+        (
+            Method::POST,
+            "/schedules".into(),
+            Some(schedule(json!({"description": "d".repeat(2001)}))),
+            StatusCode::BAD_REQUEST,
+            "validation_error",
+            Some("description"),
+        ),
+        (
+            Method::POST,
+            "/schedules".into(),
+            Some(schedule(json!({"start_at": "yesterday"}))),
+            StatusCode::BAD_REQUEST,
+            "validation_error",
+            Some("start_at"),
+        ),
+        (
+            Method::POST,
+            "/schedules".into(),
+            Some(schedule(json!({"workflow_id": unknown}))),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unknown_workflow",
+            Some("workflow_id"),
+        ),
+        (Method::POST, "/schedules".into(), Some(json!([1])), StatusCode::BAD_REQUEST, "validation_error", None),
+        (Method::GET, "/schedules?limit=0".into(), None, StatusCode::BAD_REQUEST, "validation_error", Some("limit")),
+        (Method::GET, "/schedules?limit=501".into(), None, StatusCode::BAD_REQUEST, "validation_error", Some("limit")),
+        (Method::GET, "/schedules?limit=ten".into(), None, StatusCode::BAD_REQUEST, "validation_error", None),
+        (
+            Method::GET,
+            "/schedules?status=sleeping".into(),
+            None,
+            StatusCode::BAD_REQUEST,
+            "validation_error",
+            Some("status"),
+        ),
+        (
+            Method::GET,
+            "/schedules?workflow_id=7".into(),
+            None,
+            StatusCode::BAD_REQUEST,
+            "validation_error",
+            Some("workflow_id"),
+        ),
+        (Method::GET, "/schedules?color=red".into(), None, StatusCode::BAD_REQUEST, "validation_error", Some("color")),
+        (
+            Method::GET,
+            format!("/schedules?cursor={unknown}"),
+            None,
+            StatusCode::BAD_REQUEST,
+            "validation_error",
+            Some("cursor"),
+        ),
+        (Method::GET, "/schedules/not-a-uuid".into(), None, StatusCode::NOT_FOUND, "not_found", None),
+        (Method::GET, format!("/schedules/{unknown}"), None, StatusCode::NOT_FOUND, "not_found", None),
+        (
+            Method::PATCH,
+            format!("/schedules/{unknown}"),
+            Some(json!({"name": "x"})),
+            StatusCode::NOT_FOUND,
+            "not_found",
+            None,
+        ),
+        (Method::POST, format!("/schedules/{unknown}/pause"), None, StatusCode::NOT_FOUND, "not_found", None),
+        (Method::POST, format!("/schedules/{unknown}/trigger"), None, StatusCode::NOT_FOUND, "not_found", None),
+        (Method::DELETE, format!("/schedules/{unknown}"), None, StatusCode::NOT_FOUND, "not_found", None),
+        (Method::GET, format!("/schedules/{unknown}/executions"), None, StatusCode::NOT_FOUND, "not_found", None),
+        (Method::GET, "/executions/garbage".into(), None, StatusCode::NOT_FOUND, "not_found", None),
+        (Method::GET, format!("/executions/sched-{unknown}-n0-rc0-a1"), None, StatusCode::NOT_FOUND, "not_found", None),
+        (Method::GET, "/nowhere".into(), None, StatusCode::NOT_FOUND, "not_found", None),
+        (Method::DELETE, "/schedules".into(), None, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", None),
+        (
+            Method::POST,
+            "/workflows".into(),
+            Some(json!({"name": "Bad Name", "steps": [{"kind": "log", "message": "x"}]})),
+            StatusCode::BAD_REQUEST,
+            "validation_error",
+            Some("name"),
+        ),
+        (
+            Method::POST,
+            "/workflows".into(),
+            Some(json!({"name": "w", "steps": [{"kind": "teleport"}]})),
+            StatusCode::BAD_REQUEST,
+            "validation_error",
+            None,
+        ),
+        (
+            Method::POST,
+            "/workflows".into(),
+            Some(json!({"name": "w", "steps": [{"kind": "http", "url": "ftp://x"}]})),
+            StatusCode::BAD_REQUEST,
+            "validation_error",
+            Some("steps"),
+        ),
+        (Method::GET, format!("/workflows/{unknown}"), None, StatusCode::NOT_FOUND, "not_found", None),
+    ];
+    for (method, path, body, status, code, field) in cases {
+        let (got, answer) = app.request(method.clone(), &path, body).await;
+        assert_eq!(got, status, "{method} {path}: {answer}");
+        assert_eq!(answer["error"]["code"], code, "{method} {path}: {answer}");
+        assert!(answer["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{method} {path}: {answer}");
+        if let Some(field) = field {
+            assert_eq!(answer["error"]["field"], field, "{method} {path}: {answer}");
+        }
+    }
+    let (status, answer) = app.request_raw(Method::POST, "/schedules", "{\"workflow_id\": ").await;
+    assert_eq!((status, answer["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("validation_error")));
+    let (status, answer) = app.request_raw(Method::POST, "/schedules", &"x".repeat(1024 * 1024 + 1)).await;
+    assert_eq!((status, answer["error"]["code"].as_str()), (StatusCode::PAYLOAD_TOO_LARGE, Some("payload_too_large")));
+}
+
+#[tokio::test]
+async fn conflicts_answer_409() {
+    let redis = TestRedis::start();
+    let app = spawn_app(&redis).await;
+    let (_, workflow) = app
+        .request(Method::POST, "/workflows", Some(json!({"name": "dup", "steps": [{"kind": "log", "message": "x"}]})))
+        .await;
+    let (status, answer) = app
+        .request(Method::POST, "/workflows", Some(json!({"name": "dup", "steps": [{"kind": "log", "message": "y"}]})))
+        .await;
+    assert_eq!((status, answer["error"]["code"].as_str()), (StatusCode::CONFLICT, Some("conflict")));
+    let schedule = app.post_schedule(json!({"workflow_id": workflow["id"], "interval_seconds": 60})).await;
+    let (status, _) =
+        app.request(Method::DELETE, &format!("/workflows/{}", workflow["id"].as_str().unwrap()), None).await;
+    assert_eq!(status, StatusCode::CONFLICT, "a workflow in use was deleted");
+    assert_eq!(app.resume_schedule(schedule["id"].as_str().unwrap()).await.0, StatusCode::CONFLICT);
+}
+
+#[tokio::test]
+async fn a_pipelit_tutorial_body_works_unchanged_and_trailing_slashes_are_accepted() {
+    let redis = TestRedis::start();
+    let app = spawn_app(&redis).await;
+    let (status, workflow) = app
+        .request(
+            Method::POST,
+            "/workflows/",
+            Some(json!({"name": "health-monitor", "steps": [{"kind": "log", "message": "x"}]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let body = json!({
+        "name": "hourly health check",
+        "description": "",
+        "workflow_id": workflow["id"],
+        "trigger_node_id": "trigger_schedule_abc123",
+        "interval_seconds": 3600,
+        "total_repeats": 0,
+        "max_retries": 3,
+        "timeout_seconds": 600,
+        "trigger_payload": null
+    });
+    let (status, created) = app.request(Method::POST, "/schedules/", Some(body)).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(created["trigger_node_id"], "trigger_schedule_abc123");
+    assert_eq!(
+        (created["repeat_count"].as_u64(), created["retry_max"].as_u64(), created["payload"].clone()),
+        (Some(0), Some(3), json!({}))
+    );
+    assert_eq!(created["status"], "active");
+    assert!(created["next_run_at"].as_str().unwrap().ends_with('Z'));
+    let id = created["id"].as_str().unwrap();
+    assert_eq!(app.request(Method::GET, &format!("/schedules/{id}/"), None).await.0, StatusCode::OK);
+    assert_eq!(app.request(Method::POST, &format!("/schedules/{id}/pause/"), None).await.0, StatusCode::OK);
+    let default_name = app.post_schedule(json!({"workflow_id": workflow["id"], "interval_seconds": 5})).await;
+    let expected = format!("health-monitor-{}", &default_name["id"].as_str().unwrap()[..8]);
+    assert_eq!(default_name["name"].as_str(), Some(expected.as_str()));
+}
+
+#[tokio::test]
+async fn listings_are_newest_first_and_page_with_a_cursor() {
+    let redis = TestRedis::start();
+    let app = spawn_app(&redis).await;
+    let workflow = app.post_workflow(json!([{"kind": "log", "message": "x"}])).await;
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        ids.push(app.post_schedule(json!({"workflow_id": workflow, "interval_seconds": 60})).await["id"].clone());
+    }
+    let (_, first) = app.request(Method::GET, "/schedules?limit=2", None).await;
+    assert_eq!(
+        first["items"].as_array().unwrap().iter().map(|s| s["id"].clone()).collect::<Vec<_>>(),
+        [ids[2].clone(), ids[1].clone()]
+    );
+    let cursor = first["next_cursor"].as_str().expect("a next cursor");
+    let (_, second) = app.request(Method::GET, &format!("/schedules?limit=2&cursor={cursor}"), None).await;
+    assert_eq!(second["items"].as_array().unwrap().len(), 1);
+    assert_eq!((second["items"][0]["id"].clone(), second["next_cursor"].clone()), (ids[0].clone(), Value::Null));
+    let (_, paused) = app.request(Method::GET, &format!("/schedules?status=paused&workflow_id={workflow}"), None).await;
+    assert_eq!(paused["items"], json!([]));
+}
+
+#[tokio::test]
+async fn configured_keys_are_required_except_on_healthz() {
+    let redis = TestRedis::start();
+    let app = spawn_app_with(&redis, &[("RECUR_API_KEYS", "first-key, second-key")]).await;
+    let (status, answer) = app.request(Method::GET, "/schedules", None).await;
+    assert_eq!((status, answer["error"]["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("unauthorized")));
+    assert_eq!(app.send(app.builder(Method::GET, "/schedules").bearer_auth("wrong")).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(app.send(app.builder(Method::GET, "/schedules").bearer_auth("second-key")).await.0, StatusCode::OK);
+    assert_eq!(app.request(Method::GET, "/healthz", None).await.0, StatusCode::OK);
+}
+
+#[test]
+fn the_api_refuses_a_public_address_without_keys() {
+    let output = Command::new(binary("recur-api"))
+        .env("RECUR_API_ADDR", "0.0.0.0:0")
+        .env("RECUR_API_KEYS", "")
+        .env("RUST_LOG", "off")
+        .output()
+        .expect("run recur-api");
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("without RECUR_API_KEYS"));
+}
+
+#[tokio::test]
+async fn healthz_answers_503_when_redis_is_gone() {
+    let mut redis = TestRedis::start();
+    let app = spawn_app(&redis).await;
+    redis.kill();
+    let (status, answer) = app.request(Method::GET, "/healthz", None).await;
+    assert_eq!((status, answer["error"]["code"].as_str()), (StatusCode::SERVICE_UNAVAILABLE, Some("unavailable")));
+}

@@ -1,0 +1,97 @@
+//! Crashes and lost data: nothing is lost, nothing runs twice.
+
+use std::time::Duration;
+
+use recur_common::{
+    keys::Keys,
+    model::{JobId, QueueName},
+};
+use serde_json::json;
+
+use crate::support::{Target, TestRedis, WorkerOptions, spawn_app, spawn_worker, wait_until};
+
+fn fast_recovery() -> WorkerOptions {
+    WorkerOptions { lease_seconds: 2, reconcile_seconds: 1, ..WorkerOptions::default() }
+}
+
+#[tokio::test]
+async fn kill_9_of_the_worker_running_a_job_lets_another_worker_finish_the_same_job_once() {
+    let redis = TestRedis::start();
+    let app = spawn_app(&redis).await;
+    let target = Target::start().await;
+    let mut first = spawn_worker(&redis, WorkerOptions { id: "doomed".to_string(), ..fast_recovery() });
+    let workflow = app
+        .post_workflow(json!([{"kind": "sleep", "seconds": 2}, {"kind": "http", "url": target.url("/ok/crash")}]))
+        .await;
+    let schedule = app
+        .post_schedule(
+            json!({"workflow_id": workflow, "interval_seconds": 3600, "start_at": jiff::Timestamp::now().to_string()}),
+        )
+        .await;
+    let id = schedule["id"].as_str().unwrap();
+    wait_until(Duration::from_secs(10), "the first worker runs the job", || async {
+        app.executions(id).await.first().is_some_and(|e| e["state"] == "running" && e["worker_id"] == "doomed")
+    })
+    .await;
+
+    first.kill_9();
+    let _second = spawn_worker(&redis, WorkerOptions { id: "survivor".to_string(), ..fast_recovery() });
+    wait_until(Duration::from_secs(20), "the second worker finished the job", || async {
+        app.show_schedule(id).await["run_count"] == 1
+    })
+    .await;
+
+    let executions = app.executions(id).await;
+    let job = format!("sched-{id}-n0-rc0");
+    assert_eq!(executions.len(), 2, "{executions:?}");
+    assert_eq!(
+        (executions[0]["job_id"].as_str(), executions[1]["job_id"].as_str()),
+        (Some(job.as_str()), Some(job.as_str()))
+    );
+    assert_eq!(
+        (executions[0]["state"].as_str(), executions[0]["error"].as_str()),
+        (Some("failed"), Some("lease_expired"))
+    );
+    assert_eq!(
+        (executions[1]["state"].as_str(), executions[1]["worker_id"].as_str(), executions[1]["attempt"].as_u64()),
+        (Some("succeeded"), Some("survivor"), Some(2))
+    );
+    assert_eq!(target.count("crash"), 1);
+    let schedule = app.show_schedule(id).await;
+    assert_eq!(
+        (schedule["error_count"].as_u64(), schedule["current_repeat"].as_u64()),
+        (Some(0), Some(1)),
+        "a crash is not a failure"
+    );
+}
+
+#[tokio::test]
+async fn jobs_deleted_from_redis_while_no_worker_runs_are_rebuilt_and_run_by_a_starting_worker() {
+    let redis = TestRedis::start();
+    let app = spawn_app(&redis).await;
+    let workflow = app.post_workflow(json!([{"kind": "log", "message": "rebuilt"}])).await;
+    let start = jiff::Timestamp::now().to_string();
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let schedule = app
+            .post_schedule(
+                json!({"workflow_id": workflow, "interval_seconds": 1, "repeat_count": 2, "start_at": start}),
+            )
+            .await;
+        ids.push(schedule["id"].as_str().unwrap().parse::<uuid::Uuid>().unwrap());
+    }
+    let keys = Keys::new("recur");
+    let queue = QueueName::default();
+    let mut lost = vec![keys.delayed(&queue), keys.ready(&queue)];
+    lost.extend(ids.iter().map(|id| keys.job(&JobId::regular(*id, 0, 0))));
+    redis.delete(&lost).await;
+    assert!(redis.zset(&keys.delayed(&queue)).await.is_empty());
+
+    let _worker = spawn_worker(&redis, WorkerOptions::default());
+    for id in &ids {
+        let done = app.wait_for_status(&id.to_string(), "done", Duration::from_secs(20)).await;
+        assert_eq!(done["run_count"], 2);
+        let executions = app.executions(&id.to_string()).await;
+        assert_eq!(executions[0]["job_id"], format!("sched-{id}-n0-rc0"), "the rebuilt job keeps its deterministic id");
+    }
+}

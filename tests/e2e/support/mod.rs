@@ -1,0 +1,267 @@
+//! Process helpers: spawn the binaries, drive the API, serve an HTTP target, and wait for conditions.
+
+mod target;
+
+use std::{
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+pub use recur_common::testing::TestRedis;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+pub use target::Target;
+
+/// Path of a binary built next to the test executable (`target/<profile>/<name>`).
+pub fn binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let dir = exe.parent().and_then(|deps| deps.parent()).expect("target directory");
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build --workspace --bins` first (scripts/test does)",
+        path.display()
+    );
+    path
+}
+
+fn log_level() -> &'static str {
+    if std::env::var("TEST_LOG").is_ok() { "info" } else { "warn" }
+}
+
+fn output() -> Stdio {
+    if std::env::var("TEST_LOG").is_ok() { Stdio::inherit() } else { Stdio::null() }
+}
+
+/// Polls `condition` every 50 ms until it holds or `timeout` passes; panics with `what` on timeout.
+pub async fn wait_until<F, Fut>(timeout: Duration, what: &str, mut condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if condition().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("timed out after {timeout:?} waiting until {what}");
+}
+
+/// A running `recur-api` process and a client for it.
+pub struct TestApp {
+    child: Child,
+    pub base: String,
+    client: reqwest::Client,
+}
+
+/// Starts `recur-api` on a free port against `redis` and waits until it answers.
+pub async fn spawn_app(redis: &TestRedis) -> TestApp {
+    spawn_app_with(redis, &[]).await
+}
+
+/// Like [`spawn_app`] with extra environment variables.
+pub async fn spawn_app_with(redis: &TestRedis, env: &[(&str, &str)]) -> TestApp {
+    let port = recur_common::testing::free_port();
+    let child = Command::new(binary("recur-api"))
+        .env("REDIS_URL", redis.url())
+        .env("RECUR_API_ADDR", format!("127.0.0.1:{port}"))
+        .env("RUST_LOG", log_level())
+        .envs(env.iter().copied())
+        .stdout(output())
+        .stderr(output())
+        .spawn()
+        .expect("spawn recur-api");
+    let app = TestApp { child, base: format!("http://127.0.0.1:{port}/api/v1"), client: reqwest::Client::new() };
+    let health = format!("http://127.0.0.1:{port}/healthz");
+    wait_until(Duration::from_secs(20), "recur-api answers /healthz", || {
+        let (client, health) = (app.client.clone(), health.clone());
+        async move { client.get(&health).send().await.is_ok_and(|response| response.status().is_success()) }
+    })
+    .await;
+    app
+}
+
+impl TestApp {
+    /// Sends a request with an optional JSON body; returns the status and the parsed body (null if empty).
+    pub async fn request(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        let mut request = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        self.send(request).await
+    }
+
+    /// Sends a request with a raw body.
+    pub async fn request_raw(&self, method: Method, path: &str, body: &str) -> (StatusCode, Value) {
+        self.send(self.client.request(method, format!("{}{path}", self.base)).body(body.to_string())).await
+    }
+
+    /// Sends a prepared request.
+    pub async fn send(&self, request: reqwest::RequestBuilder) -> (StatusCode, Value) {
+        let response = request.send().await.expect("request to recur-api");
+        let status = response.status();
+        let text = response.text().await.expect("response body");
+        let body =
+            if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        (status, body)
+    }
+
+    /// A request builder against this API, for headers the helpers do not set.
+    pub fn builder(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        self.client.request(method, format!("{}{path}", self.base))
+    }
+
+    fn expect(&self, (status, body): (StatusCode, Value), expected: StatusCode) -> Value {
+        assert_eq!(status, expected, "unexpected answer: {body}");
+        body
+    }
+
+    /// Creates a workflow with `steps` and a unique name; returns its id.
+    pub async fn post_workflow(&self, steps: Value) -> String {
+        let name = format!("wf-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+        let body = self.expect(
+            self.request(Method::POST, "/workflows", Some(json!({"name": name, "steps": steps}))).await,
+            StatusCode::CREATED,
+        );
+        body["id"].as_str().expect("workflow id").to_string()
+    }
+
+    /// Creates a schedule; returns it.
+    pub async fn post_schedule(&self, body: Value) -> Value {
+        self.expect(self.request(Method::POST, "/schedules", Some(body)).await, StatusCode::CREATED)
+    }
+
+    pub async fn show_schedule(&self, id: &str) -> Value {
+        self.expect(self.request(Method::GET, &format!("/schedules/{id}"), None).await, StatusCode::OK)
+    }
+
+    pub async fn pause_schedule(&self, id: &str) -> (StatusCode, Value) {
+        self.request(Method::POST, &format!("/schedules/{id}/pause"), None).await
+    }
+
+    pub async fn resume_schedule(&self, id: &str) -> (StatusCode, Value) {
+        self.request(Method::POST, &format!("/schedules/{id}/resume"), None).await
+    }
+
+    pub async fn trigger_schedule(&self, id: &str) -> Value {
+        self.expect(self.request(Method::POST, &format!("/schedules/{id}/trigger"), None).await, StatusCode::ACCEPTED)
+    }
+
+    pub async fn delete_schedule(&self, id: &str) {
+        self.expect(self.request(Method::DELETE, &format!("/schedules/{id}"), None).await, StatusCode::NO_CONTENT);
+    }
+
+    /// Every execution of a schedule, oldest first.
+    pub async fn executions(&self, id: &str) -> Vec<Value> {
+        let body = self.expect(
+            self.request(Method::GET, &format!("/schedules/{id}/executions?limit=500"), None).await,
+            StatusCode::OK,
+        );
+        let mut items = body["items"].as_array().expect("items").clone();
+        items.reverse();
+        items
+    }
+
+    /// Executions of a schedule that are no longer running, oldest first.
+    pub async fn finished_executions(&self, id: &str) -> Vec<Value> {
+        self.executions(id).await.into_iter().filter(|execution| execution["state"] != "running").collect()
+    }
+
+    /// Waits until the schedule has `status`; returns it.
+    pub async fn wait_for_status(&self, id: &str, status: &str, timeout: Duration) -> Value {
+        wait_until(timeout, &format!("schedule {id} is {status}"), || async {
+            self.show_schedule(id).await["status"] == status
+        })
+        .await;
+        self.show_schedule(id).await
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A running `recur-worker` process.
+pub struct WorkerProcess {
+    child: Child,
+}
+
+/// Worker options the tests vary.
+pub struct WorkerOptions {
+    pub id: String,
+    pub lease_seconds: u64,
+    pub reconcile_seconds: u64,
+    pub concurrency: usize,
+}
+
+impl Default for WorkerOptions {
+    fn default() -> Self {
+        Self {
+            id: format!("worker-{}", &uuid::Uuid::new_v4().simple().to_string()[..6]),
+            lease_seconds: 30,
+            reconcile_seconds: 30,
+            concurrency: 16,
+        }
+    }
+}
+
+/// Starts `recur-worker` against `redis`.
+pub fn spawn_worker(redis: &TestRedis, options: WorkerOptions) -> WorkerProcess {
+    let env = vec![
+        ("REDIS_URL".to_string(), redis.url()),
+        ("RECUR_WORKER_ID".to_string(), options.id),
+        ("RECUR_LEASE_SECONDS".to_string(), options.lease_seconds.to_string()),
+        ("RECUR_RECONCILE_SECONDS".to_string(), options.reconcile_seconds.to_string()),
+        ("RECUR_CONCURRENCY".to_string(), options.concurrency.to_string()),
+        ("RECUR_SHUTDOWN_GRACE_SECONDS".to_string(), "10".to_string()),
+        ("RUST_LOG".to_string(), log_level().to_string()),
+    ];
+    let child = Command::new(binary("recur-worker"))
+        .envs(env)
+        .stdout(output())
+        .stderr(output())
+        .spawn()
+        .expect("spawn recur-worker");
+    WorkerProcess { child }
+}
+
+impl WorkerProcess {
+    /// SIGKILL: the worker dies mid-whatever, as on a crash.
+    pub fn kill_9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM, then waits for the exit status.
+    pub async fn terminate(&mut self, timeout: Duration) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let status = Command::new("kill").args(["-TERM", &pid]).status().expect("kill -TERM");
+        assert!(status.success());
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait for worker") {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "worker did not exit within {timeout:?} of SIGTERM");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for WorkerProcess {
+    fn drop(&mut self) {
+        self.kill_9();
+    }
+}
+
+/// Seconds between two RFC 3339 instants in JSON.
+pub fn seconds_between(earlier: &Value, later: &Value) -> f64 {
+    let parse = |v: &Value| v.as_str().expect("instant").parse::<jiff::Timestamp>().expect("RFC 3339");
+    parse(later).duration_since(parse(earlier)).as_secs_f64()
+}

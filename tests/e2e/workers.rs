@@ -1,0 +1,118 @@
+//! Several workers, graceful shutdown, start-up failures and the operator's `inspect`.
+
+use std::{collections::HashSet, process::Command, time::Duration};
+
+use serde_json::{Value, json};
+
+use crate::support::{TestRedis, WorkerOptions, binary, spawn_app, spawn_worker, wait_until};
+
+#[tokio::test]
+async fn three_workers_run_25_schedules_4_times_each_exactly_100_runs() {
+    let redis = TestRedis::start();
+    let app = spawn_app(&redis).await;
+    let _workers: Vec<_> =
+        (0..3).map(|_| spawn_worker(&redis, WorkerOptions { concurrency: 4, ..WorkerOptions::default() })).collect();
+    let workflow = app.post_workflow(json!([{"kind": "sleep", "seconds": 0.05}])).await;
+    let start = jiff::Timestamp::now().to_string();
+    let mut ids = Vec::new();
+    for _ in 0..25 {
+        let schedule = app
+            .post_schedule(
+                json!({"workflow_id": workflow, "interval_seconds": 1, "repeat_count": 4, "start_at": start}),
+            )
+            .await;
+        ids.push(schedule["id"].as_str().unwrap().to_string());
+    }
+    for id in &ids {
+        app.wait_for_status(id, "done", Duration::from_secs(30)).await;
+    }
+    let mut runs = 0;
+    let mut workers = HashSet::new();
+    for id in &ids {
+        let executions = app.executions(id).await;
+        let jobs: Vec<&str> = executions.iter().map(|e| e["job_id"].as_str().unwrap()).collect();
+        assert_eq!(jobs, (0..4).map(|n| format!("sched-{id}-n{n}-rc0")).collect::<Vec<_>>());
+        assert!(executions.iter().all(|e| e["state"] == "succeeded" && e["attempt"] == 1), "{executions:?}");
+        workers.extend(executions.iter().map(|e| e["worker_id"].as_str().unwrap().to_string()));
+        runs += executions.len();
+    }
+    assert_eq!(runs, 100);
+    assert!(workers.len() >= 2, "all runs went to one worker: {workers:?}");
+}
+
+#[tokio::test]
+async fn sigterm_lets_the_running_job_finish_and_exits_zero() {
+    let redis = TestRedis::start();
+    let app = spawn_app(&redis).await;
+    let mut worker = spawn_worker(&redis, WorkerOptions::default());
+    let workflow = app.post_workflow(json!([{"kind": "sleep", "seconds": 1.5}])).await;
+    let schedule = app
+        .post_schedule(
+            json!({"workflow_id": workflow, "interval_seconds": 3600, "start_at": jiff::Timestamp::now().to_string()}),
+        )
+        .await;
+    let id = schedule["id"].as_str().unwrap();
+    wait_until(Duration::from_secs(10), "the job is running", || async {
+        app.executions(id).await.first().is_some_and(|e| e["state"] == "running")
+    })
+    .await;
+
+    let status = worker.terminate(Duration::from_secs(10)).await;
+    assert!(status.success(), "worker exited with {status}");
+    let executions = app.executions(id).await;
+    assert_eq!((executions.len(), executions[0]["state"].as_str()), (1, Some("succeeded")));
+    assert_eq!(app.show_schedule(id).await["run_count"], 1);
+}
+
+#[test]
+fn both_binaries_exit_non_zero_with_one_clear_line_when_redis_is_unreachable() {
+    let nowhere = format!("redis://127.0.0.1:{}", recur_common::testing::free_port());
+    for (name, args) in [("recur-worker", vec![]), ("recur-worker", vec!["inspect"]), ("recur-api", vec![])] {
+        let output = Command::new(binary(name))
+            .args(&args)
+            .env("REDIS_URL", &nowhere)
+            .env("RECUR_API_ADDR", "127.0.0.1:0")
+            .env("RUST_LOG", "off")
+            .output()
+            .expect("run binary");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{name} {args:?} exited 0");
+        assert_eq!(stderr.trim().lines().count(), 1, "{name}: {stderr}");
+        assert!(stderr.contains("cannot reach Redis at redis://127.0.0.1"), "{name}: {stderr}");
+    }
+}
+
+#[tokio::test]
+async fn inspect_reports_queues_workers_and_schedules_as_json() {
+    let redis = TestRedis::start();
+    let app = spawn_app(&redis).await;
+    let _worker =
+        spawn_worker(&redis, WorkerOptions { id: "inspected-worker".to_string(), ..WorkerOptions::default() });
+    let workflow = app.post_workflow(json!([{"kind": "log", "message": "x"}])).await;
+    let schedule = app.post_schedule(json!({"workflow_id": workflow, "interval_seconds": 3600})).await;
+    let run_inspect = |json: bool| {
+        let mut command = Command::new(binary("recur-worker"));
+        command.arg("inspect").env("REDIS_URL", redis.url());
+        if json {
+            command.arg("--json");
+        }
+        let output = command.output().expect("run inspect");
+        assert!(output.status.success());
+        String::from_utf8(output.stdout).expect("utf-8")
+    };
+    wait_until(Duration::from_secs(10), "the worker heartbeat is visible", || async {
+        run_inspect(true).contains("inspected-worker")
+    })
+    .await;
+    let overview: Value = serde_json::from_str(&run_inspect(true)).unwrap();
+    let queue = &overview["queues"][0];
+    assert_eq!(
+        (queue["name"].as_str(), queue["delayed"].as_u64(), queue["ready"].as_u64()),
+        (Some("default"), Some(1), Some(0))
+    );
+    assert_eq!(queue["next_job"].as_str(), Some(format!("sched-{}-n0-rc0", schedule["id"].as_str().unwrap()).as_str()));
+    assert_eq!(overview["schedules"]["active"], 1);
+    assert_eq!(overview["workers"][0]["id"], "inspected-worker");
+    let table = run_inspect(false);
+    assert!(table.contains("default") && table.contains("inspected-worker") && table.contains("active 1"), "{table}");
+}
