@@ -21,8 +21,9 @@ if ARGV[6] ~= '0' then
     return 0
   end
 end
-local schedule_exists = redis.call('EXISTS', KEYS[4]) == 1
-if schedule_exists and redis.call('HGET', KEYS[4], 'rev') ~= ARGV[7] then
+local rev = redis.call('HGET', KEYS[4], 'rev')
+local schedule_exists = rev ~= false
+if schedule_exists and rev ~= ARGV[7] then
   return -2
 end
 redis.call('HDEL', KEYS[2], job_id)

@@ -9,17 +9,17 @@ local job_id, worker = ARGV[1], ARGV[2]
 if redis.call('HGET', KEYS[3], job_id) ~= worker then
   return {-1}
 end
-if redis.call('EXISTS', KEYS[1]) == 0 or redis.call('EXISTS', KEYS[2]) == 0 then
+local job = redis.call('HMGET', KEYS[1], 'schedule_id', 'due_at', 'attempt')
+local schedule = redis.call('HGETALL', KEYS[2])
+if not job[1] or #schedule == 0 then
   redis.call('HDEL', KEYS[3], job_id)
   redis.call('ZREM', KEYS[4], job_id)
   redis.call('DEL', KEYS[1])
   return {0}
 end
-local attempt = redis.call('HINCRBY', KEYS[1], 'attempt', 1)
+local attempt = tonumber(job[3]) + 1
 local execution_id = job_id .. '-a' .. attempt
-redis.call('HSET', KEYS[1], 'execution_id', execution_id, 'worker', worker)
-local job = redis.call('HMGET', KEYS[1], 'schedule_id', 'due_at')
-local schedule = redis.call('HGETALL', KEYS[2])
+redis.call('HSET', KEYS[1], 'attempt', attempt, 'execution_id', execution_id, 'worker', worker)
 local workflow_id
 for i = 1, #schedule, 2 do
   if schedule[i] == 'workflow_id' then
