@@ -14,21 +14,30 @@ pub struct RedisSettings {
 impl RedisSettings {
     /// Reads `REDIS_URL` and `RECUR_PREFIX`.
     pub fn from_env() -> Result<Self, ConfigError> {
-        Ok(Self {
-            url: env_or("REDIS_URL", "redis://127.0.0.1:6379".to_string())?,
-            prefix: env_or("RECUR_PREFIX", "recur".to_string())?,
-        })
+        let prefix: String = env_or("RECUR_PREFIX", "recur".to_string())?;
+        // The prefix becomes the keys' hash tag, so braces or spaces in it would break the layout.
+        let valid = (1..=64).contains(&prefix.len())
+            && prefix.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+        if !valid {
+            return Err(ConfigError {
+                name: "RECUR_PREFIX",
+                value: prefix,
+                reason: "must match [A-Za-z0-9_.-]{1,64}".to_string(),
+            });
+        }
+        Ok(Self { url: env_or("REDIS_URL", "redis://127.0.0.1:6379".to_string())?, prefix })
     }
 
     /// Connects to Redis with a multiplexed connection that reconnects by itself.
     ///
     /// Fails at once (instead of retrying forever) so that a binary started with a wrong URL says so.
     pub async fn connect(&self) -> crate::Result<redis::aio::ConnectionManager> {
-        let client = redis::Client::open(self.url.as_str())?;
+        let unreachable = |source| crate::Error::Unreachable { url: self.redacted_url(), source };
+        let client = redis::Client::open(self.url.as_str()).map_err(unreachable)?;
         let config = redis::aio::ConnectionManagerConfig::new()
             .set_number_of_retries(1)
             .set_connection_timeout(Some(std::time::Duration::from_secs(3)));
-        Ok(redis::aio::ConnectionManager::new_with_config(client, config).await?)
+        redis::aio::ConnectionManager::new_with_config(client, config).await.map_err(unreachable)
     }
 }
 
@@ -66,5 +75,21 @@ impl RedisSettings {
             }
             _ => self.url.clone(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn redacted(url: &str) -> String {
+        RedisSettings { url: url.to_string(), prefix: "recur".to_string() }.redacted_url()
+    }
+
+    #[test]
+    fn passwords_never_appear_in_redacted_urls() {
+        assert_eq!(redacted("redis://:secret@cache:6379/2"), "redis://:***@cache:6379/2");
+        assert_eq!(redacted("rediss://app:s3cr@t@cache.example:6380"), "rediss://app:***@cache.example:6380");
+        assert_eq!(redacted("redis://127.0.0.1:6379"), "redis://127.0.0.1:6379");
     }
 }

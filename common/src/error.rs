@@ -17,7 +17,10 @@ pub enum Error {
     /// A schedule names a workflow that does not exist.
     #[error("workflow {0} does not exist")]
     UnknownWorkflow(uuid::Uuid),
-    /// Redis answered with an error or could not be reached.
+    /// Redis did not answer when connecting (the URL is shown without its password).
+    #[error("cannot reach Redis at {url}: {source}")]
+    Unreachable { url: String, source: redis::RedisError },
+    /// Redis answered with an error or the connection broke.
     #[error("redis: {0}")]
     Redis(#[from] redis::RedisError),
     /// A record in Redis could not be decoded.

@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 
 use comfy_table::{Table, presets::UTF8_BORDERS_ONLY};
-use recur_common::inspect::Overview;
+use recur_common::{inspect::Overview, model::rfc3339};
 
 /// Renders `overview` as human tables or, with `json`, as one JSON document.
 pub fn print_overview(overview: &Overview, json: bool) -> anyhow::Result<String> {
@@ -34,7 +34,7 @@ pub fn print_overview(overview: &Overview, json: bool) -> anyhow::Result<String>
             next,
         ]);
     }
-    writeln!(out, "Queues at {}\n{queues}\n", overview.now)?;
+    writeln!(out, "Queues at {}\n{queues}\n", rfc3339(overview.now))?;
     let mut workers = Table::new();
     workers.load_style(UTF8_BORDERS_ONLY).set_header(["worker", "last heartbeat", "queues", "concurrency"]);
     for worker in &overview.workers {

@@ -28,11 +28,7 @@ struct Context {
 
 /// Runs a worker until `shutdown` is cancelled, then drains it. Fails at once when Redis is unreachable.
 pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let conn = settings
-        .redis
-        .connect()
-        .await
-        .with_context(|| format!("cannot reach Redis at {}", settings.redis.redacted_url()))?;
+    let conn = settings.redis.connect().await?;
     let store = Store::new(conn, &settings.redis.prefix, Arc::new(SystemClock));
     let report = store.reconcile().await.context("start-up recovery failed")?;
     tracing::info!(worker.id = %settings.worker_id, concurrency = settings.concurrency,

@@ -5,11 +5,9 @@
 -- KEYS[7] ready (LIST), KEYS[8] executions (HASH), KEYS[9] execution-times (ZSET)
 -- ARGV[1] expected rev, ARGV[2] schedule id, ARGV[3] live job id or ''
 -- Returns 1 deleted | 0 no such schedule | -2 stale revision
-if redis.call('EXISTS', KEYS[1]) == 0 then
-  return 0
-end
-if redis.call('HGET', KEYS[1], 'rev') ~= ARGV[1] then
-  return -2
+local revision = check_revision(KEYS[1], ARGV[1])
+if revision ~= 1 then
+  return revision
 end
 if ARGV[3] ~= '' then
   local pending = redis.call('ZREM', KEYS[6], ARGV[3]) + redis.call('LREM', KEYS[7], 0, ARGV[3])

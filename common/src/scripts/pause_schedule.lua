@@ -5,11 +5,9 @@
 -- ARGV[1] expected rev, ARGV[2] schedule id, ARGV[3] creation ms, ARGV[4] live job id or '',
 -- ARGV[5..] schedule record
 -- Returns 1 paused | 0 no such schedule | -2 stale revision
-if redis.call('EXISTS', KEYS[1]) == 0 then
-  return 0
-end
-if redis.call('HGET', KEYS[1], 'rev') ~= ARGV[1] then
-  return -2
+local revision = check_revision(KEYS[1], ARGV[1])
+if revision ~= 1 then
+  return revision
 end
 write_schedule(KEYS[1], 5)
 redis.call('ZREM', KEYS[2], ARGV[2])

@@ -7,11 +7,9 @@
 -- ARGV[5] live job id, ARGV[6] new queue, ARGV[7] due ms, ARGV[8] due RFC 3339, ARGV[9] wakeup channel,
 -- ARGV[10..] schedule record
 -- Returns 1 updated | 0 no such schedule | -1 the new workflow does not exist | -2 stale revision
-if redis.call('EXISTS', KEYS[1]) == 0 then
-  return 0
-end
-if redis.call('HGET', KEYS[1], 'rev') ~= ARGV[1] then
-  return -2
+local revision = check_revision(KEYS[1], ARGV[1])
+if revision ~= 1 then
+  return revision
 end
 if redis.call('EXISTS', KEYS[4]) == 0 then
   return -1

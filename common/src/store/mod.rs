@@ -251,18 +251,32 @@ impl Store {
         }
     }
 
+    /// Plans a change from a fresh snapshot of schedule `id` and applies it; `attempt` answers `None` when the
+    /// script found the revision stale, and the change is planned again from a newer snapshot.
+    async fn change_schedule<T, Attempt>(&self, id: Uuid, mut attempt: impl FnMut(Schedule) -> Attempt) -> Result<T>
+    where
+        Attempt: Future<Output = Result<Option<T>>>,
+    {
+        for _ in 0..MAX_PLAN_ATTEMPTS {
+            if let Some(done) = attempt(self.inspect().schedule(id).await?).await? {
+                return Ok(done);
+            }
+        }
+        Err(contended(id))
+    }
+
     /// Applies a PATCH; timing changes of an active schedule re-plan its pending job at once.
     #[tracing::instrument(skip_all, fields(schedule.id = %id))]
     pub async fn update_schedule(&self, id: Uuid, patch: SchedulePatch) -> Result<Schedule> {
-        for _ in 0..MAX_PLAN_ATTEMPTS {
-            let current = self.inspect().schedule(id).await?;
+        let patch = &patch;
+        self.change_schedule(id, move |current| async move {
             let mut next = current.patched(patch.clone(), self.clock.now())?;
             next.rev = current.rev + 1;
             let moved = next.queue != current.queue || next.next_run_at != current.next_run_at;
             let replan = next.status == ScheduleStatus::Active && moved && next.live_job.is_some();
             let job = next.live_job.unwrap_or_else(|| next.current_job());
             let due = next.next_run_at.unwrap_or(next.updated_at);
-            let updated: i64 = self
+            let answer = self
                 .invoke(
                     scripts::UPDATE_SCHEDULE
                         .key(self.keys.schedule(id))
@@ -286,25 +300,21 @@ impl Store {
                         .arg(record_args(&next)),
                 )
                 .await?;
-            match updated {
-                1 => return Ok(next),
-                0 => return Err(not_found("schedule", id)),
-                -1 => return Err(Error::UnknownWorkflow(next.workflow_id)),
-                _ => continue,
+            if answer == -1 {
+                return Err(Error::UnknownWorkflow(next.workflow_id));
             }
-        }
-        Err(contended(id))
+            Ok(applied(answer, id)?.then_some(next))
+        })
+        .await
     }
 
     /// Pauses an active schedule and removes its pending job.
     #[tracing::instrument(skip_all, fields(schedule.id = %id))]
     pub async fn pause_schedule(&self, id: Uuid) -> Result<Schedule> {
-        for _ in 0..MAX_PLAN_ATTEMPTS {
-            let current = self.inspect().schedule(id).await?;
+        self.change_schedule(id, |current| async move {
             let mut next = current.paused(self.clock.now())?;
             next.rev = current.rev + 1;
-            let job = current.live_job.map(|job| job.to_string()).unwrap_or_default();
-            let paused: i64 = self
+            let answer = self
                 .invoke(
                     scripts::PAUSE_SCHEDULE
                         .key(self.keys.schedule(id))
@@ -316,30 +326,26 @@ impl Store {
                         .arg(current.rev)
                         .arg(id.to_string())
                         .arg(millis(current.created_at))
-                        .arg(job)
+                        .arg(current.live_job.map(|job| job.to_string()).unwrap_or_default())
                         .arg(record_args(&next)),
                 )
                 .await?;
-            match paused {
-                // The script clears `live_job` when it removed a pending job; read back what it wrote.
-                1 => return self.inspect().schedule(id).await,
-                0 => return Err(not_found("schedule", id)),
-                _ => continue,
-            }
-        }
-        Err(contended(id))
+            Ok(applied(answer, id)?.then_some(()))
+        })
+        .await?;
+        // The script clears `live_job` when it removed a pending job; read back what it wrote.
+        self.inspect().schedule(id).await
     }
 
     /// Resumes a paused schedule: the job its counters point at runs one interval from now.
     #[tracing::instrument(skip_all, fields(schedule.id = %id))]
     pub async fn resume_schedule(&self, id: Uuid) -> Result<Schedule> {
-        for _ in 0..MAX_PLAN_ATTEMPTS {
-            let current = self.inspect().schedule(id).await?;
+        self.change_schedule(id, |current| async move {
             let mut next = current.resumed(self.clock.now())?;
             next.rev = current.rev + 1;
             let enqueue = current.live_job.is_none();
             let (job, due) = planned_job(&next)?;
-            let resumed: i64 = self
+            let answer = self
                 .invoke(
                     scripts::RESUME_SCHEDULE
                         .key(self.keys.schedule(id))
@@ -359,21 +365,16 @@ impl Store {
                         .arg(record_args(&next)),
                 )
                 .await?;
-            match resumed {
-                1 => return Ok(next),
-                0 => return Err(not_found("schedule", id)),
-                _ => continue,
-            }
-        }
-        Err(contended(id))
+            Ok(applied(answer, id)?.then_some(next))
+        })
+        .await
     }
 
     /// Deletes a schedule, its pending job and its history; a running job finishes and enqueues nothing.
     #[tracing::instrument(skip_all, fields(schedule.id = %id))]
     pub async fn delete_schedule(&self, id: Uuid) -> Result<()> {
-        for _ in 0..MAX_PLAN_ATTEMPTS {
-            let current = self.inspect().schedule(id).await?;
-            let deleted: i64 = self
+        self.change_schedule(id, |current| async move {
+            let answer = self
                 .invoke(
                     scripts::DELETE_SCHEDULE
                         .key(self.keys.schedule(id))
@@ -390,13 +391,9 @@ impl Store {
                         .arg(current.live_job.map(|job| job.to_string()).unwrap_or_default()),
                 )
                 .await?;
-            match deleted {
-                1 => return Ok(()),
-                0 => return Err(not_found("schedule", id)),
-                _ => continue,
-            }
-        }
-        Err(contended(id))
+            Ok(applied(answer, id)?.then_some(()))
+        })
+        .await
     }
 
     /// Enqueues an extra run of a schedule, due now, beside its regular chain.
@@ -792,6 +789,17 @@ impl Store {
             .invoke(scripts::REMOVE_WORKER.key(self.keys.workers()).key(self.keys.worker(worker)).arg(worker))
             .await?;
         Ok(())
+    }
+}
+
+/// The answer every revision-checked schedule script shares: 1 applied (`true`), 0 the schedule is gone, -2 its
+/// revision changed since it was read (`false`: plan again).
+fn applied(answer: i64, id: Uuid) -> Result<bool> {
+    match answer {
+        1 => Ok(true),
+        0 => Err(not_found("schedule", id)),
+        -2 => Ok(false),
+        other => Err(corrupt("schedule script", format!("unexpected answer {other} for schedule {id}"))),
     }
 }
 

@@ -487,3 +487,42 @@ async fn listings_page_newest_first_with_a_cursor() {
     let page = inspect.schedules(&paused, 50, None).await.unwrap();
     assert_eq!(page.items.iter().map(|s| s.id).collect::<Vec<_>>(), [ids[1]]);
 }
+
+#[tokio::test]
+async fn a_job_handed_back_on_shutdown_is_first_in_line_and_its_attempt_is_closed() {
+    let f = Fixture::new().await;
+    let schedule = f.schedule(json!({"interval_seconds": 10})).await;
+    f.advance(10);
+    let started = f.start_next().await;
+    assert!(f.store.requeue_job(&started, "worker shut down before the job finished").await.unwrap());
+
+    assert_eq!(f.redis.list(&f.keys.ready(&f.queue)).await, [started.job.to_string()]);
+    assert!(f.redis.hash(&f.keys.running(&f.queue)).await.is_empty());
+    assert!(f.redis.zset(&f.keys.leases(&f.queue)).await.is_empty());
+    let closed = f.store.inspect().execution(&started.execution.id.to_string()).await.unwrap();
+    assert_eq!(
+        (closed.state, closed.error.as_deref()),
+        (ExecutionState::Failed, Some("worker shut down before the job finished"))
+    );
+    let after = f.store.inspect().schedule(schedule.id).await.unwrap();
+    assert_eq!((after.error_count, after.current_retry, after.live_job), (0, 0, Some(started.job)));
+    assert!(!f.store.requeue_job(&started, "again").await.unwrap(), "a job no longer held cannot be handed back");
+}
+
+#[tokio::test]
+async fn claims_take_queues_in_the_order_given() {
+    let f = Fixture::new().await;
+    let workflow = f.workflow().await;
+    let urgent = QueueName::parse("urgent").unwrap();
+    for queue in ["default", "urgent"] {
+        let body = json!({"workflow_id": workflow.id, "interval_seconds": 60, "queue": queue, "start_at": f.now()});
+        f.store.create_schedule(serde_json::from_value(body).unwrap()).await.unwrap();
+    }
+    let order = [urgent.clone(), f.queue.clone()];
+    let mut claimed = Vec::new();
+    while let Claim::Claimed { queue, .. } = f.store.claim_job(&order, WORKER, LEASE).await.unwrap() {
+        claimed.push(queue);
+    }
+    assert_eq!(claimed, [urgent, f.queue.clone()]);
+    assert_eq!(f.store.claim_job(&order, WORKER, LEASE).await.unwrap(), Claim::Empty { next_due: None });
+}
