@@ -10,7 +10,7 @@ async fn main() -> ExitCode {
     match serve().await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("recur-api: {error:#}");
+            eprintln!("recur-api: {}", recur_common::one_line(error.as_ref()));
             ExitCode::FAILURE
         }
     }

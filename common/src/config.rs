@@ -32,6 +32,8 @@ impl RedisSettings {
     ///
     /// Fails at once (instead of retrying forever) so that a binary started with a wrong URL says so.
     pub async fn connect(&self) -> crate::Result<redis::aio::ConnectionManager> {
+        // `rediss://` needs a rustls crypto provider; name one, since the binaries link different TLS users.
+        let _already_installed = rustls::crypto::aws_lc_rs::default_provider().install_default();
         let unreachable = |source| crate::Error::Unreachable { url: self.redacted_url(), source };
         let client = redis::Client::open(self.url.as_str()).map_err(unreachable)?;
         let config = redis::aio::ConnectionManagerConfig::new()

@@ -18,7 +18,7 @@ pub enum Error {
     #[error("workflow {0} does not exist")]
     UnknownWorkflow(uuid::Uuid),
     /// Redis did not answer when connecting (the URL is shown without its password).
-    #[error("cannot reach Redis at {url}: {source}")]
+    #[error("cannot reach Redis at {url}")]
     Unreachable { url: String, source: redis::RedisError },
     /// Redis answered with an error or the connection broke.
     #[error("redis: {0}")]
@@ -36,6 +36,22 @@ impl Error {
     pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
         Self::Invalid { field: Some(field), message: message.into() }
     }
+}
+
+/// An error and its causes on one line, leaving out causes whose text the line already holds (many
+/// errors repeat their source in their own message).
+pub fn one_line(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut line = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !line.contains(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+        source = cause.source();
+    }
+    line
 }
 
 /// `Result` with [`Error`].

@@ -31,4 +31,4 @@ pub mod timing;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
-pub use error::{Error, Result};
+pub use error::{Error, Result, one_line};

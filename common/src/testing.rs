@@ -19,6 +19,8 @@ use crate::{clock::Clock, config::RedisSettings, store::Store};
 pub struct TestRedis {
     child: Child,
     port: u16,
+    /// The TLS port, when the server was started with [`TestRedis::start_tls`].
+    tls_port: Option<u16>,
     dir: PathBuf,
 }
 
@@ -32,6 +34,85 @@ impl TestRedis {
     pub fn start_with(extra: &[&str]) -> Self {
         let dir = std::env::temp_dir().join(format!("recur-test-redis-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).expect("create the test redis data folder");
+        Self::start_in(dir, extra, None)
+    }
+
+    /// Starts a server that also listens with TLS, on a certificate for 127.0.0.1 made for it; [`url`]
+    /// is then `rediss://` and [`ca_certificate`] the file a client must trust.
+    ///
+    /// [`url`]: TestRedis::url
+    /// [`ca_certificate`]: TestRedis::ca_certificate
+    pub fn start_tls() -> Self {
+        let dir = std::env::temp_dir().join(format!("recur-test-redis-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).expect("create the test redis data folder");
+        // A CA and a server certificate it signs: TLS clients refuse a CA certificate used as the server's.
+        let openssl = |args: &[&str]| {
+            let made = Command::new("openssl")
+                .args(args)
+                .current_dir(&dir)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .expect("openssl must be installed for the TLS tests");
+            assert!(made.success(), "openssl {args:?} failed");
+        };
+        openssl(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=recur test CA",
+            "-keyout",
+            "ca-key.pem",
+            "-out",
+            "ca.pem",
+        ]);
+        openssl(&[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-keyout",
+            "key.pem",
+            "-out",
+            "server.csr",
+        ]);
+        std::fs::write(dir.join("server.ext"), "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n")
+            .expect("write extensions");
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca-key.pem",
+            "-CAcreateserial",
+            "-days",
+            "1",
+            "-extfile",
+            "server.ext",
+            "-out",
+            "cert.pem",
+        ]);
+        let tls_port = free_port().to_string();
+        let tls = ["--tls-port", &tls_port, "--tls-cert-file", "cert.pem", "--tls-key-file", "key.pem"];
+        let tls = [
+            &tls[..],
+            &["--tls-ca-cert-file", "ca.pem", "--tls-auth-clients", "no", "--save", "", "--appendonly", "no"],
+        ]
+        .concat();
+        Self::start_in(dir, &tls, tls_port.parse().ok())
+    }
+
+    fn start_in(dir: PathBuf, extra: &[&str], tls_port: Option<u16>) -> Self {
         // A port can be taken between probing and binding; try a few.
         for _ in 0..5 {
             let port = free_port();
@@ -39,11 +120,12 @@ impl TestRedis {
                 .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--dir"])
                 .arg(&dir)
                 .args(extra)
+                .current_dir(&dir)
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()
                 .expect("redis-server must be installed to run the tests (scripts/test installs it)");
-            let mut server = Self { child, port, dir: dir.clone() };
+            let mut server = Self { child, port, tls_port, dir: dir.clone() };
             if server.wait_until_ready(Duration::from_secs(10)) {
                 return server;
             }
@@ -66,9 +148,17 @@ impl TestRedis {
         false
     }
 
-    /// The server's URL.
+    /// The server's URL: `rediss://` to the TLS port when it has one.
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        match self.tls_port {
+            Some(port) => format!("rediss://127.0.0.1:{port}"),
+            None => format!("redis://127.0.0.1:{}", self.port),
+        }
+    }
+
+    /// The certificate a TLS client must trust (set it as `SSL_CERT_FILE`), for a TLS server.
+    pub fn ca_certificate(&self) -> Option<PathBuf> {
+        self.tls_port.map(|_| self.dir.join("ca.pem"))
     }
 
     /// Settings that point at this server with the default prefix.
@@ -76,9 +166,10 @@ impl TestRedis {
         RedisSettings { url: self.url(), prefix: "recur".to_string() }
     }
 
-    /// A connection for direct reads in assertions.
+    /// A connection for direct reads in assertions (over plain TCP, also for a TLS server).
     pub async fn connection(&self) -> ConnectionManager {
-        self.settings().connect().await.expect("connect to the test redis")
+        let plain = RedisSettings { url: format!("redis://127.0.0.1:{}", self.port), prefix: "recur".to_string() };
+        plain.connect().await.expect("connect to the test redis")
     }
 
     /// A store on this server that reads time from `clock`.

@@ -116,3 +116,32 @@ async fn inspect_reports_queues_workers_and_schedules_as_json() {
     let table = run_inspect(false);
     assert!(table.contains("default") && table.contains("inspected-worker") && table.contains("active 1"), "{table}");
 }
+
+#[tokio::test]
+async fn api_and_worker_reach_redis_over_tls_and_verify_its_certificate() {
+    let redis = TestRedis::start_tls();
+    assert!(redis.url().starts_with("rediss://"));
+    let app = spawn_app(&redis).await;
+    let _worker = spawn_worker(&redis, WorkerOptions::default());
+    let workflow = app.post_workflow(json!([{"kind": "log", "message": "over tls"}])).await;
+    let schedule = app
+        .post_schedule(
+            json!({"workflow_id": workflow, "interval_seconds": 3600, "start_at": jiff::Timestamp::now().to_string()}),
+        )
+        .await;
+    let id = schedule["id"].as_str().unwrap();
+    wait_until(Duration::from_secs(10), "the job ran over TLS", || async {
+        app.show_schedule(id).await["run_count"] == 1
+    })
+    .await;
+
+    // A client that does not trust the server's certificate is refused.
+    let output = Command::new(binary("recur-worker"))
+        .arg("inspect")
+        .env("REDIS_URL", redis.url())
+        .env_remove("SSL_CERT_FILE")
+        .output()
+        .expect("run inspect");
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("cannot reach Redis at rediss://127.0.0.1"));
+}

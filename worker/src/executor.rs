@@ -92,7 +92,7 @@ impl Executor {
                     None if sends_body => request.json(trigger),
                     None => request,
                 };
-                let response = request.send().await.map_err(|error| describe(&error))?;
+                let response = request.send().await.map_err(|error| recur_common::one_line(&error))?;
                 let status = response.status();
                 let headers: serde_json::Map<String, Value> = response
                     .headers()
@@ -101,7 +101,7 @@ impl Executor {
                         Some((name.to_string(), Value::String(value.to_str().ok()?.to_string())))
                     })
                     .collect();
-                let bytes = response.bytes().await.map_err(|error| describe(&error))?;
+                let bytes = response.bytes().await.map_err(|error| recur_common::one_line(&error))?;
                 let body = if bytes.len() <= MAX_BODY_BYTES {
                     serde_json::from_slice(&bytes)
                         .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
@@ -113,16 +113,4 @@ impl Executor {
             }
         }
     }
-}
-
-/// An HTTP error with its causes, which reqwest keeps in the source chain.
-fn describe(error: &reqwest::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }

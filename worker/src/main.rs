@@ -37,7 +37,7 @@ async fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("recur-worker: {error:#}");
+            eprintln!("recur-worker: {}", recur_common::one_line(error.as_ref()));
             ExitCode::FAILURE
         }
     }

@@ -34,6 +34,11 @@ fn output() -> Stdio {
     if std::env::var("TEST_LOG").is_ok() { Stdio::inherit() } else { Stdio::null() }
 }
 
+/// `SSL_CERT_FILE` pointing at a TLS test server's certificate, so the binaries trust it.
+fn trust(redis: &TestRedis) -> Vec<(&'static str, PathBuf)> {
+    redis.ca_certificate().map(|certificate| ("SSL_CERT_FILE", certificate)).into_iter().collect()
+}
+
 /// Polls `condition` every 50 ms until it holds or `timeout` passes; panics with `what` on timeout.
 pub async fn wait_until<F, Fut>(timeout: Duration, what: &str, mut condition: F)
 where
@@ -69,6 +74,7 @@ pub async fn spawn_app_with(redis: &TestRedis, env: &[(&str, &str)]) -> TestApp 
         .env("REDIS_URL", redis.url())
         .env("RECUR_API_ADDR", format!("127.0.0.1:{port}"))
         .env("RUST_LOG", log_level())
+        .envs(trust(redis))
         .envs(env.iter().copied())
         .stdout(output())
         .stderr(output())
@@ -224,6 +230,7 @@ pub fn spawn_worker(redis: &TestRedis, options: WorkerOptions) -> WorkerProcess 
     ];
     let child = Command::new(binary("recur-worker"))
         .envs(env)
+        .envs(trust(redis))
         .stdout(output())
         .stderr(output())
         .spawn()
