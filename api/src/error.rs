@@ -76,6 +76,12 @@ impl From<Error> for ApiError {
                 message: error.to_string(),
                 field: Some("workflow_id".to_string()),
             },
+            // Redis is down or restarting: the request may succeed when retried.
+            Error::Unreachable { .. } => Self::unavailable("Redis is unavailable; retry shortly"),
+            Error::Redis(error) if error.is_io_error() || error.is_connection_dropped() || error.is_timeout() => {
+                tracing::warn!(error = %error, "request failed: Redis is unavailable");
+                Self::unavailable("Redis is unavailable; retry shortly")
+            }
             other => {
                 tracing::error!(error = %other, "internal error: {other:?}");
                 Self {

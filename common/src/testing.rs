@@ -22,6 +22,8 @@ pub struct TestRedis {
     /// The TLS port, when the server was started with [`TestRedis::start_tls`].
     tls_port: Option<u16>,
     dir: PathBuf,
+    /// The extra arguments it was started with, to start it again the same way.
+    extra: Vec<String>,
 }
 
 impl TestRedis {
@@ -113,25 +115,30 @@ impl TestRedis {
     }
 
     fn start_in(dir: PathBuf, extra: &[&str], tls_port: Option<u16>) -> Self {
+        let extra: Vec<String> = extra.iter().map(ToString::to_string).collect();
         // A port can be taken between probing and binding; try a few.
         for _ in 0..5 {
             let port = free_port();
-            let child = Command::new("redis-server")
-                .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--dir"])
-                .arg(&dir)
-                .args(extra)
-                .current_dir(&dir)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("redis-server must be installed to run the tests (scripts/test installs it)");
-            let mut server = Self { child, port, tls_port, dir: dir.clone() };
+            let mut server = Self {
+                child: spawn_server(port, &dir, &extra),
+                port,
+                tls_port,
+                dir: dir.clone(),
+                extra: extra.clone(),
+            };
             if server.wait_until_ready(Duration::from_secs(10)) {
                 return server;
             }
             let _ = server.child.kill();
         }
         panic!("could not start a private redis-server");
+    }
+
+    /// Starts the server again on the same port and data folder after [`TestRedis::kill`].
+    pub fn restart(&mut self) {
+        self.kill();
+        self.child = spawn_server(self.port, &self.dir, &self.extra);
+        assert!(self.wait_until_ready(Duration::from_secs(10)), "the test redis did not come back");
     }
 
     fn wait_until_ready(&mut self, timeout: Duration) -> bool {
@@ -214,6 +221,18 @@ impl Drop for TestRedis {
         self.kill();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+fn spawn_server(port: u16, dir: &std::path::Path, extra: &[String]) -> Child {
+    Command::new("redis-server")
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--dir"])
+        .arg(dir)
+        .args(extra)
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("redis-server must be installed to run the tests (scripts/test installs it)")
 }
 
 /// A TCP port that was free a moment ago.

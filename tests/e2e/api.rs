@@ -369,10 +369,14 @@ fn the_api_refuses_a_public_address_without_keys() {
 }
 
 #[tokio::test]
-async fn healthz_answers_503_when_redis_is_gone() {
+async fn healthz_and_api_calls_answer_503_while_redis_is_gone() {
     let mut redis = TestRedis::start();
     let app = spawn_app(&redis).await;
     redis.kill();
     let (status, answer) = app.request(Method::GET, "/healthz", None).await;
     assert_eq!((status, answer["error"]["code"].as_str()), (StatusCode::SERVICE_UNAVAILABLE, Some("unavailable")));
+    for _ in 0..2 {
+        let (status, answer) = app.request(Method::GET, "/schedules", None).await;
+        assert_eq!((status, answer["error"]["code"].as_str()), (StatusCode::SERVICE_UNAVAILABLE, Some("unavailable")));
+    }
 }

@@ -95,3 +95,51 @@ async fn jobs_deleted_from_redis_while_no_worker_runs_are_rebuilt_and_run_by_a_s
         assert_eq!(executions[0]["job_id"], format!("sched-{id}-n0-rc0"), "the rebuilt job keeps its deterministic id");
     }
 }
+
+#[tokio::test]
+async fn a_redis_crash_and_restart_loses_no_run_and_doubles_none() {
+    let mut redis = TestRedis::start_with(&["--appendonly", "yes", "--appendfsync", "always", "--save", ""]);
+    let app = spawn_app(&redis).await;
+    let _workers: Vec<_> = (0..2).map(|_| spawn_worker(&redis, fast_recovery())).collect();
+    let workflow = app.post_workflow(json!([{"kind": "sleep", "seconds": 0.1}])).await;
+    let start = jiff::Timestamp::now().to_string();
+    let mut ids = Vec::new();
+    for _ in 0..5 {
+        let schedule = app
+            .post_schedule(
+                json!({"workflow_id": workflow, "interval_seconds": 1, "repeat_count": 6, "start_at": start}),
+            )
+            .await;
+        ids.push(schedule["id"].as_str().unwrap().to_string());
+    }
+    wait_until(Duration::from_secs(10), "every schedule ran twice", || async {
+        for id in &ids {
+            if app.show_schedule(id).await["run_count"].as_u64() < Some(2) {
+                return false;
+            }
+        }
+        true
+    })
+    .await;
+
+    redis.kill();
+    tokio::time::sleep(Duration::from_secs(1)).await; // the outage itself
+    redis.restart();
+
+    for id in &ids {
+        let done = app.wait_for_status(id, "done", Duration::from_secs(40)).await;
+        assert_eq!(done["run_count"], 6, "{done}");
+        let succeeded: Vec<String> = app
+            .executions(id)
+            .await
+            .into_iter()
+            .filter(|e| e["state"] == "succeeded")
+            .map(|e| e["job_id"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(
+            succeeded,
+            (0..6).map(|n| format!("sched-{id}-n{n}-rc0")).collect::<Vec<_>>(),
+            "one success per repeat"
+        );
+    }
+}

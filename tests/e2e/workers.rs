@@ -145,3 +145,40 @@ async fn api_and_worker_reach_redis_over_tls_and_verify_its_certificate() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("cannot reach Redis at rediss://127.0.0.1"));
 }
+
+#[tokio::test]
+async fn a_job_still_running_when_the_grace_period_ends_is_handed_back_and_run_by_another_worker() {
+    let redis = TestRedis::start();
+    let app = spawn_app(&redis).await;
+    let mut leaving = spawn_worker(
+        &redis,
+        WorkerOptions { id: "leaving".to_string(), shutdown_grace_seconds: 1, ..WorkerOptions::default() },
+    );
+    let workflow = app.post_workflow(json!([{"kind": "sleep", "seconds": 3}])).await;
+    let schedule = app
+        .post_schedule(
+            json!({"workflow_id": workflow, "interval_seconds": 3600, "start_at": jiff::Timestamp::now().to_string()}),
+        )
+        .await;
+    let id = schedule["id"].as_str().unwrap();
+    wait_until(Duration::from_secs(10), "the job is running", || async {
+        app.executions(id).await.first().is_some_and(|e| e["state"] == "running")
+    })
+    .await;
+
+    let status = leaving.terminate(Duration::from_secs(5)).await;
+    assert!(status.success(), "worker exited with {status}");
+    let handed_back = &app.executions(id).await[0];
+    assert_eq!(handed_back["state"], "failed");
+    assert_eq!(handed_back["error"], "worker shut down before the job finished");
+
+    // The lease was handed back, so the next worker runs the job at once rather than after the 30 s lease.
+    let _staying = spawn_worker(&redis, WorkerOptions { id: "staying".to_string(), ..WorkerOptions::default() });
+    wait_until(Duration::from_secs(10), "the other worker finished the job", || async {
+        app.show_schedule(id).await["run_count"] == 1
+    })
+    .await;
+    let executions = app.executions(id).await;
+    assert_eq!((executions[1]["worker_id"].as_str(), executions[1]["attempt"].as_u64()), (Some("staying"), Some(2)));
+    assert_eq!(executions[0]["job_id"], executions[1]["job_id"]);
+}

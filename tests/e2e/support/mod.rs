@@ -176,10 +176,12 @@ impl TestApp {
         self.executions(id).await.into_iter().filter(|execution| execution["state"] != "running").collect()
     }
 
-    /// Waits until the schedule has `status`; returns it.
+    /// Waits until the schedule has `status`; returns it. Answers other than 200 (a 503 while Redis
+    /// restarts) count as "not yet".
     pub async fn wait_for_status(&self, id: &str, status: &str, timeout: Duration) -> Value {
         wait_until(timeout, &format!("schedule {id} is {status}"), || async {
-            self.show_schedule(id).await["status"] == status
+            let (code, schedule) = self.request(Method::GET, &format!("/schedules/{id}"), None).await;
+            code == StatusCode::OK && schedule["status"] == status
         })
         .await;
         self.show_schedule(id).await
@@ -204,6 +206,7 @@ pub struct WorkerOptions {
     pub lease_seconds: u64,
     pub reconcile_seconds: u64,
     pub concurrency: usize,
+    pub shutdown_grace_seconds: u64,
 }
 
 impl Default for WorkerOptions {
@@ -213,6 +216,7 @@ impl Default for WorkerOptions {
             lease_seconds: 30,
             reconcile_seconds: 30,
             concurrency: 16,
+            shutdown_grace_seconds: 10,
         }
     }
 }
@@ -225,7 +229,7 @@ pub fn spawn_worker(redis: &TestRedis, options: WorkerOptions) -> WorkerProcess 
         ("RECUR_LEASE_SECONDS".to_string(), options.lease_seconds.to_string()),
         ("RECUR_RECONCILE_SECONDS".to_string(), options.reconcile_seconds.to_string()),
         ("RECUR_CONCURRENCY".to_string(), options.concurrency.to_string()),
-        ("RECUR_SHUTDOWN_GRACE_SECONDS".to_string(), "10".to_string()),
+        ("RECUR_SHUTDOWN_GRACE_SECONDS".to_string(), options.shutdown_grace_seconds.to_string()),
         ("RUST_LOG".to_string(), log_level().to_string()),
     ];
     let child = Command::new(binary("recur-worker"))
