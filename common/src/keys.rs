@@ -109,6 +109,12 @@ impl Keys {
         self.key(format_args!("queues"))
     }
 
+    /// STRING, ms of the last periodic reconciler pass; written by `take_reconciler_turn.lua` so that one
+    /// worker per interval runs it.
+    pub fn reconciled_at(&self) -> String {
+        self.key(format_args!("reconciled-at"))
+    }
+
     /// ZSET of worker ids scored by last heartbeat ms; written by `record_worker_heartbeat.lua`.
     pub fn workers(&self) -> String {
         self.key(format_args!("workers"))
@@ -152,6 +158,7 @@ impl Keys {
             self.running(&queue),
             self.leases(&queue),
             self.queues(),
+            self.reconciled_at(),
             self.workers(),
             self.worker("<worker>"),
             self.wakeup_channel(),

@@ -1,4 +1,5 @@
 //! Runs the reconciler (spec §4.4) every `RECUR_RECONCILE_SECONDS`; the first pass runs at start-up.
+//! Periodic passes are shared: one worker per interval takes the turn.
 
 use std::time::Duration;
 
@@ -12,7 +13,12 @@ pub async fn run(store: Store, every: Duration, shutdown: CancellationToken) {
     loop {
         tokio::select! {
             _ = ticks.tick() => {
-                if let Err(error) = store.reconcile().await {
+                let pass = match store.take_reconciler_turn(every).await {
+                    Ok(true) => store.reconcile().await.map(drop),
+                    Ok(false) => Ok(()),
+                    Err(error) => Err(error),
+                };
+                if let Err(error) = pass {
                     tracing::warn!(error = %error, "reconciler pass failed; retrying at the next tick");
                 }
             }

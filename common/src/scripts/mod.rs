@@ -32,5 +32,6 @@ script!(FINISH_JOB, "finish_job.lua", "write_schedule.lua", "enqueue.lua");
 script!(REQUEUE_JOB, "requeue_job.lua");
 script!(PROMOTE_DUE_JOBS, "promote_due_jobs.lua", "promote.lua");
 script!(RECOVER_SCHEDULE_JOBS, "recover_schedule_jobs.lua", "enqueue.lua");
+script!(TAKE_RECONCILER_TURN, "take_reconciler_turn.lua");
 script!(RECORD_WORKER_HEARTBEAT, "record_worker_heartbeat.lua");
 script!(REMOVE_WORKER, "remove_worker.lua");

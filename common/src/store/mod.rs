@@ -679,6 +679,20 @@ impl Store {
         Ok(report)
     }
 
+    /// Whether this worker should run the periodic reconciler pass now: true for one caller per `every`.
+    pub async fn take_reconciler_turn(&self, every: Duration) -> Result<bool> {
+        let every_ms = i64::try_from(every.as_millis()).unwrap_or(i64::MAX);
+        let taken: i64 = self
+            .invoke(
+                scripts::TAKE_RECONCILER_TURN
+                    .key(self.keys.reconciled_at())
+                    .arg(millis(self.clock.now()))
+                    .arg(every_ms),
+            )
+            .await?;
+        Ok(taken == 1)
+    }
+
     async fn requeue_expired_jobs(&self, queue: &QueueName) -> Result<u64> {
         let mut requeued = 0;
         loop {

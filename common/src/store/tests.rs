@@ -2,6 +2,8 @@
 
 use std::{sync::Arc, time::Duration};
 
+use redis::AsyncCommands;
+
 use jiff::{SignedDuration, Timestamp};
 use serde_json::json;
 use uuid::Uuid;
@@ -525,4 +527,20 @@ async fn claims_take_queues_in_the_order_given() {
     }
     assert_eq!(claimed, [urgent, f.queue.clone()]);
     assert_eq!(f.store.claim_job(&order, WORKER, LEASE).await.unwrap(), Claim::Empty { next_due: None });
+}
+
+#[tokio::test]
+async fn one_worker_per_interval_takes_the_reconciler_turn() {
+    let f = Fixture::new().await;
+    let every = Duration::from_secs(30);
+    assert!(f.store.take_reconciler_turn(every).await.unwrap());
+    assert!(!f.store.take_reconciler_turn(every).await.unwrap(), "a second worker in the same interval");
+    f.advance(29);
+    assert!(!f.store.take_reconciler_turn(every).await.unwrap());
+    f.advance(1);
+    assert!(f.store.take_reconciler_turn(every).await.unwrap());
+    assert_eq!(
+        f.redis.connection().await.get::<_, i64>(f.keys.reconciled_at()).await.unwrap(),
+        f.now().as_millisecond()
+    );
 }
