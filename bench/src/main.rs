@@ -67,8 +67,10 @@ async fn main() -> anyhow::Result<()> {
 
     // Phase 1: every job due at one instant, after all are created and the counters are reset.
     let due = Timestamp::now() + SignedDuration::from_secs(5 + i64::try_from(args.jobs / 2_000).unwrap_or(60));
+    let memory_before = used_memory(&mut conn).await?;
     let created = Instant::now();
     create_schedules(&store, workflow.id, std::iter::repeat_n(due, args.jobs)).await?;
+    let memory_per_schedule = used_memory(&mut conn).await?.saturating_sub(memory_before) / args.jobs as u64;
     if Timestamp::now() >= due {
         bail!(
             "creating {} schedules took {:?}, past their due time; rerun with fewer jobs",
@@ -76,7 +78,11 @@ async fn main() -> anyhow::Result<()> {
             created.elapsed()
         );
     }
-    println!("created {} schedules in {:.2} s", args.jobs, created.elapsed().as_secs_f64());
+    println!(
+        "created {} schedules in {:.2} s; Redis memory {memory_per_schedule} bytes per schedule with its pending job",
+        args.jobs,
+        created.elapsed().as_secs_f64()
+    );
     let _: () = redis::cmd("CONFIG").arg("RESETSTAT").query_async(&mut conn).await?;
     let done_key = keys.schedules_by_status(ScheduleStatus::Done);
     let mut polls = 0u64;
@@ -169,6 +175,14 @@ async fn create_schedules(
         .collect::<Result<_, _>>()?;
     let created: Vec<_> = stream::iter(bodies).map(|body| store.create_schedule(body)).buffered(64).collect().await;
     created.into_iter().map(|schedule| Ok(schedule?.id)).collect()
+}
+
+/// `used_memory` from `INFO memory`, in bytes.
+async fn used_memory(conn: &mut redis::aio::ConnectionManager) -> anyhow::Result<u64> {
+    let info: String = redis::cmd("INFO").arg("memory").query_async(conn).await?;
+    let used =
+        info.lines().find_map(|line| line.strip_prefix("used_memory:")).context("INFO memory has no used_memory")?;
+    Ok(used.trim().parse()?)
 }
 
 /// `INFO commandstats` as command → calls.

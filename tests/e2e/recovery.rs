@@ -23,16 +23,8 @@ async fn kill_9_of_the_worker_running_a_job_lets_another_worker_finish_the_same_
     let workflow = app
         .post_workflow(json!([{"kind": "sleep", "seconds": 2}, {"kind": "http", "url": target.url("/ok/crash")}]))
         .await;
-    let schedule = app
-        .post_schedule(
-            json!({"workflow_id": workflow, "interval_seconds": 3600, "start_at": jiff::Timestamp::now().to_string()}),
-        )
-        .await;
-    let id = schedule["id"].as_str().unwrap();
-    wait_until(Duration::from_secs(10), "the first worker runs the job", || async {
-        app.executions(id).await.first().is_some_and(|e| e["state"] == "running" && e["worker_id"] == "doomed")
-    })
-    .await;
+    let id = &app.post_schedule_due_now(&workflow).await;
+    app.wait_until_running(id, Some("doomed")).await;
 
     first.kill_9();
     let _second = spawn_worker(&redis, WorkerOptions { id: "survivor".to_string(), ..fast_recovery() });

@@ -46,16 +46,8 @@ async fn sigterm_lets_the_running_job_finish_and_exits_zero() {
     let app = spawn_app(&redis).await;
     let mut worker = spawn_worker(&redis, WorkerOptions::default());
     let workflow = app.post_workflow(json!([{"kind": "sleep", "seconds": 1.5}])).await;
-    let schedule = app
-        .post_schedule(
-            json!({"workflow_id": workflow, "interval_seconds": 3600, "start_at": jiff::Timestamp::now().to_string()}),
-        )
-        .await;
-    let id = schedule["id"].as_str().unwrap();
-    wait_until(Duration::from_secs(10), "the job is running", || async {
-        app.executions(id).await.first().is_some_and(|e| e["state"] == "running")
-    })
-    .await;
+    let id = &app.post_schedule_due_now(&workflow).await;
+    app.wait_until_running(id, None).await;
 
     let status = worker.terminate(Duration::from_secs(10)).await;
     assert!(status.success(), "worker exited with {status}");
@@ -124,12 +116,7 @@ async fn api_and_worker_reach_redis_over_tls_and_verify_its_certificate() {
     let app = spawn_app(&redis).await;
     let _worker = spawn_worker(&redis, WorkerOptions::default());
     let workflow = app.post_workflow(json!([{"kind": "log", "message": "over tls"}])).await;
-    let schedule = app
-        .post_schedule(
-            json!({"workflow_id": workflow, "interval_seconds": 3600, "start_at": jiff::Timestamp::now().to_string()}),
-        )
-        .await;
-    let id = schedule["id"].as_str().unwrap();
+    let id = &app.post_schedule_due_now(&workflow).await;
     wait_until(Duration::from_secs(10), "the job ran over TLS", || async {
         app.show_schedule(id).await["run_count"] == 1
     })
@@ -155,16 +142,8 @@ async fn a_job_still_running_when_the_grace_period_ends_is_handed_back_and_run_b
         WorkerOptions { id: "leaving".to_string(), shutdown_grace_seconds: 1, ..WorkerOptions::default() },
     );
     let workflow = app.post_workflow(json!([{"kind": "sleep", "seconds": 3}])).await;
-    let schedule = app
-        .post_schedule(
-            json!({"workflow_id": workflow, "interval_seconds": 3600, "start_at": jiff::Timestamp::now().to_string()}),
-        )
-        .await;
-    let id = schedule["id"].as_str().unwrap();
-    wait_until(Duration::from_secs(10), "the job is running", || async {
-        app.executions(id).await.first().is_some_and(|e| e["state"] == "running")
-    })
-    .await;
+    let id = &app.post_schedule_due_now(&workflow).await;
+    app.wait_until_running(id, None).await;
 
     let status = leaving.terminate(Duration::from_secs(5)).await;
     assert!(status.success(), "worker exited with {status}");

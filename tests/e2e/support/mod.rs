@@ -140,6 +140,25 @@ impl TestApp {
         self.expect(self.request(Method::POST, "/schedules", Some(body)).await, StatusCode::CREATED)
     }
 
+    /// Creates a schedule of `workflow` whose first run is due now and whose next is an hour later; returns
+    /// its id.
+    pub async fn post_schedule_due_now(&self, workflow: &str) -> String {
+        let now = jiff::Timestamp::now().to_string();
+        let schedule =
+            self.post_schedule(json!({"workflow_id": workflow, "interval_seconds": 3600, "start_at": now})).await;
+        schedule["id"].as_str().expect("schedule id").to_string()
+    }
+
+    /// Waits until the latest execution of schedule `id` is running, on `worker` when given.
+    pub async fn wait_until_running(&self, id: &str, worker: Option<&str>) {
+        wait_until(Duration::from_secs(10), &format!("a job of schedule {id} is running"), || async {
+            self.executions(id).await.last().is_some_and(|execution| {
+                execution["state"] == "running" && worker.is_none_or(|worker| execution["worker_id"] == worker)
+            })
+        })
+        .await;
+    }
+
     pub async fn show_schedule(&self, id: &str) -> Value {
         self.expect(self.request(Method::GET, &format!("/schedules/{id}"), None).await, StatusCode::OK)
     }
