@@ -1,6 +1,6 @@
 //! The REST contract: status codes, the error envelope, Pipelit's body, auth, slashes and paging.
 
-use std::process::Command;
+use std::{process::Command, time::Duration};
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -379,4 +379,12 @@ async fn healthz_and_api_calls_answer_503_while_redis_is_gone() {
         let (status, answer) = app.request(Method::GET, "/schedules", None).await;
         assert_eq!((status, answer["error"]["code"].as_str()), (StatusCode::SERVICE_UNAVAILABLE, Some("unavailable")));
     }
+}
+
+#[tokio::test]
+async fn the_api_exits_zero_on_sigterm() {
+    let redis = TestRedis::start();
+    let mut app = spawn_app(&redis).await;
+    let status = app.terminate(Duration::from_secs(10)).await;
+    assert!(status.success(), "recur-api exited with {status}");
 }

@@ -192,6 +192,11 @@ impl Schedule {
         JobId::regular(self.id, self.current_repeat, self.current_retry)
     }
 
+    /// The regular job the record points at: its live job, or else the one its counters name.
+    pub fn planned_job(&self) -> JobId {
+        self.live_job.unwrap_or_else(|| self.current_job())
+    }
+
     /// Re-anchors the grid at `anchor` and points `next_run_at` and `live_job` at the current job, due at
     /// `anchor` or `now`, whichever is later (a start in the past runs at once).
     fn plan_from(&mut self, anchor: Timestamp, now: Timestamp) {

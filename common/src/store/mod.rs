@@ -220,7 +220,7 @@ impl Store {
         };
         let now = self.clock.now();
         let schedule = new.into_schedule(Uuid::now_v7(), &workflow.name, now)?;
-        let (job, due) = planned_job(&schedule)?;
+        let (job, due) = planned_job(&schedule);
         let created: i64 = self
             .invoke(
                 scripts::CREATE_SCHEDULE
@@ -274,8 +274,7 @@ impl Store {
             next.rev = current.rev + 1;
             let moved = next.queue != current.queue || next.next_run_at != current.next_run_at;
             let replan = next.status == ScheduleStatus::Active && moved && next.live_job.is_some();
-            let job = next.live_job.unwrap_or_else(|| next.current_job());
-            let due = next.next_run_at.unwrap_or(next.updated_at);
+            let (job, due) = planned_job(&next);
             let answer = self
                 .invoke(
                     scripts::UPDATE_SCHEDULE
@@ -320,7 +319,7 @@ impl Store {
                         .key(self.keys.schedule(id))
                         .key(self.keys.schedules_by_status(ScheduleStatus::Active))
                         .key(self.keys.schedules_by_status(ScheduleStatus::Paused))
-                        .key(self.keys.job(&current.live_job.unwrap_or_else(|| current.current_job())))
+                        .key(self.keys.job(&current.planned_job()))
                         .key(self.keys.delayed(&current.queue))
                         .key(self.keys.ready(&current.queue))
                         .arg(current.rev)
@@ -344,7 +343,7 @@ impl Store {
             let mut next = current.resumed(self.clock.now())?;
             next.rev = current.rev + 1;
             let enqueue = current.live_job.is_none();
-            let (job, due) = planned_job(&next)?;
+            let (job, due) = planned_job(&next);
             let answer = self
                 .invoke(
                     scripts::RESUME_SCHEDULE
@@ -381,7 +380,7 @@ impl Store {
                         .key(self.keys.schedules())
                         .key(self.keys.schedules_by_status(current.status))
                         .key(self.keys.workflow_schedules(current.workflow_id))
-                        .key(self.keys.job(&current.live_job.unwrap_or_else(|| current.current_job())))
+                        .key(self.keys.job(&current.planned_job()))
                         .key(self.keys.delayed(&current.queue))
                         .key(self.keys.ready(&current.queue))
                         .key(self.keys.executions(id))
@@ -748,7 +747,7 @@ impl Store {
         invocation.arg(self.keys.wakeup_channel());
         let mut any = false;
         for schedule in page.iter().filter(|schedule| schedule.status == ScheduleStatus::Active) {
-            let job = schedule.live_job.unwrap_or_else(|| schedule.current_job());
+            let job = schedule.planned_job();
             // An overdue run runs once, at once.
             let due = schedule.next_run_at.unwrap_or(now).max(now);
             invocation
@@ -818,11 +817,8 @@ fn applied(answer: i64, id: Uuid) -> Result<bool> {
 }
 
 /// The regular job a schedule's record points at and its due time.
-fn planned_job(schedule: &Schedule) -> Result<(JobId, Timestamp)> {
-    match (schedule.live_job, schedule.next_run_at) {
-        (Some(job), Some(due)) => Ok((job, due)),
-        _ => Ok((schedule.current_job(), schedule.next_run_at.unwrap_or(schedule.updated_at))),
-    }
+fn planned_job(schedule: &Schedule) -> (JobId, Timestamp) {
+    (schedule.planned_job(), schedule.next_run_at.unwrap_or(schedule.updated_at))
 }
 
 /// ARGV tail of the scripts that write a schedule (see `lib/write_schedule.lua`).

@@ -207,6 +207,27 @@ impl TestApp {
     }
 }
 
+impl TestApp {
+    /// SIGTERM, then waits for the exit status.
+    pub async fn terminate(&mut self, timeout: Duration) -> std::process::ExitStatus {
+        terminate(&mut self.child, timeout).await
+    }
+}
+
+/// Sends SIGTERM to `child` and waits up to `timeout` for it to exit.
+async fn terminate(child: &mut Child, timeout: Duration) -> std::process::ExitStatus {
+    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill -TERM");
+    assert!(status.success());
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_wait().expect("wait for the process") {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "process did not exit within {timeout:?} of SIGTERM");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 impl Drop for TestApp {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -270,17 +291,7 @@ impl WorkerProcess {
 
     /// SIGTERM, then waits for the exit status.
     pub async fn terminate(&mut self, timeout: Duration) -> std::process::ExitStatus {
-        let pid = self.child.id().to_string();
-        let status = Command::new("kill").args(["-TERM", &pid]).status().expect("kill -TERM");
-        assert!(status.success());
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("wait for worker") {
-                return status;
-            }
-            assert!(Instant::now() < deadline, "worker did not exit within {timeout:?} of SIGTERM");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        terminate(&mut self.child, timeout).await
     }
 }
 
