@@ -388,3 +388,72 @@ async fn the_api_exits_zero_on_sigterm() {
     let status = app.terminate(Duration::from_secs(10)).await;
     assert!(status.success(), "recur-api exited with {status}");
 }
+
+#[tokio::test]
+async fn workflows_can_be_listed_read_replaced_and_deleted() {
+    let redis = TestRedis::start();
+    let app = spawn_app(&redis).await;
+    let id = app.post_workflow(json!([{"kind": "log", "message": "v1"}])).await;
+    let other = app.post_workflow(json!([{"kind": "log", "message": "other"}])).await;
+
+    let (status, listed) = app.request(Method::GET, "/workflows?limit=1", None).await;
+    assert_eq!((status, listed["items"][0]["id"].as_str()), (StatusCode::OK, Some(other.as_str())));
+    let cursor = listed["next_cursor"].as_str().expect("a second page");
+    let (_, second) = app.request(Method::GET, &format!("/workflows?limit=1&cursor={cursor}"), None).await;
+    assert_eq!((second["items"][0]["id"].as_str(), second["next_cursor"].clone()), (Some(id.as_str()), Value::Null));
+
+    let replacement = json!({"name": "renamed", "steps": [{"kind": "sleep", "seconds": 0.1}]});
+    let (status, replaced) = app.request(Method::PUT, &format!("/workflows/{id}"), Some(replacement)).await;
+    assert_eq!(
+        (status, replaced["name"].as_str(), replaced["steps"][0]["kind"].as_str()),
+        (StatusCode::OK, Some("renamed"), Some("sleep"))
+    );
+    let (_, read) = app.request(Method::GET, &format!("/workflows/{id}"), None).await;
+    assert_eq!(read, replaced);
+    let taken = json!({"name": "renamed", "steps": [{"kind": "log", "message": "x"}]});
+    assert_eq!(app.request(Method::PUT, &format!("/workflows/{other}"), Some(taken)).await.0, StatusCode::CONFLICT);
+
+    assert_eq!(app.request(Method::DELETE, &format!("/workflows/{id}"), None).await.0, StatusCode::NO_CONTENT);
+    assert_eq!(app.request(Method::GET, &format!("/workflows/{id}"), None).await.0, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn admin_tick_runs_one_reconciler_pass_and_reports_it() {
+    let redis = TestRedis::start();
+    let app = spawn_app(&redis).await;
+    let workflow = app.post_workflow(json!([{"kind": "log", "message": "x"}])).await;
+    let id = app.post_schedule_due_now(&workflow).await;
+    let keys = recur_common::keys::Keys::new("recur");
+    let queue = recur_common::model::QueueName::default();
+    redis.delete(&[keys.delayed(&queue)]).await;
+
+    let (status, first) = app.request(Method::POST, "/admin/tick", None).await;
+    assert_eq!((status, first), (StatusCode::OK, json!({"promoted": 0, "requeued": 0, "recovered": 1})));
+    let (_, second) = app.request(Method::POST, "/admin/tick", None).await;
+    assert_eq!(second, json!({"promoted": 1, "requeued": 0, "recovered": 0}), "the recovered job was overdue");
+    assert_eq!(redis.list(&keys.ready(&queue)).await, [format!("sched-{id}-n0-rc0")]);
+}
+
+#[tokio::test]
+async fn an_execution_is_served_by_its_id() {
+    let redis = TestRedis::start();
+    let app = spawn_app(&redis).await;
+    let _worker = crate::support::spawn_worker(&redis, crate::support::WorkerOptions::default());
+    let workflow = app.post_workflow(json!([{"kind": "log", "message": "served"}])).await;
+    let id = app.post_schedule_due_now(&workflow).await;
+    let schedule = app.wait_for_status(&id, "active", Duration::from_secs(5)).await;
+    crate::support::wait_until(Duration::from_secs(10), "the run finished", || async {
+        app.show_schedule(&id).await["last_execution_id"].is_string()
+    })
+    .await;
+    let execution_id = app.show_schedule(&id).await["last_execution_id"].as_str().unwrap().to_string();
+    assert_eq!(execution_id, format!("sched-{id}-n0-rc0-a1"));
+    let (status, execution) = app.request(Method::GET, &format!("/executions/{execution_id}"), None).await;
+    assert_eq!((status, execution["schedule_id"].as_str()), (StatusCode::OK, Some(id.as_str())));
+    assert_eq!(
+        (execution["workflow_id"].clone(), execution["state"].as_str()),
+        (schedule["workflow_id"].clone(), Some("succeeded"))
+    );
+    assert_eq!(execution["output"], json!({"message": "served"}));
+    assert_eq!(execution["steps"][0]["output"], json!({"message": "served"}));
+}

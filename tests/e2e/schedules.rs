@@ -204,3 +204,46 @@ async fn patching_the_interval_replans_the_pending_run_at_once() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_run_longer_than_timeout_seconds_is_cut_off_and_counts_as_a_failure() {
+    let redis = TestRedis::start();
+    let app = spawn_app(&redis).await;
+    let _worker = spawn_worker(&redis, WorkerOptions::default());
+    let workflow =
+        app.post_workflow(json!([{"kind": "log", "message": "before"}, {"kind": "sleep", "seconds": 30}])).await;
+    let schedule = app
+        .post_schedule(json!({"workflow_id": workflow, "interval_seconds": 60, "timeout_seconds": 1, "retry_max": 0, "start_at": now()}))
+        .await;
+    let id = schedule["id"].as_str().unwrap();
+
+    let dead = app.wait_for_status(id, "dead", Duration::from_secs(10)).await;
+    assert_eq!(dead["last_error"], "timed out after 1 s");
+    let execution = &app.executions(id).await[0];
+    let duration = seconds_between(&execution["started_at"], &execution["finished_at"]);
+    assert!((1.0..2.0).contains(&duration), "the run lasted {duration} s");
+    let steps = execution["steps"].as_array().unwrap();
+    assert_eq!((steps[0]["state"].as_str(), steps[1]["state"].as_str()), (Some("succeeded"), Some("failed")));
+    assert_eq!(steps[1]["error"], "aborted: the execution timed out");
+}
+
+#[tokio::test]
+async fn a_run_longer_than_the_lease_keeps_it_by_renewal_and_runs_once() {
+    let redis = TestRedis::start();
+    let app = spawn_app(&redis).await;
+    let _workers: Vec<_> = (0..2)
+        .map(|_| {
+            spawn_worker(&redis, WorkerOptions { lease_seconds: 1, reconcile_seconds: 1, ..WorkerOptions::default() })
+        })
+        .collect();
+    let workflow = app.post_workflow(json!([{"kind": "sleep", "seconds": 3.5}])).await;
+    let id = &app.post_schedule_due_now(&workflow).await;
+
+    wait_until(Duration::from_secs(15), "the long run finished", || async {
+        app.show_schedule(id).await["run_count"] == 1
+    })
+    .await;
+    let executions = app.executions(id).await;
+    assert_eq!(executions.len(), 1, "the job was taken from its worker: {executions:?}");
+    assert_eq!((executions[0]["attempt"].as_u64(), executions[0]["state"].as_str()), (Some(1), Some("succeeded")));
+}
