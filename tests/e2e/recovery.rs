@@ -62,16 +62,8 @@ async fn jobs_deleted_from_redis_while_no_worker_runs_are_rebuilt_and_run_by_a_s
     let redis = TestRedis::start();
     let app = spawn_app(&redis).await;
     let workflow = app.post_workflow(json!([{"kind": "log", "message": "rebuilt"}])).await;
-    let start = jiff::Timestamp::now().to_string();
-    let mut ids = Vec::new();
-    for _ in 0..3 {
-        let schedule = app
-            .post_schedule(
-                json!({"workflow_id": workflow, "interval_seconds": 1, "repeat_count": 2, "start_at": start}),
-            )
-            .await;
-        ids.push(schedule["id"].as_str().unwrap().parse::<uuid::Uuid>().unwrap());
-    }
+    let ids: Vec<uuid::Uuid> =
+        app.post_repeating_schedules(&workflow, 3, 2).await.iter().map(|id| id.parse().unwrap()).collect();
     let keys = Keys::new("recur");
     let queue = QueueName::default();
     let mut lost = vec![keys.delayed(&queue), keys.ready(&queue)];
@@ -94,16 +86,7 @@ async fn a_redis_crash_and_restart_loses_no_run_and_doubles_none() {
     let app = spawn_app(&redis).await;
     let _workers: Vec<_> = (0..2).map(|_| spawn_worker(&redis, fast_recovery())).collect();
     let workflow = app.post_workflow(json!([{"kind": "sleep", "seconds": 0.1}])).await;
-    let start = jiff::Timestamp::now().to_string();
-    let mut ids = Vec::new();
-    for _ in 0..5 {
-        let schedule = app
-            .post_schedule(
-                json!({"workflow_id": workflow, "interval_seconds": 1, "repeat_count": 6, "start_at": start}),
-            )
-            .await;
-        ids.push(schedule["id"].as_str().unwrap().to_string());
-    }
+    let ids = app.post_repeating_schedules(&workflow, 5, 6).await;
     wait_until(Duration::from_secs(10), "every schedule ran twice", || async {
         for id in &ids {
             if app.show_schedule(id).await["run_count"].as_u64() < Some(2) {

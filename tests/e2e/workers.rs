@@ -13,16 +13,7 @@ async fn three_workers_run_25_schedules_4_times_each_exactly_100_runs() {
     let _workers: Vec<_> =
         (0..3).map(|_| spawn_worker(&redis, WorkerOptions { concurrency: 4, ..WorkerOptions::default() })).collect();
     let workflow = app.post_workflow(json!([{"kind": "sleep", "seconds": 0.05}])).await;
-    let start = jiff::Timestamp::now().to_string();
-    let mut ids = Vec::new();
-    for _ in 0..25 {
-        let schedule = app
-            .post_schedule(
-                json!({"workflow_id": workflow, "interval_seconds": 1, "repeat_count": 4, "start_at": start}),
-            )
-            .await;
-        ids.push(schedule["id"].as_str().unwrap().to_string());
-    }
+    let ids = app.post_repeating_schedules(&workflow, 25, 4).await;
     for id in &ids {
         app.wait_for_status(id, "done", Duration::from_secs(30)).await;
     }

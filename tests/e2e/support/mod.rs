@@ -149,6 +149,19 @@ impl TestApp {
         schedule["id"].as_str().expect("schedule id").to_string()
     }
 
+    /// Creates `count` schedules of `workflow` that run every second, `repeats` times, all starting now;
+    /// returns their ids.
+    pub async fn post_repeating_schedules(&self, workflow: &str, count: usize, repeats: u64) -> Vec<String> {
+        let start = jiff::Timestamp::now().to_string();
+        let mut ids = Vec::with_capacity(count);
+        for _ in 0..count {
+            let body =
+                json!({"workflow_id": workflow, "interval_seconds": 1, "repeat_count": repeats, "start_at": start});
+            ids.push(self.post_schedule(body).await["id"].as_str().expect("schedule id").to_string());
+        }
+        ids
+    }
+
     /// Waits until the latest execution of schedule `id` is running, on `worker` when given.
     pub async fn wait_until_running(&self, id: &str, worker: Option<&str>) {
         wait_until(Duration::from_secs(10), &format!("a job of schedule {id} is running"), || async {
