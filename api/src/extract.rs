@@ -80,6 +80,14 @@ fn quoted_name(message: &str) -> Option<String> {
     Some(message[start..start + length].to_string())
 }
 
+/// The paging parameters of a listing without filters.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PageQuery {
+    pub limit: Option<usize>,
+    pub cursor: Option<String>,
+}
+
 /// `limit` of a listing: 1..=500, default 50.
 pub fn page_limit(limit: Option<usize>) -> Result<usize, ApiError> {
     match limit.unwrap_or(50) {

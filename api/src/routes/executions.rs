@@ -1,25 +1,17 @@
 use axum::{Json, extract::State};
 use recur_common::{inspect::Page, model::Execution};
-use serde::Deserialize;
 use uuid::Uuid;
 
 use super::AppState;
 use crate::{
     error::ApiError,
-    extract::{PathId, QueryParams, page_limit},
+    extract::{PageQuery, PathId, QueryParams, page_limit},
 };
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ListExecutionsQuery {
-    limit: Option<usize>,
-    cursor: Option<String>,
-}
 
 pub async fn list_schedule_executions(
     State(state): State<AppState>,
     PathId(id): PathId<Uuid>,
-    QueryParams(query): QueryParams<ListExecutionsQuery>,
+    QueryParams(query): QueryParams<PageQuery>,
 ) -> Result<Json<Page<Execution>>, ApiError> {
     let limit = page_limit(query.limit)?;
     let inspect = state.store.inspect();

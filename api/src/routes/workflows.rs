@@ -3,21 +3,13 @@ use recur_common::{
     inspect::Page,
     model::{NewWorkflow, Workflow},
 };
-use serde::Deserialize;
 use uuid::Uuid;
 
 use super::AppState;
 use crate::{
     error::ApiError,
-    extract::{JsonBody, PathId, QueryParams, page_limit},
+    extract::{JsonBody, PageQuery, PathId, QueryParams, page_limit},
 };
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ListWorkflowsQuery {
-    limit: Option<usize>,
-    cursor: Option<String>,
-}
 
 pub async fn create_workflow(
     State(state): State<AppState>,
@@ -28,7 +20,7 @@ pub async fn create_workflow(
 
 pub async fn list_workflows(
     State(state): State<AppState>,
-    QueryParams(query): QueryParams<ListWorkflowsQuery>,
+    QueryParams(query): QueryParams<PageQuery>,
 ) -> Result<Json<Page<Workflow>>, ApiError> {
     let limit = page_limit(query.limit)?;
     Ok(Json(state.store.inspect().workflows(limit, query.cursor.as_deref()).await?))
