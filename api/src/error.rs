@@ -69,7 +69,12 @@ impl From<Error> for ApiError {
         match error {
             Error::NotFound { .. } => Self::not_found(error.to_string()),
             Error::Conflict(message) => Self { status: StatusCode::CONFLICT, code: "conflict", message, field: None },
-            Error::Invalid { field, message } => Self::validation(message, field.map(str::to_string)),
+            Error::Invalid { code, field, message } => {
+                Self { status: StatusCode::BAD_REQUEST, code, message, field: field.map(str::to_string) }
+            }
+            Error::AlreadyRunning(_) => {
+                Self { status: StatusCode::CONFLICT, code: "already_running", message: error.to_string(), field: None }
+            }
             Error::UnknownWorkflow(_) => Self {
                 status: StatusCode::UNPROCESSABLE_ENTITY,
                 code: "unknown_workflow",

@@ -11,9 +11,13 @@ pub enum Error {
     /// duplicate workflow name, deleting a workflow that schedules use).
     #[error("{0}")]
     Conflict(String),
-    /// Input that breaks a rule of the model.
+    /// Input that breaks a rule of the model. `code` is the API's error code (`validation_error` unless a
+    /// more precise one such as `invalid_cron` applies).
     #[error("{message}")]
-    Invalid { field: Option<&'static str>, message: String },
+    Invalid { code: &'static str, field: Option<&'static str>, message: String },
+    /// A run was refused because another run of the schedule is under way (overlap policy `skip`).
+    #[error("schedule {0} has a run under way and its overlap policy is skip")]
+    AlreadyRunning(uuid::Uuid),
     /// A schedule names a workflow that does not exist.
     #[error("workflow {0} does not exist")]
     UnknownWorkflow(uuid::Uuid),
@@ -34,7 +38,12 @@ pub enum Error {
 impl Error {
     /// An [`Error::Invalid`] about one field.
     pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
-        Self::Invalid { field: Some(field), message: message.into() }
+        Self::Invalid { code: "validation_error", field: Some(field), message: message.into() }
+    }
+
+    /// An [`Error::Invalid`] about one field with a precise error code.
+    pub fn invalid_as(code: &'static str, field: &'static str, message: impl Into<String>) -> Self {
+        Self::Invalid { code, field: Some(field), message: message.into() }
     }
 }
 

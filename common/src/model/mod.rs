@@ -1,11 +1,13 @@
 //! The records recur keeps, parsed at the edge into checked types with one string form each.
 
+mod calendar;
 mod execution;
 mod job;
 mod queue;
 mod schedule;
 mod workflow;
 
+pub use calendar::{Calendar, CronRule, MAX_OCCURRENCES, Recurrence};
 pub use execution::{Execution, ExecutionId, ExecutionState, StepRecord};
 pub use job::JobId;
 pub use queue::QueueName;
