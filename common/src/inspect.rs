@@ -286,6 +286,19 @@ impl Inspect {
         }
     }
 
+    /// The deliveries a job has had so far; `None` when it has no record.
+    pub(crate) async fn job_attempt(&self, job: &JobId) -> Result<Option<u32>> {
+        let mut conn = self.conn.clone();
+        Ok(conn.hget(self.keys.job(job), "attempt").await?)
+    }
+
+    /// The next backfill job of a schedule waiting for its turn.
+    pub(crate) async fn backfill_head(&self, schedule_id: Uuid) -> Result<Option<JobId>> {
+        let mut conn = self.conn.clone();
+        let head: Option<String> = conn.lindex(self.keys.backfill(schedule_id), 0).await?;
+        head.map(|id| id.parse()).transpose()
+    }
+
     /// Queues, workers and schedule counts, read in one round trip per group.
     pub async fn overview(&self) -> Result<Overview> {
         let now = self.clock.now();

@@ -47,7 +47,8 @@ impl Keys {
         self.key(format_args!("workflow:{workflow_id}:schedules"))
     }
 
-    /// HASH, one scheduled job with its counters, `rev` and `live_job`; written by every schedule script.
+    /// HASH, one scheduled job with its counters, `rev` and `live_job`; written by every schedule script. The job
+    /// scripts alone keep `running_jobs`, `buffered_job` and `backfill_job` in it.
     pub fn schedule(&self, id: Uuid) -> String {
         self.key(format_args!("schedule:{id}"))
     }
@@ -73,6 +74,12 @@ impl Keys {
     /// [`Keys::executions`].
     pub fn execution_times(&self, schedule_id: Uuid) -> String {
         self.key(format_args!("schedule:{schedule_id}:execution-times"))
+    }
+
+    /// LIST of the backfill job ids of one schedule still waiting, in occurrence order; pushed by
+    /// `backfill_schedule.lua`, popped by `finish_job.lua` as each backfill run ends.
+    pub fn backfill(&self, schedule_id: Uuid) -> String {
+        self.key(format_args!("schedule:{schedule_id}:backfill"))
     }
 
     /// HASH, one live job: schedule, queue, due time, attempt, current execution; created by the enqueue
@@ -152,6 +159,7 @@ impl Keys {
             self.schedules_by_status(ScheduleStatus::Active),
             self.executions(id),
             self.execution_times(id),
+            self.backfill(id),
             self.job(&job),
             self.delayed(&queue),
             self.ready(&queue),

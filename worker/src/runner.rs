@@ -129,6 +129,7 @@ async fn run_job(context: Arc<Context>, job: JobId, queue: QueueName, permit: Ow
         Ok(Start::Started(started)) => *started,
         Ok(Start::Dropped) => return tracing::info!(job.id = %job, "job {job} dropped: its schedule was deleted"),
         Ok(Start::Lost) => return tracing::warn!(job.id = %job, "job {job} was taken over before it started"),
+        Ok(Start::Skipped(reason)) => return tracing::info!(job.id = %job, "job {job} not run: {reason}"),
         Err(error) => {
             return tracing::warn!(job.id = %job, error = %error, "could not start job {job}; its lease will expire");
         }
@@ -227,7 +228,7 @@ fn trigger(started: &StartedJob, clock: &dyn Clock) -> Value {
     let schedule = &started.schedule;
     let (repeat, retry) = match started.job {
         JobId::Regular { repeat, retry, .. } => (repeat, retry),
-        JobId::Manual { .. } => (schedule.current_repeat, 0),
+        JobId::Manual { .. } | JobId::Backfill { .. } => (schedule.current_repeat, 0),
     };
     json!({
         "schedule_id": schedule.id,

@@ -1,7 +1,9 @@
 use axum::{Json, extract::State, http::StatusCode};
+use jiff::Timestamp;
 use recur_common::{
     inspect::{Page, ScheduleFilter},
-    model::{NewSchedule, Schedule, SchedulePatch, ScheduleStatus},
+    model::{MAX_OCCURRENCES, NewSchedule, Schedule, SchedulePatch, ScheduleStatus, rfc3339},
+    store::Backfill,
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -86,6 +88,74 @@ pub async fn trigger_schedule(
     State(state): State<AppState>,
     PathId(id): PathId<Uuid>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let job = state.store.trigger_schedule(id).await?;
-    Ok((StatusCode::ACCEPTED, Json(json!({ "job_id": job.to_string() }))))
+    let triggered = state.store.trigger_schedule(id).await?;
+    Ok((StatusCode::ACCEPTED, Json(json!({ "job_id": triggered.job.to_string(), "waiting": triggered.waiting }))))
+}
+
+pub async fn restart_schedule(
+    State(state): State<AppState>,
+    PathId(id): PathId<Uuid>,
+) -> Result<Json<Schedule>, ApiError> {
+    Ok(Json(state.store.restart_schedule(id).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackfillRange {
+    from: Timestamp,
+    to: Timestamp,
+}
+
+pub async fn backfill_schedule(
+    State(state): State<AppState>,
+    PathId(id): PathId<Uuid>,
+    JsonBody(range): JsonBody<BackfillRange>,
+) -> Result<(StatusCode, Json<Backfill>), ApiError> {
+    Ok((StatusCode::ACCEPTED, Json(state.store.backfill_schedule(id, range.from, range.to).await?)))
+}
+
+/// `count` and `from` of a preview.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PreviewQuery {
+    count: Option<usize>,
+    from: Option<Timestamp>,
+}
+
+impl PreviewQuery {
+    fn count(&self) -> Result<usize, ApiError> {
+        match self.count.unwrap_or(10) {
+            count @ 1..=MAX_OCCURRENCES => Ok(count),
+            _ => Err(ApiError::validation(
+                format!("count must be between 1 and {MAX_OCCURRENCES}"),
+                Some("count".to_string()),
+            )),
+        }
+    }
+}
+
+fn occurrences(schedule: &Schedule, query: &PreviewQuery, now: Timestamp) -> Result<Json<Value>, ApiError> {
+    let occurrences: Vec<String> =
+        schedule.upcoming(query.from.unwrap_or(now), query.count()?).into_iter().map(rfc3339).collect();
+    Ok(Json(json!({ "occurrences": occurrences })))
+}
+
+pub async fn upcoming_occurrences(
+    State(state): State<AppState>,
+    PathId(id): PathId<Uuid>,
+    QueryParams(query): QueryParams<PreviewQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let schedule = state.store.inspect().schedule(id).await?;
+    occurrences(&schedule, &query, state.store.clock().now())
+}
+
+/// The occurrences a create body would have, without saving it (its workflow need not exist yet).
+pub async fn preview_schedule(
+    State(state): State<AppState>,
+    QueryParams(query): QueryParams<PreviewQuery>,
+    JsonBody(new): JsonBody<NewSchedule>,
+) -> Result<Json<Value>, ApiError> {
+    let now = state.store.clock().now();
+    let schedule = new.into_schedule(Uuid::nil(), "preview", now)?;
+    occurrences(&schedule, &query, now)
 }

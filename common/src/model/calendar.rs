@@ -28,6 +28,24 @@ pub enum Recurrence {
     Once { at: Timestamp },
 }
 
+/// The API form: `interval_seconds`, `cron`, `timezone` and `run_at`, `null` where they do not apply.
+impl serde::Serialize for Recurrence {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let (interval_seconds, cron, timezone, run_at) = match self {
+            Self::Interval { seconds } => (Some(*seconds), None, None, None),
+            Self::Cron(rule) => (None, Some(rule.expression()), Some(rule.timezone()), None),
+            Self::Once { at } => (None, None, None, Some(super::rfc3339(*at))),
+        };
+        let mut map = serializer.serialize_map(Some(4))?;
+        map.serialize_entry("interval_seconds", &interval_seconds)?;
+        map.serialize_entry("cron", &cron)?;
+        map.serialize_entry("timezone", &timezone)?;
+        map.serialize_entry("run_at", &run_at)?;
+        map.end()
+    }
+}
+
 /// A checked cron expression and time zone.
 #[derive(Clone)]
 pub struct CronRule {
@@ -167,29 +185,35 @@ impl Calendar<'_> {
         }
     }
 
-    /// How many occurrences fall strictly between `after` and `before` (saturating at 10,000 for cron).
-    pub fn count_between(&self, after: Timestamp, before: Timestamp) -> u64 {
+    /// How many occurrences fall strictly between `after` and `before` (saturating at 10,000 for cron), and
+    /// the last of them.
+    pub fn between(&self, after: Timestamp, before: Timestamp) -> (u64, Option<Timestamp>) {
         if before <= after {
-            return 0;
+            return (0, None);
         }
         if let Recurrence::Interval { seconds } = self.recurrence {
-            let interval_ms = i128::from(timing::after_seconds(Timestamp::UNIX_EPOCH, *seconds).as_millisecond());
-            let index = |t: Timestamp| i128::from(t.as_millisecond()) - i128::from(self.anchor.as_millisecond());
+            let interval_ms = timing::seconds(*seconds).as_millis();
+            let anchor_ms = i128::from(self.anchor.as_millisecond());
+            let offset = |t: Timestamp| i128::from(t.as_millisecond()) - anchor_ms;
             // Grid points k ≥ 0 with after < anchor + k·i < before.
-            let first = (index(after).div_euclid(interval_ms) + 1).max(0);
-            let last = (index(before) - 1).div_euclid(interval_ms);
-            return u64::try_from(last - first + 1).unwrap_or(0);
+            let first = (offset(after).div_euclid(interval_ms) + 1).max(0);
+            let last = (offset(before) - 1).div_euclid(interval_ms);
+            let count = u64::try_from(last - first + 1).unwrap_or(0);
+            let last_at = (count > 0)
+                .then(|| super::from_millis(i64::try_from(anchor_ms + last * interval_ms).unwrap_or(i64::MAX)));
+            return (count, last_at);
         }
-        let mut count = 0;
+        let (mut count, mut last) = (0, None);
         let mut t = after;
         while let Some(next) = self.unbounded_next(t, false) {
             if next >= before || count >= MAX_COUNTED {
                 break;
             }
             count += 1;
+            last = Some(next);
             t = next;
         }
-        count
+        (count, last)
     }
 
     /// The time from `slot` to the occurrence after it, ignoring `end_at`; `None` when there is none.
@@ -235,7 +259,7 @@ fn grid_next(anchor: Timestamp, interval_seconds: u64, t: Timestamp, inclusive: 
     if t < anchor || (inclusive && t == anchor) {
         return anchor;
     }
-    let interval_ms = i128::from(timing::after_seconds(Timestamp::UNIX_EPOCH, interval_seconds).as_millisecond());
+    let interval_ms = timing::seconds(interval_seconds).as_millis();
     let offset = i128::from(t.as_millisecond()) - i128::from(anchor.as_millisecond());
     let mut index = offset.div_euclid(interval_ms);
     if !(inclusive && offset.rem_euclid(interval_ms) == 0) {

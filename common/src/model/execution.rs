@@ -54,6 +54,8 @@ pub enum ExecutionState {
     Running,
     Succeeded,
     Failed,
+    /// Not run: the occurrence was skipped (catch-up window, overlap, or after `end_at`).
+    Skipped,
 }
 
 impl ExecutionState {
@@ -63,6 +65,7 @@ impl ExecutionState {
             Self::Running => "running",
             Self::Succeeded => "succeeded",
             Self::Failed => "failed",
+            Self::Skipped => "skipped",
         }
     }
 }
@@ -74,6 +77,7 @@ impl FromStr for ExecutionState {
             "running" => Ok(Self::Running),
             "succeeded" => Ok(Self::Succeeded),
             "failed" => Ok(Self::Failed),
+            "skipped" => Ok(Self::Skipped),
             other => Err(Error::invalid("state", format!("unknown execution state {other:?}"))),
         }
     }

@@ -6,14 +6,17 @@ use crate::Error;
 
 /// The deterministic id of one job of a schedule.
 ///
-/// Regular runs are `sched-{schedule}-n{repeat}-rc{retry}`; manual runs are `sched-{schedule}-manual-{uuid}`.
-/// Because a schedule's repeat and retry counters only move forward, a regular id never repeats.
+/// Regular runs are `sched-{schedule}-n{repeat}-rc{retry}`; manual runs are `sched-{schedule}-manual-{uuid}`;
+/// backfill runs are `sched-{schedule}-bf-{occurrence as epoch seconds}`. Because a schedule's repeat and retry
+/// counters only move forward, a regular id never repeats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum JobId {
     /// The run for repeat `repeat`, attempt group `retry`, of the regular chain.
     Regular { schedule: Uuid, repeat: u64, retry: u32 },
     /// An extra run asked for with `trigger`.
     Manual { schedule: Uuid, run: Uuid },
+    /// The run for a past occurrence asked for with `backfill`.
+    Backfill { schedule: Uuid, at: i64 },
 }
 
 impl JobId {
@@ -30,13 +33,15 @@ impl JobId {
     /// The schedule this job belongs to.
     pub fn schedule(&self) -> Uuid {
         match self {
-            Self::Regular { schedule, .. } | Self::Manual { schedule, .. } => *schedule,
+            Self::Regular { schedule, .. } | Self::Manual { schedule, .. } | Self::Backfill { schedule, .. } => {
+                *schedule
+            }
         }
     }
 
-    /// Whether this is a manual (triggered) run, which never moves the schedule's counters.
-    pub fn is_manual(&self) -> bool {
-        matches!(self, Self::Manual { .. })
+    /// The backfill job of `schedule` for the occurrence at `at`.
+    pub fn backfill(schedule: Uuid, at: jiff::Timestamp) -> Self {
+        Self::Backfill { schedule, at: at.as_second() }
     }
 }
 
@@ -45,6 +50,7 @@ impl fmt::Display for JobId {
         match self {
             Self::Regular { schedule, repeat, retry } => write!(f, "sched-{schedule}-n{repeat}-rc{retry}"),
             Self::Manual { schedule, run } => write!(f, "sched-{schedule}-manual-{run}"),
+            Self::Backfill { schedule, at } => write!(f, "sched-{schedule}-bf-{at}"),
         }
     }
 }
@@ -61,8 +67,14 @@ impl FromStr for JobId {
             let run = Uuid::parse_str(run).map_err(|_| invalid())?;
             return Ok(Self::Manual { schedule, run });
         }
-        let (repeat, retry) = rest.strip_prefix("-n").and_then(|rest| rest.split_once("-rc")).ok_or_else(invalid)?;
         let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+        if let Some(at) = rest.strip_prefix("-bf-") {
+            if !digits(at) {
+                return Err(invalid());
+            }
+            return Ok(Self::Backfill { schedule, at: at.parse().map_err(|_| invalid())? });
+        }
+        let (repeat, retry) = rest.strip_prefix("-n").and_then(|rest| rest.split_once("-rc")).ok_or_else(invalid)?;
         if !digits(repeat) || !digits(retry) {
             return Err(invalid());
         }
@@ -91,6 +103,16 @@ mod tests {
         let id = JobId::manual(Uuid::new_v4());
         assert!(id.to_string().contains("-manual-"));
         assert_eq!(id.to_string().parse::<JobId>().unwrap(), id);
+    }
+
+    #[test]
+    fn backfill_job_ids_name_the_occurrence_in_epoch_seconds() {
+        let schedule = Uuid::parse_str("0193b6a1-0000-7000-8000-000000000001").unwrap();
+        let id = JobId::backfill(schedule, "2026-01-01T00:00:00Z".parse().unwrap());
+        assert_eq!(id.to_string(), "sched-0193b6a1-0000-7000-8000-000000000001-bf-1767225600");
+        assert_eq!(id.to_string().parse::<JobId>().unwrap(), id);
+        assert!(format!("sched-{schedule}-bf-").parse::<JobId>().is_err());
+        assert!(format!("sched-{schedule}-bf--5").parse::<JobId>().is_err());
     }
 
     #[test]

@@ -11,7 +11,10 @@ pub use calendar::{Calendar, CronRule, MAX_OCCURRENCES, Recurrence};
 pub use execution::{Execution, ExecutionId, ExecutionState, StepRecord};
 pub use job::JobId;
 pub use queue::QueueName;
-pub use schedule::{MAX_PAYLOAD_BYTES, NewSchedule, Outcome, Schedule, SchedulePatch, ScheduleStatus, Settlement};
+pub use schedule::{
+    Admission, MAX_PAYLOAD_BYTES, NewSchedule, Outcome, Overlap, Schedule, SchedulePatch, ScheduleStatus, Settlement,
+    SkipReason,
+};
 pub use workflow::{NewWorkflow, Step, Workflow};
 
 /// Milliseconds since the Unix epoch: the form of every instant stored in Redis (sorted-set scores and

@@ -1,8 +1,10 @@
 -- Starts a job this worker claimed: counts the delivery, names its execution `{job id}-a{attempt}` and
--- records it as running. A job whose schedule was deleted meanwhile is dropped instead.
+-- records it as running. A job whose schedule was deleted meanwhile is dropped instead. The schedule is
+-- returned as it was before this start, so that Rust can judge overlap against the runs already under way.
 -- KEYS[1] job (HASH), KEYS[2] schedule (HASH), KEYS[3] running (HASH), KEYS[4] leases (ZSET),
 -- KEYS[5] executions (HASH), KEYS[6] execution-times (ZSET)
--- ARGV[1] job id, ARGV[2] worker id, ARGV[3] now ms, ARGV[4] now RFC 3339
+-- ARGV[1] job id, ARGV[2] worker id, ARGV[3] now ms, ARGV[4] now RFC 3339, ARGV[5] '1' if the job counts
+-- as a run under way (regular and manual runs)
 -- Returns {1, attempt, execution id, due RFC 3339, {schedule fields...}} | {0} dropped |
 -- {-1} the claim is no longer this worker's
 local job_id, worker = ARGV[1], ARGV[2]
@@ -20,6 +22,9 @@ end
 local attempt = tonumber(job[3]) + 1
 local execution_id = job_id .. '-a' .. attempt
 redis.call('HSET', KEYS[1], 'attempt', attempt, 'execution_id', execution_id, 'worker', worker)
+if ARGV[5] == '1' then
+  redis.call('HINCRBY', KEYS[2], 'running_jobs', 1)
+end
 local workflow_id
 for i = 1, #schedule, 2 do
   if schedule[i] == 'workflow_id' then

@@ -16,8 +16,8 @@ use crate::{
     inspect::Inspect,
     keys::Keys,
     model::{
-        Execution, ExecutionState, JobId, NewSchedule, NewWorkflow, Outcome, QueueName, Schedule, SchedulePatch,
-        ScheduleStatus, Workflow, millis, rfc3339,
+        Admission, Execution, ExecutionId, ExecutionState, JobId, MAX_OCCURRENCES, NewSchedule, NewWorkflow, Outcome,
+        QueueName, Schedule, SchedulePatch, ScheduleStatus, SkipReason, Workflow, millis, rfc3339,
     },
     scripts,
 };
@@ -83,6 +83,37 @@ pub enum Start {
     Dropped,
     /// Another worker holds the job now.
     Lost,
+    /// The job was not run: its occurrence was skipped and recorded as such, and the schedule moved on.
+    Skipped(SkipReason),
+}
+
+/// Who holds the job a settle ends.
+#[derive(Debug, Clone, Copy)]
+enum Holder {
+    /// The worker named in the execution; with `expired_before`, only if its lease expired before then (the
+    /// reconciler ending an abandoned job).
+    Worker { expired_before: Option<Timestamp> },
+    /// Nobody: the job is still delayed or ready (the reconciler skipping an occurrence).
+    Pending,
+}
+
+/// What [`Store::trigger_schedule`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Triggered {
+    pub job: JobId,
+    /// The run waits for the run under way to end (overlap `buffer_one`).
+    pub waiting: bool,
+}
+
+/// What [`Store::backfill_schedule`] queued.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Backfill {
+    /// Runs queued, to run one at a time in order.
+    pub queued: u64,
+    /// Occurrences left out because they already ran or are running as a backfill.
+    pub already_run: u64,
+    /// The ids of every occurrence in the range, in order.
+    pub job_ids: Vec<String>,
 }
 
 /// How a finish ended.
@@ -105,6 +136,10 @@ pub struct ReconcileReport {
     pub requeued: u64,
     /// Jobs re-created for active schedules that had none.
     pub recovered: u64,
+    /// Due occurrences skipped because they were found beyond their catch-up window (or after `end_at`).
+    pub skipped_expired: u64,
+    /// Due occurrences skipped because another run of their schedule was under way (overlap `skip`).
+    pub skipped_overlap: u64,
 }
 
 impl Store {
@@ -270,41 +305,49 @@ impl Store {
     pub async fn update_schedule(&self, id: Uuid, patch: SchedulePatch) -> Result<Schedule> {
         let patch = &patch;
         self.change_schedule(id, move |current| async move {
-            let mut next = current.patched(patch.clone(), self.clock.now())?;
-            next.rev = current.rev + 1;
-            let moved = next.queue != current.queue || next.next_run_at != current.next_run_at;
-            let replan = next.status == ScheduleStatus::Active && moved && next.live_job.is_some();
-            let (job, due) = planned_job(&next);
-            let answer = self
-                .invoke(
-                    scripts::UPDATE_SCHEDULE
-                        .key(self.keys.schedule(id))
-                        .key(self.keys.workflow_schedules(current.workflow_id))
-                        .key(self.keys.workflow_schedules(next.workflow_id))
-                        .key(self.keys.workflow(next.workflow_id))
-                        .key(self.keys.job(&job))
-                        .key(self.keys.delayed(&current.queue))
-                        .key(self.keys.ready(&current.queue))
-                        .key(self.keys.delayed(&next.queue))
-                        .key(self.keys.queues())
-                        .arg(current.rev)
-                        .arg(id.to_string())
-                        .arg(millis(next.created_at))
-                        .arg(if replan { "1" } else { "0" })
-                        .arg(job.to_string())
-                        .arg(next.queue.as_str())
-                        .arg(millis(due))
-                        .arg(rfc3339(due))
-                        .arg(self.keys.wakeup_channel())
-                        .arg(record_args(&next)),
-                )
-                .await?;
-            if answer == -1 {
-                return Err(Error::UnknownWorkflow(next.workflow_id));
-            }
-            Ok(applied(answer, id)?.then_some(next))
+            let next = current.patched(patch.clone(), self.clock.now())?;
+            self.apply_update(&current, next).await
         })
         .await
+    }
+
+    /// Writes `next`, planned from `current`, with `update_schedule.lua`: moves the pending job when its due
+    /// time or queue changed, or enqueues the live job when it is new. `None` when the revision was stale.
+    async fn apply_update(&self, current: &Schedule, mut next: Schedule) -> Result<Option<Schedule>> {
+        let id = current.id;
+        next.rev = current.rev + 1;
+        let moved =
+            next.queue != current.queue || next.next_run_at != current.next_run_at || next.live_job != current.live_job;
+        let replan = next.status == ScheduleStatus::Active && moved && next.live_job.is_some();
+        let (job, due) = planned_job(&next);
+        let answer = self
+            .invoke(
+                scripts::UPDATE_SCHEDULE
+                    .key(self.keys.schedule(id))
+                    .key(self.keys.workflow_schedules(current.workflow_id))
+                    .key(self.keys.workflow_schedules(next.workflow_id))
+                    .key(self.keys.workflow(next.workflow_id))
+                    .key(self.keys.job(&job))
+                    .key(self.keys.delayed(&current.queue))
+                    .key(self.keys.ready(&current.queue))
+                    .key(self.keys.delayed(&next.queue))
+                    .key(self.keys.queues())
+                    .arg(current.rev)
+                    .arg(id.to_string())
+                    .arg(millis(next.created_at))
+                    .arg(if replan { "1" } else { "0" })
+                    .arg(job.to_string())
+                    .arg(next.queue.as_str())
+                    .arg(millis(due))
+                    .arg(rfc3339(due))
+                    .arg(self.keys.wakeup_channel())
+                    .arg(record_args(&next)),
+            )
+            .await?;
+        if answer == -1 {
+            return Err(Error::UnknownWorkflow(next.workflow_id));
+        }
+        Ok(applied(answer, id)?.then_some(next))
     }
 
     /// Pauses an active schedule and removes its pending job.
@@ -336,19 +379,34 @@ impl Store {
         self.inspect().schedule(id).await
     }
 
-    /// Resumes a paused schedule: the job its counters point at runs one interval from now.
+    /// Resumes a paused schedule: the job its counters point at runs at the next planned time.
     #[tracing::instrument(skip_all, fields(schedule.id = %id))]
     pub async fn resume_schedule(&self, id: Uuid) -> Result<Schedule> {
+        self.activate_schedule(id, Schedule::resumed).await
+    }
+
+    /// Restarts a `done` or `dead` schedule with fresh retry and repeat progress; job ids count on upward.
+    #[tracing::instrument(skip_all, fields(schedule.id = %id))]
+    pub async fn restart_schedule(&self, id: Uuid) -> Result<Schedule> {
+        self.activate_schedule(id, Schedule::restarted).await
+    }
+
+    /// Makes a schedule active again as `plan` says (resume or restart) and enqueues its current job.
+    async fn activate_schedule(
+        &self,
+        id: Uuid,
+        plan: fn(&Schedule, Timestamp) -> Result<Schedule>,
+    ) -> Result<Schedule> {
         self.change_schedule(id, |current| async move {
-            let mut next = current.resumed(self.clock.now())?;
+            let mut next = plan(&current, self.clock.now())?;
             next.rev = current.rev + 1;
-            let enqueue = current.live_job.is_none();
+            let enqueue = next.live_job.is_some() && next.live_job != current.live_job;
             let (job, due) = planned_job(&next);
             let answer = self
                 .invoke(
-                    scripts::RESUME_SCHEDULE
+                    scripts::ACTIVATE_SCHEDULE
                         .key(self.keys.schedule(id))
-                        .key(self.keys.schedules_by_status(ScheduleStatus::Paused))
+                        .key(self.keys.schedules_by_status(current.status))
                         .key(self.keys.schedules_by_status(ScheduleStatus::Active))
                         .key(self.keys.job(&job))
                         .key(self.keys.delayed(&next.queue))
@@ -369,7 +427,7 @@ impl Store {
         .await
     }
 
-    /// Deletes a schedule, its pending job and its history; a running job finishes and enqueues nothing.
+    /// Deletes a schedule, its pending jobs and its history; a running job finishes and enqueues nothing.
     #[tracing::instrument(skip_all, fields(schedule.id = %id))]
     pub async fn delete_schedule(&self, id: Uuid) -> Result<()> {
         self.change_schedule(id, |current| async move {
@@ -385,9 +443,22 @@ impl Store {
                         .key(self.keys.ready(&current.queue))
                         .key(self.keys.executions(id))
                         .key(self.keys.execution_times(id))
+                        .key(self.keys.backfill(id))
+                        .key(
+                            current
+                                .backfill_job
+                                .map_or_else(|| self.keys.job(&current.planned_job()), |job| self.keys.job(&job)),
+                        )
+                        .key(
+                            current
+                                .buffered_job
+                                .map_or_else(|| self.keys.job(&current.planned_job()), |job| self.keys.job(&job)),
+                        )
                         .arg(current.rev)
                         .arg(id.to_string())
-                        .arg(current.live_job.map(|job| job.to_string()).unwrap_or_default()),
+                        .arg(current.live_job.map(|job| job.to_string()).unwrap_or_default())
+                        .arg(current.backfill_job.map(|job| job.to_string()).unwrap_or_default())
+                        .arg(current.buffered_job.map(|job| job.to_string()).unwrap_or_default()),
                 )
                 .await?;
             Ok(applied(answer, id)?.then_some(()))
@@ -395,9 +466,10 @@ impl Store {
         .await
     }
 
-    /// Enqueues an extra run of a schedule, due now, beside its regular chain.
+    /// Adds an extra run of a schedule, due now, beside its regular chain, as its overlap policy allows
+    /// while a run is under way: `skip` refuses (`AlreadyRunning`), `buffer_one` lets it wait for the end.
     #[tracing::instrument(skip_all, fields(schedule.id = %id))]
-    pub async fn trigger_schedule(&self, id: Uuid) -> Result<JobId> {
+    pub async fn trigger_schedule(&self, id: Uuid) -> Result<Triggered> {
         let schedule = self.inspect().schedule(id).await?;
         let job = JobId::manual(id);
         let now = self.clock.now();
@@ -416,7 +488,55 @@ impl Store {
             )
             .await?;
         match triggered {
-            1 => Ok(job),
+            1 => Ok(Triggered { job, waiting: false }),
+            2 => Ok(Triggered { job, waiting: true }),
+            -3 => Err(Error::AlreadyRunning(id)),
+            -4 => Err(Error::Conflict(format!(
+                "schedule {id} has a run under way and a triggered run already waiting for it (overlap buffer_one)"
+            ))),
+            _ => Err(not_found("schedule", id)),
+        }
+    }
+
+    /// Queues one run per occurrence of the schedule from `from` to `to` (both included), run one at a time
+    /// in order beside the regular chain, under ids `sched-{id}-bf-{epoch seconds}`.
+    #[tracing::instrument(skip_all, fields(schedule.id = %id))]
+    pub async fn backfill_schedule(&self, id: Uuid, from: Timestamp, to: Timestamp) -> Result<Backfill> {
+        if to < from {
+            return Err(Error::invalid("to", "to must not be before from"));
+        }
+        let schedule = self.inspect().schedule(id).await?;
+        let occurrences = schedule.occurrences_between(from, to, MAX_OCCURRENCES + 1);
+        if occurrences.len() > MAX_OCCURRENCES {
+            return Err(Error::invalid(
+                "to",
+                format!("the range holds more than {MAX_OCCURRENCES} occurrences; backfill it in parts"),
+            ));
+        }
+        let jobs: Vec<JobId> = occurrences.iter().map(|t| JobId::backfill(id, *t)).collect();
+        if jobs.is_empty() {
+            return Ok(Backfill { queued: 0, already_run: 0, job_ids: Vec::new() });
+        }
+        let mut invocation = scripts::BACKFILL_SCHEDULE.prepare_invoke();
+        invocation
+            .key(self.keys.schedule(id))
+            .key(self.keys.backfill(id))
+            .key(self.keys.executions(id))
+            .key(self.keys.delayed(&schedule.queue))
+            .arg(id.to_string())
+            .arg(schedule.queue.as_str())
+            .arg(millis(self.clock.now()))
+            .arg(self.keys.wakeup_channel());
+        for (job, at) in jobs.iter().zip(&occurrences) {
+            invocation.key(self.keys.job(job)).arg(job.to_string()).arg(rfc3339(*at));
+        }
+        let answer: Vec<i64> = self.invoke(&invocation).await?;
+        match answer.as_slice() {
+            [queued, already_run] => Ok(Backfill {
+                queued: u64::try_from(*queued).unwrap_or(0),
+                already_run: u64::try_from(*already_run).unwrap_or(0),
+                job_ids: jobs.iter().map(ToString::to_string).collect(),
+            }),
             _ => Err(not_found("schedule", id)),
         }
     }
@@ -461,7 +581,8 @@ impl Store {
                     .arg(job.to_string())
                     .arg(worker)
                     .arg(millis(now))
-                    .arg(rfc3339(now)),
+                    .arg(rfc3339(now))
+                    .arg(if counts_as_run(&job) { "1" } else { "0" }),
             )
             .await?;
         let mut reply = reply.into_iter();
@@ -495,7 +616,32 @@ impl Store {
             error: None,
             steps: Vec::new(),
         };
-        Ok(Start::Started(Box::new(StartedJob { job, queue: queue.clone(), execution, schedule })))
+        let started = StartedJob { job, queue: queue.clone(), execution, schedule };
+        if let Admission::Skip(reason) = started.schedule.admission(&job, scheduled_for, now) {
+            let mut execution = started.execution.clone();
+            execution.close(ExecutionState::Skipped, now, Some(reason.to_string()));
+            let outcome = Outcome::Skipped(reason);
+            return match self.settle(&started, &execution, &outcome, Holder::Worker { expired_before: None }).await? {
+                FinishOutcome::Lost => Ok(Start::Lost),
+                FinishOutcome::Recorded | FinishOutcome::RecordedWithoutSchedule => Ok(Start::Skipped(reason)),
+            };
+        }
+        if started.schedule.advanced(&job, now).is_some() {
+            // Overlap `allow`: the next occurrence is enqueued as this run starts. Should this fail, the run's
+            // finish plans it instead, so the error is only logged.
+            let advanced = self
+                .change_schedule(started.job.schedule(), |current| async move {
+                    match current.advanced(&job, self.clock.now()) {
+                        Some(next) => self.apply_update(&current, next).await.map(|applied| applied.map(Some)),
+                        None => Ok(Some(None)),
+                    }
+                })
+                .await;
+            if let Err(error) = advanced {
+                tracing::warn!(job.id = %job, error = %error, "could not enqueue the occurrence after job {job}");
+            }
+        }
+        Ok(Start::Started(Box::new(started)))
     }
 
     /// Extends the lease of a running job. `false` when the worker no longer holds it.
@@ -522,17 +668,17 @@ impl Store {
         execution: &Execution,
         outcome: &Outcome,
     ) -> Result<FinishOutcome> {
-        self.settle(started, execution, outcome, None).await
+        self.settle(started, execution, outcome, Holder::Worker { expired_before: None }).await
     }
 
-    /// Plans and applies the end of a job: by its worker (`lease_expired_before` `None`), or by the
-    /// reconciler for a job abandoned too often (only if its lease is still expired).
+    /// Plans and applies the end of a job: by its worker, by the reconciler for a job abandoned too often
+    /// (only if its lease is still expired), or by the reconciler skipping a pending occurrence.
     async fn settle(
         &self,
         started: &StartedJob,
         execution: &Execution,
         outcome: &Outcome,
-        lease_expired_before: Option<Timestamp>,
+        holder: Holder,
     ) -> Result<FinishOutcome> {
         let schedule_id = started.job.schedule();
         let mut snapshot = Some(started.schedule.clone());
@@ -550,12 +696,23 @@ impl Store {
             let settlement = current.settled(&started.job, execution.scheduled_for, execution.id, outcome, now);
             let mut next = settlement.schedule;
             next.rev = current.rev + 1;
-            let (next_job, next_due) = match settlement.next_job {
-                Some((job, due)) => (job.to_string(), due),
-                None => (String::new(), now),
+            let is_backfill = matches!(started.job, JobId::Backfill { .. });
+            let next_job = match (is_backfill, current.backfill_job == Some(started.job)) {
+                (true, true) => self.inspect().backfill_head(schedule_id).await?.map(|job| (job, now)),
+                (true, false) => None,
+                (false, _) => settlement.next_job,
             };
-            let next_job_key =
-                settlement.next_job.map_or_else(|| self.keys.job(&started.job), |(job, _)| self.keys.job(&job));
+            let (next_id, next_due, next_due_text) = match next_job {
+                Some((job @ JobId::Backfill { at, .. }, due)) => (job.to_string(), due, rfc3339(from_seconds(at))),
+                Some((job, due)) => (job.to_string(), due, rfc3339(due)),
+                None => (String::new(), now, rfc3339(now)),
+            };
+            let key_or_own =
+                |job: Option<JobId>| job.map_or_else(|| self.keys.job(&started.job), |job| self.keys.job(&job));
+            let (owner, expired_before) = match holder {
+                Holder::Worker { expired_before } => (execution.worker_id.as_str(), expired_before),
+                Holder::Pending => ("", None),
+            };
             let finished: i64 = self
                 .invoke(
                     scripts::FINISH_JOB
@@ -567,31 +724,41 @@ impl Store {
                         .key(self.keys.execution_times(schedule_id))
                         .key(self.keys.schedules_by_status(current.status))
                         .key(self.keys.schedules_by_status(next.status))
-                        .key(next_job_key)
+                        .key(key_or_own(next_job.map(|(job, _)| job)))
                         .key(self.keys.delayed(&next.queue))
+                        .key(self.keys.ready(&next.queue))
+                        .key(key_or_own(settlement.dropped_job))
+                        .key(self.keys.backfill(schedule_id))
                         .arg(started.job.to_string())
-                        .arg(&execution.worker_id)
+                        .arg(owner)
                         .arg(execution.id.to_string())
                         .arg(serde_json::to_string(execution)?)
                         .arg(millis(now))
-                        .arg(lease_expired_before.map_or(0, millis))
+                        .arg(expired_before.map_or(0, millis))
                         .arg(current.rev)
                         .arg(self.retention.keep)
                         .arg(millis(now) - self.retention.max_age.as_millis() as i64)
                         .arg(self.retention.max_age.as_millis() as i64)
                         .arg(schedule_id.to_string())
                         .arg(millis(next.created_at))
-                        .arg(next_job)
+                        .arg(next_id)
                         .arg(next.queue.as_str())
                         .arg(millis(next_due))
-                        .arg(rfc3339(next_due))
+                        .arg(next_due_text)
                         .arg(self.keys.wakeup_channel())
+                        .arg(if counts_as_run(&started.job) && matches!(holder, Holder::Worker { .. }) {
+                            "1"
+                        } else {
+                            "0"
+                        })
+                        .arg(settlement.dropped_job.map(|job| job.to_string()).unwrap_or_default())
+                        .arg(if is_backfill { "1" } else { "0" })
                         .arg(record_args(&next)),
                 )
                 .await?;
             match finished {
                 1 => {
-                    log_settlement(&started.job, &next, settlement.next_job);
+                    log_settlement(&started.job, &next, next_job);
                     return Ok(FinishOutcome::Recorded);
                 }
                 2 => return Ok(FinishOutcome::RecordedWithoutSchedule),
@@ -628,11 +795,15 @@ impl Store {
                     .key(self.keys.leases(queue))
                     .key(self.keys.ready(queue))
                     .key(self.keys.executions(schedule_id))
+                    .key(self.keys.schedule(schedule_id))
+                    .key(self.keys.delayed(queue))
                     .arg(job.to_string())
                     .arg(owner)
                     .arg(lease_expired_before.map_or(0, millis))
                     .arg(closed.map(|execution| execution.id.to_string()).unwrap_or_default())
-                    .arg(closed.map(serde_json::to_string).transpose()?.unwrap_or_default()),
+                    .arg(closed.map(serde_json::to_string).transpose()?.unwrap_or_default())
+                    .arg(millis(self.clock.now()))
+                    .arg(self.keys.wakeup_channel()),
             )
             .await?;
         Ok(requeued != 0)
@@ -658,6 +829,13 @@ impl Store {
         let mut offset = 0;
         loop {
             let page = self.inspect().active_schedules(offset, BATCH).await?;
+            for schedule in &page {
+                match self.skip_due_occurrence(schedule).await? {
+                    Some(SkipReason::Expired { .. } | SkipReason::Ended) => report.skipped_expired += 1,
+                    Some(SkipReason::Overlap) => report.skipped_overlap += 1,
+                    None => {}
+                }
+            }
             report.recovered += self.recover_schedule_jobs(&page).await?;
             if page.len() < BATCH {
                 break;
@@ -669,13 +847,51 @@ impl Store {
                 promoted = report.promoted,
                 requeued = report.requeued,
                 recovered = report.recovered,
-                "reconciler promoted {} due jobs, requeued {} abandoned jobs, recovered {} lost jobs",
+                skipped_expired = report.skipped_expired,
+                skipped_overlap = report.skipped_overlap,
+                "reconciler promoted {} due jobs, requeued {} abandoned jobs, recovered {} lost jobs, skipped {} \
+                 expired and {} overlapping occurrences",
                 report.promoted,
                 report.requeued,
-                report.recovered
+                report.recovered,
+                report.skipped_expired,
+                report.skipped_overlap
             );
         }
         Ok(report)
+    }
+
+    /// Skips the due, not yet started live job of `schedule` when it may no longer run (beyond its catch-up
+    /// window, after `end_at`, or overlapping a run under way), records it as skipped and plans the next
+    /// occurrence. The reason, when it did.
+    async fn skip_due_occurrence(&self, schedule: &Schedule) -> Result<Option<SkipReason>> {
+        let now = self.clock.now();
+        let (Some(job), Some(due)) = (schedule.live_job, schedule.next_run_at) else { return Ok(None) };
+        if due > now {
+            return Ok(None);
+        }
+        let Admission::Skip(reason) = schedule.admission(&job, due, now) else { return Ok(None) };
+        let Some(attempt) = self.inspect().job_attempt(&job).await? else { return Ok(None) };
+        let execution = Execution {
+            id: ExecutionId { job, attempt: attempt + 1 },
+            job_id: job.to_string(),
+            schedule_id: schedule.id,
+            workflow_id: schedule.workflow_id,
+            attempt: attempt + 1,
+            state: ExecutionState::Skipped,
+            scheduled_for: due,
+            started_at: now,
+            finished_at: Some(now),
+            duration_ms: Some(0),
+            worker_id: String::new(),
+            output: None,
+            error: Some(reason.to_string()),
+            steps: Vec::new(),
+        };
+        let started =
+            StartedJob { job, queue: schedule.queue.clone(), execution: execution.clone(), schedule: schedule.clone() };
+        let settled = self.settle(&started, &execution, &Outcome::Skipped(reason), Holder::Pending).await?;
+        Ok((settled == FinishOutcome::Recorded).then_some(reason))
     }
 
     /// Whether this worker should run the periodic reconciler pass now: true for one caller per `every`.
@@ -725,7 +941,8 @@ impl Store {
         }
         let started = StartedJob { job: *job, queue: queue.clone(), execution: execution.clone(), schedule };
         let outcome = Outcome::Failed(format!("delivered {MAX_DELIVERIES} times without finishing"));
-        Ok(self.settle(&started, &execution, &outcome, Some(now)).await? != FinishOutcome::Lost)
+        let holder = Holder::Worker { expired_before: Some(now) };
+        Ok(self.settle(&started, &execution, &outcome, holder).await? != FinishOutcome::Lost)
     }
 
     /// Moves one batch of due jobs of `queue` to its ready list.
@@ -814,6 +1031,16 @@ fn applied(answer: i64, id: Uuid) -> Result<bool> {
         -2 => Ok(false),
         other => Err(corrupt("schedule script", format!("unexpected answer {other} for schedule {id}"))),
     }
+}
+
+/// Whether a job counts as a run under way for its schedule's overlap policy: regular and manual runs do,
+/// backfill runs (which run on their own, one at a time) do not.
+fn counts_as_run(job: &JobId) -> bool {
+    !matches!(job, JobId::Backfill { .. })
+}
+
+fn from_seconds(seconds: i64) -> Timestamp {
+    crate::model::from_millis(seconds.saturating_mul(1000))
 }
 
 /// The regular job a schedule's record points at and its due time.

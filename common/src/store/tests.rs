@@ -9,7 +9,11 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::*;
-use crate::{clock::ManualClock, model::Execution, testing::TestRedis};
+use crate::{
+    clock::ManualClock,
+    model::{Execution, Recurrence},
+    testing::TestRedis,
+};
 
 const LEASE: Duration = Duration::from_secs(30);
 const WORKER: &str = "worker-1";
@@ -58,11 +62,7 @@ impl Fixture {
     async fn run_next(&self, outcome: Outcome) -> StartedJob {
         let started = self.start_next().await;
         let mut execution = started.execution.clone();
-        let (state, error) = match &outcome {
-            Outcome::Succeeded => (ExecutionState::Succeeded, None),
-            Outcome::Failed(error) => (ExecutionState::Failed, Some(error.clone())),
-        };
-        execution.close(state, self.now(), error);
+        execution.close(outcome.state(), self.now(), outcome.error());
         assert_eq!(self.store.finish_job(&started, &execution, &outcome).await.unwrap(), FinishOutcome::Recorded);
         started
     }
@@ -285,7 +285,10 @@ async fn a_patch_during_a_run_is_not_overwritten_by_the_finish() {
     f.store.finish_job(&started, &execution, &Outcome::Succeeded).await.unwrap();
 
     let after = f.store.inspect().schedule(schedule.id).await.unwrap();
-    assert_eq!((after.name.as_str(), after.interval_seconds, after.run_count), ("renamed", 100, 1));
+    assert_eq!(
+        (after.name.as_str(), &after.recurrence, after.run_count),
+        ("renamed", &Recurrence::Interval { seconds: 100 }, 1)
+    );
     // The patch re-anchored the grid at now + 100 s; the next slot after now is that anchor.
     assert_eq!(f.delayed().await, [(JobId::regular(schedule.id, 1, 0).to_string(), ms("2026-01-01T00:01:50Z"))]);
 }
@@ -309,8 +312,8 @@ async fn patching_the_interval_replans_the_pending_job_at_once() {
 async fn trigger_runs_an_extra_job_without_touching_the_chain() {
     let f = Fixture::new().await;
     let schedule = f.schedule(json!({"interval_seconds": 60})).await;
-    let job = f.store.trigger_schedule(schedule.id).await.unwrap();
-    assert!(job.is_manual());
+    let job = f.store.trigger_schedule(schedule.id).await.unwrap().job;
+    assert!(matches!(job, JobId::Manual { .. }));
     let started = f.run_next(Outcome::Succeeded).await;
     assert_eq!(started.job, job);
     let after = f.store.inspect().schedule(schedule.id).await.unwrap();
@@ -342,7 +345,7 @@ async fn an_expired_lease_requeues_the_job_and_closes_the_attempt_without_a_fail
     let first = f.start_next().await;
     f.advance(31);
     let report = f.store.reconcile().await.unwrap();
-    assert_eq!(report, ReconcileReport { promoted: 0, requeued: 1, recovered: 0 });
+    assert_eq!(report, ReconcileReport { promoted: 0, requeued: 1, recovered: 0, ..Default::default() });
     assert_eq!(f.redis.list(&f.keys.ready(&f.queue)).await, [first.job.to_string()]);
     let closed = f.store.inspect().execution(&first.execution.id.to_string()).await.unwrap();
     assert_eq!((closed.state, closed.error.as_deref()), (ExecutionState::Failed, Some("lease_expired")));
@@ -376,10 +379,16 @@ async fn the_reconciler_rebuilds_jobs_lost_from_redis_under_the_same_id() {
     let job = JobId::regular(schedule.id, 0, 0);
     f.redis.delete(&[f.keys.delayed(&f.queue), f.keys.job(&job)]).await;
     f.advance(100);
-    assert_eq!(f.store.reconcile().await.unwrap(), ReconcileReport { promoted: 0, requeued: 0, recovered: 1 });
+    assert_eq!(
+        f.store.reconcile().await.unwrap(),
+        ReconcileReport { promoted: 0, requeued: 0, recovered: 1, ..Default::default() }
+    );
     // Overdue: runs once, at once.
     assert_eq!(f.delayed().await, [(job.to_string(), f.now().as_millisecond())]);
-    assert_eq!(f.store.reconcile().await.unwrap(), ReconcileReport { promoted: 1, requeued: 0, recovered: 0 });
+    assert_eq!(
+        f.store.reconcile().await.unwrap(),
+        ReconcileReport { promoted: 1, requeued: 0, recovered: 0, ..Default::default() }
+    );
     assert_eq!(f.redis.list(&f.keys.ready(&f.queue)).await, [job.to_string()]);
     assert_eq!(f.store.reconcile().await.unwrap(), ReconcileReport::default());
 }

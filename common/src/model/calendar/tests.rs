@@ -250,11 +250,17 @@ fn an_expression_that_never_matches_has_no_occurrence() {
 fn skipped_occurrences_are_counted_exactly() {
     let interval = Recurrence::Interval { seconds: 60 };
     let grid = calendar(&interval);
-    assert_eq!(grid.count_between(at("2026-01-01T00:00:00Z"), at("2026-01-01T00:06:00Z")), 5);
-    assert_eq!(grid.count_between(at("2026-01-01T00:00:00Z"), at("2026-01-01T00:00:59Z")), 0);
+    assert_eq!(
+        grid.between(at("2026-01-01T00:00:00Z"), at("2026-01-01T00:06:00Z")),
+        (5, Some(at("2026-01-01T00:05:00Z")))
+    );
+    assert_eq!(grid.between(at("2026-01-01T00:00:00Z"), at("2026-01-01T00:00:59Z")), (0, None));
     let every_minute = cron("* * * * *", "UTC");
     let cron_calendar = calendar(&every_minute);
-    assert_eq!(cron_calendar.count_between(at("2026-01-01T00:00:00Z"), at("2026-01-01T00:06:00Z")), 5);
+    assert_eq!(
+        cron_calendar.between(at("2026-01-01T00:00:00Z"), at("2026-01-01T00:06:00Z")),
+        (5, Some(at("2026-01-01T00:05:00Z")))
+    );
 }
 
 #[test]

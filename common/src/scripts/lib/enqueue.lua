@@ -1,11 +1,19 @@
--- Shared step (prepended to every script that enqueues): create a job record and put the job in its
+-- Shared steps (prepended to every script that enqueues): create a job record, and put the job in its
 -- queue's delayed set. When it becomes the earliest due job, announce its due time so that sleeping
--- workers wake up for it instead of polling.
-local function enqueue_job(job_key, delayed_key, job_id, schedule_id, queue, due_ms, due_text, channel)
+-- workers wake up for it instead of polling. `due_text` is what the run reports as `scheduled_for`.
+local function create_job(job_key, schedule_id, queue, due_ms, due_text)
   redis.call('HSET', job_key, 'schedule_id', schedule_id, 'queue', queue, 'due_ms', due_ms,
     'due_at', due_text, 'attempt', 0)
+end
+
+local function make_due(delayed_key, job_id, due_ms, channel)
   redis.call('ZADD', delayed_key, due_ms, job_id)
   if redis.call('ZRANGE', delayed_key, 0, 0)[1] == job_id then
     redis.call('PUBLISH', channel, due_ms)
   end
+end
+
+local function enqueue_job(job_key, delayed_key, job_id, schedule_id, queue, due_ms, due_text, channel)
+  create_job(job_key, schedule_id, queue, due_ms, due_text)
+  make_due(delayed_key, job_id, due_ms, channel)
 end
