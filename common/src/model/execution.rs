@@ -97,6 +97,9 @@ pub struct Execution {
     pub state: ExecutionState,
     #[serde(with = "serde_instant")]
     pub scheduled_for: Timestamp,
+    /// The random delay jitter added to this occurrence (`scheduled_for` includes it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jitter_ms: Option<u64>,
     #[serde(with = "serde_instant")]
     pub started_at: Timestamp,
     #[serde(default, with = "serde_instant::option")]

@@ -23,6 +23,8 @@ use crate::{
 };
 
 #[cfg(test)]
+mod calendar_tests;
+#[cfg(test)]
 mod tests;
 
 /// How often a transition is re-planned after a stale revision before giving up; each retry means a
@@ -608,6 +610,7 @@ impl Store {
             attempt,
             state: ExecutionState::Running,
             scheduled_for,
+            jitter_ms: jitter_of(&job, &schedule, scheduled_for),
             started_at: crate::model::from_millis(millis(now)),
             finished_at: None,
             duration_ms: None,
@@ -880,6 +883,7 @@ impl Store {
             attempt: attempt + 1,
             state: ExecutionState::Skipped,
             scheduled_for: due,
+            jitter_ms: jitter_of(&job, schedule, due),
             started_at: now,
             finished_at: Some(now),
             duration_ms: Some(0),
@@ -1037,6 +1041,13 @@ fn applied(answer: i64, id: Uuid) -> Result<bool> {
 /// backfill runs (which run on their own, one at a time) do not.
 fn counts_as_run(job: &JobId) -> bool {
     !matches!(job, JobId::Backfill { .. })
+}
+
+/// The jitter in the due time of a schedule's live first attempt at an occurrence.
+fn jitter_of(job: &JobId, schedule: &Schedule, due: Timestamp) -> Option<u64> {
+    let first_attempt = matches!(job, JobId::Regular { retry: 0, .. }) && schedule.live_job == Some(*job);
+    let slot = schedule.slot_at.filter(|slot| first_attempt && schedule.jitter_seconds > 0 && *slot <= due)?;
+    u64::try_from(due.duration_since(slot).as_millis()).ok()
 }
 
 fn from_seconds(seconds: i64) -> Timestamp {

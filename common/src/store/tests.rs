@@ -18,48 +18,49 @@ use crate::{
 const LEASE: Duration = Duration::from_secs(30);
 const WORKER: &str = "worker-1";
 
-struct Fixture {
-    redis: TestRedis,
-    clock: Arc<ManualClock>,
-    store: Store,
-    keys: Keys,
-    queue: QueueName,
+pub(super) struct Fixture {
+    pub(super) redis: TestRedis,
+    pub(super) clock: Arc<ManualClock>,
+    pub(super) store: Store,
+    pub(super) keys: Keys,
+    pub(super) queue: QueueName,
 }
 
 impl Fixture {
-    async fn new() -> Self {
+    pub(super) async fn new() -> Self {
         let redis = TestRedis::start();
         let clock = Arc::new(ManualClock::new("2026-01-01T00:00:00Z".parse().unwrap()));
         let store = redis.store(clock.clone()).await;
         Self { redis, clock, store, keys: Keys::new("recur"), queue: QueueName::default() }
     }
 
-    fn now(&self) -> Timestamp {
+    pub(super) fn now(&self) -> Timestamp {
         self.clock.now()
     }
 
-    fn advance(&self, seconds: i64) {
+    pub(super) fn advance(&self, seconds: i64) {
         self.clock.advance(SignedDuration::from_secs(seconds));
     }
 
-    async fn workflow(&self) -> Workflow {
-        let new = serde_json::from_value(json!({"name": "noop", "steps": [{"kind": "log", "message": "hi"}]})).unwrap();
+    pub(super) async fn workflow(&self) -> Workflow {
+        let name = format!("noop-{}", Uuid::new_v4().simple());
+        let new = serde_json::from_value(json!({"name": name, "steps": [{"kind": "log", "message": "hi"}]})).unwrap();
         self.store.create_workflow(new).await.unwrap()
     }
 
-    async fn schedule(&self, body: serde_json::Value) -> Schedule {
+    pub(super) async fn schedule(&self, body: serde_json::Value) -> Schedule {
         let workflow = self.workflow().await;
         let mut body = body;
         body["workflow_id"] = json!(workflow.id);
         self.store.create_schedule(serde_json::from_value(body).unwrap()).await.unwrap()
     }
 
-    async fn delayed(&self) -> Vec<(String, i64)> {
+    pub(super) async fn delayed(&self) -> Vec<(String, i64)> {
         self.redis.zset(&self.keys.delayed(&self.queue)).await
     }
 
     /// Claims, starts and finishes the next due job with `outcome`.
-    async fn run_next(&self, outcome: Outcome) -> StartedJob {
+    pub(super) async fn run_next(&self, outcome: Outcome) -> StartedJob {
         let started = self.start_next().await;
         let mut execution = started.execution.clone();
         execution.close(outcome.state(), self.now(), outcome.error());
@@ -67,11 +68,11 @@ impl Fixture {
         started
     }
 
-    async fn claim(&self) -> Claim {
+    pub(super) async fn claim(&self) -> Claim {
         self.store.claim_job(std::slice::from_ref(&self.queue), WORKER, LEASE).await.unwrap()
     }
 
-    async fn start_next(&self) -> StartedJob {
+    pub(super) async fn start_next(&self) -> StartedJob {
         let Claim::Claimed { job, queue } = self.claim().await else {
             panic!("nothing to claim at {}", self.now());
         };
@@ -82,7 +83,7 @@ impl Fixture {
     }
 }
 
-fn ms(text: &str) -> i64 {
+pub(super) fn ms(text: &str) -> i64 {
     text.parse::<Timestamp>().unwrap().as_millisecond()
 }
 
@@ -465,8 +466,8 @@ async fn workflows_in_use_cannot_be_deleted_and_names_stay_unique() {
     let f = Fixture::new().await;
     let schedule = f.schedule(json!({"interval_seconds": 10})).await;
     assert!(matches!(f.store.delete_workflow(schedule.workflow_id).await, Err(Error::Conflict(_))));
-    let duplicate =
-        serde_json::from_value(json!({"name": "noop", "steps": [{"kind": "log", "message": "x"}]})).unwrap();
+    let name = f.store.inspect().workflow(schedule.workflow_id).await.unwrap().name;
+    let duplicate = serde_json::from_value(json!({"name": name, "steps": [{"kind": "log", "message": "x"}]})).unwrap();
     assert!(matches!(f.store.create_workflow(duplicate).await, Err(Error::Conflict(_))));
     f.store.delete_schedule(schedule.id).await.unwrap();
     f.store.delete_workflow(schedule.workflow_id).await.unwrap();
