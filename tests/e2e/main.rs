@@ -2,6 +2,7 @@
 //! `cargo build --workspace --bins` must run first (the README's test command does).
 
 mod api;
+mod calendar;
 mod compose;
 mod recovery;
 mod schedules;

@@ -170,6 +170,10 @@ pub struct Schedule {
     /// The occurrence the live job (and its retries) runs for.
     #[serde(skip)]
     pub slot_at: Option<Timestamp>,
+    /// `current_repeat` at creation or the last restart: with overlap `allow`, occurrences are planned until
+    /// `repeat_count` of them have started since then.
+    #[serde(skip)]
+    pub repeat_base: u64,
     /// The regular job that is delayed, ready or running, if any.
     #[serde(skip)]
     pub live_job: Option<JobId>,
@@ -342,6 +346,7 @@ impl NewSchedule {
             rev: 0,
             anchor_at: start_at,
             slot_at: None,
+            repeat_base: 0,
             live_job: None,
             backfill_job: None,
             running_jobs: 0,
@@ -518,6 +523,7 @@ impl Schedule {
         let mut next = self.touched(now);
         next.status = ScheduleStatus::Active;
         next.current_repeat += 1;
+        next.repeat_base = next.current_repeat;
         next.current_retry = 0;
         next.completed_repeats = 0;
         next.live_job = None;
@@ -656,7 +662,10 @@ impl Schedule {
         next.current_repeat += 1;
         next.current_retry = 0;
         let slot = self.slot_at.unwrap_or(now);
-        let (planned, missed) = next.slot_after(slot, now, false);
+        let (mut planned, missed) = next.slot_after(slot, now, false);
+        if next.repeat_count > 0 && next.current_repeat - next.repeat_base >= next.repeat_count {
+            planned = None;
+        }
         next.missed_count += missed;
         next.live_job = None;
         next.next_run_at = None;
@@ -762,7 +771,8 @@ impl Schedule {
             Outcome::Succeeded => {
                 self.completed_repeats += 1;
                 let limit = self.repeat_count > 0 && self.completed_repeats >= self.repeat_count;
-                if limit || self.live_job.is_none() {
+                // `running_jobs` still counts this run: 1 means no other run is under way.
+                if limit || (self.live_job.is_none() && self.running_jobs <= 1) {
                     self.status = ScheduleStatus::Done;
                 }
                 self.status == ScheduleStatus::Done
@@ -840,6 +850,7 @@ impl Schedule {
             ("rev", Some(self.rev.to_string())),
             ("anchor_at", Some(ms(self.anchor_at))),
             ("slot_at", self.slot_at.map(ms)),
+            ("repeat_base", Some(self.repeat_base.to_string())),
             ("live_job", self.live_job.map(|id| id.to_string())),
             ("backfill_job", self.backfill_job.map(|id| id.to_string())),
         ]
@@ -901,6 +912,7 @@ impl Schedule {
             rev: parse(fields, "rev")?,
             anchor_at: instant("anchor_at")?,
             slot_at: optional_instant("slot_at")?,
+            repeat_base: optional(fields, "repeat_base")?.unwrap_or(0),
             live_job: optional(fields, "live_job")?,
             backfill_job: optional(fields, "backfill_job")?,
             running_jobs: optional::<i64>(fields, "running_jobs")?.map_or(0, |n| u64::try_from(n).unwrap_or(0)),
