@@ -307,3 +307,21 @@ proptest! {
         }
     }
 }
+
+/// The examples table of `docs/cron.md`: every row's occurrences, computed.
+#[test]
+fn the_examples_in_docs_cron_md_hold() {
+    let page = include_str!("../../../../docs/cron.md");
+    let table = page.split("<!-- examples -->").nth(1).and_then(|rest| rest.split("<!-- /examples -->").next()).unwrap();
+    let rows: Vec<Vec<&str>> = table
+        .lines()
+        .filter(|line| line.starts_with("| `"))
+        .map(|line| line.trim_matches('|').split('|').map(|cell| cell.trim().trim_matches('`')).collect())
+        .collect();
+    assert!(rows.len() >= 10, "the table lost its rows");
+    for row in rows {
+        let [expression, timezone, from, expected] = row[..] else { panic!("row {row:?}") };
+        let expected: Vec<&str> = expected.split(", ").collect();
+        assert_eq!(occurrences(expression, timezone, from, expected.len()), expected, "{expression} in {timezone}");
+    }
+}
