@@ -45,7 +45,10 @@ else
 end
 redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[5], execution_id, ARGV[4])
-redis.call('ZADD', KEYS[6], 'NX', ARGV[5], execution_id)
+if pending then
+  -- Never started: index the skipped record at the time it was skipped.
+  redis.call('ZADD', KEYS[6], ARGV[5], execution_id)
+end
 
 -- Retention: oldest first, at most 100 records a call, so one call never does unbounded work.
 local expired = redis.call('ZRANGEBYSCORE', KEYS[6], '-inf', '(' .. ARGV[9], 'LIMIT', 0, 100)

@@ -222,3 +222,22 @@ async fn backfill_runs_each_past_occurrence_once_in_order_one_at_a_time() {
     assert_eq!((after.current_repeat, after.run_count), (0, 4), "backfill leaves the regular chain alone");
     assert!(f.store.backfill_schedule(schedule.id, from, at("2026-02-15T00:00:00Z")).await.is_err(), "over 1,000");
 }
+
+#[tokio::test]
+async fn patch_switches_the_timing_kind_and_re_plans_the_pending_job() {
+    let f = Fixture::new().await;
+    let schedule = f.schedule(json!({"interval_seconds": 3600})).await;
+    let patch = serde_json::from_value(json!({"cron": "0 12 * * *", "timezone": "Asia/Kolkata"})).unwrap();
+    let patched = f.store.update_schedule(schedule.id, patch).await.unwrap();
+    // 12:00 in Kolkata is 06:30Z.
+    assert_eq!(patched.next_run_at, Some(at("2026-01-01T06:30:00Z")));
+    assert_eq!(f.delayed().await, [(JobId::regular(schedule.id, 0, 0).to_string(), ms("2026-01-01T06:30:00Z"))]);
+    let zone_only = serde_json::from_value(json!({"timezone": "UTC"})).unwrap();
+    let patched = f.store.update_schedule(schedule.id, zone_only).await.unwrap();
+    assert_eq!(patched.next_run_at, Some(at("2026-01-01T12:00:00Z")));
+    let both = serde_json::from_value(json!({"cron": "0 12 * * *", "interval_seconds": 5})).unwrap();
+    assert!(matches!(f.store.update_schedule(schedule.id, both).await, Err(Error::Invalid { .. })));
+    let once = serde_json::from_value(json!({"run_at": "2026-01-01T00:00:30Z"})).unwrap();
+    let patched = f.store.update_schedule(schedule.id, once).await.unwrap();
+    assert_eq!((patched.next_run_at, patched.start_at), (Some(at("2026-01-01T00:00:30Z")), at("2026-01-01T00:00:30Z")));
+}

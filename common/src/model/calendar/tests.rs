@@ -312,7 +312,8 @@ proptest! {
 #[test]
 fn the_examples_in_docs_cron_md_hold() {
     let page = include_str!("../../../../docs/cron.md");
-    let table = page.split("<!-- examples -->").nth(1).and_then(|rest| rest.split("<!-- /examples -->").next()).unwrap();
+    let table =
+        page.split("<!-- examples -->").nth(1).and_then(|rest| rest.split("<!-- /examples -->").next()).unwrap();
     let rows: Vec<Vec<&str>> = table
         .lines()
         .filter(|line| line.starts_with("| `"))
