@@ -70,7 +70,7 @@ impl From<Error> for ApiError {
             Error::NotFound { .. } => Self::not_found(error.to_string()),
             Error::Conflict(message) => Self { status: StatusCode::CONFLICT, code: "conflict", message, field: None },
             Error::Invalid { code, field, message } => {
-                Self { status: StatusCode::BAD_REQUEST, code, message, field: field.map(str::to_string) }
+                Self { status: StatusCode::BAD_REQUEST, code, message, field: field.map(String::from) }
             }
             Error::AlreadyRunning(_) => {
                 Self { status: StatusCode::CONFLICT, code: "already_running", message: error.to_string(), field: None }
@@ -81,6 +81,9 @@ impl From<Error> for ApiError {
                 message: error.to_string(),
                 field: Some("workflow_id".to_string()),
             },
+            Error::UnknownHandler { field, message } => {
+                Self { status: StatusCode::UNPROCESSABLE_ENTITY, code: "unknown_handler", message, field: Some(field) }
+            }
             // Redis is down or restarting: the request may succeed when retried.
             Error::Unreachable { .. } => Self::unavailable("Redis is unavailable; retry shortly"),
             Error::Redis(error) if error.is_io_error() || error.is_connection_dropped() || error.is_timeout() => {

@@ -57,7 +57,7 @@ async fn main() -> anyhow::Result<()> {
     settings.concurrency = args.concurrency;
     settings.reconcile_every = Duration::from_secs(3600);
     settings.worker_id = "bench".to_string();
-    let worker = tokio::spawn(recur_worker::run(settings, shutdown.clone()));
+    let worker = tokio::spawn(recur_worker::run(settings, recur_worker::Handlers::default(), shutdown.clone()));
 
     let workflow = store
         .create_workflow(serde_json::from_value(

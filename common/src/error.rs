@@ -1,5 +1,7 @@
 //! The error type of `recur-common`: variants only for what callers branch on.
 
+use std::borrow::Cow;
+
 /// What can go wrong in the store and the model.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -14,10 +16,13 @@ pub enum Error {
     /// Input that breaks a rule of the model. `code` is the API's error code (`validation_error` unless a
     /// more precise one such as `invalid_cron` applies).
     #[error("{message}")]
-    Invalid { code: &'static str, field: Option<&'static str>, message: String },
+    Invalid { code: &'static str, field: Option<Cow<'static, str>>, message: String },
     /// A run was refused because another run of the schedule is under way (overlap policy `skip`).
     #[error("schedule {0} has a run under way and its overlap policy is skip")]
     AlreadyRunning(uuid::Uuid),
+    /// A workflow names a handler that no live worker offers (on the named queue, when one is known).
+    #[error("{message}")]
+    UnknownHandler { field: String, message: String },
     /// A schedule names a workflow that does not exist.
     #[error("workflow {0} does not exist")]
     UnknownWorkflow(uuid::Uuid),
@@ -37,13 +42,13 @@ pub enum Error {
 
 impl Error {
     /// An [`Error::Invalid`] about one field.
-    pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
-        Self::Invalid { code: "validation_error", field: Some(field), message: message.into() }
+    pub fn invalid(field: impl Into<Cow<'static, str>>, message: impl Into<String>) -> Self {
+        Self::Invalid { code: "validation_error", field: Some(field.into()), message: message.into() }
     }
 
     /// An [`Error::Invalid`] about one field with a precise error code.
-    pub fn invalid_as(code: &'static str, field: &'static str, message: impl Into<String>) -> Self {
-        Self::Invalid { code, field: Some(field), message: message.into() }
+    pub fn invalid_as(code: &'static str, field: impl Into<Cow<'static, str>>, message: impl Into<String>) -> Self {
+        Self::Invalid { code, field: Some(field.into()), message: message.into() }
     }
 }
 

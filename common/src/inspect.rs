@@ -1,6 +1,9 @@
 //! Read-only queries: what the API serves and what `recur-worker inspect` prints. Nothing here writes.
 
-use std::{collections::BTreeMap, sync::Arc};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    sync::Arc,
+};
 
 use jiff::Timestamp;
 use redis::{AsyncCommands, aio::ConnectionManager};
@@ -297,6 +300,38 @@ impl Inspect {
         let mut conn = self.conn.clone();
         let head: Option<String> = conn.lindex(self.keys.backfill(schedule_id), 0).await?;
         head.map(|id| id.parse()).transpose()
+    }
+
+    /// The handlers live workers offer, of the workers consuming `queue` or of all of them.
+    pub async fn offered_handlers(&self, queue: Option<&QueueName>) -> Result<BTreeSet<String>> {
+        let mut conn = self.conn.clone();
+        let ids: Vec<String> = conn.zrange(self.keys.workers(), 0, -1).await?;
+        if ids.is_empty() {
+            return Ok(BTreeSet::new());
+        }
+        let mut pipe = redis::pipe();
+        for id in &ids {
+            pipe.cmd("HMGET").arg(self.keys.worker(id)).arg("queues").arg("handlers");
+        }
+        // A worker whose description expired is not live, even if the index still lists it.
+        let described: Vec<(Option<String>, Option<String>)> = pipe.query_async(&mut conn).await?;
+        let consumes = |queues: &str| queue.is_none_or(|queue| queues.split(',').any(|name| name == queue.as_str()));
+        Ok(described
+            .into_iter()
+            .filter_map(|(queues, handlers)| Some((queues?, handlers?)))
+            .filter(|(queues, _)| consumes(queues))
+            .flat_map(|(_, handlers)| {
+                handlers.split(',').filter(|name| !name.is_empty()).map(str::to_string).collect::<Vec<_>>()
+            })
+            .collect())
+    }
+
+    /// One version of a workflow, as it was saved.
+    pub async fn workflow_version(&self, id: Uuid, version: u32) -> Result<Workflow> {
+        let mut conn = self.conn.clone();
+        let json: Option<String> = conn.hget(self.keys.workflow_versions(id), version).await?;
+        let json = json.ok_or_else(|| not_found("workflow version", format!("{id} v{version}")))?;
+        Ok(serde_json::from_str(&json)?)
     }
 
     /// Queues, workers and schedule counts, read in one round trip per group.

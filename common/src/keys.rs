@@ -41,6 +41,38 @@ impl Keys {
         self.key(format_args!("workflow-names"))
     }
 
+    /// HASH version → workflow JSON of every version a workflow had; written by the workflow scripts, read to
+    /// show what an execution ran.
+    pub fn workflow_versions(&self, id: Uuid) -> String {
+        self.key(format_args!("workflow:{id}:versions"))
+    }
+
+    /// HASH workflow id → `{"max_concurrency", "handlers"}`, only for workflows with a limit or handler steps;
+    /// written by the workflow scripts, read by `start_job.lua` before a run may start.
+    pub fn workflow_requirements(&self) -> String {
+        self.key(format_args!("workflow-requirements"))
+    }
+
+    /// ZSET of the job ids running a workflow with `max_concurrency`, scored by lease expiry ms: one member per
+    /// slot taken. Taken by `start_job.lua`, renewed with the job's lease, freed by `finish_job.lua`; a
+    /// crashed worker's slot frees itself when its score passes.
+    pub fn workflow_slots(&self, id: Uuid) -> String {
+        self.key(format_args!("workflow:{id}:slots"))
+    }
+
+    /// ZSET of `<queue>/<job id>` waiting for a slot of a workflow, scored by when they began to wait;
+    /// `finish_job.lua` makes the first one due when it frees a slot.
+    pub fn workflow_waiting(&self, id: Uuid) -> String {
+        self.key(format_args!("workflow:{id}:waiting"))
+    }
+
+    /// A key pattern with `<id>` or `<queue>` in place of what only a script learns (the workflow of a
+    /// schedule, the queue of a waiting job); `lib/fill_key.lua` fills it in. The key format stays here.
+    pub fn pattern(&self, key: impl Fn(&Keys) -> String) -> String {
+        let pattern = key(self);
+        pattern.replace(&Uuid::nil().to_string(), "<id>").replace(QueueName::placeholder().as_str(), "<queue>")
+    }
+
     /// ZSET of the ids of schedules that use a workflow, scored by creation ms; written by the schedule
     /// scripts, read to refuse deleting a workflow in use and to list schedules by workflow.
     pub fn workflow_schedules(&self, workflow_id: Uuid) -> String {
@@ -138,6 +170,12 @@ impl Keys {
         self.key(format_args!("wakeup"))
     }
 
+    /// Pub/sub channel (not a key) on which `cancel_execution.lua` asks the worker running an execution to
+    /// stop it: `<execution id> cancel|fail`.
+    pub fn cancel_channel(&self) -> String {
+        self.key(format_args!("cancel"))
+    }
+
     /// Every key pattern with placeholders, in documentation order; `docs/redis.md` must list each.
     pub fn patterns(&self) -> Vec<String> {
         let id = Uuid::nil();
@@ -154,6 +192,10 @@ impl Keys {
             self.workflows(),
             self.workflow_names(),
             self.workflow_schedules(id),
+            self.workflow_versions(id),
+            self.workflow_requirements(),
+            self.workflow_slots(id),
+            self.workflow_waiting(id),
             self.schedule(id),
             self.schedules(),
             self.schedules_by_status(ScheduleStatus::Active),
@@ -170,6 +212,7 @@ impl Keys {
             self.workers(),
             self.worker("<worker>"),
             self.wakeup_channel(),
+            self.cancel_channel(),
         ]
         .into_iter()
         .map(pattern)

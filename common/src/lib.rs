@@ -26,6 +26,7 @@ pub mod scripts;
 pub mod shutdown;
 pub mod store;
 pub mod telemetry;
+pub mod template;
 pub mod timing;
 
 #[cfg(any(test, feature = "testing"))]

@@ -1,36 +1,71 @@
-//! Runs a workflow's steps in order and logs each one into the execution.
+//! Runs a workflow's steps in order: renders each step's templates, runs it, and logs it into the execution.
 
-use std::time::Duration;
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use recur_common::{
     clock::Clock,
-    model::{ExecutionState, Step, StepRecord, Workflow},
+    model::{ExecutionState, StatusPattern, Step, StepRecord, Workflow},
+    template,
 };
 use serde_json::{Value, json};
 
-/// Largest part of an HTTP answer kept in a step's output.
-const MAX_BODY_BYTES: usize = 64 * 1024;
+use crate::handlers::{HandlerCall, Handlers};
 
-/// Executes workflows. Cheap to clone: the HTTP client is shared.
+/// Step output kept in an execution record, summed over its steps; later outputs are replaced by a note.
+/// Templates of later steps still see every output whole.
+const MAX_STORED_OUTPUT_BYTES: usize = 2 * 1024 * 1024;
+
+/// Executes workflows. Cheap to clone: HTTP clients and handlers are shared.
 #[derive(Clone)]
 pub struct Executor {
-    /// One client for all steps, so connections are pooled.
-    http: reqwest::Client,
+    /// One client per redirect limit, each pooling its connections.
+    http: Arc<Mutex<HashMap<u8, reqwest::Client>>>,
+    handlers: Handlers,
+}
+
+/// Why a step failed, and what it produced before failing (an HTTP answer with an unexpected status).
+struct StepFailure {
+    error: String,
+    output: Option<Value>,
+}
+
+impl From<String> for StepFailure {
+    fn from(error: String) -> Self {
+        Self { error, output: None }
+    }
 }
 
 impl Executor {
-    /// An executor with an HTTP client that follows at most 5 redirects.
-    pub fn new() -> anyhow::Result<Self> {
-        let http = reqwest::Client::builder()
+    /// An executor offering `handlers` to handler steps.
+    pub fn new(handlers: Handlers) -> Self {
+        Self { http: Arc::default(), handlers }
+    }
+
+    fn client(&self, max_redirects: u8) -> Result<reqwest::Client, String> {
+        let mut clients = self.http.lock().map_err(|_| "HTTP client pool poisoned".to_string())?;
+        if let Some(client) = clients.get(&max_redirects) {
+            return Ok(client.clone());
+        }
+        let redirects = match max_redirects {
+            0 => reqwest::redirect::Policy::none(),
+            limit => reqwest::redirect::Policy::limited(usize::from(limit)),
+        };
+        let client = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
-            .redirect(reqwest::redirect::Policy::limited(5))
+            .redirect(redirects)
             .user_agent(concat!("recur/", env!("CARGO_PKG_VERSION")))
-            .build()?;
-        Ok(Self { http })
+            .build()
+            .map_err(|error| recur_common::one_line(&error))?;
+        clients.insert(max_redirects, client.clone());
+        Ok(client)
     }
 
     /// Runs every step of `workflow` in order, appending a record per step to `log`. Stops at the first
-    /// failed step. Returns the last step's output, or the failed step's error.
+    /// failed step. Returns the last step's output (bounded as stored), or the failed step's error.
     pub async fn run(
         &self,
         workflow: &Workflow,
@@ -38,50 +73,80 @@ impl Executor {
         clock: &dyn Clock,
         log: &mut Vec<StepRecord>,
     ) -> Result<Option<Value>, String> {
+        let mut context = template::Context::new(
+            trigger.clone(),
+            json!({ "id": workflow.id, "name": workflow.name, "version": workflow.version }),
+        );
+        let mut stored_bytes = 0;
         let mut output = None;
         for (index, step) in workflow.steps.iter().enumerate() {
             log.push(StepRecord {
                 kind: step.kind().to_string(),
+                name: step.name().map(str::to_string),
                 state: ExecutionState::Running,
                 started_at: clock.now(),
                 finished_at: None,
                 output: None,
                 error: None,
             });
-            let result = self.run_step(step, trigger).await;
+            let result = match render(step, &context) {
+                Ok(step) => self.run_step(&step, trigger).await,
+                Err(error) => Err(StepFailure::from(error)),
+            };
             let record = log.last_mut().ok_or("step log is empty")?;
             record.finished_at = Some(clock.now());
             match result {
                 Ok(step_output) => {
                     record.state = ExecutionState::Succeeded;
-                    record.output = Some(step_output.clone());
-                    output = Some(step_output);
+                    let stored = bounded(&step_output, &mut stored_bytes);
+                    record.output = Some(stored.clone());
+                    output = Some(stored);
+                    context.push_step(step.kind(), step.name(), step_output);
                 }
-                Err(error) => {
+                Err(failure) => {
                     record.state = ExecutionState::Failed;
-                    record.error = Some(error.clone());
-                    return Err(format!("step {index} ({}) failed: {error}", step.kind()));
+                    record.error = Some(failure.error.clone());
+                    record.output = failure.output.map(|output| bounded(&output, &mut stored_bytes));
+                    return Err(format!("step {index} ({}) failed: {}", step.kind(), failure.error));
                 }
             }
         }
         Ok(output)
     }
 
-    async fn run_step(&self, step: &Step, trigger: &Value) -> Result<Value, String> {
+    async fn run_step(&self, step: &Step, trigger: &Value) -> Result<Value, StepFailure> {
         match step {
-            Step::Log { message } => {
+            Step::Log { message, .. } => {
                 tracing::info!(step.kind = "log", "{message}");
                 Ok(json!({ "message": message }))
             }
-            Step::Sleep { seconds } => {
+            Step::Sleep { seconds, .. } => {
                 tokio::time::sleep(Duration::from_secs_f64(*seconds)).await;
                 Ok(json!({ "slept_seconds": seconds }))
             }
-            Step::Http { method, url, headers, body, timeout_seconds } => {
+            Step::Handler { name, input } => {
+                let handler = self.handlers.get(name).ok_or_else(|| {
+                    format!("this worker has no handler {name:?} (it offers: {})", self.handlers.names().join(", "))
+                })?;
+                let call = HandlerCall { input: input.clone(), trigger: trigger.clone() };
+                handler(call).await.map_err(|error| StepFailure::from(format!("{error:#}")))
+            }
+            Step::Http {
+                method,
+                url,
+                headers,
+                body,
+                timeout_seconds,
+                expect_status,
+                max_response_bytes,
+                max_redirects,
+                ..
+            } => {
                 let method = reqwest::Method::from_bytes(method.as_bytes()).map_err(|error| error.to_string())?;
                 let sends_body =
                     matches!(method, reqwest::Method::POST | reqwest::Method::PUT | reqwest::Method::PATCH);
-                let mut request = self.http.request(method, url).timeout(Duration::from_secs(*timeout_seconds));
+                let mut request =
+                    self.client(*max_redirects)?.request(method, url).timeout(Duration::from_secs(*timeout_seconds));
                 for (name, value) in headers {
                     request = request.header(name, value);
                 }
@@ -92,8 +157,16 @@ impl Executor {
                     None if sends_body => request.json(trigger),
                     None => request,
                 };
-                let response = request.send().await.map_err(|error| recur_common::one_line(&error))?;
-                let status = response.status();
+                let mut response = request.send().await.map_err(|error| recur_common::one_line(&error))?;
+                let status = response.status().as_u16();
+                let is_json = response
+                    .headers()
+                    .get(reqwest::header::CONTENT_TYPE)
+                    .and_then(|value| value.to_str().ok())
+                    .is_some_and(|value| {
+                        let media = value.split(';').next().unwrap_or_default().trim();
+                        media == "application/json" || media.ends_with("+json")
+                    });
                 let headers: serde_json::Map<String, Value> = response
                     .headers()
                     .iter()
@@ -101,16 +174,69 @@ impl Executor {
                         Some((name.to_string(), Value::String(value.to_str().ok()?.to_string())))
                     })
                     .collect();
-                let bytes = response.bytes().await.map_err(|error| recur_common::one_line(&error))?;
-                let body = if bytes.len() <= MAX_BODY_BYTES {
-                    serde_json::from_slice(&bytes)
-                        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+                // Read no more than the limit: a huge answer is cut, not downloaded.
+                let limit = usize::try_from(*max_response_bytes).unwrap_or(usize::MAX);
+                let mut bytes = Vec::new();
+                let mut truncated = false;
+                while let Some(chunk) = response.chunk().await.map_err(|error| recur_common::one_line(&error))? {
+                    let room = limit - bytes.len();
+                    if chunk.len() > room {
+                        bytes.extend_from_slice(&chunk[..room]);
+                        truncated = true;
+                        break;
+                    }
+                    bytes.extend_from_slice(&chunk);
+                }
+                let text = || Value::String(String::from_utf8_lossy(&bytes).into_owned());
+                let body = if is_json && !truncated {
+                    serde_json::from_slice(&bytes).unwrap_or_else(|_| text())
                 } else {
-                    Value::String(String::from_utf8_lossy(&bytes[..MAX_BODY_BYTES]).into_owned())
+                    text()
                 };
-                let output = json!({ "status": status.as_u16(), "headers": headers, "body": body });
-                if status.is_success() { Ok(output) } else { Err(format!("HTTP {status} from {url}")) }
+                let mut output = json!({ "status": status, "headers": headers, "body": body });
+                if truncated {
+                    output["truncated"] = Value::Bool(true);
+                }
+                if StatusPattern::expected(expect_status, status) {
+                    Ok(output)
+                } else {
+                    let expected = if expect_status.is_empty() { "2xx".to_string() } else { describe(expect_status) };
+                    Err(StepFailure {
+                        error: format!("HTTP {status} from {url} (expected {expected})"),
+                        output: Some(output),
+                    })
+                }
             }
         }
     }
+}
+
+/// The step with every template string rendered; the error names the field.
+fn render(step: &Step, context: &template::Context) -> Result<Step, String> {
+    let mut rendered = step.clone();
+    for (field, text) in rendered.templates_mut() {
+        *text = context.render(text).map_err(|error| format!("cannot render the template in {field}: {error}"))?;
+    }
+    Ok(rendered)
+}
+
+/// `output` as stored, or a note of its size once the execution's budget for outputs is spent.
+fn bounded(output: &Value, stored_bytes: &mut usize) -> Value {
+    let size = output.to_string().len();
+    if *stored_bytes + size > MAX_STORED_OUTPUT_BYTES {
+        return json!({ "truncated": true, "size_bytes": size, "note": "output too large to keep in the execution" });
+    }
+    *stored_bytes += size;
+    output.clone()
+}
+
+fn describe(patterns: &[StatusPattern]) -> String {
+    patterns
+        .iter()
+        .map(|pattern| match pattern {
+            StatusPattern::Code(code) => code.to_string(),
+            StatusPattern::Range(range) => range.clone(),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }

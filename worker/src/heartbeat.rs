@@ -1,4 +1,4 @@
-//! Tells operators this worker is alive (`recur-worker inspect` lists it).
+//! Tells operators this worker is alive (`recur-worker inspect` lists it) and what handlers it offers.
 
 use std::time::Duration;
 
@@ -8,7 +8,7 @@ use tokio_util::sync::CancellationToken;
 use crate::Settings;
 
 /// Records a heartbeat every third of the lease until `shutdown`, then forgets the worker.
-pub async fn run(store: Store, settings: Settings, shutdown: CancellationToken) {
+pub async fn run(store: Store, settings: Settings, handlers: Vec<String>, shutdown: CancellationToken) {
     let every = settings.lease / 3;
     let horizon = (settings.lease * 2).max(Duration::from_secs(30));
     let started_at = rfc3339(store.clock().now());
@@ -16,6 +16,8 @@ pub async fn run(store: Store, settings: Settings, shutdown: CancellationToken) 
     let description = [
         ("queues", queues),
         ("concurrency", settings.concurrency.to_string()),
+        // Read when a workflow calling a handler is saved: some live worker must offer it.
+        ("handlers", handlers.join(",")),
         ("pid", std::process::id().to_string()),
         ("started_at", started_at),
         ("version", env!("CARGO_PKG_VERSION").to_string()),

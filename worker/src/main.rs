@@ -4,8 +4,7 @@ use std::{process::ExitCode, sync::Arc};
 
 use clap::{Parser, Subcommand};
 use recur_common::{clock::SystemClock, config::RedisSettings, store::Store};
-use recur_worker::{Settings, print_overview, run};
-use tokio_util::sync::CancellationToken;
+use recur_worker::{Handlers, Settings, print_overview, run_until_signal};
 
 /// A recur worker: takes due jobs from Redis queues, runs their workflows, and plans the next runs.
 /// Configured by environment variables (REDIS_URL, RECUR_QUEUES, RECUR_CONCURRENCY, ...).
@@ -44,14 +43,7 @@ async fn main() -> ExitCode {
 }
 
 async fn run_worker() -> anyhow::Result<()> {
-    let settings = Settings::from_env()?;
-    let shutdown = CancellationToken::new();
-    let on_signal = shutdown.clone();
-    tokio::spawn(async move {
-        recur_common::shutdown::signal().await;
-        on_signal.cancel();
-    });
-    run(settings, shutdown).await
+    run_until_signal(Settings::from_env()?, Handlers::default()).await
 }
 
 async fn inspect(json: bool) -> anyhow::Result<()> {

@@ -5,14 +5,14 @@ use std::{sync::Arc, time::Duration};
 use anyhow::Context as _;
 use recur_common::{
     clock::{Clock, SystemClock},
-    model::{ExecutionState, JobId, Outcome, QueueName, StepRecord, rfc3339},
-    store::{Claim, FinishOutcome, Start, StartedJob, Store},
+    model::{CANCELLED, ExecutionState, JobId, Outcome, QueueName, StepRecord, rfc3339},
+    store::{Claim, Claimant, FinishOutcome, Renewal, Start, StartedJob, Store},
 };
 use serde_json::{Value, json};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
-use crate::{Executor, Settings, heartbeat, reconciler, wakeup};
+use crate::{Executor, Handlers, Settings, cancels::Cancels, heartbeat, reconciler, wakeup};
 
 /// How long a finish is retried while Redis is unreachable before the job is left to the reconciler.
 const FINISH_RETRY_FOR: Duration = Duration::from_secs(30);
@@ -22,12 +22,28 @@ struct Context {
     store: Store,
     executor: Executor,
     settings: Settings,
+    /// This worker as it starts jobs: its name, handlers and lease.
+    claimant: Claimant,
+    /// Cancel requests for the executions running here.
+    cancels: Arc<Cancels>,
     /// Cancelled when the shutdown grace period is over: running jobs hand their leases back.
     hand_back: CancellationToken,
 }
 
-/// Runs a worker until `shutdown` is cancelled, then drains it. Fails at once when Redis is unreachable.
-pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Result<()> {
+/// Runs a worker offering `handlers` until SIGTERM or SIGINT, then drains it.
+pub async fn run_until_signal(settings: Settings, handlers: Handlers) -> anyhow::Result<()> {
+    let shutdown = CancellationToken::new();
+    let on_signal = shutdown.clone();
+    tokio::spawn(async move {
+        recur_common::shutdown::signal().await;
+        on_signal.cancel();
+    });
+    run(settings, handlers, shutdown).await
+}
+
+/// Runs a worker offering `handlers` until `shutdown` is cancelled, then drains it. Fails at once when
+/// Redis is unreachable.
+pub async fn run(settings: Settings, handlers: Handlers, shutdown: CancellationToken) -> anyhow::Result<()> {
     let conn = settings.redis.connect().await?;
     let store = Store::new(conn, &settings.redis.prefix, Arc::new(SystemClock));
     let report = store.reconcile().await.context("start-up recovery failed")?;
@@ -36,17 +52,33 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Res
         settings.worker_id, settings.queues.iter().map(QueueName::as_str).collect::<Vec<_>>().join(", "),
         settings.concurrency, report.promoted, report.requeued, report.recovered);
 
-    let context =
-        Arc::new(Context { store, executor: Executor::new()?, settings, hand_back: CancellationToken::new() });
+    if !handlers.names().is_empty() {
+        tracing::info!("handlers offered: {}", handlers.names().join(", "));
+    }
+    let claimant = Claimant { id: settings.worker_id.clone(), handlers: handlers.names(), lease: settings.lease };
+    let context = Arc::new(Context {
+        store,
+        executor: Executor::new(handlers),
+        settings,
+        claimant,
+        cancels: Arc::default(),
+        hand_back: CancellationToken::new(),
+    });
     let background = CancellationToken::new();
     let wake = Arc::new(Notify::new());
     let duties = TaskTracker::new();
-    duties.spawn(heartbeat::run(context.store.clone(), context.settings.clone(), background.clone()));
+    duties.spawn(heartbeat::run(
+        context.store.clone(),
+        context.settings.clone(),
+        context.claimant.handlers.clone(),
+        background.clone(),
+    ));
     duties.spawn(reconciler::run(context.store.clone(), context.settings.reconcile_every, background.clone()));
     duties.spawn(wakeup::listen(
         context.store.clone(),
         context.settings.redis.url.clone(),
         wake.clone(),
+        context.cancels.clone(),
         background.clone(),
     ));
     duties.close();
@@ -120,13 +152,21 @@ enum RunEnd {
     LeaseLost,
     /// Shutdown grace is over: hand the job back.
     HandBack,
+    /// The user cancelled the run.
+    Cancelled { count_as_failure: bool },
 }
 
 async fn run_job(context: Arc<Context>, job: JobId, queue: QueueName, permit: OwnedSemaphorePermit) {
     let _permit = permit;
-    let worker = &context.settings.worker_id;
-    let started = match context.store.start_job(job, &queue, worker).await {
+    let started = match context.store.start_job(job, &queue, &context.claimant).await {
         Ok(Start::Started(started)) => *started,
+        Ok(Start::WaitingForSlot) => {
+            return tracing::debug!(job.id = %job, "job {job} waits for a free slot of its workflow");
+        }
+        Ok(Start::MissingHandler(handler)) => {
+            return tracing::info!(job.id = %job,
+                "job {job} needs the handler {handler:?}, which this worker lacks; left for another worker");
+        }
         Ok(Start::Dropped) => return tracing::info!(job.id = %job, "job {job} dropped: its schedule was deleted"),
         Ok(Start::Lost) => return tracing::warn!(job.id = %job, "job {job} was taken over before it started"),
         Ok(Start::Skipped(reason)) => return tracing::info!(job.id = %job, "job {job} not run: {reason}"),
@@ -136,10 +176,10 @@ async fn run_job(context: Arc<Context>, job: JobId, queue: QueueName, permit: Ow
     };
     tracing::debug!(job.id = %job, attempt = started.execution.attempt, "job {job} started");
     let mut steps = Vec::new();
-    let end = execute(&context, &started, &mut steps).await;
-    let clock = context.store.clock();
     let mut execution = started.execution.clone();
-    close_open_steps(&mut steps, clock.now());
+    let end = execute(&context, &started, &mut execution.workflow_version, &mut steps).await;
+    let clock = context.store.clock();
+    close_open_steps(&mut steps, clock.now(), &end);
     execution.steps = steps;
     let outcome = match end {
         RunEnd::LeaseLost => {
@@ -159,6 +199,10 @@ async fn run_job(context: Arc<Context>, job: JobId, queue: QueueName, permit: Ow
         RunEnd::Ended(Err(error)) => {
             execution.close(ExecutionState::Failed, clock.now(), Some(error.clone()));
             Outcome::Failed(error)
+        }
+        RunEnd::Cancelled { count_as_failure } => {
+            execution.close(ExecutionState::Cancelled, clock.now(), Some(CANCELLED.to_string()));
+            if count_as_failure { Outcome::Failed(CANCELLED.to_string()) } else { Outcome::Cancelled }
         }
     };
     let duration_ms = execution.duration_ms.unwrap_or(0);
@@ -185,18 +229,28 @@ async fn run_job(context: Arc<Context>, job: JobId, queue: QueueName, permit: Ow
     }
 }
 
-/// Runs the workflow under the schedule's timeout while renewing the lease every third of it.
-async fn execute(context: &Context, started: &StartedJob, steps: &mut Vec<StepRecord>) -> RunEnd {
+/// Runs the workflow under the schedule's timeout while renewing the lease every third of it, until it
+/// ends, the user cancels it, or shutdown hands it back. Records the workflow version it loaded.
+async fn execute(
+    context: &Context,
+    started: &StartedJob,
+    version: &mut Option<u32>,
+    steps: &mut Vec<StepRecord>,
+) -> RunEnd {
     let store = &context.store;
     let schedule = &started.schedule;
     let timeout = Duration::from_secs(schedule.timeout_seconds);
     let trigger = trigger(started, store.clock().as_ref());
+    let execution_id = started.execution.id.to_string();
+    let cancel = context.cancels.watch(&execution_id);
     let work = async {
+        // Loaded once: an edit of the workflow while this runs does not touch this run.
         let workflow = store
             .inspect()
             .workflow(schedule.workflow_id)
             .await
             .map_err(|error| format!("cannot load workflow {}: {error}", schedule.workflow_id))?;
+        *version = Some(workflow.version);
         match tokio::time::timeout(timeout, context.executor.run(&workflow, &trigger, store.clock().as_ref(), steps))
             .await
         {
@@ -207,20 +261,24 @@ async fn execute(context: &Context, started: &StartedJob, steps: &mut Vec<StepRe
     tokio::pin!(work);
     let lease = context.settings.lease;
     let mut renewals = tokio::time::interval_at(tokio::time::Instant::now() + lease / 3, lease / 3);
-    loop {
+    let end = loop {
         tokio::select! {
-            result = &mut work => return RunEnd::Ended(result),
+            result = &mut work => break RunEnd::Ended(result),
+            count_as_failure = cancel.requested() => break RunEnd::Cancelled { count_as_failure },
             _ = renewals.tick() => {
-                match store.renew_lease(&started.job, &started.queue, &context.settings.worker_id, lease).await {
-                    Ok(true) => {}
-                    Ok(false) => return RunEnd::LeaseLost,
+                match store.renew_lease(started, lease).await {
+                    Ok(Renewal::Held) => {}
+                    Ok(Renewal::CancelRequested { count_as_failure }) => cancel.request(count_as_failure),
+                    Ok(Renewal::Lost) => break RunEnd::LeaseLost,
                     // Keep running: the next renewal may succeed well before the lease ends.
                     Err(error) => tracing::warn!(job.id = %started.job, error = %error, "lease renewal failed"),
                 }
             }
-            () = context.hand_back.cancelled() => return RunEnd::HandBack,
+            () = context.hand_back.cancelled() => break RunEnd::HandBack,
         }
-    }
+    };
+    context.cancels.forget(&execution_id);
+    end
 }
 
 /// The trigger object a run receives (spec §5).
@@ -242,11 +300,15 @@ fn trigger(started: &StartedJob, clock: &dyn Clock) -> Value {
     })
 }
 
-/// Marks a step cut short by the timeout as failed.
-fn close_open_steps(steps: &mut [StepRecord], now: jiff::Timestamp) {
+/// Closes the step that was cut short: cancelled on request, failed on a timeout.
+fn close_open_steps(steps: &mut [StepRecord], now: jiff::Timestamp, end: &RunEnd) {
+    let (state, error) = match end {
+        RunEnd::Cancelled { .. } => (ExecutionState::Cancelled, "aborted: the execution was cancelled"),
+        _ => (ExecutionState::Failed, "aborted: the execution timed out"),
+    };
     for step in steps.iter_mut().filter(|step| step.state == ExecutionState::Running) {
-        step.state = ExecutionState::Failed;
+        step.state = state;
         step.finished_at = Some(now);
-        step.error = Some("aborted: the execution timed out".to_string());
+        step.error = Some(error.to_string());
     }
 }

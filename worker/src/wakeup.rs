@@ -1,35 +1,41 @@
-//! Wakes the claim loop early when an enqueue announces a job due before the loop's planned wake-up.
+//! Listens for what workers are told over pub/sub: wakes the claim loop early when an enqueue announces a
+//! job due before its planned wake-up, and passes cancel requests to running executions.
 
 use std::{sync::Arc, time::Duration};
 
 use futures_util::StreamExt;
-use recur_common::store::Store;
+use recur_common::store::{Signal, Store};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-/// Listens for wake-ups, resubscribing with backoff when the subscription drops; every message
-/// notifies `wake`.
-pub async fn listen(store: Store, url: String, wake: Arc<Notify>, shutdown: CancellationToken) {
+use crate::cancels::Cancels;
+
+/// Listens until `shutdown`, resubscribing with backoff when the subscription drops.
+pub async fn listen(store: Store, url: String, wake: Arc<Notify>, cancels: Arc<Cancels>, shutdown: CancellationToken) {
     let mut backoff = Duration::from_millis(100);
     while !shutdown.is_cancelled() {
-        match store.subscribe_wakeups(&url).await {
+        match store.subscribe_signals(&url).await {
             Ok(messages) => {
                 backoff = Duration::from_millis(100);
-                // A job may have been enqueued while we were not subscribed.
+                // A job may have been enqueued while we were not subscribed. (A cancel sent meanwhile is
+                // found at the next lease renewal.)
                 wake.notify_one();
                 let mut messages = std::pin::pin!(messages);
                 loop {
                     tokio::select! {
                         message = messages.next() => match message {
-                            Some(_) => wake.notify_one(),
+                            Some(Signal::Wakeup) => wake.notify_one(),
+                            Some(Signal::Cancel { execution, count_as_failure }) => {
+                                cancels.request(&execution, count_as_failure);
+                            }
                             None => break,
                         },
                         () = shutdown.cancelled() => return,
                     }
                 }
-                tracing::warn!("wakeup subscription closed; resubscribing");
+                tracing::warn!("signal subscription closed; resubscribing");
             }
-            Err(error) => tracing::warn!(error = %error, "cannot subscribe to wakeups; retrying in {backoff:?}"),
+            Err(error) => tracing::warn!(error = %error, "cannot subscribe to signals; retrying in {backoff:?}"),
         }
         tokio::select! {
             () = tokio::time::sleep(backoff) => {}

@@ -56,6 +56,8 @@ pub enum ExecutionState {
     Failed,
     /// Not run: the occurrence was skipped (catch-up window, overlap, or after `end_at`).
     Skipped,
+    /// Stopped on request while it ran.
+    Cancelled,
 }
 
 impl ExecutionState {
@@ -66,6 +68,7 @@ impl ExecutionState {
             Self::Succeeded => "succeeded",
             Self::Failed => "failed",
             Self::Skipped => "skipped",
+            Self::Cancelled => "cancelled",
         }
     }
 }
@@ -78,6 +81,7 @@ impl FromStr for ExecutionState {
             "succeeded" => Ok(Self::Succeeded),
             "failed" => Ok(Self::Failed),
             "skipped" => Ok(Self::Skipped),
+            "cancelled" => Ok(Self::Cancelled),
             other => Err(Error::invalid("state", format!("unknown execution state {other:?}"))),
         }
     }
@@ -93,6 +97,9 @@ pub struct Execution {
     pub job_id: String,
     pub schedule_id: Uuid,
     pub workflow_id: Uuid,
+    /// The version of the workflow this attempt ran; set once it loaded the workflow.
+    #[serde(default)]
+    pub workflow_version: Option<u32>,
     pub attempt: u32,
     pub state: ExecutionState,
     #[serde(with = "serde_instant")]
@@ -129,6 +136,8 @@ impl Execution {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StepRecord {
     pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
     pub state: ExecutionState,
     #[serde(with = "serde_instant")]
     pub started_at: Timestamp,

@@ -12,10 +12,10 @@ pub use execution::{Execution, ExecutionId, ExecutionState, StepRecord};
 pub use job::JobId;
 pub use queue::QueueName;
 pub use schedule::{
-    Admission, MAX_PAYLOAD_BYTES, NewSchedule, Outcome, Overlap, Schedule, SchedulePatch, ScheduleStatus, Settlement,
-    SkipReason,
+    Admission, CANCELLED, MAX_PAYLOAD_BYTES, NewSchedule, Outcome, Overlap, Schedule, SchedulePatch, ScheduleStatus,
+    Settlement, SkipReason,
 };
-pub use workflow::{NewWorkflow, Step, Workflow};
+pub use workflow::{DEFAULT_MAX_RESPONSE_BYTES, NewWorkflow, StatusPattern, Step, Workflow};
 
 /// Milliseconds since the Unix epoch: the form of every instant stored in Redis (sorted-set scores and
 /// hash fields), so that scripts compare numbers.

@@ -689,15 +689,15 @@ impl Schedule {
     ) -> Settlement {
         let mut next = self.touched(now);
         match outcome {
-            Outcome::Succeeded | Outcome::Failed(_) => {
+            Outcome::Succeeded | Outcome::Failed(_) | Outcome::Cancelled => {
                 next.last_run_at = Some(now);
                 next.last_execution_id = Some(execution);
                 next.last_status = Some(outcome.state());
                 next.last_error = outcome.error();
-                if *outcome == Outcome::Succeeded {
-                    next.run_count += 1;
-                } else {
-                    next.error_count += 1;
+                match outcome {
+                    Outcome::Succeeded => next.run_count += 1,
+                    Outcome::Failed(_) => next.error_count += 1,
+                    _ => {}
                 }
             }
             Outcome::Skipped(_) => next.missed_count += 1,
@@ -719,7 +719,8 @@ impl Schedule {
         // slot ahead of it, and the finish plans from the new grid).
         let slot = self.slot_at.map_or(due, |slot| slot.min(due));
         let planned = match outcome {
-            Outcome::Succeeded | Outcome::Skipped(_) => {
+            // A cancelled run, unless the user asked to count it as a failure, moves on like a skipped one.
+            Outcome::Succeeded | Outcome::Skipped(_) | Outcome::Cancelled => {
                 next.current_repeat += 1;
                 next.current_retry = 0;
                 let buffer = self.overlap == Overlap::BufferOne && *outcome == Outcome::Succeeded;
@@ -777,7 +778,7 @@ impl Schedule {
                 }
                 self.status == ScheduleStatus::Done
             }
-            Outcome::Skipped(_) => false,
+            Outcome::Skipped(_) | Outcome::Cancelled => false,
             Outcome::Failed(_) => {
                 self.current_retry = retry + 1;
                 if self.current_retry > self.retry_max {
@@ -928,6 +929,8 @@ pub enum Outcome {
     Failed(String),
     /// Not run at all.
     Skipped(SkipReason),
+    /// Stopped on request, not counted as a failure (`POST /executions/{id}/cancel`).
+    Cancelled,
 }
 
 impl Outcome {
@@ -937,6 +940,7 @@ impl Outcome {
             Self::Succeeded => ExecutionState::Succeeded,
             Self::Failed(_) => ExecutionState::Failed,
             Self::Skipped(_) => ExecutionState::Skipped,
+            Self::Cancelled => ExecutionState::Cancelled,
         }
     }
 
@@ -946,9 +950,13 @@ impl Outcome {
             Self::Succeeded => None,
             Self::Failed(error) => Some(error.clone()),
             Self::Skipped(reason) => Some(reason.to_string()),
+            Self::Cancelled => Some(CANCELLED.to_string()),
         }
     }
 }
+
+/// The error of an execution stopped on request.
+pub const CANCELLED: &str = "cancelled on request";
 
 /// A schedule's next state after a job ended, the job to enqueue with its due time, and a pending job to
 /// drop (the next occurrence of an `allow` schedule that just became `done` or `dead`).

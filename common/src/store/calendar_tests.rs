@@ -11,7 +11,7 @@ impl Fixture {
         self.store.inspect().schedule(id).await.unwrap()
     }
 
-    async fn finish(&self, started: &StartedJob, outcome: Outcome) {
+    pub(super) async fn finish(&self, started: &StartedJob, outcome: Outcome) {
         let mut execution = started.execution.clone();
         execution.close(outcome.state(), self.now(), outcome.error());
         assert_eq!(self.store.finish_job(started, &execution, &outcome).await.unwrap(), FinishOutcome::Recorded);
@@ -64,7 +64,7 @@ async fn a_worker_skips_an_expired_occurrence_at_start_and_without_a_window_it_r
     let windowed = f.schedule(json!({"interval_seconds": 60, "catchup_window_seconds": 10})).await;
     f.advance(75);
     let Claim::Claimed { job, queue } = f.claim().await else { panic!("nothing due") };
-    let start = f.store.start_job(job, &queue, "worker-1").await.unwrap();
+    let start = f.store.start_job(job, &queue, &super::tests::claimant()).await.unwrap();
     assert!(matches!(start, Start::Skipped(SkipReason::Expired { .. })), "{start:?}");
     assert_eq!(f.reload(windowed.id).await.next_run_at, Some(at("2026-01-01T00:02:00Z")));
 
@@ -87,7 +87,7 @@ async fn overlap_skip_refuses_a_trigger_and_skips_an_occurrence_while_a_manual_r
     assert!(matches!(f.store.trigger_schedule(schedule.id).await, Err(Error::AlreadyRunning(_))));
     f.advance(60);
     // The manual run is still going: its worker keeps renewing the lease.
-    assert!(f.store.renew_lease(&manual.job, &manual.queue, "worker-1", Duration::from_secs(30)).await.unwrap());
+    assert_eq!(f.store.renew_lease(&manual, Duration::from_secs(30)).await.unwrap(), Renewal::Held);
     let report = f.store.reconcile().await.unwrap();
     assert_eq!((report.skipped_expired, report.skipped_overlap), (0, 1));
     f.finish(&manual, Outcome::Succeeded).await;

@@ -26,12 +26,16 @@ use crate::{
 mod calendar_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod workflow_tests;
 
 /// How often a transition is re-planned after a stale revision before giving up; each retry means a
 /// concurrent writer made progress, so this is only reached under pathological contention.
 const MAX_PLAN_ATTEMPTS: usize = 16;
 /// Jobs promoted, requeued or recovered per script call, so that no call does unbounded work.
 pub const BATCH: usize = 100;
+/// How long a job waits before it is offered again after a worker lacking one of its handlers took it.
+const HANDLER_RETRY: Duration = Duration::from_secs(2);
 /// Deliveries after which a job that never finished counts as a failure of its schedule.
 pub const MAX_DELIVERIES: u32 = 3;
 
@@ -87,6 +91,43 @@ pub enum Start {
     Lost,
     /// The job was not run: its occurrence was skipped and recorded as such, and the schedule moved on.
     Skipped(SkipReason),
+    /// The workflow's `max_concurrency` slots are all taken: the job waits for one, not counted as a delivery.
+    WaitingForSlot,
+    /// The workflow calls this handler, which the claimant lacks: the job waits for another worker.
+    MissingHandler(String),
+}
+
+/// What a worker subscribed with [`Store::subscribe_signals`] is told.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Signal {
+    /// A job became the earliest due one: claim now rather than at the planned wake-up.
+    Wakeup,
+    /// Stop the running execution `execution`.
+    Cancel { execution: String, count_as_failure: bool },
+}
+
+/// What [`Store::renew_lease`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Renewal {
+    Held,
+    /// Still held, and the user asked to cancel the run.
+    CancelRequested {
+        count_as_failure: bool,
+    },
+    /// Another worker holds the job now.
+    Lost,
+}
+
+/// The two cancel modes as stored in the job record and sent on the cancel channel.
+const CANCEL_AS_CANCELLED: &str = "cancel";
+const CANCEL_AS_FAILURE: &str = "fail";
+
+/// The worker starting a job: its name, the handlers it offers, and the lease it holds jobs for.
+#[derive(Debug, Clone)]
+pub struct Claimant {
+    pub id: String,
+    pub handlers: Vec<String>,
+    pub lease: Duration,
 }
 
 /// Who holds the job a settle ends.
@@ -166,12 +207,23 @@ impl Store {
     }
 
     /// Subscribes, on a connection of its own to `url` (a subscribed connection carries nothing else), to
-    /// the announcements enqueues make when a job becomes the earliest due one. The stream ends when the
-    /// connection drops.
-    pub async fn subscribe_wakeups(&self, url: &str) -> Result<impl futures_util::Stream<Item = ()> + Send + use<>> {
+    /// what workers are told: a job became the earliest due one, or a running execution is to be cancelled.
+    /// The stream ends when the connection drops.
+    pub async fn subscribe_signals(
+        &self,
+        url: &str,
+    ) -> Result<impl futures_util::Stream<Item = Signal> + Send + use<>> {
         let mut pubsub = redis::Client::open(url)?.get_async_pubsub().await?;
-        pubsub.subscribe(self.keys.wakeup_channel()).await?;
-        Ok(futures_util::StreamExt::map(pubsub.into_on_message(), |_| ()))
+        let cancel_channel = self.keys.cancel_channel();
+        pubsub.subscribe(&[self.keys.wakeup_channel(), cancel_channel.clone()]).await?;
+        Ok(futures_util::StreamExt::map(pubsub.into_on_message(), move |message| {
+            if message.get_channel_name() != cancel_channel {
+                return Signal::Wakeup;
+            }
+            let payload: String = message.get_payload().unwrap_or_default();
+            let (execution, mode) = payload.split_once(' ').unwrap_or((payload.as_str(), ""));
+            Signal::Cancel { execution: execution.to_string(), count_as_failure: mode == CANCEL_AS_FAILURE }
+        }))
     }
 
     async fn invoke<T: FromRedisValue>(&self, invocation: &redis::ScriptInvocation<'_>) -> Result<T> {
@@ -181,21 +233,26 @@ impl Store {
 
     // ---- workflows -------------------------------------------------------------------------------
 
-    /// Saves a new workflow. Conflict when the name is taken.
+    /// Saves a new workflow as version 1. Conflict when the name is taken; `UnknownHandler` when it calls a
+    /// handler that no live worker offers.
     #[tracing::instrument(skip_all, fields(workflow.name = %new.name))]
     pub async fn create_workflow(&self, new: NewWorkflow) -> Result<Workflow> {
         let now = self.clock.now();
-        let workflow = new.into_workflow(Uuid::now_v7(), now, now)?;
+        let workflow = new.into_workflow(Uuid::now_v7(), 1, now, now)?;
+        self.check_handlers(&workflow, None).await?;
         let created: i64 = self
             .invoke(
                 scripts::CREATE_WORKFLOW
                     .key(self.keys.workflow(workflow.id))
                     .key(self.keys.workflows())
                     .key(self.keys.workflow_names())
+                    .key(self.keys.workflow_versions(workflow.id))
+                    .key(self.keys.workflow_requirements())
                     .arg(workflow.id.to_string())
                     .arg(&workflow.name)
                     .arg(serde_json::to_string(&workflow)?)
-                    .arg(millis(now)),
+                    .arg(millis(now))
+                    .arg(requirements(&workflow)),
             )
             .await?;
         match created {
@@ -204,25 +261,56 @@ impl Store {
         }
     }
 
-    /// Replaces a workflow's name and steps.
+    /// Stores a new version of a workflow (name, steps, limit). Runs under way keep the version they run.
     #[tracing::instrument(skip_all, fields(workflow.id = %id))]
     pub async fn update_workflow(&self, id: Uuid, new: NewWorkflow) -> Result<Workflow> {
-        let current = self.inspect().workflow(id).await?;
-        let workflow = new.into_workflow(id, current.created_at, self.clock.now())?;
-        let updated: i64 = self
-            .invoke(
-                scripts::UPDATE_WORKFLOW
-                    .key(self.keys.workflow(id))
-                    .key(self.keys.workflow_names())
-                    .arg(id.to_string())
-                    .arg(&workflow.name)
-                    .arg(serde_json::to_string(&workflow)?),
-            )
-            .await?;
-        match updated {
-            1 => Ok(workflow),
-            0 => Err(not_found("workflow", id)),
-            _ => Err(Error::Conflict(format!("a workflow named {:?} exists already", workflow.name))),
+        for _ in 0..MAX_PLAN_ATTEMPTS {
+            let current = self.inspect().workflow(id).await?;
+            let workflow = new.clone().into_workflow(id, current.version + 1, current.created_at, self.clock.now())?;
+            self.check_handlers(&workflow, None).await?;
+            let updated: i64 = self
+                .invoke(
+                    scripts::UPDATE_WORKFLOW
+                        .key(self.keys.workflow(id))
+                        .key(self.keys.workflow_names())
+                        .key(self.keys.workflow_versions(id))
+                        .key(self.keys.workflow_requirements())
+                        .arg(id.to_string())
+                        .arg(&workflow.name)
+                        .arg(serde_json::to_string(&workflow)?)
+                        .arg(current.version)
+                        .arg(workflow.version)
+                        .arg(requirements(&workflow)),
+                )
+                .await?;
+            match updated {
+                1 => return Ok(workflow),
+                0 => return Err(not_found("workflow", id)),
+                -1 => return Err(Error::Conflict(format!("a workflow named {:?} exists already", workflow.name))),
+                _ => continue,
+            }
+        }
+        Err(Error::Conflict(format!("workflow {id} is being edited by others; try again")))
+    }
+
+    /// Refuses a workflow that calls a handler no live worker offers (of `queue`, when one is given).
+    async fn check_handlers(&self, workflow: &Workflow, queue: Option<&QueueName>) -> Result<()> {
+        let needed = workflow.handlers();
+        if needed.is_empty() {
+            return Ok(());
+        }
+        let offered = self.inspect().offered_handlers(queue).await?;
+        match needed.into_iter().find(|name| !offered.contains(*name)) {
+            None => Ok(()),
+            Some(name) => Err(Error::UnknownHandler {
+                field: "steps".to_string(),
+                message: match queue {
+                    Some(queue) => format!(
+                        "no live worker of queue {queue} offers the handler {name:?}; start a worker that registers it"
+                    ),
+                    None => format!("no live worker offers the handler {name:?}; start a worker that registers it"),
+                },
+            }),
         }
     }
 
@@ -236,6 +324,8 @@ impl Store {
                     .key(self.keys.workflows())
                     .key(self.keys.workflow_names())
                     .key(self.keys.workflow_schedules(id))
+                    .key(self.keys.workflow_versions(id))
+                    .key(self.keys.workflow_requirements())
                     .arg(id.to_string()),
             )
             .await?;
@@ -257,6 +347,7 @@ impl Store {
         };
         let now = self.clock.now();
         let schedule = new.into_schedule(Uuid::now_v7(), &workflow.name, now)?;
+        self.check_handlers(&workflow, Some(&schedule.queue)).await?;
         let (job, due) = planned_job(&schedule);
         let created: i64 = self
             .invoke(
@@ -566,11 +657,13 @@ impl Store {
         Ok(Claim::Claimed { job: job.parse()?, queue })
     }
 
-    /// Starts a claimed job: counts the delivery and records a running execution.
+    /// Starts a claimed job: counts the delivery and records a running execution. A job whose workflow has
+    /// no free slot, or calls a handler `claimant` lacks, goes back to wait instead, without counting.
     #[tracing::instrument(skip_all, fields(job.id = %job, queue.name = %queue))]
-    pub async fn start_job(&self, job: JobId, queue: &QueueName, worker: &str) -> Result<Start> {
+    pub async fn start_job(&self, job: JobId, queue: &QueueName, claimant: &Claimant) -> Result<Start> {
         let now = self.clock.now();
         let schedule_id = job.schedule();
+        let worker = claimant.id.as_str();
         let reply: Vec<Value> = self
             .invoke(
                 scripts::START_JOB
@@ -580,11 +673,20 @@ impl Store {
                     .key(self.keys.leases(queue))
                     .key(self.keys.executions(schedule_id))
                     .key(self.keys.execution_times(schedule_id))
+                    .key(self.keys.workflow_requirements())
+                    .key(self.keys.delayed(queue))
                     .arg(job.to_string())
                     .arg(worker)
                     .arg(millis(now))
                     .arg(rfc3339(now))
-                    .arg(if counts_as_run(&job) { "1" } else { "0" }),
+                    .arg(if counts_as_run(&job) { "1" } else { "0" })
+                    .arg(lease_until(now, claimant.lease))
+                    .arg(format!(",{},", claimant.handlers.join(",")))
+                    .arg(self.keys.pattern(|keys| keys.workflow_slots(Uuid::nil())))
+                    .arg(self.keys.pattern(|keys| keys.workflow_waiting(Uuid::nil())))
+                    .arg(queue.as_str())
+                    .arg(self.keys.wakeup_channel())
+                    .arg(HANDLER_RETRY.as_millis() as i64),
             )
             .await?;
         let mut reply = reply.into_iter();
@@ -592,6 +694,8 @@ impl Store {
         match status {
             1 => {}
             0 => return Ok(Start::Dropped),
+            -4 => return Ok(Start::MissingHandler(next_value(&mut reply, "start_job")?)),
+            -5 => return Ok(Start::WaitingForSlot),
             _ => return Ok(Start::Lost),
         }
         let attempt: u32 = next_value(&mut reply, "start_job")?;
@@ -607,6 +711,7 @@ impl Store {
             job_id: job.to_string(),
             schedule_id,
             workflow_id: schedule.workflow_id,
+            workflow_version: None,
             attempt,
             state: ExecutionState::Running,
             scheduled_for,
@@ -647,19 +752,51 @@ impl Store {
         Ok(Start::Started(Box::new(started)))
     }
 
-    /// Extends the lease of a running job. `false` when the worker no longer holds it.
-    pub async fn renew_lease(&self, job: &JobId, queue: &QueueName, worker: &str, lease: Duration) -> Result<bool> {
+    /// Extends the lease of a started job, and of the workflow slot it holds, and reports a cancel request
+    /// (the fallback for a worker that missed the cancel message).
+    pub async fn renew_lease(&self, started: &StartedJob, lease: Duration) -> Result<Renewal> {
         let renewed: i64 = self
             .invoke(
                 scripts::RENEW_LEASE
-                    .key(self.keys.running(queue))
-                    .key(self.keys.leases(queue))
-                    .arg(job.to_string())
-                    .arg(worker)
+                    .key(self.keys.running(&started.queue))
+                    .key(self.keys.leases(&started.queue))
+                    .key(self.keys.workflow_slots(started.schedule.workflow_id))
+                    .key(self.keys.job(&started.job))
+                    .arg(started.job.to_string())
+                    .arg(&started.execution.worker_id)
                     .arg(lease_until(self.clock.now(), lease)),
             )
             .await?;
-        Ok(renewed == 1)
+        Ok(match renewed {
+            1 => Renewal::Held,
+            2 => Renewal::CancelRequested { count_as_failure: false },
+            3 => Renewal::CancelRequested { count_as_failure: true },
+            _ => Renewal::Lost,
+        })
+    }
+
+    /// Asks the worker running execution `id` to stop it; it ends as `cancelled`, counted by its schedule as
+    /// a failure only with `count_as_failure`. Conflict when the execution is not running.
+    #[tracing::instrument(skip_all, fields(execution.id = %id))]
+    pub async fn cancel_execution(&self, id: &str, count_as_failure: bool) -> Result<()> {
+        let parsed: ExecutionId = id.parse().map_err(|_| not_found("execution", id))?;
+        let requested: i64 = self
+            .invoke(
+                scripts::CANCEL_EXECUTION
+                    .key(self.keys.job(&parsed.job))
+                    .key(self.keys.executions(parsed.job.schedule()))
+                    .arg(id)
+                    .arg(if count_as_failure { CANCEL_AS_FAILURE } else { CANCEL_AS_CANCELLED })
+                    .arg(self.keys.cancel_channel()),
+            )
+            .await?;
+        match requested {
+            1 => Ok(()),
+            0 => Err(not_found("execution", id)),
+            _ => Err(Error::Conflict(format!(
+                "execution {id} is not running; only a running execution can be cancelled"
+            ))),
+        }
     }
 
     /// Records how a started job ended and moves its schedule on (next job, retry, `done`, `dead`), in one
@@ -732,6 +869,8 @@ impl Store {
                         .key(self.keys.ready(&next.queue))
                         .key(key_or_own(settlement.dropped_job))
                         .key(self.keys.backfill(schedule_id))
+                        .key(self.keys.workflow_slots(started.schedule.workflow_id))
+                        .key(self.keys.workflow_waiting(started.schedule.workflow_id))
                         .arg(started.job.to_string())
                         .arg(owner)
                         .arg(execution.id.to_string())
@@ -756,6 +895,7 @@ impl Store {
                         })
                         .arg(settlement.dropped_job.map(|job| job.to_string()).unwrap_or_default())
                         .arg(if is_backfill { "1" } else { "0" })
+                        .arg(self.keys.pattern(|keys| keys.delayed(&QueueName::placeholder())))
                         .arg(record_args(&next)),
                 )
                 .await?;
@@ -880,6 +1020,7 @@ impl Store {
             job_id: job.to_string(),
             schedule_id: schedule.id,
             workflow_id: schedule.workflow_id,
+            workflow_version: None,
             attempt: attempt + 1,
             state: ExecutionState::Skipped,
             scheduled_for: due,
@@ -1091,6 +1232,19 @@ fn log_settlement(job: &JobId, schedule: &Schedule, next_job: Option<(JobId, Tim
         None => tracing::info!(job.id = %job, schedule.id = %schedule.id, schedule.status = schedule.status.as_str(),
             "job {job} ended; schedule is {}", schedule.status.as_str()),
     }
+}
+
+/// What `start_job.lua` checks before a run of `workflow` may start, or `''` when nothing.
+fn requirements(workflow: &Workflow) -> String {
+    let handlers = workflow.handlers();
+    if workflow.max_concurrency.is_none() && handlers.is_empty() {
+        return String::new();
+    }
+    let mut requirements = serde_json::json!({ "handlers": handlers });
+    if let Some(limit) = workflow.max_concurrency {
+        requirements["max_concurrency"] = limit.into();
+    }
+    requirements.to_string()
 }
 
 pub(crate) fn not_found(kind: &'static str, id: impl ToString) -> Error {

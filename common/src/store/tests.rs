@@ -18,6 +18,11 @@ use crate::{
 const LEASE: Duration = Duration::from_secs(30);
 const WORKER: &str = "worker-1";
 
+/// The test worker as it starts jobs: no handlers.
+pub(super) fn claimant() -> Claimant {
+    Claimant { id: WORKER.to_string(), handlers: Vec::new(), lease: LEASE }
+}
+
 pub(super) struct Fixture {
     pub(super) redis: TestRedis,
     pub(super) clock: Arc<ManualClock>,
@@ -76,7 +81,7 @@ impl Fixture {
         let Claim::Claimed { job, queue } = self.claim().await else {
             panic!("nothing to claim at {}", self.now());
         };
-        let Start::Started(started) = self.store.start_job(job, &queue, WORKER).await.unwrap() else {
+        let Start::Started(started) = self.store.start_job(job, &queue, &claimant()).await.unwrap() else {
             panic!("not started")
         };
         *started
@@ -333,7 +338,7 @@ async fn a_worker_that_lost_its_job_records_nothing() {
     let mut execution = started.execution.clone();
     execution.close(ExecutionState::Succeeded, f.now(), None);
     assert_eq!(f.store.finish_job(&started, &execution, &Outcome::Succeeded).await.unwrap(), FinishOutcome::Lost);
-    assert!(!f.store.renew_lease(&started.job, &f.queue, WORKER, LEASE).await.unwrap());
+    assert_eq!(f.store.renew_lease(&started, LEASE).await.unwrap(), Renewal::Lost);
     let after = f.store.inspect().schedule(schedule.id).await.unwrap();
     assert_eq!(after.run_count, 0);
 }
@@ -450,7 +455,7 @@ async fn execution_history_is_trimmed_to_the_retention_count() {
         else {
             panic!()
         };
-        let Start::Started(started) = store.start_job(job, &queue, WORKER).await.unwrap() else { panic!() };
+        let Start::Started(started) = store.start_job(job, &queue, &claimant()).await.unwrap() else { panic!() };
         let mut execution: Execution = started.execution.clone();
         execution.close(ExecutionState::Succeeded, f.now(), None);
         store.finish_job(&started, &execution, &Outcome::Succeeded).await.unwrap();

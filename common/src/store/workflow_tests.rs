@@ -1,0 +1,149 @@
+//! Store tests for what a workflow asks of the runs: concurrency slots, handlers, cancel, versions.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use super::{
+    tests::{Fixture, claimant},
+    *,
+};
+
+impl Fixture {
+    async fn workflow_from(&self, body: serde_json::Value) -> Result<Workflow> {
+        self.store.create_workflow(serde_json::from_value(body).unwrap()).await
+    }
+
+    async fn schedule_of(&self, workflow: &Workflow, body: serde_json::Value) -> Schedule {
+        let mut body = body;
+        body["workflow_id"] = json!(workflow.id);
+        self.store.create_schedule(serde_json::from_value(body).unwrap()).await.unwrap()
+    }
+
+    async fn claim_and_start(&self, claimant: &Claimant) -> (JobId, Start) {
+        let Claim::Claimed { job, queue } = self.claim().await else { panic!("nothing to claim at {}", self.now()) };
+        (job, self.store.start_job(job, &queue, claimant).await.unwrap())
+    }
+
+    async fn due_ms(&self, job: &JobId) -> Option<i64> {
+        self.redis
+            .zset(&self.keys.delayed(&self.queue))
+            .await
+            .into_iter()
+            .find(|(id, _)| *id == job.to_string())
+            .map(|(_, ms)| ms)
+    }
+}
+
+fn limited(name: &str) -> serde_json::Value {
+    json!({"name": name, "max_concurrency": 1, "steps": [{"kind": "log", "message": "hi"}]})
+}
+
+#[tokio::test]
+async fn max_concurrency_holds_a_second_run_until_the_first_frees_its_slot() {
+    let f = Fixture::new().await;
+    let workflow = f.workflow_from(limited("limited")).await.unwrap();
+    for _ in 0..2 {
+        f.schedule_of(&workflow, json!({"interval_seconds": 10})).await;
+    }
+    f.advance(10);
+    let (first, start) = f.claim_and_start(&claimant()).await;
+    let Start::Started(first_run) = start else { panic!("{start:?}") };
+    let (second, start) = f.claim_and_start(&claimant()).await;
+    assert!(matches!(start, Start::WaitingForSlot), "{start:?}");
+    // Waiting is no delivery: the job is back in its delayed set until the slot's lease could end.
+    assert_eq!(f.store.inspect().job_attempt(&second).await.unwrap(), Some(0));
+    assert_eq!(f.due_ms(&second).await, Some(millis(f.now()) + 30_000));
+    let waiting = f.redis.zset(&f.keys.workflow_waiting(workflow.id)).await;
+    assert_eq!(waiting.iter().map(|(member, _)| member.clone()).collect::<Vec<_>>(), [format!("default/{second}")]);
+    assert_eq!(f.redis.zset(&f.keys.workflow_slots(workflow.id)).await.len(), 1);
+
+    f.advance(1);
+    f.finish(&first_run, Outcome::Succeeded).await;
+    assert_eq!(f.due_ms(&second).await, Some(millis(f.now())), "a freed slot makes the waiting job due now");
+    let (job, start) = f.claim_and_start(&claimant()).await;
+    assert_eq!(job, second);
+    assert!(matches!(start, Start::Started(_)), "{start:?}");
+    assert!(f.redis.zset(&f.keys.workflow_waiting(workflow.id)).await.is_empty());
+    assert_ne!(first, second);
+}
+
+#[tokio::test]
+async fn a_crashed_workers_slot_frees_itself_when_its_lease_passes() {
+    let f = Fixture::new().await;
+    let workflow = f.workflow_from(limited("crashy")).await.unwrap();
+    for _ in 0..2 {
+        f.schedule_of(&workflow, json!({"interval_seconds": 10})).await;
+    }
+    f.advance(10);
+    let (_, start) = f.claim_and_start(&claimant()).await;
+    assert!(matches!(start, Start::Started(_)));
+    let (second, start) = f.claim_and_start(&claimant()).await;
+    assert!(matches!(start, Start::WaitingForSlot));
+    // The first worker dies: no renewal, no finish. After its lease the waiting job is due and starts.
+    f.advance(29);
+    assert!(matches!(f.claim().await, Claim::Empty { .. }));
+    f.advance(2);
+    let (job, start) = f.claim_and_start(&claimant()).await;
+    assert_eq!(job, second);
+    assert!(matches!(start, Start::Started(_)), "{start:?}");
+}
+
+#[tokio::test]
+async fn a_job_calling_a_handler_the_worker_lacks_goes_back_for_another_worker() {
+    let f = Fixture::new().await;
+    let body = json!({"name": "thumbs", "steps": [{"kind": "handler", "name": "resize", "input": {"w": 10}}]});
+    match f.workflow_from(body.clone()).await {
+        Err(Error::UnknownHandler { message, .. }) => assert!(message.contains("resize"), "{message}"),
+        other => panic!("saved a workflow no worker can run: {other:?}"),
+    }
+    let description = [("queues", "default".to_string()), ("handlers", "resize,crop".to_string())];
+    f.store.record_worker_heartbeat("image-worker", &description, Duration::from_secs(60)).await.unwrap();
+    let workflow = f.workflow_from(body).await.unwrap();
+    f.schedule_of(&workflow, json!({"interval_seconds": 10})).await;
+    f.advance(10);
+    let (job, start) = f.claim_and_start(&claimant()).await;
+    assert!(matches!(&start, Start::MissingHandler(name) if name == "resize"), "{start:?}");
+    assert_eq!(f.store.inspect().job_attempt(&job).await.unwrap(), Some(0));
+    assert_eq!(f.due_ms(&job).await, Some(millis(f.now()) + 2_000));
+    f.advance(2);
+    let image_worker = Claimant { handlers: vec!["crop".into(), "resize".into()], ..claimant() };
+    let (again, start) = f.claim_and_start(&image_worker).await;
+    assert_eq!(again, job);
+    assert!(matches!(start, Start::Started(_)), "{start:?}");
+}
+
+#[tokio::test]
+async fn cancel_reaches_the_running_worker_through_its_lease_renewal() {
+    let f = Fixture::new().await;
+    let schedule = f.schedule(json!({"interval_seconds": 10})).await;
+    f.advance(10);
+    let started = f.start_next().await;
+    let id = started.execution.id.to_string();
+    assert_eq!(f.store.renew_lease(&started, Duration::from_secs(30)).await.unwrap(), Renewal::Held);
+    f.store.cancel_execution(&id, true).await.unwrap();
+    assert_eq!(
+        f.store.renew_lease(&started, Duration::from_secs(30)).await.unwrap(),
+        Renewal::CancelRequested { count_as_failure: true }
+    );
+    f.finish(&started, Outcome::Failed(CANCELLED_ERROR.to_string())).await;
+    assert!(matches!(f.store.cancel_execution(&id, false).await, Err(Error::Conflict(_))));
+    let unknown = format!("{}-a1", JobId::regular(schedule.id, 9, 0));
+    assert!(matches!(f.store.cancel_execution(&unknown, false).await, Err(Error::NotFound { .. })));
+}
+
+const CANCELLED_ERROR: &str = crate::model::CANCELLED;
+
+#[tokio::test]
+async fn a_new_version_keeps_the_old_one_readable() {
+    let f = Fixture::new().await;
+    let workflow = f.workflow().await;
+    assert_eq!(workflow.version, 1);
+    let new =
+        serde_json::from_value(json!({"name": workflow.name, "steps": [{"kind": "sleep", "seconds": 1}]})).unwrap();
+    let edited = f.store.update_workflow(workflow.id, new).await.unwrap();
+    assert_eq!(edited.version, 2);
+    assert_eq!(f.store.inspect().workflow_version(workflow.id, 1).await.unwrap(), workflow);
+    assert_eq!(f.store.inspect().workflow_version(workflow.id, 2).await.unwrap(), edited);
+    assert_eq!(f.store.inspect().workflow(workflow.id).await.unwrap(), edited);
+}
