@@ -31,7 +31,7 @@ impl Application {
             .connect()
             .await
             .with_context(|| format!("cannot reach Redis at {}", settings.redis.redacted_url()))?;
-        let store = Store::new(conn, &settings.redis.prefix, Arc::new(SystemClock));
+        let store = Store::new(conn, &settings.redis.prefix, Arc::new(SystemClock)).with_retention(settings.retention);
         store
             .inspect()
             .ping()

@@ -1,6 +1,9 @@
 use std::net::SocketAddr;
 
-use recur_common::config::{ConfigError, RedisSettings, env_or};
+use recur_common::{
+    config::{ConfigError, RedisSettings, env_or, retention_from_env},
+    store::Retention,
+};
 use secrecy::SecretString;
 
 /// Everything the API is configured with; read from the environment by [`Settings::from_env`].
@@ -11,6 +14,8 @@ pub struct Settings {
     pub addr: SocketAddr,
     /// Accepted bearer tokens (`RECUR_API_KEYS`, comma-separated); empty means no authentication.
     pub api_keys: Vec<SecretString>,
+    /// Executions kept per schedule, and for how long (the reconciler pass of `POST /admin/tick` trims).
+    pub retention: Retention,
 }
 
 impl Settings {
@@ -26,6 +31,7 @@ impl Settings {
                 .filter(|key| !key.is_empty())
                 .map(|key| SecretString::from(key.to_string()))
                 .collect(),
+            retention: retention_from_env()?,
         })
     }
 

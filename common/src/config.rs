@@ -43,6 +43,22 @@ impl RedisSettings {
     }
 }
 
+/// Reads `RECUR_EXECUTION_KEEP` (executions kept per schedule, default 1000) and `RECUR_EXECUTION_TTL_DAYS`
+/// (how long an execution is kept, default 7).
+pub fn retention_from_env() -> Result<crate::store::Retention, ConfigError> {
+    let keep: u64 = env_or("RECUR_EXECUTION_KEEP", 1_000)?;
+    let days: u64 = env_or("RECUR_EXECUTION_TTL_DAYS", 7)?;
+    let invalid =
+        |name, value: u64, reason: &str| ConfigError { name, value: value.to_string(), reason: reason.to_string() };
+    if keep == 0 {
+        return Err(invalid("RECUR_EXECUTION_KEEP", keep, "must be at least 1"));
+    }
+    if !(1..=3650).contains(&days) {
+        return Err(invalid("RECUR_EXECUTION_TTL_DAYS", days, "must be between 1 and 3650"));
+    }
+    Ok(crate::store::Retention { keep, max_age: jiff::SignedDuration::from_hours(24 * days as i64) })
+}
+
 /// A variable that is set but cannot be parsed.
 #[derive(Debug, thiserror::Error)]
 #[error("environment variable {name}={value:?} is invalid: {reason}")]

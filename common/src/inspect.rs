@@ -14,7 +14,10 @@ use crate::{
     Error, Result,
     clock::Clock,
     keys::Keys,
-    model::{Execution, ExecutionId, JobId, QueueName, Schedule, ScheduleStatus, Workflow, from_millis, serde_instant},
+    model::{
+        Execution, ExecutionId, ExecutionState, JobId, QueueName, Schedule, ScheduleStatus, Workflow, from_millis,
+        serde_instant,
+    },
     store::{corrupt, not_found},
 };
 
@@ -30,6 +33,15 @@ pub struct Page<T> {
 pub struct ScheduleFilter {
     pub status: Option<ScheduleStatus>,
     pub workflow_id: Option<Uuid>,
+}
+
+/// Filters of the execution history (`GET /executions`).
+#[derive(Debug, Clone, Default)]
+pub struct ExecutionFilter {
+    pub workflow_id: Option<Uuid>,
+    pub schedule_id: Option<Uuid>,
+    pub state: Option<ExecutionState>,
+    pub since: Option<Timestamp>,
 }
 
 /// A queue as operators see it.
@@ -102,6 +114,14 @@ impl Inspect {
                 let found: Vec<Option<String>> = if keys.is_empty() { Vec::new() } else { conn.mget(&keys).await? };
                 found.into_iter().flatten().map(|json| Ok(serde_json::from_str(&json)?)).collect()
             }
+        })
+        .await
+    }
+
+    /// Workflow ids, newest first, a page at a time.
+    pub async fn workflow_ids(&self, limit: usize, cursor: Option<&str>) -> Result<Page<Uuid>> {
+        self.walk(&self.keys.workflows(), limit, cursor, |ids: Vec<String>| async move {
+            Ok(ids.iter().filter_map(|id| id.parse().ok()).collect())
         })
         .await
     }
@@ -199,6 +219,48 @@ impl Inspect {
         .await
     }
 
+    /// Executions across schedules, newest first: of one schedule or one workflow, in one state, started at
+    /// or after `since` (`GET /executions`).
+    pub async fn history(
+        &self,
+        filter: &ExecutionFilter,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<Page<Execution>> {
+        let index = match (filter.schedule_id, filter.workflow_id) {
+            (Some(schedule_id), _) => self.keys.execution_times(schedule_id),
+            (None, Some(workflow_id)) => self.keys.workflow_executions(workflow_id),
+            (None, None) => self.keys.execution_index(),
+        };
+        let filter = filter.clone();
+        self.walk_since(&index, filter.since, limit, cursor, |ids: Vec<String>| {
+            let (mut conn, keys) = (self.conn.clone(), self.keys.clone());
+            async move {
+                let ids: Vec<ExecutionId> = ids.iter().filter_map(|id| id.parse().ok()).collect();
+                if ids.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let mut pipe = redis::pipe();
+                for id in &ids {
+                    pipe.hget(keys.executions(id.job.schedule()), id.to_string());
+                }
+                // An entry whose record was trimmed (or whose schedule was deleted) is skipped.
+                let found: Vec<Option<String>> = pipe.query_async(&mut conn).await?;
+                let executions = found
+                    .into_iter()
+                    .flatten()
+                    .map(|json| serde_json::from_str::<Execution>(&json))
+                    .collect::<std::result::Result<Vec<_>, _>>()?;
+                Ok(executions
+                    .into_iter()
+                    .filter(|execution| filter.workflow_id.is_none_or(|id| execution.workflow_id == id))
+                    .filter(|execution| filter.state.is_none_or(|state| execution.state == state))
+                    .collect())
+            }
+        })
+        .await
+    }
+
     /// Walks the sorted-set `index` from the highest score down, after the member `cursor`, loading and
     /// filtering members with `load` until `limit` items are found or the index ends.
     async fn walk<T, Load>(
@@ -211,7 +273,27 @@ impl Inspect {
     where
         Load: Future<Output = Result<Vec<T>>> + Send,
     {
+        self.walk_since(index, None, limit, cursor, load).await
+    }
+
+    /// [`Inspect::walk`] that stops at the first member scored before `since`.
+    async fn walk_since<T, Load>(
+        &self,
+        index: &str,
+        since: Option<Timestamp>,
+        limit: usize,
+        cursor: Option<&str>,
+        load: impl Fn(Vec<String>) -> Load,
+    ) -> Result<Page<T>>
+    where
+        Load: Future<Output = Result<Vec<T>>> + Send,
+    {
         let mut conn = self.conn.clone();
+        // Members at ranks (highest score first) below `end` are scored at or after `since`.
+        let end: usize = match since {
+            Some(since) => conn.zcount(index, since.as_millisecond(), "+inf").await?,
+            None => usize::MAX,
+        };
         let mut start = match cursor {
             None => 0,
             Some(cursor) => {
@@ -224,7 +306,10 @@ impl Inspect {
         let mut items = Vec::new();
         let mut last_id = None;
         loop {
-            let wanted = limit - items.len();
+            let wanted = (limit - items.len()).min(end.saturating_sub(start));
+            if wanted == 0 {
+                return Ok(Page { items, next_cursor: None });
+            }
             let stop = isize::try_from(start + wanted).unwrap_or(isize::MAX) - 1;
             let ids: Vec<String> = conn.zrevrange(index, isize::try_from(start).unwrap_or(isize::MAX), stop).await?;
             if ids.is_empty() {
@@ -235,7 +320,7 @@ impl Inspect {
             last_id = ids.last().cloned().or(last_id);
             items.extend(load(ids).await?);
             if items.len() >= limit || exhausted {
-                let total: usize = conn.zcard(index).await?;
+                let total: usize = conn.zcard::<_, usize>(index).await?.min(end);
                 let more = !exhausted && start < total;
                 return Ok(Page { items, next_cursor: if more { last_id } else { None } });
             }

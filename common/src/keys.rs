@@ -96,6 +96,25 @@ impl Keys {
         self.key(format_args!("schedules:{}", status.as_str()))
     }
 
+    /// ZSET of the ids of ad-hoc runs (`POST /workflows/{id}/run`) by creation ms. Their one-shot schedule
+    /// records are indexed here alone, not in the schedule indexes; trimmed to the execution retention age by
+    /// `finish_job.lua`, which also expires each run's records when it ends.
+    pub fn runs(&self) -> String {
+        self.key(format_args!("runs"))
+    }
+
+    /// ZSET of all execution ids by start ms: the run history across schedules (`GET /executions`); written
+    /// by `start_job.lua` and `finish_job.lua`, trimmed by `finish_job.lua` to the retention age.
+    pub fn execution_index(&self) -> String {
+        self.key(format_args!("executions"))
+    }
+
+    /// ZSET of the execution ids of one workflow by start ms (`GET /executions?workflow_id=`), kept like
+    /// [`Keys::execution_index`].
+    pub fn workflow_executions(&self, workflow_id: Uuid) -> String {
+        self.key(format_args!("workflow:{workflow_id}:executions"))
+    }
+
     /// HASH of one schedule's executions, execution id → JSON; written by `start_job.lua`,
     /// `finish_job.lua` and `requeue_job.lua`, trimmed by `finish_job.lua`.
     pub fn executions(&self, schedule_id: Uuid) -> String {
@@ -199,6 +218,9 @@ impl Keys {
             self.schedule(id),
             self.schedules(),
             self.schedules_by_status(ScheduleStatus::Active),
+            self.runs(),
+            self.execution_index(),
+            self.workflow_executions(id),
             self.executions(id),
             self.execution_times(id),
             self.backfill(id),

@@ -251,7 +251,9 @@ async fn every_bad_request_gets_the_right_status_code_and_field_never_a_500() {
         (
             Method::POST,
             "/workflows".into(),
-            Some(json!({"name": "w", "steps": [{"kind": "log", "message": "ok"}, {"kind": "log", "message": "{{ trigger.payload"}]})),
+            Some(
+                json!({"name": "w", "steps": [{"kind": "log", "message": "ok"}, {"kind": "log", "message": "{{ trigger.payload"}]}),
+            ),
             StatusCode::BAD_REQUEST,
             "invalid_template",
             Some("steps[1].message"),

@@ -45,7 +45,7 @@ pub async fn run_until_signal(settings: Settings, handlers: Handlers) -> anyhow:
 /// Redis is unreachable.
 pub async fn run(settings: Settings, handlers: Handlers, shutdown: CancellationToken) -> anyhow::Result<()> {
     let conn = settings.redis.connect().await?;
-    let store = Store::new(conn, &settings.redis.prefix, Arc::new(SystemClock));
+    let store = Store::new(conn, &settings.redis.prefix, Arc::new(SystemClock)).with_retention(settings.retention);
     let report = store.reconcile().await.context("start-up recovery failed")?;
     tracing::info!(worker.id = %settings.worker_id, concurrency = settings.concurrency,
         "worker {} started on queues [{}] with concurrency {}; start-up recovery promoted {}, requeued {}, recovered {}",

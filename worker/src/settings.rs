@@ -1,8 +1,9 @@
 use std::time::Duration;
 
 use recur_common::{
-    config::{ConfigError, RedisSettings, env_or},
+    config::{ConfigError, RedisSettings, env_or, retention_from_env},
     model::QueueName,
+    store::Retention,
 };
 
 /// Everything a worker is configured with; read from `RECUR_*` variables by [`Settings::from_env`].
@@ -21,6 +22,8 @@ pub struct Settings {
     pub shutdown_grace: Duration,
     /// This worker's name in executions, heartbeats and logs.
     pub worker_id: String,
+    /// Executions kept per schedule, and for how long.
+    pub retention: Retention,
 }
 
 impl Settings {
@@ -58,6 +61,7 @@ impl Settings {
             )?),
             shutdown_grace: Duration::from_secs(env_or("RECUR_SHUTDOWN_GRACE_SECONDS", 25)?),
             worker_id: env_or("RECUR_WORKER_ID", default_worker_id())?,
+            retention: retention_from_env()?,
         })
     }
 }

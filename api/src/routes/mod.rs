@@ -36,6 +36,8 @@ pub fn router(state: AppState) -> Router {
             "/workflows/{id}",
             get(workflows::show_workflow).put(workflows::update_workflow).delete(workflows::delete_workflow),
         )
+        .route("/workflows/{id}/versions/{version}", get(workflows::show_workflow_version))
+        .route("/workflows/{id}/run", post(workflows::run_workflow))
         .route("/schedules", post(schedules::create_schedule).get(schedules::list_schedules))
         .route(
             "/schedules/{id}",
@@ -49,7 +51,9 @@ pub fn router(state: AppState) -> Router {
         .route("/schedules/{id}/upcoming", get(schedules::upcoming_occurrences))
         .route("/schedules/preview", post(schedules::preview_schedule))
         .route("/schedules/{id}/executions", get(executions::list_schedule_executions))
+        .route("/executions", get(executions::list_executions))
         .route("/executions/{id}", get(executions::show_execution))
+        .route("/executions/{id}/cancel", post(executions::cancel_execution))
         .route("/admin/tick", post(admin::tick))
         .route_layer(middleware::from_fn_with_state(state.clone(), authenticate))
         .route("/healthz", get(health::healthz));

@@ -1,8 +1,10 @@
 use axum::{Json, extract::State, http::StatusCode};
 use recur_common::{
     inspect::Page,
-    model::{NewWorkflow, Workflow},
+    model::{ExecutionId, JobId, NewWorkflow, Workflow},
+    store::NewRun,
 };
+use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::AppState;
@@ -44,4 +46,30 @@ pub async fn update_workflow(
 pub async fn delete_workflow(State(state): State<AppState>, PathId(id): PathId<Uuid>) -> Result<StatusCode, ApiError> {
     state.store.delete_workflow(id).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn show_workflow_version(
+    State(state): State<AppState>,
+    PathId((id, version)): PathId<(Uuid, u32)>,
+) -> Result<Json<Workflow>, ApiError> {
+    Ok(Json(state.store.inspect().workflow_version(id, version).await?))
+}
+
+/// `POST /workflows/{id}/run`: 202 with the id of the execution the run records.
+pub async fn run_workflow(
+    State(state): State<AppState>,
+    PathId(id): PathId<Uuid>,
+    JsonBody(run): JsonBody<NewRun>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let schedule = state.store.run_workflow(id, run).await?;
+    let job = JobId::regular(schedule.id, 0, 0);
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({
+            "execution_id": ExecutionId { job, attempt: 1 },
+            "job_id": job.to_string(),
+            "schedule_id": schedule.id,
+            "queue": schedule.queue,
+        })),
+    ))
 }

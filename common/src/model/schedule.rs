@@ -157,6 +157,9 @@ pub struct Schedule {
     pub error_count: u64,
     /// Occurrences skipped: passed during a run or a retry, beyond the catch-up window, or overlapping.
     pub missed_count: u64,
+    /// An ad-hoc run (`POST /workflows/{id}/run`): a one-shot schedule kept out of the schedule listings,
+    /// that cannot be changed, and that expires with its execution.
+    pub ad_hoc: bool,
     #[serde(with = "serde_instant")]
     pub created_at: Timestamp,
     #[serde(with = "serde_instant")]
@@ -351,6 +354,7 @@ impl NewSchedule {
             backfill_job: None,
             running_jobs: 0,
             buffered_job: None,
+            ad_hoc: false,
         };
         let slot = schedule.first_slot(start_at, now).ok_or_else(|| schedule.never_fires())?;
         schedule.plan_slot(slot, now);
@@ -846,6 +850,7 @@ impl Schedule {
             ("run_count", Some(self.run_count.to_string())),
             ("error_count", Some(self.error_count.to_string())),
             ("missed_count", Some(self.missed_count.to_string())),
+            ("ad_hoc", self.ad_hoc.then(|| "1".to_string())),
             ("created_at", Some(ms(self.created_at))),
             ("updated_at", Some(ms(self.updated_at))),
             ("rev", Some(self.rev.to_string())),
@@ -908,6 +913,7 @@ impl Schedule {
             run_count: parse(fields, "run_count")?,
             error_count: parse(fields, "error_count")?,
             missed_count: parse(fields, "missed_count")?,
+            ad_hoc: fields.contains_key("ad_hoc"),
             created_at: instant("created_at")?,
             updated_at: instant("updated_at")?,
             rev: parse(fields, "rev")?,

@@ -6,14 +6,16 @@
 -- KEYS[5] executions (HASH), KEYS[6] execution-times (ZSET), KEYS[7] schedules by old status (ZSET),
 -- KEYS[8] schedules by new status (ZSET), KEYS[9] next job (HASH), KEYS[10] the schedule queue's delayed
 -- (ZSET), KEYS[11] its ready (LIST), KEYS[12] dropped job (HASH), KEYS[13] the schedule's backfill (LIST),
--- KEYS[14] the workflow's slots (ZSET), KEYS[15] the workflow's waiting jobs (ZSET)
+-- KEYS[14] the workflow's slots (ZSET), KEYS[15] the workflow's waiting jobs (ZSET), KEYS[16] execution
+-- index (ZSET), KEYS[17] the workflow's execution index (ZSET)
 -- ARGV[1] job id, ARGV[2] owner worker id or '' for a pending job, ARGV[3] execution id, ARGV[4] execution
 -- JSON, ARGV[5] now ms, ARGV[6] lease must have expired before this ms, or 0, ARGV[7] expected rev,
 -- ARGV[8] executions to keep, ARGV[9] drop executions started before this ms, ARGV[10] retention ms,
 -- ARGV[11] schedule id, ARGV[12] creation ms, ARGV[13] next job id or '', ARGV[14] next queue,
 -- ARGV[15] next due ms, ARGV[16] next due RFC 3339, ARGV[17] wakeup channel, ARGV[18] '1' if the job
 -- counted as a run under way, ARGV[19] pending job to drop or '', ARGV[20] '1' for a backfill job (the next
--- job is then the head of the backfill list), ARGV[21] delayed key pattern, ARGV[22..] schedule record
+-- job is then the head of the backfill list), ARGV[21] delayed key pattern, ARGV[22] '1' to let the
+-- schedule's records expire after the retention period (an ad-hoc run that ended), ARGV[23..] schedule record
 -- Returns 1 recorded | 2 recorded, the schedule was deleted | 0 not this owner's job (or no longer pending)
 -- | -2 stale revision or backfill list
 local job_id, execution_id, pending = ARGV[1], ARGV[3], ARGV[2] == ''
@@ -50,6 +52,8 @@ free_slot(KEYS[14], KEYS[15], job_id, ARGV[5], ARGV[21], ARGV[17])
 if pending then
   -- Never started: index the skipped record at the time it was skipped.
   redis.call('ZADD', KEYS[6], ARGV[5], execution_id)
+  redis.call('ZADD', KEYS[16], ARGV[5], execution_id)
+  redis.call('ZADD', KEYS[17], ARGV[5], execution_id)
 end
 
 -- Retention: oldest first, at most 100 records a call, so one call never does unbounded work.
@@ -61,6 +65,9 @@ end
 if #expired > 0 then
   redis.call('HDEL', KEYS[5], unpack(expired))
   redis.call('ZREM', KEYS[6], unpack(expired))
+  -- The cross-schedule indexes are trimmed by age in the reconciler; records trimmed by count leave here.
+  redis.call('ZREM', KEYS[16], unpack(expired))
+  redis.call('ZREM', KEYS[17], unpack(expired))
 end
 
 if not schedule_exists then
@@ -68,7 +75,7 @@ if not schedule_exists then
   redis.call('PEXPIRE', KEYS[6], ARGV[10])
   return 2
 end
-write_schedule(KEYS[4], 22)
+write_schedule(KEYS[4], 23)
 if KEYS[7] ~= KEYS[8] then
   redis.call('ZREM', KEYS[7], ARGV[11])
   redis.call('ZADD', KEYS[8], ARGV[12], ARGV[11])
@@ -91,5 +98,10 @@ if ARGV[13] ~= '' and (ARGV[20] ~= '1' or backfill) then
 end
 if ARGV[18] == '1' then
   end_run(KEYS[4], KEYS[10], ARGV[5], ARGV[17])
+end
+if ARGV[22] == '1' then
+  redis.call('PEXPIRE', KEYS[4], ARGV[10])
+  redis.call('PEXPIRE', KEYS[5], ARGV[10])
+  redis.call('PEXPIRE', KEYS[6], ARGV[10])
 end
 return 1

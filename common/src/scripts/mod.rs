@@ -35,5 +35,6 @@ script!(REQUEUE_JOB, "requeue_job.lua", "enqueue.lua", "end_run.lua");
 script!(PROMOTE_DUE_JOBS, "promote_due_jobs.lua", "promote.lua");
 script!(RECOVER_SCHEDULE_JOBS, "recover_schedule_jobs.lua", "enqueue.lua");
 script!(TAKE_RECONCILER_TURN, "take_reconciler_turn.lua");
+script!(TRIM_HISTORY, "trim_history.lua");
 script!(RECORD_WORKER_HEARTBEAT, "record_worker_heartbeat.lua");
 script!(REMOVE_WORKER, "remove_worker.lua");

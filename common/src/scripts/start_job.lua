@@ -6,11 +6,12 @@
 -- against the runs already under way.
 -- KEYS[1] job (HASH), KEYS[2] schedule (HASH), KEYS[3] running (HASH), KEYS[4] leases (ZSET),
 -- KEYS[5] executions (HASH), KEYS[6] execution-times (ZSET), KEYS[7] workflow-requirements (HASH),
--- KEYS[8] the queue's delayed (ZSET)
+-- KEYS[8] the queue's delayed (ZSET), KEYS[9] execution index (ZSET)
 -- ARGV[1] job id, ARGV[2] worker id, ARGV[3] now ms, ARGV[4] now RFC 3339, ARGV[5] '1' if the job counts
 -- as a run under way (regular and manual runs), ARGV[6] lease expiry ms, ARGV[7] handlers this worker
 -- offers as ',a,b,', ARGV[8] workflow slots pattern, ARGV[9] workflow waiting pattern, ARGV[10] queue name,
--- ARGV[11] wakeup channel, ARGV[12] ms before a job lacking a handler is offered again
+-- ARGV[11] wakeup channel, ARGV[12] ms before a job lacking a handler is offered again, ARGV[13] workflow
+-- execution index pattern
 -- Returns {1, attempt, execution id, due RFC 3339, {schedule fields...}} | {0} dropped |
 -- {-1} the claim is no longer this worker's | {-4, handler} this worker lacks the handler | {-5} no free slot
 local job_id, worker, now = ARGV[1], ARGV[2], tonumber(ARGV[3])
@@ -74,4 +75,6 @@ redis.call('HSET', KEYS[5], execution_id, cjson.encode({
   attempt = attempt, state = 'running', scheduled_for = job[2], started_at = ARGV[4], worker_id = worker,
 }))
 redis.call('ZADD', KEYS[6], ARGV[3], execution_id)
+redis.call('ZADD', KEYS[9], ARGV[3], execution_id)
+redis.call('ZADD', fill_key(ARGV[13], workflow_id), ARGV[3], execution_id)
 return {1, attempt, execution_id, job[2], schedule}

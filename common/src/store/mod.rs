@@ -122,6 +122,17 @@ pub enum Renewal {
 const CANCEL_AS_CANCELLED: &str = "cancel";
 const CANCEL_AS_FAILURE: &str = "fail";
 
+/// The body of `POST /workflows/{id}/run`.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewRun {
+    /// The trigger's `payload`.
+    pub payload: Option<serde_json::Map<String, serde_json::Value>>,
+    /// The queue to run on (`default`).
+    pub queue: Option<String>,
+    pub timeout_seconds: Option<u64>,
+}
+
 /// The worker starting a job: its name, the handlers it offers, and the lease it holds jobs for.
 #[derive(Debug, Clone)]
 pub struct Claimant {
@@ -224,6 +235,11 @@ impl Store {
             let (execution, mode) = payload.split_once(' ').unwrap_or((payload.as_str(), ""));
             Signal::Cancel { execution: execution.to_string(), count_as_failure: mode == CANCEL_AS_FAILURE }
         }))
+    }
+
+    /// The index a schedule is listed in by status: `runs` for every ad-hoc run.
+    fn status_index(&self, schedule: &Schedule) -> String {
+        if schedule.ad_hoc { self.keys.runs() } else { self.keys.schedules_by_status(schedule.status) }
     }
 
     async fn invoke<T: FromRedisValue>(&self, invocation: &redis::ScriptInvocation<'_>) -> Result<T> {
@@ -345,18 +361,64 @@ impl Store {
             Err(Error::NotFound { .. }) => return Err(Error::UnknownWorkflow(new.workflow_id)),
             other => other?,
         };
+        let schedule = new.into_schedule(Uuid::now_v7(), &workflow.name, self.clock.now())?;
+        self.insert_schedule(schedule, &workflow).await
+    }
+
+    /// Runs a workflow once, now, with `payload` as the trigger's payload: an ad-hoc run, kept as a one-shot
+    /// schedule out of the schedule listings (see [`Keys::runs`]). Its first execution is
+    /// `sched-{id}-n0-rc0-a1`.
+    #[tracing::instrument(skip_all, fields(workflow.id = %workflow_id))]
+    pub async fn run_workflow(&self, workflow_id: Uuid, run: NewRun) -> Result<Schedule> {
+        let workflow = self.inspect().workflow(workflow_id).await?;
         let now = self.clock.now();
-        let schedule = new.into_schedule(Uuid::now_v7(), &workflow.name, now)?;
-        self.check_handlers(&workflow, Some(&schedule.queue)).await?;
+        let new = NewSchedule {
+            name: Some(format!("run-{}", workflow.name)),
+            description: Some(format!("ad-hoc run of workflow {}", workflow.name)),
+            trigger_node_id: None,
+            workflow_id,
+            interval_seconds: None,
+            cron: None,
+            timezone: None,
+            run_at: Some(now),
+            start_at: None,
+            end_at: None,
+            repeat_count: None,
+            retry_max: Some(0),
+            timeout_seconds: run.timeout_seconds,
+            queue: run.queue,
+            payload: run.payload,
+            catchup_window_seconds: None,
+            overlap: None,
+            jitter_seconds: None,
+        };
+        let mut schedule = new.into_schedule(Uuid::now_v7(), &workflow.name, now)?;
+        schedule.ad_hoc = true;
+        self.insert_schedule(schedule, &workflow).await
+    }
+
+    async fn insert_schedule(&self, schedule: Schedule, workflow: &Workflow) -> Result<Schedule> {
+        self.check_handlers(workflow, Some(&schedule.queue)).await?;
         let (job, due) = planned_job(&schedule);
+        // An ad-hoc run is indexed under `runs` alone: it does not keep its workflow from being deleted,
+        // and the reconciler does not page through it.
+        let (all, active, of_workflow) = if schedule.ad_hoc {
+            (self.keys.runs(), self.keys.runs(), self.keys.runs())
+        } else {
+            (
+                self.keys.schedules(),
+                self.keys.schedules_by_status(ScheduleStatus::Active),
+                self.keys.workflow_schedules(schedule.workflow_id),
+            )
+        };
         let created: i64 = self
             .invoke(
                 scripts::CREATE_SCHEDULE
                     .key(self.keys.schedule(schedule.id))
-                    .key(self.keys.schedules())
-                    .key(self.keys.schedules_by_status(ScheduleStatus::Active))
+                    .key(all)
+                    .key(active)
                     .key(self.keys.workflow(schedule.workflow_id))
-                    .key(self.keys.workflow_schedules(schedule.workflow_id))
+                    .key(of_workflow)
                     .key(self.keys.job(&job))
                     .key(self.keys.delayed(&schedule.queue))
                     .key(self.keys.queues())
@@ -398,6 +460,7 @@ impl Store {
     pub async fn update_schedule(&self, id: Uuid, patch: SchedulePatch) -> Result<Schedule> {
         let patch = &patch;
         self.change_schedule(id, move |current| async move {
+            let current = changeable(current)?;
             let next = current.patched(patch.clone(), self.clock.now())?;
             self.apply_update(&current, next).await
         })
@@ -447,6 +510,7 @@ impl Store {
     #[tracing::instrument(skip_all, fields(schedule.id = %id))]
     pub async fn pause_schedule(&self, id: Uuid) -> Result<Schedule> {
         self.change_schedule(id, |current| async move {
+            let current = changeable(current)?;
             let mut next = current.paused(self.clock.now())?;
             next.rev = current.rev + 1;
             let answer = self
@@ -491,6 +555,7 @@ impl Store {
         plan: fn(&Schedule, Timestamp) -> Result<Schedule>,
     ) -> Result<Schedule> {
         self.change_schedule(id, |current| async move {
+            let current = changeable(current)?;
             let mut next = plan(&current, self.clock.now())?;
             next.rev = current.rev + 1;
             let enqueue = next.live_job.is_some() && next.live_job != current.live_job;
@@ -563,7 +628,7 @@ impl Store {
     /// while a run is under way: `skip` refuses (`AlreadyRunning`), `buffer_one` lets it wait for the end.
     #[tracing::instrument(skip_all, fields(schedule.id = %id))]
     pub async fn trigger_schedule(&self, id: Uuid) -> Result<Triggered> {
-        let schedule = self.inspect().schedule(id).await?;
+        let schedule = changeable(self.inspect().schedule(id).await?)?;
         let job = JobId::manual(id);
         let now = self.clock.now();
         let triggered: i64 = self
@@ -598,7 +663,7 @@ impl Store {
         if to < from {
             return Err(Error::invalid("to", "to must not be before from"));
         }
-        let schedule = self.inspect().schedule(id).await?;
+        let schedule = changeable(self.inspect().schedule(id).await?)?;
         let occurrences = schedule.occurrences_between(from, to, MAX_OCCURRENCES + 1);
         if occurrences.len() > MAX_OCCURRENCES {
             return Err(Error::invalid(
@@ -675,6 +740,7 @@ impl Store {
                     .key(self.keys.execution_times(schedule_id))
                     .key(self.keys.workflow_requirements())
                     .key(self.keys.delayed(queue))
+                    .key(self.keys.execution_index())
                     .arg(job.to_string())
                     .arg(worker)
                     .arg(millis(now))
@@ -686,7 +752,8 @@ impl Store {
                     .arg(self.keys.pattern(|keys| keys.workflow_waiting(Uuid::nil())))
                     .arg(queue.as_str())
                     .arg(self.keys.wakeup_channel())
-                    .arg(HANDLER_RETRY.as_millis() as i64),
+                    .arg(HANDLER_RETRY.as_millis() as i64)
+                    .arg(self.keys.pattern(|keys| keys.workflow_executions(Uuid::nil()))),
             )
             .await?;
         let mut reply = reply.into_iter();
@@ -862,8 +929,8 @@ impl Store {
                         .key(self.keys.schedule(schedule_id))
                         .key(self.keys.executions(schedule_id))
                         .key(self.keys.execution_times(schedule_id))
-                        .key(self.keys.schedules_by_status(current.status))
-                        .key(self.keys.schedules_by_status(next.status))
+                        .key(self.status_index(&current))
+                        .key(self.status_index(&next))
                         .key(key_or_own(next_job.map(|(job, _)| job)))
                         .key(self.keys.delayed(&next.queue))
                         .key(self.keys.ready(&next.queue))
@@ -871,6 +938,8 @@ impl Store {
                         .key(self.keys.backfill(schedule_id))
                         .key(self.keys.workflow_slots(started.schedule.workflow_id))
                         .key(self.keys.workflow_waiting(started.schedule.workflow_id))
+                        .key(self.keys.execution_index())
+                        .key(self.keys.workflow_executions(started.schedule.workflow_id))
                         .arg(started.job.to_string())
                         .arg(owner)
                         .arg(execution.id.to_string())
@@ -896,6 +965,7 @@ impl Store {
                         .arg(settlement.dropped_job.map(|job| job.to_string()).unwrap_or_default())
                         .arg(if is_backfill { "1" } else { "0" })
                         .arg(self.keys.pattern(|keys| keys.delayed(&QueueName::placeholder())))
+                        .arg(if current.ad_hoc && next.status != ScheduleStatus::Active { "1" } else { "0" })
                         .arg(record_args(&next)),
                 )
                 .await?;
@@ -954,6 +1024,26 @@ impl Store {
 
     // ---- reconciler ------------------------------------------------------------------------------
 
+    /// Drops history index entries past the retention age, walking the workflow index in pages.
+    pub async fn trim_history(&self) -> Result<u64> {
+        let cutoff = millis(self.clock.now()) - self.retention.max_age.as_millis() as i64;
+        let mut dropped = 0;
+        let mut cursor = None;
+        loop {
+            let page = self.inspect().workflow_ids(BATCH, cursor.as_deref()).await?;
+            let mut invocation = scripts::TRIM_HISTORY.prepare_invoke();
+            invocation.key(self.keys.execution_index()).key(self.keys.runs()).arg(cutoff);
+            for id in &page.items {
+                invocation.key(self.keys.workflow_executions(*id));
+            }
+            dropped += self.invoke::<u64>(&invocation).await?;
+            match page.next_cursor {
+                Some(next) => cursor = Some(next),
+                None => return Ok(dropped),
+            }
+        }
+    }
+
     /// One reconciler pass (spec §4.4): hand back jobs whose lease expired, promote overdue jobs, and
     /// re-create the job of every active schedule that lost it. Walks indexes in bounded pages.
     #[tracing::instrument(skip_all)]
@@ -985,6 +1075,7 @@ impl Store {
             }
             offset += BATCH;
         }
+        self.trim_history().await?;
         if report != ReconcileReport::default() {
             tracing::info!(
                 promoted = report.promoted,
@@ -1232,6 +1323,17 @@ fn log_settlement(job: &JobId, schedule: &Schedule, next_job: Option<(JobId, Tim
         None => tracing::info!(job.id = %job, schedule.id = %schedule.id, schedule.status = schedule.status.as_str(),
             "job {job} ended; schedule is {}", schedule.status.as_str()),
     }
+}
+
+/// `schedule`, unless it is an ad-hoc run, which runs once as it was asked to and is never changed.
+fn changeable(schedule: Schedule) -> Result<Schedule> {
+    if schedule.ad_hoc {
+        return Err(Error::Conflict(format!(
+            "{} is an ad-hoc run of a workflow and cannot be changed; cancel its execution or delete it",
+            schedule.id
+        )));
+    }
+    Ok(schedule)
 }
 
 /// What `start_job.lua` checks before a run of `workflow` may start, or `''` when nothing.
