@@ -52,7 +52,13 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for QueryParams<T>
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         let Query(value) = Query::<T>::from_request_parts(parts, state).await.map_err(|rejection| {
             let message = rejection.body_text();
-            let field = quoted_name(&message);
+            // "...: state: unknown variant `x`" names the parameter before the colon; "unknown field `x`" in quotes.
+            let named =
+                message.rsplit_once("query string: ").and_then(|(_, rest)| rest.split_once(": ")).map(|(name, _)| name);
+            let field = match named {
+                Some(name) if name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') => Some(name.to_string()),
+                _ => quoted_name(&message),
+            };
             ApiError::validation(message, field)
         })?;
         Ok(Self(value))

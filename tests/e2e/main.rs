@@ -8,3 +8,4 @@ mod recovery;
 mod schedules;
 mod support;
 mod workers;
+mod workflows;

@@ -25,5 +25,6 @@ mod wakeup;
 pub use executor::Executor;
 pub use handlers::{HandlerCall, HandlerFuture, Handlers};
 pub use inspect::print_overview;
+pub use recur_common::telemetry::init as init_logging;
 pub use runner::{run, run_until_signal};
 pub use settings::Settings;

@@ -15,12 +15,21 @@ pub use target::Target;
 
 /// Path of a binary built next to the test executable (`target/<profile>/<name>`).
 pub fn binary(name: &str) -> PathBuf {
+    built(name)
+}
+
+/// Path of an example built next to the test executable (`target/<profile>/examples/<name>`).
+pub fn example(name: &str) -> PathBuf {
+    built(&format!("examples/{name}"))
+}
+
+fn built(relative: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
     let dir = exe.parent().and_then(|deps| deps.parent()).expect("target directory");
-    let path = dir.join(name);
+    let path = dir.join(relative);
     assert!(
         path.exists(),
-        "{} is missing: run `cargo build --workspace --bins` first (scripts/test does)",
+        "{} is missing: run `cargo build --workspace --bins --examples` first (scripts/test does)",
         path.display()
     );
     path
@@ -208,6 +217,22 @@ impl TestApp {
         self.executions(id).await.into_iter().filter(|execution| execution["state"] != "running").collect()
     }
 
+    /// Waits until execution `id` exists in `state`; returns it. Fails at once if it ends in another state.
+    pub async fn wait_for_execution(&self, id: &str, state: &str) -> Value {
+        let path = format!("/executions/{id}");
+        wait_until(Duration::from_secs(20), &format!("execution {id} is {state}"), || async {
+            let (status, execution) = self.request(Method::GET, &path, None).await;
+            let current = execution["state"].as_str().unwrap_or("");
+            assert!(
+                status != StatusCode::OK || current == state || current == "running",
+                "execution {id} ended {current}, not {state}: {execution}"
+            );
+            status == StatusCode::OK && current == state
+        })
+        .await;
+        self.expect(self.request(Method::GET, &path, None).await, StatusCode::OK)
+    }
+
     /// Waits until the schedule has `status`; returns it. Answers other than 200 (a 503 while Redis
     /// restarts) count as "not yet".
     pub async fn wait_for_status(&self, id: &str, status: &str, timeout: Duration) -> Value {
@@ -229,8 +254,7 @@ impl TestApp {
 
 /// Sends SIGTERM to `child` and waits up to `timeout` for it to exit.
 async fn terminate(child: &mut Child, timeout: Duration) -> std::process::ExitStatus {
-    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill -TERM");
-    assert!(status.success());
+    signal(child, "-TERM");
     let deadline = Instant::now() + timeout;
     loop {
         if let Some(status) = child.try_wait().expect("wait for the process") {
@@ -276,6 +300,15 @@ impl Default for WorkerOptions {
 
 /// Starts `recur-worker` against `redis`.
 pub fn spawn_worker(redis: &TestRedis, options: WorkerOptions) -> WorkerProcess {
+    spawn_worker_from(binary("recur-worker"), redis, options)
+}
+
+/// Starts the example worker with Rust handlers (`worker/examples/custom_worker.rs`) against `redis`.
+pub fn spawn_custom_worker(redis: &TestRedis, options: WorkerOptions) -> WorkerProcess {
+    spawn_worker_from(example("custom_worker"), redis, options)
+}
+
+fn spawn_worker_from(program: PathBuf, redis: &TestRedis, options: WorkerOptions) -> WorkerProcess {
     let env = vec![
         ("REDIS_URL".to_string(), redis.url()),
         ("RECUR_WORKER_ID".to_string(), options.id),
@@ -285,7 +318,7 @@ pub fn spawn_worker(redis: &TestRedis, options: WorkerOptions) -> WorkerProcess 
         ("RECUR_SHUTDOWN_GRACE_SECONDS".to_string(), options.shutdown_grace_seconds.to_string()),
         ("RUST_LOG".to_string(), log_level().to_string()),
     ];
-    let child = Command::new(binary("recur-worker"))
+    let child = Command::new(program)
         .envs(env)
         .envs(trust(redis))
         .stdout(output())
@@ -306,6 +339,21 @@ impl WorkerProcess {
     pub async fn terminate(&mut self, timeout: Duration) -> std::process::ExitStatus {
         terminate(&mut self.child, timeout).await
     }
+
+    /// SIGSTOP: the worker freezes (it claims nothing, and its heartbeat record lives on until it expires).
+    pub fn pause(&self) {
+        signal(&self.child, "-STOP");
+    }
+
+    /// SIGCONT after [`WorkerProcess::pause`].
+    pub fn resume(&self) {
+        signal(&self.child, "-CONT");
+    }
+}
+
+fn signal(child: &Child, signal: &str) {
+    let status = Command::new("kill").args([signal, &child.id().to_string()]).status().expect("kill");
+    assert!(status.success(), "kill {signal} failed");
 }
 
 impl Drop for WorkerProcess {

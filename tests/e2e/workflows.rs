@@ -1,0 +1,338 @@
+//! Workflows end to end: templates, step outputs and HTTP options, concurrency limits, cancel, ad-hoc runs,
+//! run history, versions and Rust handlers in a worker of one's own.
+
+use std::time::{Duration, Instant};
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::support::{
+    Target, TestRedis, WorkerOptions, seconds_between, spawn_app, spawn_custom_worker, spawn_worker, wait_until,
+};
+
+#[tokio::test]
+async fn templates_send_the_trigger_and_an_earlier_steps_json_output_to_the_target() {
+    let redis = TestRedis::start();
+    let app = spawn_app(&redis).await;
+    let target = Target::start().await;
+    let workflow = app
+        .post_workflow(json!([
+            {"kind": "http", "name": "fetch", "url": target.url("/json/fetch")},
+            {"kind": "http", "method": "POST",
+             "url": target.url("/ok/{{ steps.fetch.output.body.id }}?at={{ trigger.timestamp | urlencode }}"),
+             "headers": {"x-user": "{{ trigger.payload.user }}"},
+             "body": {"order": "{{ steps[0].output.body.id }}", "user": "{{ trigger.payload.user }}",
+                      "at": "{{ trigger.timestamp }}", "repeat": "{{ trigger.repeat_number }}"}},
+        ]))
+        .await;
+    let now = jiff::Timestamp::now().to_string();
+    let schedule = app
+        .post_schedule(json!({"workflow_id": workflow, "interval_seconds": 3600, "start_at": now,
+                              "payload": {"user": "ada"}}))
+        .await;
+    let schedule = schedule["id"].as_str().expect("id").to_string();
+    let _worker = spawn_worker(&redis, WorkerOptions::default());
+    wait_until(Duration::from_secs(15), "the run is recorded", || async {
+        app.finished_executions(&schedule).await.len() == 1
+    })
+    .await;
+    let execution = &app.finished_executions(&schedule).await[0];
+    assert_eq!(execution["state"], "succeeded", "{execution}");
+    let hits = target.hits("4242");
+    assert_eq!(hits.len(), 1, "the templated request arrives once");
+    let hit = &hits[0];
+    let body = &hit.body;
+    assert_eq!(
+        (body["order"].as_str(), body["user"].as_str(), body["repeat"].as_str()),
+        (Some("4242"), Some("ada"), Some("0"))
+    );
+    assert_eq!(hit.headers["x-user"], "ada");
+    let at: jiff::Timestamp = body["at"].as_str().expect("at").parse().expect("trigger.timestamp is RFC 3339");
+    assert!(hit.uri.ends_with(&format!("?at={}", body["at"].as_str().expect("at").replace(':', "%3A"))), "{}", hit.uri);
+    let started: jiff::Timestamp = execution["started_at"].as_str().expect("started_at").parse().expect("instant");
+    assert!(at >= started, "trigger.timestamp {at} is the run's time, not before its start {started}");
+    assert_eq!(execution["steps"][0]["name"], "fetch");
+    assert_eq!(execution["steps"][0]["output"]["body"]["id"], 4242, "JSON answers are parsed");
+    assert_eq!(execution["output"]["status"], 200, "the last step's output is the execution's");
+    assert_eq!(execution["workflow_version"], 1);
+}
+
+#[tokio::test]
+async fn http_steps_take_expected_statuses_a_size_limit_and_a_redirect_policy_and_a_bad_render_fails_the_step() {
+    let redis = TestRedis::start();
+    let app = spawn_app(&redis).await;
+    let target = Target::start().await;
+    let workflow = app
+        .post_workflow(json!([
+            {"kind": "http", "url": target.url("/fail/expected"), "expect_status": [500]},
+            {"kind": "http", "url": target.url("/redirect/kept"), "max_redirects": 0, "expect_status": ["3xx"]},
+            {"kind": "http", "url": target.url("/redirect/followed")},
+            {"kind": "http", "url": target.url("/big/cut"), "max_response_bytes": 1000},
+            {"kind": "log", "message": "{{ steps[99].output }}"},
+        ]))
+        .await;
+    let (status, run) = app.request(Method::POST, &format!("/workflows/{workflow}/run"), Some(json!({}))).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{run}");
+    let _worker = spawn_worker(&redis, WorkerOptions::default());
+    let execution = app.wait_for_execution(run["execution_id"].as_str().expect("execution id"), "failed").await;
+    let steps = execution["steps"].as_array().expect("steps");
+    assert_eq!(
+        steps.iter().map(|step| step["state"].as_str().unwrap_or("")).collect::<Vec<_>>(),
+        ["succeeded", "succeeded", "succeeded", "succeeded", "failed"]
+    );
+    assert_eq!(steps[0]["output"]["status"], 500);
+    assert_eq!(steps[1]["output"]["status"], 303);
+    assert_eq!(target.count("kept"), 1, "the redirect was not followed");
+    // Followed: the redirect and the page it points at both saw the request.
+    assert_eq!((steps[2]["output"]["status"].as_u64(), target.count("followed")), (Some(200), 2));
+    assert_eq!(steps[3]["output"]["body"].as_str().map(str::len), Some(1000));
+    assert_eq!(steps[3]["output"]["truncated"], true);
+    let error = execution["error"].as_str().expect("error");
+    assert!(error.contains("step 4 (log)") && error.contains("cannot render the template in message"), "{error}");
+}
+
+#[tokio::test]
+async fn max_concurrency_one_never_overlaps_across_three_schedules_and_three_workers() {
+    let redis = TestRedis::start();
+    let app = spawn_app(&redis).await;
+    let (status, workflow) = app
+        .request(
+            Method::POST,
+            "/workflows",
+            Some(json!({"name": "one-at-a-time", "max_concurrency": 1, "steps": [{"kind": "sleep", "seconds": 0.3}]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{workflow}");
+    let workflow = workflow["id"].as_str().expect("id").to_string();
+    let _workers: Vec<_> = (0..3).map(|_| spawn_worker(&redis, WorkerOptions::default())).collect();
+    let schedules = app.post_repeating_schedules(&workflow, 3, 2).await;
+    for schedule in &schedules {
+        app.wait_for_status(schedule, "done", Duration::from_secs(30)).await;
+    }
+    let mut runs = Vec::new();
+    for schedule in &schedules {
+        runs.extend(app.finished_executions(schedule).await);
+    }
+    assert_eq!(runs.len(), 6);
+    assert!(
+        runs.iter().all(|run| run["state"] == "succeeded" && run["attempt"] == 1),
+        "waiting is no attempt: {runs:?}"
+    );
+    runs.sort_by_key(|run| run["started_at"].as_str().unwrap_or_default().to_string());
+    for pair in runs.windows(2) {
+        let gap = seconds_between(&pair[0]["finished_at"], &pair[1]["started_at"]);
+        assert!(gap >= 0.0, "runs overlapped: {} and {}", pair[0], pair[1]);
+    }
+    let workers: std::collections::BTreeSet<_> =
+        runs.iter().map(|run| run["worker_id"].as_str().unwrap_or("")).collect();
+    assert!(workers.len() >= 2, "the runs spread over the workers: {workers:?}");
+}
+
+#[tokio::test]
+async fn a_killed_workers_slot_is_freed_within_the_lease() {
+    let redis = TestRedis::start();
+    let app = spawn_app(&redis).await;
+    let (_, workflow) = app
+        .request(
+            Method::POST,
+            "/workflows",
+            Some(json!({"name": "exclusive", "max_concurrency": 1, "steps": [{"kind": "sleep", "seconds": 60}]})),
+        )
+        .await;
+    let workflow = workflow["id"].as_str().expect("id").to_string();
+    let lease_seconds = 2;
+    let mut holder =
+        spawn_worker(&redis, WorkerOptions { id: "holder".into(), lease_seconds, ..WorkerOptions::default() });
+    let first = app.post_schedule_due_now(&workflow).await;
+    app.wait_until_running(&first, Some("holder")).await;
+    let _other = spawn_worker(
+        &redis,
+        WorkerOptions { id: "other".into(), lease_seconds, reconcile_seconds: 60, ..WorkerOptions::default() },
+    );
+    let second = app.post_schedule_due_now(&workflow).await;
+    // While the holder lives, the second run waits.
+    tokio::time::sleep(Duration::from_secs(lease_seconds + 1)).await;
+    assert!(app.executions(&second).await.is_empty(), "the second run started beside the first");
+    holder.kill_9();
+    let killed_at = Instant::now();
+    app.wait_until_running(&second, Some("other")).await;
+    let waited = killed_at.elapsed();
+    assert!(waited <= Duration::from_secs(lease_seconds) + Duration::from_millis(1500), "slot freed after {waited:?}");
+}
+
+#[tokio::test]
+async fn cancel_stops_a_long_sleep_within_a_second_and_counts_as_a_failure_only_when_asked() {
+    let redis = TestRedis::start();
+    let app = spawn_app(&redis).await;
+    let workflow = app.post_workflow(json!([{"kind": "sleep", "seconds": 60}])).await;
+    let _worker = spawn_worker(&redis, WorkerOptions::default());
+    for (count_as_failure, schedule_after) in [(false, "active"), (true, "dead")] {
+        let now = jiff::Timestamp::now().to_string();
+        let schedule = app
+            .post_schedule(
+                json!({"workflow_id": workflow, "interval_seconds": 3600, "start_at": now, "max_retries": 0}),
+            )
+            .await;
+        let schedule = schedule["id"].as_str().expect("id").to_string();
+        app.wait_until_running(&schedule, None).await;
+        let execution = app.executions(&schedule).await[0]["id"].as_str().expect("id").to_string();
+        let asked = Instant::now();
+        let (status, body) = app
+            .request(Method::POST, &format!("/executions/{execution}/cancel?count_as_failure={count_as_failure}"), None)
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+        let cancelled = app.wait_for_execution(&execution, "cancelled").await;
+        assert!(asked.elapsed() < Duration::from_secs(1), "cancel took {:?}", asked.elapsed());
+        assert_eq!(cancelled["steps"][0]["state"], "cancelled");
+        assert!(seconds_between(&cancelled["started_at"], &cancelled["finished_at"]) < 5.0);
+        let after = app.wait_for_status(&schedule, schedule_after, Duration::from_secs(5)).await;
+        assert_eq!(after["error_count"], u64::from(count_as_failure), "{after}");
+        let (status, body) = app.request(Method::POST, &format!("/executions/{execution}/cancel"), None).await;
+        assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    }
+}
+
+#[tokio::test]
+async fn ad_hoc_runs_are_recorded_in_the_history_which_filters_and_pages() {
+    let redis = TestRedis::start();
+    let app = spawn_app(&redis).await;
+    let target = Target::start().await;
+    let workflow = app
+        .post_workflow(json!([{"kind": "http", "method": "POST", "url": target.url("/ok/adhoc"),
+                               "body": {"n": "{{ trigger.payload.n }}"}}]))
+        .await;
+    let other = app.post_workflow(json!([{"kind": "log", "message": "other"}])).await;
+    let _worker = spawn_worker(&redis, WorkerOptions::default());
+    let since = jiff::Timestamp::now();
+    let mut ids = Vec::new();
+    for n in 0..3 {
+        let (status, run) =
+            app.request(Method::POST, &format!("/workflows/{workflow}/run"), Some(json!({"payload": {"n": n}}))).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{run}");
+        let id = run["execution_id"].as_str().expect("execution id").to_string();
+        app.wait_for_execution(&id, "succeeded").await;
+        ids.push(id);
+    }
+    let other_run = app.request(Method::POST, &format!("/workflows/{other}/run"), Some(json!({}))).await.1;
+    app.wait_for_execution(other_run["execution_id"].as_str().expect("id"), "succeeded").await;
+    let sent: Vec<_> = target.bodies("adhoc").iter().map(|body| body["n"].clone()).collect();
+    assert_eq!(sent, [json!("0"), json!("1"), json!("2")]);
+
+    let app = &app;
+    let page = |query: String| async move { app_get(app, &format!("/executions?{query}")).await };
+    let all = page(format!("workflow_id={workflow}")).await;
+    let listed: Vec<_> =
+        all["items"].as_array().expect("items").iter().map(|e| e["id"].as_str().unwrap_or("").to_string()).collect();
+    assert_eq!(listed, ids.iter().rev().cloned().collect::<Vec<_>>(), "newest first, this workflow only");
+    let first = page(format!("workflow_id={workflow}&limit=2")).await;
+    assert_eq!(first["items"].as_array().map(Vec::len), Some(2));
+    let cursor = first["next_cursor"].as_str().expect("a next page");
+    let second = page(format!("workflow_id={workflow}&limit=2&cursor={cursor}")).await;
+    assert_eq!(second["items"][0]["id"].as_str(), Some(ids[0].as_str()));
+    assert!(second["next_cursor"].is_null());
+    assert_eq!(page(format!("state=succeeded&since={since}")).await["items"].as_array().map(Vec::len), Some(4));
+    assert_eq!(page("state=failed".to_string()).await["items"].as_array().map(Vec::len), Some(0));
+    let later = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(60);
+    assert_eq!(page(format!("since={later}")).await["items"].as_array().map(Vec::len), Some(0));
+    let run_schedule = app_get(app, &format!("/executions/{}", ids[0])).await["schedule_id"].clone();
+    let of_schedule = page(format!("schedule_id={}", run_schedule.as_str().expect("schedule id"))).await;
+    assert_eq!(of_schedule["items"].as_array().map(Vec::len), Some(1));
+    // Ad-hoc runs stay out of the schedule listings, and cannot be changed.
+    assert_eq!(app_get(app, "/schedules").await["items"].as_array().map(Vec::len), Some(0));
+    let (status, _) = app.pause_schedule(run_schedule.as_str().expect("id")).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let (status, body) = app.request(Method::GET, "/executions?state=sideways", None).await;
+    assert_eq!((status, body["error"]["field"].as_str()), (StatusCode::BAD_REQUEST, Some("state")), "{body}");
+}
+
+async fn app_get(app: &crate::support::TestApp, path: &str) -> Value {
+    let (status, body) = app.request(Method::GET, path, None).await;
+    assert_eq!(status, StatusCode::OK, "{path}: {body}");
+    body
+}
+
+#[tokio::test]
+async fn an_edit_does_not_touch_a_running_execution_and_the_next_run_uses_the_new_version() {
+    let redis = TestRedis::start();
+    let app = spawn_app(&redis).await;
+    let target = Target::start().await;
+    let steps = |key: &str| json!([{"kind": "sleep", "seconds": 1}, {"kind": "http", "url": target.url(&format!("/ok/{key}"))}]);
+    let (_, created) =
+        app.request(Method::POST, "/workflows", Some(json!({"name": "versioned", "steps": steps("v1")}))).await;
+    let workflow = created["id"].as_str().expect("id").to_string();
+    let _worker = spawn_worker(&redis, WorkerOptions::default());
+    let first = app.request(Method::POST, &format!("/workflows/{workflow}/run"), Some(json!({}))).await.1;
+    let first = first["execution_id"].as_str().expect("id").to_string();
+    app.wait_for_execution(&first, "running").await;
+    let (status, edited) = app
+        .request(
+            Method::PUT,
+            &format!("/workflows/{workflow}"),
+            Some(json!({"name": "versioned", "steps": steps("v2")})),
+        )
+        .await;
+    assert_eq!((status, edited["version"].as_u64()), (StatusCode::OK, Some(2)), "{edited}");
+    let done = app.wait_for_execution(&first, "succeeded").await;
+    assert_eq!((done["workflow_version"].as_u64(), target.count("v1"), target.count("v2")), (Some(1), 1, 0));
+    let second = app.request(Method::POST, &format!("/workflows/{workflow}/run"), Some(json!({}))).await.1;
+    let second = app.wait_for_execution(second["execution_id"].as_str().expect("id"), "succeeded").await;
+    assert_eq!((second["workflow_version"].as_u64(), target.count("v2")), (Some(2), 1));
+    let old = app_get(&app, &format!("/workflows/{workflow}/versions/1")).await;
+    assert_eq!(old["steps"][1]["url"], target.url("/ok/v1"));
+    let (status, _) = app.request(Method::GET, &format!("/workflows/{workflow}/versions/3"), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn a_handler_runs_in_the_custom_worker_and_a_worker_without_it_leaves_the_job_alone() {
+    let redis = TestRedis::start();
+    let app = spawn_app(&redis).await;
+    let target = Target::start().await;
+    let (status, body) = app
+        .request(
+            Method::POST,
+            "/workflows",
+            Some(json!({"name": "thumbs", "steps": [{"kind": "handler", "name": "resize"}]})),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("unknown_handler")),
+        "{body}"
+    );
+
+    let custom = spawn_custom_worker(&redis, WorkerOptions { id: "images".into(), ..WorkerOptions::default() });
+    let steps = json!([
+        {"kind": "handler", "name": "resize", "input": {"path": "{{ trigger.payload.path }}", "width": 640}},
+        {"kind": "http", "method": "POST", "url": target.url("/ok/resized"), "body": {"file": "{{ steps.resize.output.path }}"}},
+    ]);
+    // The handler is known once the custom worker's first heartbeat lands.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let created = loop {
+        let body = json!({"name": "thumbs", "steps": steps.clone()});
+        let (status, created) = app.request(Method::POST, "/workflows", Some(body)).await;
+        if status == StatusCode::CREATED {
+            break created;
+        }
+        assert!(Instant::now() < deadline, "the custom worker never announced its handlers: {created}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let workflow = created["id"].as_str().expect("id").to_string();
+    // Only a worker without the handler is awake: it must hand the job back, not fail it.
+    custom.pause();
+    let _plain = spawn_worker(&redis, WorkerOptions { id: "plain".into(), ..WorkerOptions::default() });
+    let run = app
+        .request(Method::POST, &format!("/workflows/{workflow}/run"), Some(json!({"payload": {"path": "cat.png"}})))
+        .await
+        .1;
+    let execution = run["execution_id"].as_str().expect("id").to_string();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (status, _) = app.request(Method::GET, &format!("/executions/{execution}"), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "the plain worker started a run it cannot do");
+    custom.resume();
+    let done = app.wait_for_execution(&execution, "succeeded").await;
+    assert_eq!(done["worker_id"], "images");
+    assert_eq!(done["attempt"], 1);
+    assert_eq!(done["steps"][0]["output"], json!({"path": "cat.png@640w", "width": 640, "repeat_number": 0}));
+    assert_eq!(target.bodies("resized"), [json!({"file": "cat.png@640w"})]);
+}
