@@ -8,4 +8,5 @@ mod recovery;
 mod schedules;
 mod support;
 mod workers;
+mod workflow_docs;
 mod workflows;
