@@ -21,7 +21,12 @@ use crate::{
     store::{corrupt, not_found},
 };
 
-/// One page of a listing, newest first, and the cursor of the next page.
+/// Index members one listing request reads at most. A filter that matches few of them answers a short page
+/// with a cursor instead of walking the whole index in one request.
+const SCAN_BUDGET: usize = 5_000;
+
+/// One page of a listing, newest first, and the cursor of the next page. A page may hold fewer than the
+/// limit and still have a next one.
 #[derive(Debug, Clone, Serialize)]
 pub struct Page<T> {
     pub items: Vec<T>,
@@ -305,7 +310,12 @@ impl Inspect {
         };
         let mut items = Vec::new();
         let mut last_id = None;
+        let mut scanned = 0;
         loop {
+            if scanned >= SCAN_BUDGET {
+                // A selective filter: answer what was found so far; the cursor resumes the walk.
+                return Ok(Page { items, next_cursor: last_id });
+            }
             let wanted = (limit - items.len()).min(end.saturating_sub(start));
             if wanted == 0 {
                 return Ok(Page { items, next_cursor: None });
@@ -316,6 +326,7 @@ impl Inspect {
                 return Ok(Page { items, next_cursor: None });
             }
             start += ids.len();
+            scanned += ids.len();
             let exhausted = ids.len() < wanted;
             last_id = ids.last().cloned().or(last_id);
             items.extend(load(ids).await?);

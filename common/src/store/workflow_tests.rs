@@ -147,3 +147,21 @@ async fn a_new_version_keeps_the_old_one_readable() {
     assert_eq!(f.store.inspect().workflow_version(workflow.id, 2).await.unwrap(), edited);
     assert_eq!(f.store.inspect().workflow(workflow.id).await.unwrap(), edited);
 }
+
+#[tokio::test]
+async fn a_selective_history_filter_answers_a_short_page_with_a_cursor_instead_of_walking_everything() {
+    let f = Fixture::new().await;
+    let schedule = f.schedule(json!({"interval_seconds": 10})).await;
+    // 6,000 index entries whose records were trimmed: none matches, and no request reads them all.
+    let members: Vec<(i64, String)> =
+        (0..6_000).map(|n| (n, format!("{}-a1", JobId::regular(schedule.id, n as u64, 0)))).collect();
+    let mut conn = f.redis.connection().await;
+    let _: () = redis::AsyncCommands::zadd_multiple(&mut conn, f.keys.execution_index(), &members).await.unwrap();
+    let filter = crate::inspect::ExecutionFilter { state: Some(ExecutionState::Failed), ..Default::default() };
+    let first = f.store.inspect().history(&filter, 10, None).await.unwrap();
+    assert!(first.items.is_empty());
+    let cursor = first.next_cursor.expect("a cursor to resume from");
+    let second = f.store.inspect().history(&filter, 10, Some(&cursor)).await.unwrap();
+    assert!(second.items.is_empty());
+    assert_eq!(second.next_cursor, None, "the rest of the index fits the budget");
+}
