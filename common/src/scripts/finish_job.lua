@@ -15,7 +15,8 @@
 -- ARGV[15] next due ms, ARGV[16] next due RFC 3339, ARGV[17] wakeup channel, ARGV[18] '1' if the job
 -- counted as a run under way, ARGV[19] pending job to drop or '', ARGV[20] '1' for a backfill job (the next
 -- job is then the head of the backfill list), ARGV[21] delayed key pattern, ARGV[22] '1' to let the
--- schedule's records expire after the retention period (an ad-hoc run that ended), ARGV[23..] schedule record
+-- schedule's records expire after the retention period (an ad-hoc run that ended), ARGV[23] '1' if the job
+-- holds a workflow slot, ARGV[24..] schedule record
 -- Returns 1 recorded | 2 recorded, the schedule was deleted | 0 not this owner's job (or no longer pending)
 -- | -2 stale revision or backfill list
 local job_id, execution_id, pending = ARGV[1], ARGV[3], ARGV[2] == ''
@@ -48,7 +49,9 @@ else
 end
 redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[5], execution_id, ARGV[4])
-free_slot(KEYS[14], KEYS[15], job_id, ARGV[5], ARGV[21], ARGV[17])
+if ARGV[23] == '1' then
+  free_slot(KEYS[14], KEYS[15], job_id, ARGV[5], ARGV[21], ARGV[17])
+end
 if pending then
   -- Never started: index the skipped record at the time it was skipped.
   redis.call('ZADD', KEYS[6], ARGV[5], execution_id)
@@ -75,7 +78,7 @@ if not schedule_exists then
   redis.call('PEXPIRE', KEYS[6], ARGV[10])
   return 2
 end
-write_schedule(KEYS[4], 23)
+write_schedule(KEYS[4], 24)
 if KEYS[7] ~= KEYS[8] then
   redis.call('ZREM', KEYS[7], ARGV[11])
   redis.call('ZADD', KEYS[8], ARGV[12], ARGV[11])

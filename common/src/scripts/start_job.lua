@@ -12,7 +12,8 @@
 -- offers as ',a,b,', ARGV[8] workflow slots pattern, ARGV[9] workflow waiting pattern, ARGV[10] queue name,
 -- ARGV[11] wakeup channel, ARGV[12] ms before a job lacking a handler is offered again, ARGV[13] workflow
 -- execution index pattern
--- Returns {1, attempt, execution id, due RFC 3339, {schedule fields...}} | {0} dropped |
+-- Returns {1, attempt, execution id, due RFC 3339, {schedule fields...}, 1 if it took a workflow slot} |
+-- {0} dropped |
 -- {-1} the claim is no longer this worker's | {-4, handler} this worker lacks the handler | {-5} no free slot
 local job_id, worker, now = ARGV[1], ARGV[2], tonumber(ARGV[3])
 if redis.call('HGET', KEYS[3], job_id) ~= worker then
@@ -39,6 +40,7 @@ local function put_back(due_ms)
   make_due(KEYS[8], job_id, due_ms, ARGV[11])
 end
 
+local slot = 0
 local requirements = redis.call('HGET', KEYS[7], workflow_id)
 if requirements then
   requirements = cjson.decode(requirements)
@@ -61,6 +63,7 @@ if requirements then
     end
     redis.call('ZADD', slots, ARGV[6], job_id)
     redis.call('ZREM', waiting, ARGV[10] .. '/' .. job_id)
+    slot = 1
   end
 end
 
@@ -77,4 +80,4 @@ redis.call('HSET', KEYS[5], execution_id, cjson.encode({
 redis.call('ZADD', KEYS[6], ARGV[3], execution_id)
 redis.call('ZADD', KEYS[9], ARGV[3], execution_id)
 redis.call('ZADD', fill_key(ARGV[13], workflow_id), ARGV[3], execution_id)
-return {1, attempt, execution_id, job[2], schedule}
+return {1, attempt, execution_id, job[2], schedule, slot}

@@ -79,6 +79,8 @@ pub struct StartedJob {
     pub execution: Execution,
     /// The schedule as it was when the job started; the finish plans from it.
     pub schedule: Schedule,
+    /// Whether the job took a slot of its workflow's `max_concurrency`, renewed with its lease.
+    pub holds_slot: bool,
 }
 
 /// What [`Store::start_job`] found.
@@ -769,6 +771,7 @@ impl Store {
         let execution_id: String = next_value(&mut reply, "start_job")?;
         let due_text: String = next_value(&mut reply, "start_job")?;
         let fields: HashMap<String, String> = next_value(&mut reply, "start_job")?;
+        let holds_slot = next_value::<i64>(&mut reply, "start_job")? == 1;
         let schedule =
             Schedule::from_fields(&fields).map_err(|detail| corrupt(&self.keys.schedule(schedule_id), detail))?;
         let scheduled_for: Timestamp =
@@ -791,7 +794,7 @@ impl Store {
             error: None,
             steps: Vec::new(),
         };
-        let started = StartedJob { job, queue: queue.clone(), execution, schedule };
+        let started = StartedJob { job, queue: queue.clone(), execution, schedule, holds_slot };
         if let Admission::Skip(reason) = started.schedule.admission(&job, scheduled_for, now) {
             let mut execution = started.execution.clone();
             execution.close(ExecutionState::Skipped, now, Some(reason.to_string()));
@@ -831,7 +834,8 @@ impl Store {
                     .key(self.keys.job(&started.job))
                     .arg(started.job.to_string())
                     .arg(&started.execution.worker_id)
-                    .arg(lease_until(self.clock.now(), lease)),
+                    .arg(lease_until(self.clock.now(), lease))
+                    .arg(if started.holds_slot { "1" } else { "0" }),
             )
             .await?;
         Ok(match renewed {
@@ -966,6 +970,7 @@ impl Store {
                         .arg(if is_backfill { "1" } else { "0" })
                         .arg(self.keys.pattern(|keys| keys.delayed(&QueueName::placeholder())))
                         .arg(if current.ad_hoc && next.status != ScheduleStatus::Active { "1" } else { "0" })
+                        .arg(if started.holds_slot { "1" } else { "0" })
                         .arg(record_args(&next)),
                 )
                 .await?;
@@ -1124,8 +1129,13 @@ impl Store {
             error: Some(reason.to_string()),
             steps: Vec::new(),
         };
-        let started =
-            StartedJob { job, queue: schedule.queue.clone(), execution: execution.clone(), schedule: schedule.clone() };
+        let started = StartedJob {
+            job,
+            queue: schedule.queue.clone(),
+            execution: execution.clone(),
+            schedule: schedule.clone(),
+            holds_slot: false,
+        };
         let settled = self.settle(&started, &execution, &Outcome::Skipped(reason), Holder::Pending).await?;
         Ok((settled == FinishOutcome::Recorded).then_some(reason))
     }
@@ -1175,7 +1185,9 @@ impl Store {
         if execution.attempt < MAX_DELIVERIES {
             return self.requeue(job, queue, owner, Some(&execution), Some(now)).await;
         }
-        let started = StartedJob { job: *job, queue: queue.clone(), execution: execution.clone(), schedule };
+        // Its slot, if it took one, is freed now rather than when its lease score is next purged.
+        let started =
+            StartedJob { job: *job, queue: queue.clone(), execution: execution.clone(), schedule, holds_slot: true };
         let outcome = Outcome::Failed(format!("delivered {MAX_DELIVERIES} times without finishing"));
         let holder = Holder::Worker { expired_before: Some(now) };
         Ok(self.settle(&started, &execution, &outcome, holder).await? != FinishOutcome::Lost)
