@@ -8,9 +8,10 @@ use std::{
 
 use axum::{
     Json, Router,
-    extract::{Path, State},
-    http::{HeaderMap, StatusCode, Uri, header},
-    response::{IntoResponse, Redirect, Response},
+    extract::{Path, Request, State},
+    http::{StatusCode, Uri, header},
+    middleware::{self, Next},
+    response::{Redirect, Response},
     routing::any,
 };
 use serde_json::{Value, json};
@@ -46,13 +47,14 @@ impl Target {
     pub async fn start() -> Self {
         let hits = Hits::default();
         let router = Router::new()
-            .route("/ok/{key}", any(ok))
-            .route("/fail/{key}", any(fail))
+            .route("/ok/{key}", any(|| async { StatusCode::OK }))
+            .route("/fail/{key}", any(|| async { StatusCode::INTERNAL_SERVER_ERROR }))
             .route("/fail-first/{n}/{key}", any(fail_first))
-            .route("/json/{key}", any(json_answer))
-            .route("/redirect/{key}", any(redirect))
-            .route("/big/{key}", any(big))
-            .fallback(any_path)
+            .route("/json/{key}", any(|Path(key): Path<String>| async move { Json(json!({ "id": 4242, "key": key })) }))
+            .route("/redirect/{key}", any(|Path(key): Path<String>| async move { Redirect::to(&format!("/ok/{key}")) }))
+            .route("/big/{key}", any(|| async { ([(header::CONTENT_TYPE, "text/plain")], "x".repeat(100_000)) }))
+            .fallback(|uri: Uri| async move { Json(json!({ "id": 42, "path": uri.path() })) })
+            .layer(middleware::from_fn_with_state(hits.clone(), record))
             .with_state(hits.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind target");
         let base = format!("http://{}", listener.local_addr().expect("target address"));
@@ -81,91 +83,39 @@ impl Target {
     }
 }
 
-fn record(hits: &Hits, key: &str, uri: &Uri, headers: &HeaderMap, body: &str) -> usize {
+/// The paths scripted above, recorded under their last segment; any other path is recorded under itself.
+const SCRIPTED: [&str; 6] = ["ok", "fail", "fail-first", "json", "redirect", "big"];
+
+/// Records every request before it is answered.
+async fn record(State(hits): State<Hits>, request: Request, next: Next) -> Response {
+    let (parts, body) = request.into_parts();
+    let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
+    let path = parts.uri.path();
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let key = match segments.as_slice() {
+        [first, .., last] if SCRIPTED.contains(first) => (*last).to_string(),
+        _ => path.to_string(),
+    };
+    let text = String::from_utf8_lossy(&bytes);
     let hit = Hit {
-        uri: uri.to_string(),
-        headers: headers
+        uri: parts.uri.to_string(),
+        headers: parts
+            .headers
             .iter()
             .filter_map(|(name, value)| Some((name.to_string(), value.to_str().ok()?.to_string())))
             .collect(),
-        body: if body.is_empty() {
+        body: if text.is_empty() {
             Value::Null
         } else {
-            serde_json::from_str(body).unwrap_or_else(|_| Value::String(body.to_string()))
+            serde_json::from_str(&text).unwrap_or_else(|_| Value::String(text.to_string()))
         },
     };
-    let mut hits = hits.lock().expect("hits");
-    let list = hits.entry(key.to_string()).or_default();
-    list.push(hit);
-    list.len()
+    hits.lock().expect("hits").entry(key).or_default().push(hit);
+    next.run(Request::from_parts(parts, axum::body::Body::from(bytes))).await
 }
 
-async fn ok(
-    State(hits): State<Hits>,
-    Path(key): Path<String>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: String,
-) -> StatusCode {
-    record(&hits, &key, &uri, &headers, &body);
-    StatusCode::OK
-}
-
-async fn fail(
-    State(hits): State<Hits>,
-    Path(key): Path<String>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: String,
-) -> StatusCode {
-    record(&hits, &key, &uri, &headers, &body);
-    StatusCode::INTERNAL_SERVER_ERROR
-}
-
-async fn fail_first(
-    State(hits): State<Hits>,
-    Path((n, key)): Path<(usize, String)>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: String,
-) -> StatusCode {
-    if record(&hits, &key, &uri, &headers, &body) <= n { StatusCode::INTERNAL_SERVER_ERROR } else { StatusCode::OK }
-}
-
-async fn json_answer(
-    State(hits): State<Hits>,
-    Path(key): Path<String>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: String,
-) -> Json<Value> {
-    record(&hits, &key, &uri, &headers, &body);
-    Json(json!({ "id": 4242, "key": key }))
-}
-
-async fn redirect(
-    State(hits): State<Hits>,
-    Path(key): Path<String>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: String,
-) -> Redirect {
-    record(&hits, &key, &uri, &headers, &body);
-    Redirect::to(&format!("/ok/{key}"))
-}
-
-async fn big(
-    State(hits): State<Hits>,
-    Path(key): Path<String>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: String,
-) -> Response {
-    record(&hits, &key, &uri, &headers, &body);
-    ([(header::CONTENT_TYPE, "text/plain")], "x".repeat(100_000)).into_response()
-}
-
-async fn any_path(State(hits): State<Hits>, uri: Uri, headers: HeaderMap, body: String) -> Json<Value> {
-    record(&hits, uri.path(), &uri, &headers, &body);
-    Json(json!({ "id": 42, "path": uri.path() }))
+/// 500 for the first `n` requests of `key` (this one already recorded), then 200.
+async fn fail_first(State(hits): State<Hits>, Path((n, key)): Path<(usize, String)>) -> StatusCode {
+    let seen = hits.lock().expect("hits").get(&key).map_or(0, Vec::len);
+    if seen <= n { StatusCode::INTERNAL_SERVER_ERROR } else { StatusCode::OK }
 }
