@@ -63,9 +63,8 @@ async fn every_workflow_example_in_the_docs_saves_and_runs() {
             tokio::time::sleep(Duration::from_millis(50)).await;
         };
         let id = saved["id"].as_str().expect("id");
-        let (status, run) = app.request(Method::POST, &format!("/workflows/{id}/run"), Some(example.run.clone())).await;
-        assert_eq!(status, StatusCode::ACCEPTED, "{}: {run}", example.source);
-        let execution = app.wait_for_execution(run["execution_id"].as_str().expect("execution id"), "succeeded").await;
+        let run = app.run_workflow(id, example.run.clone()).await;
+        let execution = app.wait_for_execution(&run, "succeeded").await;
         assert!(!execution["output"].is_null(), "{} {}: {execution}", example.source, saved["name"]);
     }
 }

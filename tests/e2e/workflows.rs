@@ -71,10 +71,9 @@ async fn http_steps_take_expected_statuses_a_size_limit_and_a_redirect_policy_an
             {"kind": "log", "message": "{{ steps[99].output }}"},
         ]))
         .await;
-    let (status, run) = app.request(Method::POST, &format!("/workflows/{workflow}/run"), Some(json!({}))).await;
-    assert_eq!(status, StatusCode::ACCEPTED, "{run}");
+    let run = app.run_workflow(&workflow, json!({})).await;
     let _worker = spawn_worker(&redis, WorkerOptions::default());
-    let execution = app.wait_for_execution(run["execution_id"].as_str().expect("execution id"), "failed").await;
+    let execution = app.wait_for_execution(&run, "failed").await;
     let steps = execution["steps"].as_array().expect("steps");
     assert_eq!(
         steps.iter().map(|step| step["state"].as_str().unwrap_or("")).collect::<Vec<_>>(),
@@ -95,15 +94,11 @@ async fn http_steps_take_expected_statuses_a_size_limit_and_a_redirect_policy_an
 async fn max_concurrency_one_never_overlaps_across_three_schedules_and_three_workers() {
     let redis = TestRedis::start();
     let app = spawn_app(&redis).await;
-    let (status, workflow) = app
-        .request(
-            Method::POST,
-            "/workflows",
-            Some(json!({"name": "one-at-a-time", "max_concurrency": 1, "steps": [{"kind": "sleep", "seconds": 0.3}]})),
+    let workflow = app
+        .post_workflow_body(
+            json!({"name": "one-at-a-time", "max_concurrency": 1, "steps": [{"kind": "sleep", "seconds": 0.3}]}),
         )
         .await;
-    assert_eq!(status, StatusCode::CREATED, "{workflow}");
-    let workflow = workflow["id"].as_str().expect("id").to_string();
     let _workers: Vec<_> = (0..3).map(|_| spawn_worker(&redis, WorkerOptions::default())).collect();
     let schedules = app.post_repeating_schedules(&workflow, 3, 2).await;
     for schedule in &schedules {
@@ -132,14 +127,11 @@ async fn max_concurrency_one_never_overlaps_across_three_schedules_and_three_wor
 async fn a_killed_workers_slot_is_freed_within_the_lease() {
     let redis = TestRedis::start();
     let app = spawn_app(&redis).await;
-    let (_, workflow) = app
-        .request(
-            Method::POST,
-            "/workflows",
-            Some(json!({"name": "exclusive", "max_concurrency": 1, "steps": [{"kind": "sleep", "seconds": 60}]})),
+    let workflow = app
+        .post_workflow_body(
+            json!({"name": "exclusive", "max_concurrency": 1, "steps": [{"kind": "sleep", "seconds": 60}]}),
         )
         .await;
-    let workflow = workflow["id"].as_str().expect("id").to_string();
     let lease_seconds = 2;
     let mut holder =
         spawn_worker(&redis, WorkerOptions { id: "holder".into(), lease_seconds, ..WorkerOptions::default() });
@@ -206,15 +198,12 @@ async fn ad_hoc_runs_are_recorded_in_the_history_which_filters_and_pages() {
     let since = jiff::Timestamp::now();
     let mut ids = Vec::new();
     for n in 0..3 {
-        let (status, run) =
-            app.request(Method::POST, &format!("/workflows/{workflow}/run"), Some(json!({"payload": {"n": n}}))).await;
-        assert_eq!(status, StatusCode::ACCEPTED, "{run}");
-        let id = run["execution_id"].as_str().expect("execution id").to_string();
+        let id = app.run_workflow(&workflow, json!({"payload": {"n": n}})).await;
         app.wait_for_execution(&id, "succeeded").await;
         ids.push(id);
     }
-    let other_run = app.request(Method::POST, &format!("/workflows/{other}/run"), Some(json!({}))).await.1;
-    app.wait_for_execution(other_run["execution_id"].as_str().expect("id"), "succeeded").await;
+    let other_run = app.run_workflow(&other, json!({})).await;
+    app.wait_for_execution(&other_run, "succeeded").await;
     let sent: Vec<_> = target.bodies("adhoc").iter().map(|body| body["n"].clone()).collect();
     assert_eq!(sent, [json!("0"), json!("1"), json!("2")]);
 
@@ -261,8 +250,7 @@ async fn an_edit_does_not_touch_a_running_execution_and_the_next_run_uses_the_ne
         app.request(Method::POST, "/workflows", Some(json!({"name": "versioned", "steps": steps("v1")}))).await;
     let workflow = created["id"].as_str().expect("id").to_string();
     let _worker = spawn_worker(&redis, WorkerOptions::default());
-    let first = app.request(Method::POST, &format!("/workflows/{workflow}/run"), Some(json!({}))).await.1;
-    let first = first["execution_id"].as_str().expect("id").to_string();
+    let first = app.run_workflow(&workflow, json!({})).await;
     app.wait_for_execution(&first, "running").await;
     let (status, edited) = app
         .request(
@@ -274,8 +262,8 @@ async fn an_edit_does_not_touch_a_running_execution_and_the_next_run_uses_the_ne
     assert_eq!((status, edited["version"].as_u64()), (StatusCode::OK, Some(2)), "{edited}");
     let done = app.wait_for_execution(&first, "succeeded").await;
     assert_eq!((done["workflow_version"].as_u64(), target.count("v1"), target.count("v2")), (Some(1), 1, 0));
-    let second = app.request(Method::POST, &format!("/workflows/{workflow}/run"), Some(json!({}))).await.1;
-    let second = app.wait_for_execution(second["execution_id"].as_str().expect("id"), "succeeded").await;
+    let second = app.run_workflow(&workflow, json!({})).await;
+    let second = app.wait_for_execution(&second, "succeeded").await;
     assert_eq!((second["workflow_version"].as_u64(), target.count("v2")), (Some(2), 1));
     let old = app_get(&app, &format!("/workflows/{workflow}/versions/1")).await;
     assert_eq!(old["steps"][1]["url"], target.url("/ok/v1"));
@@ -321,11 +309,7 @@ async fn a_handler_runs_in_the_custom_worker_and_a_worker_without_it_leaves_the_
     // Only a worker without the handler is awake: it must hand the job back, not fail it.
     custom.pause();
     let _plain = spawn_worker(&redis, WorkerOptions { id: "plain".into(), ..WorkerOptions::default() });
-    let run = app
-        .request(Method::POST, &format!("/workflows/{workflow}/run"), Some(json!({"payload": {"path": "cat.png"}})))
-        .await
-        .1;
-    let execution = run["execution_id"].as_str().expect("id").to_string();
+    let execution = app.run_workflow(&workflow, json!({"payload": {"path": "cat.png"}})).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     let (status, _) = app.request(Method::GET, &format!("/executions/{execution}"), None).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "the plain worker started a run it cannot do");

@@ -137,11 +137,22 @@ impl TestApp {
     /// Creates a workflow with `steps` and a unique name; returns its id.
     pub async fn post_workflow(&self, steps: Value) -> String {
         let name = format!("wf-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
-        let body = self.expect(
-            self.request(Method::POST, "/workflows", Some(json!({"name": name, "steps": steps}))).await,
-            StatusCode::CREATED,
-        );
+        self.post_workflow_body(json!({"name": name, "steps": steps})).await
+    }
+
+    /// Creates the workflow `body`; returns its id.
+    pub async fn post_workflow_body(&self, body: Value) -> String {
+        let body = self.expect(self.request(Method::POST, "/workflows", Some(body)).await, StatusCode::CREATED);
         body["id"].as_str().expect("workflow id").to_string()
+    }
+
+    /// Starts an ad-hoc run of `workflow` with `body` (`{"payload": ...}`); returns its execution id.
+    pub async fn run_workflow(&self, workflow: &str, body: Value) -> String {
+        let run = self.expect(
+            self.request(Method::POST, &format!("/workflows/{workflow}/run"), Some(body)).await,
+            StatusCode::ACCEPTED,
+        );
+        run["execution_id"].as_str().expect("execution id").to_string()
     }
 
     /// Creates a schedule; returns it.
