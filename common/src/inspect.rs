@@ -212,16 +212,8 @@ impl Inspect {
 
     /// A schedule's executions, newest first.
     pub async fn executions(&self, schedule_id: Uuid, limit: usize, cursor: Option<&str>) -> Result<Page<Execution>> {
-        let hash = self.keys.executions(schedule_id);
-        self.walk(&self.keys.execution_times(schedule_id), limit, cursor, |ids: Vec<String>| {
-            let (mut conn, hash) = (self.conn.clone(), hash.clone());
-            async move {
-                let found: Vec<Option<String>> =
-                    if ids.is_empty() { Vec::new() } else { conn.hmget(&hash, &ids).await? };
-                found.into_iter().flatten().map(|json| Ok(serde_json::from_str(&json)?)).collect()
-            }
-        })
-        .await
+        let filter = ExecutionFilter { schedule_id: Some(schedule_id), ..ExecutionFilter::default() };
+        self.history(&filter, limit, cursor).await
     }
 
     /// Executions across schedules, newest first: of one schedule or one workflow, in one state, started at
