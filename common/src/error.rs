@@ -46,6 +46,16 @@ impl Error {
         Self::Invalid { code: "validation_error", field: Some(field.into()), message: message.into() }
     }
 
+    /// An [`Error::NotFound`] for the record `kind` named `id`.
+    pub fn not_found(kind: &'static str, id: impl ToString) -> Self {
+        Self::NotFound { kind, id: id.to_string() }
+    }
+
+    /// An [`Error::Corrupt`]: what was stored under `key` (or answered by a script) could not be decoded.
+    pub fn corrupt(key: impl Into<String>, detail: impl Into<String>) -> Self {
+        Self::Corrupt { key: key.into(), detail: detail.into() }
+    }
+
     /// An [`Error::Invalid`] about one field with a precise error code.
     pub fn invalid_as(code: &'static str, field: impl Into<Cow<'static, str>>, message: impl Into<String>) -> Self {
         Self::Invalid { code, field: Some(field.into()), message: message.into() }

@@ -18,7 +18,7 @@ use crate::{
         Execution, ExecutionId, ExecutionState, JobId, QueueName, Schedule, ScheduleStatus, Workflow, from_millis,
         serde_instant,
     },
-    store::{corrupt, not_found},
+    store::decode_schedule,
 };
 
 /// Index members one listing request reads at most. A filter that matches few of them answers a short page
@@ -105,7 +105,7 @@ impl Inspect {
     pub async fn workflow(&self, id: Uuid) -> Result<Workflow> {
         let mut conn = self.conn.clone();
         let json: Option<String> = conn.get(self.keys.workflow(id)).await?;
-        let json = json.ok_or_else(|| not_found("workflow", id))?;
+        let json = json.ok_or_else(|| Error::not_found("workflow", id))?;
         Ok(serde_json::from_str(&json)?)
     }
 
@@ -137,16 +137,16 @@ impl Inspect {
         let key = self.keys.schedule(id);
         let fields: std::collections::HashMap<String, String> = conn.hgetall(&key).await?;
         if fields.is_empty() {
-            return Err(not_found("schedule", id));
+            return Err(Error::not_found("schedule", id));
         }
-        Schedule::from_fields(&fields).map_err(|detail| corrupt(&key, detail))
+        decode_schedule(&fields).map_err(|detail| Error::corrupt(key, detail))
     }
 
     async fn schedules_by_id(&self, ids: &[String]) -> Result<Vec<Schedule>> {
         let mut pipe = redis::pipe();
         let mut keys = Vec::with_capacity(ids.len());
         for id in ids {
-            let id: Uuid = id.parse().map_err(|_| corrupt("schedule index", format!("id {id:?}")))?;
+            let id: Uuid = id.parse().map_err(|_| Error::corrupt("schedule index", format!("id {id:?}")))?;
             keys.push(self.keys.schedule(id));
             pipe.hgetall(self.keys.schedule(id));
         }
@@ -160,7 +160,7 @@ impl Inspect {
             .iter()
             .zip(&keys)
             .filter(|(fields, _)| !fields.is_empty())
-            .map(|(fields, key)| Schedule::from_fields(fields).map_err(|detail| corrupt(key, detail)))
+            .map(|(fields, key)| decode_schedule(fields).map_err(|detail| Error::corrupt(key.clone(), detail)))
             .collect()
     }
 
@@ -203,10 +203,10 @@ impl Inspect {
 
     /// One execution.
     pub async fn execution(&self, id: &str) -> Result<Execution> {
-        let parsed: ExecutionId = id.parse().map_err(|_| not_found("execution", id))?;
+        let parsed: ExecutionId = id.parse().map_err(|_| Error::not_found("execution", id))?;
         let mut conn = self.conn.clone();
         let json: Option<String> = conn.hget(self.keys.executions(parsed.job.schedule()), id).await?;
-        let json = json.ok_or_else(|| not_found("execution", id))?;
+        let json = json.ok_or_else(|| Error::not_found("execution", id))?;
         Ok(serde_json::from_str(&json)?)
     }
 
@@ -399,7 +399,7 @@ impl Inspect {
         }
         let mut pipe = redis::pipe();
         for id in &ids {
-            pipe.cmd("HMGET").arg(self.keys.worker(id)).arg("queues").arg("handlers");
+            pipe.hmget(self.keys.worker(id), &["queues", "handlers"]);
         }
         // A worker whose description expired is not live, even if the index still lists it.
         let described: Vec<(Option<String>, Option<String>)> = pipe.query_async(&mut conn).await?;
@@ -418,7 +418,7 @@ impl Inspect {
     pub async fn workflow_version(&self, id: Uuid, version: u32) -> Result<Workflow> {
         let mut conn = self.conn.clone();
         let json: Option<String> = conn.hget(self.keys.workflow_versions(id), version).await?;
-        let json = json.ok_or_else(|| not_found("workflow version", format!("{id} v{version}")))?;
+        let json = json.ok_or_else(|| Error::not_found("workflow version", format!("{id} v{version}")))?;
         Ok(serde_json::from_str(&json)?)
     }
 
@@ -456,7 +456,7 @@ impl Inspect {
             workers.push(WorkerOverview { id, last_heartbeat_at: from_millis(last), description });
         }
         let mut pipe = redis::pipe();
-        for status in ScheduleStatus::ALL {
+        for &status in ScheduleStatus::ALL {
             pipe.zcard(self.keys.schedules_by_status(status));
         }
         let counts: Vec<u64> = pipe.query_async(&mut conn).await?;

@@ -22,7 +22,7 @@ struct Context {
     store: Store,
     executor: Executor,
     settings: Settings,
-    /// This worker as it starts jobs: its name, handlers and lease.
+    /// This worker as it claims and starts jobs: its name, queues, handlers and lease.
     claimant: Claimant,
     /// Cancel requests for the executions running here.
     cancels: Arc<Cancels>,
@@ -55,7 +55,12 @@ pub async fn run(settings: Settings, handlers: Handlers, shutdown: CancellationT
     if !handlers.names().is_empty() {
         tracing::info!("handlers offered: {}", handlers.names().join(", "));
     }
-    let claimant = Claimant { id: settings.worker_id.clone(), handlers: handlers.names(), lease: settings.lease };
+    let claimant = Claimant {
+        id: settings.worker_id.clone(),
+        queues: settings.queues.clone(),
+        handlers: handlers.names(),
+        lease: settings.lease,
+    };
     let context = Arc::new(Context {
         store,
         executor: Executor::new(handlers),
@@ -116,7 +121,7 @@ async fn claim_loop(context: &Arc<Context>, jobs: &TaskTracker, wake: &Notify, s
             },
             () = shutdown.cancelled() => return,
         };
-        let idle_until = match context.store.claim_job(&settings.queues, &settings.worker_id, settings.lease).await {
+        let idle_until = match context.store.claim_job(&context.claimant).await {
             Ok(Claim::Claimed { job, queue }) => {
                 error_backoff = Duration::from_millis(50);
                 jobs.spawn(run_job(context.clone(), job, queue, permit));
@@ -259,14 +264,14 @@ async fn execute(
         }
     };
     tokio::pin!(work);
-    let lease = context.settings.lease;
+    let lease = started.lease;
     let mut renewals = tokio::time::interval_at(tokio::time::Instant::now() + lease / 3, lease / 3);
     let end = loop {
         tokio::select! {
             result = &mut work => break RunEnd::Ended(result),
             count_as_failure = cancel.requested() => break RunEnd::Cancelled { count_as_failure },
             _ = renewals.tick() => {
-                match store.renew_lease(started, lease).await {
+                match store.renew_lease(started).await {
                     Ok(Renewal::Held) => {}
                     Ok(Renewal::CancelRequested { count_as_failure }) => cancel.request(count_as_failure),
                     Ok(Renewal::Lost) => break RunEnd::LeaseLost,

@@ -1,8 +1,7 @@
 use axum::{Json, extract::State, http::StatusCode};
 use recur_common::{
     inspect::Page,
-    model::{ExecutionId, JobId, NewWorkflow, Workflow},
-    store::NewRun,
+    model::{ExecutionId, JobId, NewRun, NewWorkflow, Workflow},
 };
 use serde_json::{Value, json};
 use uuid::Uuid;

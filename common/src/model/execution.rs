@@ -15,9 +15,17 @@ pub struct ExecutionId {
     pub attempt: u32,
 }
 
+impl ExecutionId {
+    /// What every execution id of `job` starts with; the attempt number follows. Scripts that count a
+    /// delivery name its execution with it, so the format stays here.
+    pub fn prefix(job: &JobId) -> String {
+        format!("{job}-a")
+    }
+}
+
 impl fmt::Display for ExecutionId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}-a{}", self.job, self.attempt)
+        write!(f, "{}{}", Self::prefix(&self.job), self.attempt)
     }
 }
 
@@ -47,43 +55,18 @@ impl<'de> Deserialize<'de> for ExecutionId {
     }
 }
 
-/// Where an execution is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ExecutionState {
-    Running,
-    Succeeded,
-    Failed,
-    /// Not run: the occurrence was skipped (catch-up window, overlap, or after `end_at`).
-    Skipped,
-    /// Stopped on request while it ran.
-    Cancelled,
-}
-
-impl ExecutionState {
-    /// The one string form, used in Redis, JSON and logs.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Running => "running",
-            Self::Succeeded => "succeeded",
-            Self::Failed => "failed",
-            Self::Skipped => "skipped",
-            Self::Cancelled => "cancelled",
-        }
-    }
-}
-
-impl FromStr for ExecutionState {
-    type Err = Error;
-    fn from_str(text: &str) -> Result<Self, Error> {
-        match text {
-            "running" => Ok(Self::Running),
-            "succeeded" => Ok(Self::Succeeded),
-            "failed" => Ok(Self::Failed),
-            "skipped" => Ok(Self::Skipped),
-            "cancelled" => Ok(Self::Cancelled),
-            other => Err(Error::invalid("state", format!("unknown execution state {other:?}"))),
-        }
+super::string_enum! {
+    /// Where an execution is in its life.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+    #[serde(rename_all = "snake_case")]
+    pub enum ExecutionState as "state" {
+        Running = "running",
+        Succeeded = "succeeded",
+        Failed = "failed",
+        /// Not run: the occurrence was skipped (catch-up window, overlap, or after `end_at`).
+        Skipped = "skipped",
+        /// Stopped on request while it ran.
+        Cancelled = "cancelled",
     }
 }
 
@@ -123,6 +106,37 @@ pub struct Execution {
 }
 
 impl Execution {
+    /// Attempt `id` of a job of `schedule_id`, running on `worker_id` since `started_at`, for the occurrence due
+    /// at `scheduled_for` (which includes `jitter_ms` of random delay).
+    pub fn running(
+        id: ExecutionId,
+        schedule_id: Uuid,
+        workflow_id: Uuid,
+        scheduled_for: Timestamp,
+        jitter_ms: Option<u64>,
+        started_at: Timestamp,
+        worker_id: String,
+    ) -> Self {
+        Self {
+            id,
+            job_id: id.job.to_string(),
+            schedule_id,
+            workflow_id,
+            workflow_version: None,
+            attempt: id.attempt,
+            state: ExecutionState::Running,
+            scheduled_for,
+            jitter_ms,
+            started_at,
+            finished_at: None,
+            duration_ms: None,
+            worker_id,
+            output: None,
+            error: None,
+            steps: Vec::new(),
+        }
+    }
+
     /// Closes a running execution with `state` at `now`.
     pub fn close(&mut self, state: ExecutionState, now: Timestamp, error: Option<String>) {
         self.state = state;
@@ -161,5 +175,20 @@ mod tests {
         assert_eq!(id.to_string().parse::<ExecutionId>().unwrap(), id);
         assert!(format!("{job}-a").parse::<ExecutionId>().is_err());
         assert!(format!("{job}").parse::<ExecutionId>().is_err());
+        assert!(id.to_string().starts_with(&ExecutionId::prefix(&job)));
+    }
+
+    #[test]
+    fn a_closed_execution_keeps_its_start_and_counts_its_duration() {
+        let job = JobId::regular(Uuid::new_v4(), 3, 1);
+        let started: Timestamp = "2026-12-01T10:00:00Z".parse().unwrap();
+        let id = ExecutionId { job, attempt: 2 };
+        let mut execution =
+            Execution::running(id, job.schedule(), Uuid::new_v4(), started, None, started, "w1".to_string());
+        assert_eq!((execution.job_id.as_str(), execution.attempt), (job.to_string().as_str(), 2));
+        execution.close(ExecutionState::Failed, started + jiff::SignedDuration::from_millis(1500), Some("x".into()));
+        assert_eq!(execution.state, ExecutionState::Failed);
+        assert_eq!(execution.duration_ms, Some(1500));
+        assert_eq!(execution.error.as_deref(), Some("x"));
     }
 }

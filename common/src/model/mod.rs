@@ -1,5 +1,53 @@
 //! The records recur keeps, parsed at the edge into checked types with one string form each.
 
+/// An enum with one string form per variant, used alike in Redis, JSON, logs and query strings: `as_str`,
+/// `ALL` (declaration order), `Display`, and `FromStr` whose error names `$field` and lists the forms.
+/// Serde attributes pass through, so the JSON form stays the derive's.
+macro_rules! string_enum {
+    (
+        $(#[$meta:meta])*
+        $vis:vis enum $name:ident as $field:literal {
+            $($(#[$variant_meta:meta])* $variant:ident = $text:literal,)+
+        }
+    ) => {
+        $(#[$meta])*
+        $vis enum $name {
+            $($(#[$variant_meta])* $variant,)+
+        }
+
+        impl $name {
+            /// Every variant, in declaration order.
+            pub const ALL: &'static [Self] = &[$(Self::$variant),+];
+
+            /// The one string form, used in Redis, JSON, logs and query strings.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $text,)+
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = $crate::Error;
+            fn from_str(text: &str) -> Result<Self, $crate::Error> {
+                Self::ALL.iter().copied().find(|value| value.as_str() == text).ok_or_else(|| {
+                    $crate::Error::invalid(
+                        $field,
+                        format!(concat!($field, " must be one of {}, not {:?}"), [$($text),+].join(", "), text),
+                    )
+                })
+            }
+        }
+    };
+}
+pub(crate) use string_enum;
+
 mod calendar;
 mod execution;
 mod job;
@@ -12,8 +60,8 @@ pub use execution::{Execution, ExecutionId, ExecutionState, StepRecord};
 pub use job::JobId;
 pub use queue::QueueName;
 pub use schedule::{
-    Admission, CANCELLED, MAX_PAYLOAD_BYTES, NewSchedule, Outcome, Overlap, Schedule, SchedulePatch, ScheduleStatus,
-    Settlement, SkipReason,
+    Admission, CANCELLED, MAX_PAYLOAD_BYTES, NewRun, NewSchedule, Outcome, Overlap, Schedule, SchedulePatch,
+    ScheduleStatus, Settlement, SkipReason,
 };
 pub use workflow::{DEFAULT_MAX_RESPONSE_BYTES, NewWorkflow, StatusPattern, Step, Workflow};
 

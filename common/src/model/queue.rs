@@ -21,6 +21,11 @@ impl QueueName {
         }
     }
 
+    /// A name read back from Redis, where it was checked when it was written.
+    pub(crate) fn stored(name: String) -> Self {
+        Self(name)
+    }
+
     /// The name.
     pub fn as_str(&self) -> &str {
         &self.0

@@ -1,27 +1,35 @@
 -- Queues one run per past occurrence of a schedule, to run one at a time in order, beside the regular
 -- chain: the first is enqueued now unless a backfill is already under way, the rest wait in the schedule's
 -- backfill list and each finish enqueues the next. Occurrences already run, running or waiting are left out.
--- KEYS[1] schedule (HASH), KEYS[2] backfill (LIST), KEYS[3] executions (HASH), KEYS[4] delayed (ZSET),
--- KEYS[4 + i] job i (HASH)
--- ARGV[1] schedule id, ARGV[2] queue, ARGV[3] now ms, ARGV[4] wakeup channel; from ARGV[5], for each
--- occurrence in order: job id, occurrence RFC 3339
--- Returns {queued, already run} | {-1} no such schedule
-if redis.call('EXISTS', KEYS[1]) == 0 then
-  return {-1}
+-- KEYS[1] schedule: the schedule (HASH)
+-- KEYS[2] backfill: its waiting backfill jobs (LIST)
+-- KEYS[3] executions: its executions (HASH)
+-- KEYS[4] delayed: its queue's delayed jobs (ZSET)
+-- KEYS[5..] jobs: for each occurrence in order, its job (HASH)
+-- ARGV[1] schedule_id
+-- ARGV[2] queue
+-- ARGV[3] now_ms
+-- ARGV[4] wakeup_channel
+-- ARGV[5..] occurrences: for each occurrence in order, 3 values: job id, its first execution's id, the
+-- occurrence as RFC 3339
+-- Returns {'queued', runs queued, occurrences already run} | {'missing'}
+if redis.call('EXISTS', schedule) == 0 then
+  return {'missing'}
 end
 local queued, already = 0, 0
-for i = 5, #ARGV, 2 do
-  local job_id = ARGV[i]
-  if redis.call('HEXISTS', KEYS[3], job_id .. '-a1') == 1 or redis.call('HGET', KEYS[1], 'backfill_job') == job_id
-      or redis.call('LPOS', KEYS[2], job_id) then
+for i = occurrences, #ARGV, 3 do
+  local job_id, first_execution, at = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  local job = KEYS[jobs + (i - occurrences) / 3]
+  if redis.call('HEXISTS', executions, first_execution) == 1 or redis.call('HGET', schedule, 'backfill_job') == job_id
+      or redis.call('LPOS', backfill, job_id) then
     already = already + 1
-  elseif redis.call('HEXISTS', KEYS[1], 'backfill_job') == 0 then
-    enqueue_job(KEYS[4 + (i - 3) / 2], KEYS[4], job_id, ARGV[1], ARGV[2], ARGV[3], ARGV[i + 1], ARGV[4])
-    redis.call('HSET', KEYS[1], 'backfill_job', job_id)
+  elseif redis.call('HEXISTS', schedule, 'backfill_job') == 0 then
+    enqueue_job(job, delayed, job_id, schedule_id, queue, now_ms, at, wakeup_channel)
+    redis.call('HSET', schedule, 'backfill_job', job_id)
     queued = queued + 1
   else
-    redis.call('RPUSH', KEYS[2], job_id)
+    redis.call('RPUSH', backfill, job_id)
     queued = queued + 1
   end
 end
-return {queued, already}
+return {'queued', queued, already}

@@ -1,15 +1,18 @@
 -- Asks the worker running an execution to stop it: marks its job (read back at each lease renewal) and
 -- announces it on the cancel channel (heard at once).
--- KEYS[1] job (HASH), KEYS[2] the schedule's executions (HASH)
--- ARGV[1] execution id, ARGV[2] 'cancel' or 'fail' (count it as a failure), ARGV[3] cancel channel
--- Returns 1 requested | 0 no such execution | -1 the execution is not running
-local record = redis.call('HGET', KEYS[2], ARGV[1])
-if not record then
-  return 0
+-- KEYS[1] job: the execution's job (HASH)
+-- KEYS[2] executions: the schedule's executions (HASH)
+-- ARGV[1] execution_id
+-- ARGV[2] mode: 'cancel', or 'fail' to count it as a failure
+-- ARGV[3] cancel_channel
+-- Returns 'requested' | 'missing' no such execution | 'not_running' the execution is not running
+local execution = redis.call('HGET', executions, execution_id)
+if not execution then
+  return 'missing'
 end
-if redis.call('HGET', KEYS[1], 'execution_id') ~= ARGV[1] or cjson.decode(record).state ~= 'running' then
-  return -1
+if redis.call('HGET', job, 'execution_id') ~= execution_id or cjson.decode(execution).state ~= 'running' then
+  return 'not_running'
 end
-redis.call('HSET', KEYS[1], 'cancel', ARGV[2])
-redis.call('PUBLISH', ARGV[3], ARGV[1] .. ' ' .. ARGV[2])
-return 1
+redis.call('HSET', job, 'cancel', mode)
+redis.call('PUBLISH', cancel_channel, execution_id .. ' ' .. mode)
+return 'requested'

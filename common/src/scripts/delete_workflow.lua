@@ -1,18 +1,21 @@
 -- Deletes a workflow that no schedule uses, with its versions.
--- KEYS[1] workflow (STRING), KEYS[2] workflows (ZSET), KEYS[3] workflow-names (HASH),
--- KEYS[4] the workflow's schedules (ZSET), KEYS[5] the workflow's versions (HASH),
--- KEYS[6] workflow-requirements (HASH)
--- ARGV[1] workflow id
--- Returns 1 deleted | 0 no such workflow | -1 schedules use it
-local current = redis.call('GET', KEYS[1])
+-- KEYS[1] workflow: the workflow (STRING)
+-- KEYS[2] workflows: all workflows (ZSET)
+-- KEYS[3] workflow_names: name -> id (HASH)
+-- KEYS[4] workflow_schedules: the schedules that use it (ZSET)
+-- KEYS[5] workflow_versions: its versions (HASH)
+-- KEYS[6] workflow_requirements: workflow id -> requirements JSON (HASH)
+-- ARGV[1] workflow_id
+-- Returns 'deleted' | 'missing' | 'in_use' schedules use it
+local current = redis.call('GET', workflow)
 if not current then
-  return 0
+  return 'missing'
 end
-if redis.call('ZCARD', KEYS[4]) > 0 then
-  return -1
+if redis.call('ZCARD', workflow_schedules) > 0 then
+  return 'in_use'
 end
-redis.call('HDEL', KEYS[3], cjson.decode(current).name)
-redis.call('DEL', KEYS[1], KEYS[5])
-redis.call('HDEL', KEYS[6], ARGV[1])
-redis.call('ZREM', KEYS[2], ARGV[1])
-return 1
+redis.call('HDEL', workflow_names, cjson.decode(current).name)
+redis.call('DEL', workflow, workflow_versions)
+redis.call('HDEL', workflow_requirements, workflow_id)
+redis.call('ZREM', workflows, workflow_id)
+return 'deleted'

@@ -1,110 +1,134 @@
--- Ends a job in one step: checks the job is still held by the owner (or, for a pending job the reconciler
+-- Ends a job in one step: checks the job is still held by its owner (or, for a pending job the reconciler
 -- skips, takes it out of its queue), records the execution (trimming the history to the retention bounds),
--- writes the schedule's next state planned in Rust from revision ARGV[7], and enqueues the next job. The
--- reconciler also ends abandoned jobs here, with ARGV[6] set so that a lease renewed meanwhile wins.
--- KEYS[1] job (HASH), KEYS[2] running (HASH), KEYS[3] leases (ZSET), KEYS[4] schedule (HASH),
--- KEYS[5] executions (HASH), KEYS[6] execution-times (ZSET), KEYS[7] schedules by old status (ZSET),
--- KEYS[8] schedules by new status (ZSET), KEYS[9] next job (HASH), KEYS[10] the schedule queue's delayed
--- (ZSET), KEYS[11] its ready (LIST), KEYS[12] dropped job (HASH), KEYS[13] the schedule's backfill (LIST),
--- KEYS[14] the workflow's slots (ZSET), KEYS[15] the workflow's waiting jobs (ZSET), KEYS[16] execution
--- index (ZSET), KEYS[17] the workflow's execution index (ZSET)
--- ARGV[1] job id, ARGV[2] owner worker id or '' for a pending job, ARGV[3] execution id, ARGV[4] execution
--- JSON, ARGV[5] now ms, ARGV[6] lease must have expired before this ms, or 0, ARGV[7] expected rev,
--- ARGV[8] executions to keep, ARGV[9] drop executions started before this ms, ARGV[10] retention ms,
--- ARGV[11] schedule id, ARGV[12] creation ms, ARGV[13] next job id or '', ARGV[14] next queue,
--- ARGV[15] next due ms, ARGV[16] next due RFC 3339, ARGV[17] wakeup channel, ARGV[18] '1' if the job
--- counted as a run under way, ARGV[19] pending job to drop or '', ARGV[20] '1' for a backfill job (the next
--- job is then the head of the backfill list), ARGV[21] delayed key pattern, ARGV[22] '1' to let the
--- schedule's records expire after the retention period (an ad-hoc run that ended), ARGV[23] '1' if the job
--- holds a workflow slot, ARGV[24..] schedule record
--- Returns 1 recorded | 2 recorded, the schedule was deleted | 0 not this owner's job (or no longer pending)
--- | -2 stale revision or backfill list
-local job_id, execution_id, pending = ARGV[1], ARGV[3], ARGV[2] == ''
-if not pending and (redis.call('HGET', KEYS[2], job_id) ~= ARGV[2]
-    or redis.call('HGET', KEYS[1], 'execution_id') ~= execution_id) then
-  return 0
+-- writes the schedule's next state planned in Rust from revision `expected_rev`, and enqueues the next job.
+-- The reconciler also ends abandoned jobs here, with `expired_before_ms` set so that a lease renewed
+-- meanwhile wins.
+-- KEYS[1] job: the job (HASH)
+-- KEYS[2] running: the queue's claimed jobs (HASH)
+-- KEYS[3] leases: the queue's leases (ZSET)
+-- KEYS[4] schedule: the schedule (HASH)
+-- KEYS[5] executions: the schedule's executions (HASH)
+-- KEYS[6] execution_times: the schedule's execution index (ZSET)
+-- KEYS[7] old_status_index: schedules by the old status (ZSET)
+-- KEYS[8] status_index: schedules by the new status (ZSET)
+-- KEYS[9] next_job: the next job (HASH)
+-- KEYS[10] delayed: the schedule queue's delayed jobs (ZSET)
+-- KEYS[11] ready: its ready list (LIST)
+-- KEYS[12] dropped_job: the pending job to drop (HASH)
+-- KEYS[13] backfill: the schedule's waiting backfill jobs (LIST)
+-- KEYS[14] workflow_slots: the workflow's slots (ZSET)
+-- KEYS[15] workflow_waiting: the jobs waiting for a slot (ZSET)
+-- KEYS[16] execution_index: every execution (ZSET)
+-- KEYS[17] workflow_executions: the workflow's executions (ZSET)
+-- ARGV[1] job_id
+-- ARGV[2] pending: '1' for a job never started that the reconciler skips
+-- ARGV[3] owner: the worker holding it ('' when pending)
+-- ARGV[4] execution_id
+-- ARGV[5] execution_json: the execution as it ended
+-- ARGV[6] now_ms
+-- ARGV[7] expired_before_ms: its lease must have ended before this, or '0'
+-- ARGV[8] expected_rev
+-- ARGV[9] keep: executions to keep per schedule
+-- ARGV[10] drop_before_ms: drop executions started before this
+-- ARGV[11] retention_ms: the retention age
+-- ARGV[12] schedule_id
+-- ARGV[13] created_ms
+-- ARGV[14] next_job_id: or ''
+-- ARGV[15] next_queue
+-- ARGV[16] next_due_ms
+-- ARGV[17] next_due_at: RFC 3339
+-- ARGV[18] wakeup_channel
+-- ARGV[19] counted_as_run: '1' if the job counted as a run under way
+-- ARGV[20] dropped_job_id: a pending job to drop, or ''
+-- ARGV[21] is_backfill: '1' for a backfill job (the next job is then the head of the backfill list)
+-- ARGV[22] delayed_pattern: the delayed key with `<queue>`
+-- ARGV[23] expire_records: '1' to let the schedule's records expire after the retention period (an ad-hoc
+-- run that ended)
+-- ARGV[24] holds_slot: '1' if the job holds a workflow slot
+-- ARGV[25] trim_batch: executions trimmed at most per call, so one call never does unbounded work
+-- ARGV[26] record: the schedule record (see write_schedule)
+-- Returns 'recorded' | 'recorded_without_schedule' the schedule was deleted | 'lost' not this owner's job
+-- (or no longer pending) | 'stale' the revision or the backfill list changed
+local skipping = pending == '1'
+if not skipping and not (held_by(running, leases, job_id, owner, expired_before_ms)
+    and redis.call('HGET', job, 'execution_id') == execution_id) then
+  return 'lost'
 end
-if ARGV[6] ~= '0' then
-  local lease = redis.call('ZSCORE', KEYS[3], job_id)
-  if lease and tonumber(lease) >= tonumber(ARGV[6]) then
-    return 0
-  end
-end
-local rev = redis.call('HGET', KEYS[4], 'rev')
+local rev = redis.call('HGET', schedule, 'rev')
 local schedule_exists = rev ~= false
-if schedule_exists and rev ~= ARGV[7] then
-  return -2
+if schedule_exists and rev ~= expected_rev then
+  return 'stale'
 end
-local backfill = ARGV[20] == '1' and schedule_exists and redis.call('HGET', KEYS[4], 'backfill_job') == job_id
-if backfill and (redis.call('LINDEX', KEYS[13], 0) or '') ~= ARGV[13] then
-  return -2
+local backfill_turn = is_backfill == '1' and schedule_exists and redis.call('HGET', schedule, 'backfill_job') == job_id
+if backfill_turn and (redis.call('LINDEX', backfill, 0) or '') ~= next_job_id then
+  return 'stale'
 end
-if pending then
-  if redis.call('ZREM', KEYS[10], job_id) + redis.call('LREM', KEYS[11], 0, job_id) == 0 then
-    return 0
+if skipping then
+  if redis.call('ZREM', delayed, job_id) + redis.call('LREM', ready, 0, job_id) == 0 then
+    return 'lost'
   end
 else
-  redis.call('HDEL', KEYS[2], job_id)
-  redis.call('ZREM', KEYS[3], job_id)
+  redis.call('HDEL', running, job_id)
+  redis.call('ZREM', leases, job_id)
 end
-redis.call('DEL', KEYS[1])
-redis.call('HSET', KEYS[5], execution_id, ARGV[4])
-if ARGV[23] == '1' then
-  free_slot(KEYS[14], KEYS[15], job_id, ARGV[5], ARGV[21], ARGV[17])
+redis.call('DEL', job)
+redis.call('HSET', executions, execution_id, execution_json)
+if holds_slot == '1' then
+  free_slot(workflow_slots, workflow_waiting, job_id, now_ms, delayed_pattern, wakeup_channel)
 end
-if pending then
+if skipping then
   -- Never started: index the skipped record at the time it was skipped.
-  redis.call('ZADD', KEYS[6], ARGV[5], execution_id)
-  redis.call('ZADD', KEYS[16], ARGV[5], execution_id)
-  redis.call('ZADD', KEYS[17], ARGV[5], execution_id)
+  redis.call('ZADD', execution_times, now_ms, execution_id)
+  redis.call('ZADD', execution_index, now_ms, execution_id)
+  redis.call('ZADD', workflow_executions, now_ms, execution_id)
 end
 
--- Retention: oldest first, at most 100 records a call, so one call never does unbounded work.
-local expired = redis.call('ZRANGEBYSCORE', KEYS[6], '-inf', '(' .. ARGV[9], 'LIMIT', 0, 100)
-local excess = redis.call('ZCARD', KEYS[6]) - #expired - tonumber(ARGV[8])
+-- Retention: oldest first, at most `trim_batch` records a call.
+local expired = redis.call('ZRANGEBYSCORE', execution_times, '-inf', '(' .. drop_before_ms, 'LIMIT', 0, trim_batch)
+local excess = redis.call('ZCARD', execution_times) - #expired - tonumber(keep)
 if excess > 0 then
-  expired = redis.call('ZRANGE', KEYS[6], 0, #expired + math.min(excess, 100) - 1)
+  expired = redis.call('ZRANGE', execution_times, 0, #expired + math.min(excess, tonumber(trim_batch)) - 1)
 end
 if #expired > 0 then
-  redis.call('HDEL', KEYS[5], unpack(expired))
-  redis.call('ZREM', KEYS[6], unpack(expired))
+  redis.call('HDEL', executions, unpack(expired))
+  redis.call('ZREM', execution_times, unpack(expired))
   -- The cross-schedule indexes are trimmed by age in the reconciler; records trimmed by count leave here.
-  redis.call('ZREM', KEYS[16], unpack(expired))
-  redis.call('ZREM', KEYS[17], unpack(expired))
+  redis.call('ZREM', execution_index, unpack(expired))
+  redis.call('ZREM', workflow_executions, unpack(expired))
 end
 
 if not schedule_exists then
-  redis.call('PEXPIRE', KEYS[5], ARGV[10])
-  redis.call('PEXPIRE', KEYS[6], ARGV[10])
-  return 2
+  redis.call('PEXPIRE', executions, retention_ms)
+  redis.call('PEXPIRE', execution_times, retention_ms)
+  return 'recorded_without_schedule'
 end
-write_schedule(KEYS[4], 24)
-if KEYS[7] ~= KEYS[8] then
-  redis.call('ZREM', KEYS[7], ARGV[11])
-  redis.call('ZADD', KEYS[8], ARGV[12], ARGV[11])
+write_schedule(schedule, record)
+if old_status_index ~= status_index then
+  redis.call('ZREM', old_status_index, schedule_id)
+  redis.call('ZADD', status_index, created_ms, schedule_id)
 end
-if ARGV[19] ~= '' then
-  redis.call('ZREM', KEYS[10], ARGV[19])
-  redis.call('LREM', KEYS[11], 0, ARGV[19])
-  redis.call('DEL', KEYS[12])
+if dropped_job_id ~= '' then
+  redis.call('ZREM', delayed, dropped_job_id)
+  redis.call('LREM', ready, 0, dropped_job_id)
+  redis.call('DEL', dropped_job)
 end
-if backfill then
-  if ARGV[13] == '' then
-    redis.call('HDEL', KEYS[4], 'backfill_job')
+if backfill_turn then
+  if next_job_id == '' then
+    redis.call('HDEL', schedule, 'backfill_job')
   else
-    redis.call('LPOP', KEYS[13])
-    redis.call('HSET', KEYS[4], 'backfill_job', ARGV[13])
+    redis.call('LPOP', backfill)
+    redis.call('HSET', schedule, 'backfill_job', next_job_id)
   end
 end
-if ARGV[13] ~= '' and (ARGV[20] ~= '1' or backfill) then
-  enqueue_job(KEYS[9], KEYS[10], ARGV[13], ARGV[11], ARGV[14], ARGV[15], ARGV[16], ARGV[17])
+if next_job_id ~= '' and (is_backfill ~= '1' or backfill_turn) then
+  enqueue_job(next_job, delayed, next_job_id, schedule_id, next_queue, next_due_ms, next_due_at, wakeup_channel)
 end
-if ARGV[18] == '1' then
-  end_run(KEYS[4], KEYS[10], ARGV[5], ARGV[17])
+if counted_as_run == '1' then
+  end_run(schedule, delayed, now_ms, wakeup_channel)
 end
-if ARGV[22] == '1' then
-  redis.call('PEXPIRE', KEYS[4], ARGV[10])
-  redis.call('PEXPIRE', KEYS[5], ARGV[10])
-  redis.call('PEXPIRE', KEYS[6], ARGV[10])
+if expire_records == '1' then
+  redis.call('PEXPIRE', schedule, retention_ms)
+  redis.call('PEXPIRE', executions, retention_ms)
+  redis.call('PEXPIRE', execution_times, retention_ms)
 end
-return 1
+return 'recorded'

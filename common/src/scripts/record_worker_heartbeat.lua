@@ -1,10 +1,14 @@
 -- Marks a worker alive, describes it, and forgets workers silent for longer than the prune horizon.
--- KEYS[1] workers (ZSET), KEYS[2] worker (HASH)
--- ARGV[1] worker id, ARGV[2] now ms, ARGV[3] description lifetime ms, ARGV[4] prune workers last seen
--- before this ms, ARGV[5..] description name/value pairs
+-- KEYS[1] workers: live workers by last heartbeat (ZSET)
+-- KEYS[2] worker: the worker's description (HASH)
+-- ARGV[1] worker_id
+-- ARGV[2] now_ms
+-- ARGV[3] lifetime_ms: how long the description lives without a heartbeat
+-- ARGV[4] prune_before_ms: forget workers last seen before this
+-- ARGV[5..] description: name/value pairs
 -- Returns 1
-redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[4])
-redis.call('HSET', KEYS[2], 'last_heartbeat_ms', ARGV[2], unpack(ARGV, 5, #ARGV))
-redis.call('PEXPIRE', KEYS[2], ARGV[3])
+redis.call('ZADD', workers, now_ms, worker_id)
+redis.call('ZREMRANGEBYSCORE', workers, '-inf', '(' .. prune_before_ms)
+redis.call('HSET', worker, 'last_heartbeat_ms', now_ms, unpack(ARGV, description, #ARGV))
+redis.call('PEXPIRE', worker, lifetime_ms)
 return 1

@@ -1,7 +1,8 @@
 -- Forgets a worker that stopped cleanly.
--- KEYS[1] workers (ZSET), KEYS[2] worker (HASH)
--- ARGV[1] worker id
+-- KEYS[1] workers: live workers by last heartbeat (ZSET)
+-- KEYS[2] worker: the worker's description (HASH)
+-- ARGV[1] worker_id
 -- Returns 1
-redis.call('ZREM', KEYS[1], ARGV[1])
-redis.call('DEL', KEYS[2])
+redis.call('ZREM', workers, worker_id)
+redis.call('DEL', worker)
 return 1

@@ -1,20 +1,26 @@
 -- Extends the lease of a job this worker runs, and of the workflow slot it holds, if any, and tells the
 -- worker when the user asked to cancel the run.
--- KEYS[1] running (HASH), KEYS[2] leases (ZSET), KEYS[3] the workflow's slots (ZSET), KEYS[4] job (HASH)
--- ARGV[1] job id, ARGV[2] worker id, ARGV[3] new lease expiry ms, ARGV[4] '1' if the job holds a slot
--- Returns 1 renewed | 2 renewed, cancel requested | 3 renewed, cancel requested counting as a failure |
--- 0 the job is no longer this worker's
-if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then
-  return 0
+-- KEYS[1] running: the queue's claimed jobs (HASH)
+-- KEYS[2] leases: the queue's leases (ZSET)
+-- KEYS[3] workflow_slots: the workflow's slots (ZSET)
+-- KEYS[4] job: the job (HASH)
+-- ARGV[1] job_id
+-- ARGV[2] worker_id
+-- ARGV[3] lease_until_ms: the new lease expiry
+-- ARGV[4] holds_slot: '1' if the job holds a workflow slot
+-- Returns 'held' | 'cancel' held, cancel requested | 'cancel_as_failure' held, cancel requested counting as
+-- a failure | 'lost' the job is no longer this worker's
+if not held_by(running, leases, job_id, worker_id, '0') then
+  return 'lost'
 end
-redis.call('ZADD', KEYS[2], 'XX', ARGV[3], ARGV[1])
-if ARGV[4] == '1' then
-  redis.call('ZADD', KEYS[3], 'XX', ARGV[3], ARGV[1])
+redis.call('ZADD', leases, 'XX', lease_until_ms, job_id)
+if holds_slot == '1' then
+  redis.call('ZADD', workflow_slots, 'XX', lease_until_ms, job_id)
 end
-local cancel = redis.call('HGET', KEYS[4], 'cancel')
+local cancel = redis.call('HGET', job, 'cancel')
 if cancel == 'cancel' then
-  return 2
+  return 'cancel'
 elseif cancel == 'fail' then
-  return 3
+  return 'cancel_as_failure'
 end
-return 1
+return 'held'

@@ -1,35 +1,38 @@
 -- Hands a claimed job back to the front of its ready list, after its lease expired (the reconciler) or
 -- when its worker shuts down before finishing it. The abandoned attempt's execution is closed as failed;
 -- the schedule's counters do not move.
--- KEYS[1] job (HASH), KEYS[2] running (HASH), KEYS[3] leases (ZSET), KEYS[4] ready (LIST),
--- KEYS[5] executions (HASH), KEYS[6] schedule (HASH), KEYS[7] the schedule queue's delayed (ZSET)
--- ARGV[1] job id, ARGV[2] owner worker id, ARGV[3] lease must have expired before this ms, or 0,
--- ARGV[4] abandoned execution id or '' if it never started, ARGV[5] closed execution JSON, ARGV[6] now ms,
--- ARGV[7] wakeup channel
--- Returns 1 requeued | 2 dropped, the job record is gone | 0 not this owner's job or lease renewed
-local job_id = ARGV[1]
-if redis.call('HGET', KEYS[2], job_id) ~= ARGV[2] then
-  return 0
+-- KEYS[1] job: the job (HASH)
+-- KEYS[2] running: the queue's claimed jobs (HASH)
+-- KEYS[3] leases: the queue's leases (ZSET)
+-- KEYS[4] ready: the queue's ready list (LIST)
+-- KEYS[5] executions: the schedule's executions (HASH)
+-- KEYS[6] schedule: the schedule (HASH)
+-- KEYS[7] delayed: the queue's delayed jobs (ZSET)
+-- ARGV[1] job_id
+-- ARGV[2] owner: the worker holding it
+-- ARGV[3] expired_before_ms: its lease must have ended before this, or '0'
+-- ARGV[4] execution_id: the abandoned execution, or '' if it never started
+-- ARGV[5] execution_json: that execution, closed
+-- ARGV[6] now_ms
+-- ARGV[7] wakeup_channel
+-- ARGV[8] counts_as_run: '1' if the job counts as a run under way (regular and manual runs)
+-- Returns 'requeued' | 'dropped' the job record is gone | 'lost' not this owner's job or lease renewed
+if not held_by(running, leases, job_id, owner, expired_before_ms) then
+  return 'lost'
 end
-if ARGV[3] ~= '0' then
-  local lease = redis.call('ZSCORE', KEYS[3], job_id)
-  if lease and tonumber(lease) >= tonumber(ARGV[3]) then
-    return 0
-  end
+redis.call('HDEL', running, job_id)
+redis.call('ZREM', leases, job_id)
+if redis.call('EXISTS', job) == 0 then
+  return 'dropped'
 end
-redis.call('HDEL', KEYS[2], job_id)
-redis.call('ZREM', KEYS[3], job_id)
-if redis.call('EXISTS', KEYS[1]) == 0 then
-  return 2
+local started = redis.call('HGET', job, 'execution_id')
+if execution_id ~= '' and redis.call('HEXISTS', executions, execution_id) == 1 then
+  redis.call('HSET', executions, execution_id, execution_json)
 end
-local started = redis.call('HGET', KEYS[1], 'execution_id')
-if ARGV[4] ~= '' and redis.call('HEXISTS', KEYS[5], ARGV[4]) == 1 then
-  redis.call('HSET', KEYS[5], ARGV[4], ARGV[5])
+-- A started run counted as under way; it is not any more until it starts again.
+if started and counts_as_run == '1' and redis.call('EXISTS', schedule) == 1 then
+  end_run(schedule, delayed, now_ms, wakeup_channel)
 end
--- A started regular or manual run counted as under way; it is not any more until it starts again.
-if started and not string.find(job_id, '-bf-', 1, true) and redis.call('EXISTS', KEYS[6]) == 1 then
-  end_run(KEYS[6], KEYS[7], ARGV[6], ARGV[7])
-end
-redis.call('HDEL', KEYS[1], 'worker')
-redis.call('LPUSH', KEYS[4], job_id)
-return 1
+redis.call('HDEL', job, 'worker')
+redis.call('LPUSH', ready, job_id)
+return 'requeued'

@@ -1,10 +1,11 @@
 -- Lets one worker run the periodic reconciler pass per interval, so passes do not multiply with workers.
--- KEYS[1] reconciled-at (STRING, ms of the last periodic pass)
--- ARGV[1] now ms, ARGV[2] interval ms
--- Returns 1 this worker's turn (recorded) | 0 another worker passed less than an interval ago
-local last = tonumber(redis.call('GET', KEYS[1]))
-if last and tonumber(ARGV[1]) - last < tonumber(ARGV[2]) then
-  return 0
+-- KEYS[1] reconciled_at: ms of the last periodic pass (STRING)
+-- ARGV[1] now_ms
+-- ARGV[2] every_ms: the interval
+-- Returns 'taken' this worker's turn (recorded) | 'not_yet' another worker passed less than an interval ago
+local last = tonumber(redis.call('GET', reconciled_at))
+if last and tonumber(now_ms) - last < tonumber(every_ms) then
+  return 'not_yet'
 end
-redis.call('SET', KEYS[1], ARGV[1])
-return 1
+redis.call('SET', reconciled_at, now_ms)
+return 'taken'

@@ -1,29 +1,42 @@
--- Applies a PATCH planned in Rust from revision ARGV[1]. When timing or queue changed, a pending job moves
--- to its new due time and queue; a running job plans the next run from the new settings when it ends.
--- KEYS[1] schedule (HASH), KEYS[2] old workflow's schedules (ZSET), KEYS[3] new workflow's schedules
--- (ZSET), KEYS[4] new workflow (STRING), KEYS[5] live job (HASH), KEYS[6] old queue's delayed (ZSET),
--- KEYS[7] old queue's ready (LIST), KEYS[8] new queue's delayed (ZSET), KEYS[9] queues (SET)
--- ARGV[1] expected rev, ARGV[2] schedule id, ARGV[3] creation ms, ARGV[4] '1' to re-plan the live job,
--- ARGV[5] live job id, ARGV[6] new queue, ARGV[7] due ms, ARGV[8] due RFC 3339, ARGV[9] wakeup channel,
--- ARGV[10..] schedule record
--- Returns 1 updated | 0 no such schedule | -1 the new workflow does not exist | -2 stale revision
-local revision = check_revision(KEYS[1], ARGV[1])
-if revision ~= 1 then
+-- Applies a PATCH planned in Rust from revision `expected_rev`. When timing or queue changed, a pending job
+-- moves to its new due time and queue; a running job plans the next run from the new settings when it ends.
+-- KEYS[1] schedule: the schedule (HASH)
+-- KEYS[2] old_workflow_schedules: the old workflow's schedules (ZSET)
+-- KEYS[3] workflow_schedules: the new workflow's schedules (ZSET)
+-- KEYS[4] workflow: the new workflow (STRING)
+-- KEYS[5] job: the live job (HASH)
+-- KEYS[6] old_delayed: the old queue's delayed jobs (ZSET)
+-- KEYS[7] old_ready: the old queue's ready list (LIST)
+-- KEYS[8] delayed: the new queue's delayed jobs (ZSET)
+-- KEYS[9] queues: every queue (SET)
+-- ARGV[1] expected_rev
+-- ARGV[2] schedule_id
+-- ARGV[3] created_ms
+-- ARGV[4] replan: '1' to move the live job (or enqueue it when it is new)
+-- ARGV[5] job_id: the live job
+-- ARGV[6] queue: the new queue
+-- ARGV[7] due_ms
+-- ARGV[8] due_at: RFC 3339
+-- ARGV[9] wakeup_channel
+-- ARGV[10] record: the schedule record (see write_schedule)
+-- Returns 'written' | 'missing' | 'unknown_workflow' | 'stale' the revision changed
+local revision = check_revision(schedule, expected_rev)
+if revision ~= 'written' then
   return revision
 end
-if redis.call('EXISTS', KEYS[4]) == 0 then
-  return -1
+if redis.call('EXISTS', workflow) == 0 then
+  return 'unknown_workflow'
 end
-if KEYS[2] ~= KEYS[3] then
-  redis.call('ZREM', KEYS[2], ARGV[2])
-  redis.call('ZADD', KEYS[3], ARGV[3], ARGV[2])
+if old_workflow_schedules ~= workflow_schedules then
+  redis.call('ZREM', old_workflow_schedules, schedule_id)
+  redis.call('ZADD', workflow_schedules, created_ms, schedule_id)
 end
-if ARGV[4] == '1' then
-  local pending = redis.call('ZREM', KEYS[6], ARGV[5]) + redis.call('LREM', KEYS[7], 0, ARGV[5])
-  if pending > 0 or redis.call('EXISTS', KEYS[5]) == 0 then
-    enqueue_job(KEYS[5], KEYS[8], ARGV[5], ARGV[2], ARGV[6], ARGV[7], ARGV[8], ARGV[9])
+if replan == '1' then
+  local pending = redis.call('ZREM', old_delayed, job_id) + redis.call('LREM', old_ready, 0, job_id)
+  if pending > 0 or redis.call('EXISTS', job) == 0 then
+    enqueue_job(job, delayed, job_id, schedule_id, queue, due_ms, due_at, wakeup_channel)
   end
 end
-redis.call('SADD', KEYS[9], ARGV[6])
-write_schedule(KEYS[1], 10)
-return 1
+redis.call('SADD', queues, queue)
+write_schedule(schedule, record)
+return 'written'

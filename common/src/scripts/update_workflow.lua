@@ -1,29 +1,35 @@
 -- Stores a new version of a workflow, keeping its name unique when the name changes. Runs under way keep
 -- the version they loaded; the ones that start after this run the new one.
--- KEYS[1] workflow (STRING), KEYS[2] workflow-names (HASH), KEYS[3] the workflow's versions (HASH),
--- KEYS[4] workflow-requirements (HASH)
--- ARGV[1] workflow id, ARGV[2] new name, ARGV[3] workflow JSON, ARGV[4] the version it replaces,
--- ARGV[5] new version, ARGV[6] requirements JSON or '' for none
--- Returns 1 updated | 0 no such workflow | -1 the new name is taken | -2 another edit landed first
-local current = redis.call('GET', KEYS[1])
+-- KEYS[1] workflow: the workflow (STRING)
+-- KEYS[2] workflow_names: name -> id (HASH)
+-- KEYS[3] workflow_versions: the workflow's versions (HASH)
+-- KEYS[4] workflow_requirements: workflow id -> requirements JSON (HASH)
+-- ARGV[1] workflow_id
+-- ARGV[2] name: the new name
+-- ARGV[3] workflow_json
+-- ARGV[4] replaced_version: the version this edit was made from
+-- ARGV[5] version: the new version
+-- ARGV[6] requirements_json: what a run needs, or '' for nothing
+-- Returns 'updated' | 'missing' | 'name_taken' | 'stale' another edit landed first
+local current = redis.call('GET', workflow)
 if not current then
-  return 0
+  return 'missing'
 end
 current = cjson.decode(current)
-if tostring(current.version or 1) ~= ARGV[4] then
-  return -2
+if tostring(current.version or 1) ~= replaced_version then
+  return 'stale'
 end
-if current.name ~= ARGV[2] then
-  if redis.call('HSETNX', KEYS[2], ARGV[2], ARGV[1]) == 0 then
-    return -1
+if current.name ~= name then
+  if redis.call('HSETNX', workflow_names, name, workflow_id) == 0 then
+    return 'name_taken'
   end
-  redis.call('HDEL', KEYS[2], current.name)
+  redis.call('HDEL', workflow_names, current.name)
 end
-redis.call('SET', KEYS[1], ARGV[3])
-redis.call('HSET', KEYS[3], ARGV[5], ARGV[3])
-if ARGV[6] == '' then
-  redis.call('HDEL', KEYS[4], ARGV[1])
+redis.call('SET', workflow, workflow_json)
+redis.call('HSET', workflow_versions, version, workflow_json)
+if requirements_json == '' then
+  redis.call('HDEL', workflow_requirements, workflow_id)
 else
-  redis.call('HSET', KEYS[4], ARGV[1], ARGV[6])
+  redis.call('HSET', workflow_requirements, workflow_id, requirements_json)
 end
-return 1
+return 'updated'

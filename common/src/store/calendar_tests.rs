@@ -1,10 +1,8 @@
 //! Cron, bounds, catch-up, overlap, jitter, restart and backfill through the store, on an injected clock.
 
-use std::time::Duration;
-
 use serde_json::json;
 
-use super::{tests::Fixture, tests::ms, *};
+use super::{tests::*, *};
 
 impl Fixture {
     async fn reload(&self, id: Uuid) -> Schedule {
@@ -87,7 +85,7 @@ async fn overlap_skip_refuses_a_trigger_and_skips_an_occurrence_while_a_manual_r
     assert!(matches!(f.store.trigger_schedule(schedule.id).await, Err(Error::AlreadyRunning(_))));
     f.advance(60);
     // The manual run is still going: its worker keeps renewing the lease.
-    assert_eq!(f.store.renew_lease(&manual, Duration::from_secs(30)).await.unwrap(), Renewal::Held);
+    assert_eq!(f.store.renew_lease(&manual).await.unwrap(), Renewal::Held);
     let report = f.store.reconcile().await.unwrap();
     assert_eq!((report.skipped_expired, report.skipped_overlap), (0, 1));
     f.finish(&manual, Outcome::Succeeded).await;

@@ -9,18 +9,23 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::*;
-use crate::{
+pub(super) use crate::{
+    Error,
     clock::ManualClock,
-    model::{Execution, Recurrence},
+    keys::Keys,
+    model::{
+        Execution, ExecutionState, JobId, Outcome, QueueName, Recurrence, Schedule, ScheduleStatus, SkipReason,
+        Workflow, millis,
+    },
     testing::TestRedis,
 };
 
 const LEASE: Duration = Duration::from_secs(30);
 const WORKER: &str = "worker-1";
 
-/// The test worker as it starts jobs: no handlers.
+/// The test worker: the default queue, no handlers.
 pub(super) fn claimant() -> Claimant {
-    Claimant { id: WORKER.to_string(), handlers: Vec::new(), lease: LEASE }
+    Claimant { id: WORKER.to_string(), queues: vec![QueueName::default()], handlers: Vec::new(), lease: LEASE }
 }
 
 pub(super) struct Fixture {
@@ -74,7 +79,7 @@ impl Fixture {
     }
 
     pub(super) async fn claim(&self) -> Claim {
-        self.store.claim_job(std::slice::from_ref(&self.queue), WORKER, LEASE).await.unwrap()
+        self.store.claim_job(&Claimant { queues: vec![self.queue.clone()], ..claimant() }).await.unwrap()
     }
 
     pub(super) async fn start_next(&self) -> StartedJob {
@@ -338,7 +343,7 @@ async fn a_worker_that_lost_its_job_records_nothing() {
     let mut execution = started.execution.clone();
     execution.close(ExecutionState::Succeeded, f.now(), None);
     assert_eq!(f.store.finish_job(&started, &execution, &Outcome::Succeeded).await.unwrap(), FinishOutcome::Lost);
-    assert_eq!(f.store.renew_lease(&started, LEASE).await.unwrap(), Renewal::Lost);
+    assert_eq!(f.store.renew_lease(&started).await.unwrap(), Renewal::Lost);
     let after = f.store.inspect().schedule(schedule.id).await.unwrap();
     assert_eq!(after.run_count, 0);
 }
@@ -451,7 +456,7 @@ async fn execution_history_is_trimmed_to_the_retention_count() {
     for _ in 0..6 {
         f.advance(1);
         let Claim::Claimed { job, queue } =
-            store.claim_job(std::slice::from_ref(&f.queue), WORKER, LEASE).await.unwrap()
+            store.claim_job(&Claimant { queues: vec![f.queue.clone()], ..claimant() }).await.unwrap()
         else {
             panic!()
         };
@@ -535,13 +540,13 @@ async fn claims_take_queues_in_the_order_given() {
         let body = json!({"workflow_id": workflow.id, "interval_seconds": 60, "queue": queue, "start_at": f.now()});
         f.store.create_schedule(serde_json::from_value(body).unwrap()).await.unwrap();
     }
-    let order = [urgent.clone(), f.queue.clone()];
+    let both = Claimant { queues: vec![urgent.clone(), f.queue.clone()], ..claimant() };
     let mut claimed = Vec::new();
-    while let Claim::Claimed { queue, .. } = f.store.claim_job(&order, WORKER, LEASE).await.unwrap() {
+    while let Claim::Claimed { queue, .. } = f.store.claim_job(&both).await.unwrap() {
         claimed.push(queue);
     }
     assert_eq!(claimed, [urgent, f.queue.clone()]);
-    assert_eq!(f.store.claim_job(&order, WORKER, LEASE).await.unwrap(), Claim::Empty { next_due: None });
+    assert_eq!(f.store.claim_job(&both).await.unwrap(), Claim::Empty { next_due: None });
 }
 
 #[tokio::test]

@@ -4,10 +4,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use super::{
-    tests::{Fixture, claimant},
-    *,
-};
+use super::{tests::*, *};
 
 impl Fixture {
     async fn workflow_from(&self, body: serde_json::Value) -> Result<Workflow> {
@@ -120,12 +117,9 @@ async fn cancel_reaches_the_running_worker_through_its_lease_renewal() {
     f.advance(10);
     let started = f.start_next().await;
     let id = started.execution.id.to_string();
-    assert_eq!(f.store.renew_lease(&started, Duration::from_secs(30)).await.unwrap(), Renewal::Held);
+    assert_eq!(f.store.renew_lease(&started).await.unwrap(), Renewal::Held);
     f.store.cancel_execution(&id, true).await.unwrap();
-    assert_eq!(
-        f.store.renew_lease(&started, Duration::from_secs(30)).await.unwrap(),
-        Renewal::CancelRequested { count_as_failure: true }
-    );
+    assert_eq!(f.store.renew_lease(&started).await.unwrap(), Renewal::CancelRequested { count_as_failure: true });
     f.finish(&started, Outcome::Failed(CANCELLED_ERROR.to_string())).await;
     assert!(matches!(f.store.cancel_execution(&id, false).await, Err(Error::Conflict(_))));
     let unknown = format!("{}-a1", JobId::regular(schedule.id, 9, 0));

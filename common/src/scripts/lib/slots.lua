@@ -1,5 +1,6 @@
 -- Shared steps for workflow concurrency slots. A script learns a workflow's id or a waiting job's queue only
--- inside Redis, so Rust passes the key's pattern (from keys.rs) with `<id>` or `<queue>` for fill_key.
+-- inside Redis, so Rust passes the key's pattern (`Keys::pattern`) with `<id>` or `<queue>` and fill_key
+-- puts the value in: the one place a key is completed inside Lua (see keys.rs).
 local function fill_key(pattern, value)
   local open = string.find(pattern, '<', 1, true)
   local close = string.find(pattern, '>', open, true)

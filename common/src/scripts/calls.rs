@@ -1,0 +1,174 @@
+//! Every script recur runs, declared once: keys, then arguments, in the order of the script's header.
+//! Lists (`..name`) are the repeated tails: several queues, schedules or occurrences in one call.
+
+use super::{
+    BackfillAnswer, CancelAnswer, ClaimAnswer, Finished, LeaseRenewal, ReconcilerTurn, RequeueAnswer, ScheduleCreated,
+    ScheduleWritten, StartAnswer, TriggerAnswer, WorkflowCreated, WorkflowDeleted, WorkflowUpdated, scripts,
+};
+use crate::store::ScheduleRecord;
+
+scripts! {
+    /// Saves a new workflow under a unique name, as its version 1.
+    CreateWorkflow = "create_workflow.lua" [] -> WorkflowCreated {
+        keys { workflow: String, workflows: String, workflow_names: String, workflow_versions: String,
+            workflow_requirements: String, }
+        args { workflow_id: String, name: String, workflow_json: String, created_ms: i64, requirements_json: String, }
+    }
+
+    /// Stores a new version of a workflow.
+    UpdateWorkflow = "update_workflow.lua" [] -> WorkflowUpdated {
+        keys { workflow: String, workflow_names: String, workflow_versions: String, workflow_requirements: String, }
+        args { workflow_id: String, name: String, workflow_json: String, replaced_version: u32, version: u32,
+            requirements_json: String, }
+    }
+
+    /// Deletes a workflow no schedule uses.
+    DeleteWorkflow = "delete_workflow.lua" [] -> WorkflowDeleted {
+        keys { workflow: String, workflows: String, workflow_names: String, workflow_schedules: String,
+            workflow_versions: String, workflow_requirements: String, }
+        args { workflow_id: String, }
+    }
+
+    /// Saves a new schedule and enqueues its first job.
+    CreateSchedule = "create_schedule.lua" ["write_schedule.lua", "enqueue.lua"] -> ScheduleCreated {
+        keys { schedule: String, schedules: String, status_index: String, workflow: String,
+            workflow_schedules: String, job: String, delayed: String, queues: String, }
+        args { schedule_id: String, created_ms: i64, job_id: String, queue: String, due_ms: i64, due_at: String,
+            wakeup_channel: String, record: ScheduleRecord, }
+    }
+
+    /// Applies a PATCH, moving the pending job when its timing or queue changed.
+    UpdateSchedule = "update_schedule.lua"
+        ["check_revision.lua", "write_schedule.lua", "enqueue.lua"] -> ScheduleWritten {
+        keys { schedule: String, old_workflow_schedules: String, workflow_schedules: String, workflow: String,
+            job: String, old_delayed: String, old_ready: String, delayed: String, queues: String, }
+        args { expected_rev: u64, schedule_id: String, created_ms: i64, replan: bool, job_id: String, queue: String,
+            due_ms: i64, due_at: String, wakeup_channel: String, record: ScheduleRecord, }
+    }
+
+    /// Pauses a schedule and removes its pending job.
+    PauseSchedule = "pause_schedule.lua" ["check_revision.lua", "write_schedule.lua"] -> ScheduleWritten {
+        keys { schedule: String, active_index: String, paused_index: String, job: String, delayed: String,
+            ready: String, }
+        args { expected_rev: u64, schedule_id: String, created_ms: i64, live_job_id: String,
+            record: ScheduleRecord, }
+    }
+
+    /// Makes a schedule active again (resume or restart) and enqueues its current job.
+    ActivateSchedule = "activate_schedule.lua"
+        ["check_revision.lua", "write_schedule.lua", "enqueue.lua"] -> ScheduleWritten {
+        keys { schedule: String, old_status_index: String, active_index: String, job: String, delayed: String, }
+        args { expected_rev: u64, schedule_id: String, created_ms: i64, enqueue: bool, job_id: String,
+            queue: String, due_ms: i64, due_at: String, wakeup_channel: String, record: ScheduleRecord, }
+    }
+
+    /// Deletes a schedule, its pending jobs and its history.
+    DeleteSchedule = "delete_schedule.lua" ["check_revision.lua"] -> ScheduleWritten {
+        keys { schedule: String, schedules: String, status_index: String, workflow_schedules: String,
+            live_job: String, delayed: String, ready: String, executions: String, execution_times: String,
+            backfill: String, backfill_job: String, buffered_job: String, }
+        args { expected_rev: u64, schedule_id: String, live_job_id: String, backfill_job_id: String,
+            buffered_job_id: String, }
+    }
+
+    /// Queues one run per past occurrence, to run one at a time.
+    BackfillSchedule = "backfill_schedule.lua" ["enqueue.lua"] -> BackfillAnswer {
+        keys { schedule: String, backfill: String, executions: String, delayed: String, ..jobs: Vec<String>, }
+        args { schedule_id: String, queue: String, now_ms: i64, wakeup_channel: String,
+            ..occurrences: Vec<String>, }
+    }
+
+    /// Adds a manual run beside the regular chain, as the overlap policy allows.
+    TriggerSchedule = "trigger_schedule.lua" ["enqueue.lua"] -> TriggerAnswer {
+        keys { schedule: String, job: String, delayed: String, }
+        args { schedule_id: String, job_id: String, queue: String, now_ms: i64, now_at: String,
+            wakeup_channel: String, }
+    }
+
+    /// Claims the next due job of a worker's queues, with a lease.
+    ClaimJob = "claim_job.lua" ["promote.lua"] -> ClaimAnswer {
+        keys { ..queue_keys: Vec<String>, }
+        args { now_ms: i64, lease_until_ms: i64, worker_id: String, batch: usize, }
+    }
+
+    /// Starts a claimed job: counts the delivery and records a running execution.
+    StartJob = "start_job.lua" ["enqueue.lua", "slots.lua"] -> StartAnswer {
+        keys { job: String, schedule: String, running: String, leases: String, executions: String,
+            execution_times: String, workflow_requirements: String, delayed: String, execution_index: String, }
+        args { job_id: String, worker_id: String, now_ms: i64, now_at: String, counts_as_run: bool,
+            lease_until_ms: i64, handlers: String, slots_pattern: String, waiting_pattern: String, queue: String,
+            wakeup_channel: String, handler_retry_ms: i64, workflow_executions_pattern: String,
+            execution_prefix: String, }
+    }
+
+    /// Extends a running job's lease and reports a cancel request.
+    RenewLease = "renew_lease.lua" ["owner.lua"] -> LeaseRenewal {
+        keys { running: String, leases: String, workflow_slots: String, job: String, }
+        args { job_id: String, worker_id: String, lease_until_ms: i64, holds_slot: bool, }
+    }
+
+    /// Asks the worker running an execution to stop it.
+    CancelExecution = "cancel_execution.lua" [] -> CancelAnswer {
+        keys { job: String, executions: String, }
+        args { execution_id: String, mode: String, cancel_channel: String, }
+    }
+
+    /// Ends a job: records the execution, writes the schedule's next state, enqueues the next job.
+    FinishJob = "finish_job.lua"
+        ["owner.lua", "write_schedule.lua", "enqueue.lua", "end_run.lua", "slots.lua"] -> Finished {
+        keys { job: String, running: String, leases: String, schedule: String, executions: String,
+            execution_times: String, old_status_index: String, status_index: String, next_job: String,
+            delayed: String, ready: String, dropped_job: String, backfill: String, workflow_slots: String,
+            workflow_waiting: String, execution_index: String, workflow_executions: String, }
+        args { job_id: String, pending: bool, owner: String, execution_id: String, execution_json: String,
+            now_ms: i64, expired_before_ms: i64, expected_rev: u64, keep: u64, drop_before_ms: i64,
+            retention_ms: i64, schedule_id: String, created_ms: i64, next_job_id: String, next_queue: String,
+            next_due_ms: i64, next_due_at: String, wakeup_channel: String, counted_as_run: bool,
+            dropped_job_id: String, is_backfill: bool, delayed_pattern: String, expire_records: bool,
+            holds_slot: bool, trim_batch: usize, record: ScheduleRecord, }
+    }
+
+    /// Hands a claimed job back to its ready list.
+    RequeueJob = "requeue_job.lua" ["owner.lua", "enqueue.lua", "end_run.lua"] -> RequeueAnswer {
+        keys { job: String, running: String, leases: String, ready: String, executions: String, schedule: String,
+            delayed: String, }
+        args { job_id: String, owner: String, expired_before_ms: i64, execution_id: String, execution_json: String,
+            now_ms: i64, wakeup_channel: String, counts_as_run: bool, }
+    }
+
+    /// Moves one bounded batch of due jobs to the ready list.
+    PromoteDueJobs = "promote_due_jobs.lua" ["promote.lua"] -> u64 {
+        keys { delayed: String, ready: String, }
+        args { now_ms: i64, batch: usize, }
+    }
+
+    /// Re-creates the lost live job of active schedules.
+    RecoverScheduleJobs = "recover_schedule_jobs.lua" ["enqueue.lua"] -> u64 {
+        keys { ..schedule_keys: Vec<String>, }
+        args { wakeup_channel: String, ..schedule_args: Vec<String>, }
+    }
+
+    /// Lets one worker run the periodic reconciler pass per interval.
+    TakeReconcilerTurn = "take_reconciler_turn.lua" [] -> ReconcilerTurn {
+        keys { reconciled_at: String, }
+        args { now_ms: i64, every_ms: i64, }
+    }
+
+    /// Drops history index entries past the retention age.
+    TrimHistory = "trim_history.lua" [] -> u64 {
+        keys { ..indexes: Vec<String>, }
+        args { drop_before_ms: i64, }
+    }
+
+    /// Marks a worker alive and forgets silent ones.
+    RecordWorkerHeartbeat = "record_worker_heartbeat.lua" [] -> () {
+        keys { workers: String, worker: String, }
+        args { worker_id: String, now_ms: i64, lifetime_ms: i64, prune_before_ms: i64, ..description: Vec<String>, }
+    }
+
+    /// Forgets a worker that stopped cleanly.
+    RemoveWorker = "remove_worker.lua" [] -> () {
+        keys { workers: String, worker: String, }
+        args { worker_id: String, }
+    }
+}

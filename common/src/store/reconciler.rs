@@ -1,0 +1,239 @@
+//! The reconciler pass (spec §4.4): hand back jobs whose lease expired, promote overdue jobs, skip
+//! occurrences that may no longer run, re-create lost jobs, and trim the history indexes by age.
+
+use std::time::Duration;
+
+use jiff::Timestamp;
+
+use super::{
+    BATCH, MAX_DELIVERIES, Store, duration_ms,
+    jobs::{FinishOutcome, Holder, StartedJob, jitter_of},
+};
+use crate::{
+    Result,
+    model::{
+        Admission, Execution, ExecutionId, ExecutionState, JobId, Outcome, QueueName, Schedule, ScheduleStatus,
+        SkipReason, millis, rfc3339,
+    },
+    scripts::{
+        ReconcilerTurn,
+        calls::{PromoteDueJobs, RecoverScheduleJobs, TakeReconcilerTurn, TrimHistory},
+    },
+};
+
+/// What one reconciler pass did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ReconcileReport {
+    /// Due jobs moved to ready lists.
+    pub promoted: u64,
+    /// Jobs whose lease expired, handed back or failed after too many deliveries.
+    pub requeued: u64,
+    /// Jobs re-created for active schedules that had none.
+    pub recovered: u64,
+    /// Due occurrences skipped because they were found beyond their catch-up window (or after `end_at`).
+    pub skipped_expired: u64,
+    /// Due occurrences skipped because another run of their schedule was under way (overlap `skip`).
+    pub skipped_overlap: u64,
+}
+
+impl Store {
+    /// One reconciler pass: hand back jobs whose lease expired, promote overdue jobs, and re-create the job
+    /// of every active schedule that lost it. Walks indexes in bounded pages.
+    #[tracing::instrument(skip_all)]
+    pub async fn reconcile(&self) -> Result<ReconcileReport> {
+        let mut report = ReconcileReport::default();
+        for queue in self.inspect().queue_names().await? {
+            report.requeued += self.requeue_expired_jobs(&queue).await?;
+            loop {
+                let promoted = self.promote_due_jobs(&queue).await?;
+                report.promoted += promoted;
+                if promoted < BATCH as u64 {
+                    break;
+                }
+            }
+        }
+        let mut offset = 0;
+        loop {
+            let page = self.inspect().active_schedules(offset, BATCH).await?;
+            for schedule in &page {
+                match self.skip_due_occurrence(schedule).await? {
+                    Some(SkipReason::Expired { .. } | SkipReason::Ended) => report.skipped_expired += 1,
+                    Some(SkipReason::Overlap) => report.skipped_overlap += 1,
+                    None => {}
+                }
+            }
+            report.recovered += self.recover_schedule_jobs(&page).await?;
+            if page.len() < BATCH {
+                break;
+            }
+            offset += BATCH;
+        }
+        self.trim_history().await?;
+        if report != ReconcileReport::default() {
+            tracing::info!(
+                promoted = report.promoted,
+                requeued = report.requeued,
+                recovered = report.recovered,
+                skipped_expired = report.skipped_expired,
+                skipped_overlap = report.skipped_overlap,
+                "reconciler promoted {} due jobs, requeued {} abandoned jobs, recovered {} lost jobs, skipped {} \
+                 expired and {} overlapping occurrences",
+                report.promoted,
+                report.requeued,
+                report.recovered,
+                report.skipped_expired,
+                report.skipped_overlap
+            );
+        }
+        Ok(report)
+    }
+
+    /// Whether this worker should run the periodic reconciler pass now: true for one caller per `every`.
+    pub async fn take_reconciler_turn(&self, every: Duration) -> Result<bool> {
+        let turn = self
+            .run(TakeReconcilerTurn {
+                reconciled_at: self.keys.reconciled_at(),
+                now_ms: millis(self.clock.now()),
+                every_ms: duration_ms(every),
+            })
+            .await?;
+        Ok(turn == ReconcilerTurn::Taken)
+    }
+
+    /// Moves one batch of due jobs of `queue` to its ready list.
+    pub async fn promote_due_jobs(&self, queue: &QueueName) -> Result<u64> {
+        self.run(PromoteDueJobs {
+            delayed: self.keys.delayed(queue),
+            ready: self.keys.ready(queue),
+            now_ms: millis(self.clock.now()),
+            batch: BATCH,
+        })
+        .await
+    }
+
+    /// Re-creates the live job of each active schedule in `page` that has none in any queue structure.
+    pub async fn recover_schedule_jobs(&self, page: &[Schedule]) -> Result<u64> {
+        let now = self.clock.now();
+        let (mut schedule_keys, mut schedule_args) = (Vec::new(), Vec::new());
+        for schedule in page.iter().filter(|schedule| schedule.status == ScheduleStatus::Active) {
+            let job = schedule.planned_job();
+            // An overdue run runs once, at once.
+            let due = schedule.next_run_at.unwrap_or(now).max(now);
+            schedule_keys.extend([
+                self.keys.schedule(schedule.id),
+                self.keys.job(&job),
+                self.keys.delayed(&schedule.queue),
+                self.keys.ready(&schedule.queue),
+                self.keys.running(&schedule.queue),
+            ]);
+            schedule_args.extend([
+                schedule.rev.to_string(),
+                schedule.id.to_string(),
+                job.to_string(),
+                schedule.queue.to_string(),
+                millis(due).to_string(),
+                rfc3339(due),
+            ]);
+        }
+        if schedule_keys.is_empty() {
+            return Ok(0);
+        }
+        self.run(RecoverScheduleJobs { schedule_keys, wakeup_channel: self.keys.wakeup_channel(), schedule_args }).await
+    }
+
+    /// Drops history index entries past the retention age, walking the workflow index in pages.
+    pub async fn trim_history(&self) -> Result<u64> {
+        let drop_before_ms = millis(self.clock.now()) - self.retention.max_age.as_millis() as i64;
+        let mut dropped = 0;
+        let mut cursor = None;
+        loop {
+            let page = self.inspect().workflow_ids(BATCH, cursor.as_deref()).await?;
+            let mut indexes = vec![self.keys.execution_index(), self.keys.runs()];
+            indexes.extend(page.items.iter().map(|id| self.keys.workflow_executions(*id)));
+            dropped += self.run(TrimHistory { indexes, drop_before_ms }).await?;
+            match page.next_cursor {
+                Some(next) => cursor = Some(next),
+                None => return Ok(dropped),
+            }
+        }
+    }
+
+    /// Skips the due, not yet started live job of `schedule` when it may no longer run (beyond its catch-up
+    /// window, after `end_at`, or overlapping a run under way), records it as skipped and plans the next
+    /// occurrence. The reason, when it did.
+    async fn skip_due_occurrence(&self, schedule: &Schedule) -> Result<Option<SkipReason>> {
+        let now = self.clock.now();
+        let (Some(job), Some(due)) = (schedule.live_job, schedule.next_run_at) else { return Ok(None) };
+        if due > now {
+            return Ok(None);
+        }
+        let Admission::Skip(reason) = schedule.admission(&job, due, now) else { return Ok(None) };
+        let Some(attempt) = self.inspect().job_attempt(&job).await? else { return Ok(None) };
+        let id = ExecutionId { job, attempt: attempt + 1 };
+        let mut execution = Execution::running(
+            id,
+            schedule.id,
+            schedule.workflow_id,
+            due,
+            jitter_of(&job, schedule, due),
+            now,
+            String::new(),
+        );
+        execution.close(ExecutionState::Skipped, now, Some(reason.to_string()));
+        let started = StartedJob {
+            job,
+            queue: schedule.queue.clone(),
+            execution: execution.clone(),
+            schedule: schedule.clone(),
+            lease: Duration::ZERO,
+            holds_slot: false,
+        };
+        let settled = self.settle(&started, &execution, &Outcome::Skipped(reason), Holder::Pending).await?;
+        Ok((settled == FinishOutcome::Recorded).then_some(reason))
+    }
+
+    async fn requeue_expired_jobs(&self, queue: &QueueName) -> Result<u64> {
+        let mut requeued = 0;
+        loop {
+            let now = self.clock.now();
+            let expired = self.inspect().expired_leases(queue, now, BATCH).await?;
+            let mut handled = 0;
+            for (job, owner) in &expired {
+                if self.recover_abandoned_job(job, queue, owner, now).await? {
+                    handled += 1;
+                }
+            }
+            requeued += handled;
+            if expired.len() < BATCH || handled == 0 {
+                return Ok(requeued);
+            }
+        }
+    }
+
+    /// Ends one abandoned attempt: closes its execution as `lease_expired` and hands the job back, or after
+    /// [`MAX_DELIVERIES`] counts it as a failure of the schedule.
+    async fn recover_abandoned_job(&self, job: &JobId, queue: &QueueName, owner: &str, now: Timestamp) -> Result<bool> {
+        let abandoned = self.inspect().abandoned_attempt(job).await?;
+        let Some((mut execution, schedule)) = abandoned else {
+            return self.requeue(job, queue, owner, None, Some(now)).await;
+        };
+        execution.close(ExecutionState::Failed, now, Some("lease_expired".to_string()));
+        tracing::warn!(job.id = %job, worker.id = %owner, attempt = execution.attempt,
+            "lease of job {job} expired on worker {owner}, attempt {}", execution.attempt);
+        if execution.attempt < MAX_DELIVERIES {
+            return self.requeue(job, queue, owner, Some(&execution), Some(now)).await;
+        }
+        // Its slot, if it took one, is freed now rather than when its lease score is next purged.
+        let started = StartedJob {
+            job: *job,
+            queue: queue.clone(),
+            execution: execution.clone(),
+            schedule,
+            lease: Duration::ZERO,
+            holds_slot: true,
+        };
+        let outcome = Outcome::Failed(format!("delivered {MAX_DELIVERIES} times without finishing"));
+        let holder = Holder::Worker { expired_before: Some(now) };
+        Ok(self.settle(&started, &execution, &outcome, holder).await? != FinishOutcome::Lost)
+    }
+}

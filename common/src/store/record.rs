@@ -1,0 +1,233 @@
+//! The stored form of a schedule: one Redis hash, one field per value, as text. Only the store reads and
+//! writes it; the API's JSON form is the model's `Serialize`.
+//!
+//! Decoding is lenient: it trusts what was checked when it was written, so a record saved under older,
+//! looser input rules still reads. The input checks live in `model::schedule::input`, for requests only.
+
+use std::{collections::HashMap, str::FromStr};
+
+use jiff::Timestamp;
+use redis::{RedisWrite, ToRedisArgs};
+
+use crate::model::{CronRule, QueueName, Recurrence, Schedule, from_millis, millis};
+
+/// A schedule as a script writes it: the fields to set and the ones to delete, passed as one JSON argument
+/// (`{"set": [name, value, ...], "del": [name, ...]}`) that `lib/write_schedule.lua` decodes once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ScheduleRecord {
+    set: Vec<String>,
+    del: Vec<&'static str>,
+}
+
+impl ScheduleRecord {
+    /// The record of `schedule`.
+    pub(crate) fn of(schedule: &Schedule) -> Self {
+        let mut record = Self { set: Vec::new(), del: Vec::new() };
+        for (name, value) in fields(schedule) {
+            match value {
+                Some(value) => record.set.extend([name.to_string(), value]),
+                None => record.del.push(name),
+            }
+        }
+        record
+    }
+}
+
+impl ToRedisArgs for ScheduleRecord {
+    fn write_redis_args<W: ?Sized + RedisWrite>(&self, out: &mut W) {
+        out.write_arg(serde_json::json!({ "set": self.set, "del": self.del }).to_string().as_bytes());
+    }
+}
+
+/// Every planned field of `schedule` as text; `None` fields are left out of the hash (deleted on write).
+/// `running_jobs` and `buffered_job` belong to the job scripts and are never written from here.
+fn fields(schedule: &Schedule) -> Vec<(&'static str, Option<String>)> {
+    let ms = |t: Timestamp| millis(t).to_string();
+    let (interval_seconds, cron, timezone, run_at) = match &schedule.recurrence {
+        Recurrence::Interval { seconds } => (Some(seconds.to_string()), None, None, None),
+        Recurrence::Cron(rule) => (None, Some(rule.expression().to_string()), Some(rule.timezone().to_string()), None),
+        Recurrence::Once { at } => (None, None, None, Some(ms(*at))),
+    };
+    vec![
+        ("id", Some(schedule.id.to_string())),
+        ("name", Some(schedule.name.clone())),
+        ("description", Some(schedule.description.clone())),
+        ("trigger_node_id", schedule.trigger_node_id.clone()),
+        ("workflow_id", Some(schedule.workflow_id.to_string())),
+        ("interval_seconds", interval_seconds),
+        ("cron", cron),
+        ("timezone", timezone),
+        ("run_at", run_at),
+        ("start_at", Some(ms(schedule.start_at))),
+        ("end_at", schedule.end_at.map(ms)),
+        ("repeat_count", Some(schedule.repeat_count.to_string())),
+        ("retry_max", Some(schedule.retry_max.to_string())),
+        ("timeout_seconds", Some(schedule.timeout_seconds.to_string())),
+        ("queue", Some(schedule.queue.to_string())),
+        ("payload", Some(serde_json::Value::Object(schedule.payload.clone()).to_string())),
+        ("catchup_window_seconds", schedule.catchup_window_seconds.map(|s| s.to_string())),
+        ("overlap", Some(schedule.overlap.as_str().to_string())),
+        ("jitter_seconds", Some(schedule.jitter_seconds.to_string())),
+        ("status", Some(schedule.status.as_str().to_string())),
+        ("current_repeat", Some(schedule.current_repeat.to_string())),
+        ("current_retry", Some(schedule.current_retry.to_string())),
+        ("completed_repeats", Some(schedule.completed_repeats.to_string())),
+        ("next_run_at", schedule.next_run_at.map(ms)),
+        ("last_run_at", schedule.last_run_at.map(ms)),
+        ("last_status", schedule.last_status.map(|s| s.as_str().to_string())),
+        ("last_error", schedule.last_error.clone()),
+        ("last_execution_id", schedule.last_execution_id.map(|id| id.to_string())),
+        ("run_count", Some(schedule.run_count.to_string())),
+        ("error_count", Some(schedule.error_count.to_string())),
+        ("missed_count", Some(schedule.missed_count.to_string())),
+        ("ad_hoc", schedule.ad_hoc.then(|| "1".to_string())),
+        ("created_at", Some(ms(schedule.created_at))),
+        ("updated_at", Some(ms(schedule.updated_at))),
+        ("rev", Some(schedule.rev.to_string())),
+        ("anchor_at", Some(ms(schedule.anchor_at))),
+        ("slot_at", schedule.slot_at.map(ms)),
+        ("repeat_base", Some(schedule.repeat_base.to_string())),
+        ("live_job", schedule.live_job.map(|id| id.to_string())),
+        ("backfill_job", schedule.backfill_job.map(|id| id.to_string())),
+    ]
+}
+
+/// Reads the hash written by [`ScheduleRecord`] and the job scripts; the error names the field at fault.
+pub(crate) fn decode_schedule(fields: &HashMap<String, String>) -> Result<Schedule, String> {
+    fn parse<T: FromStr>(fields: &HashMap<String, String>, name: &str) -> Result<T, String> {
+        let text = fields.get(name).ok_or_else(|| format!("missing field {name}"))?;
+        text.parse().map_err(|_| format!("field {name} has invalid value {text:?}"))
+    }
+    fn optional<T: FromStr>(fields: &HashMap<String, String>, name: &str) -> Result<Option<T>, String> {
+        fields.get(name).map(|_| parse(fields, name)).transpose()
+    }
+    let text = |name: &str| fields.get(name).cloned();
+    let instant = |name: &str| parse::<i64>(fields, name).map(from_millis);
+    let optional_instant = |name: &str| optional::<i64>(fields, name).map(|ms| ms.map(from_millis));
+    let payload = match serde_json::from_str(fields.get("payload").map_or("{}", String::as_str)) {
+        Ok(serde_json::Value::Object(map)) => map,
+        _ => return Err("field payload is not a JSON object".to_string()),
+    };
+    let recurrence = match (optional(fields, "interval_seconds")?, text("cron"), optional_instant("run_at")?) {
+        (Some(seconds), _, _) => Recurrence::Interval { seconds },
+        (None, Some(expression), _) => {
+            let timezone = text("timezone").unwrap_or_else(|| "UTC".to_string());
+            Recurrence::Cron(Box::new(CronRule::parse(&expression, &timezone).map_err(|e| e.to_string())?))
+        }
+        (None, None, Some(at)) => Recurrence::Once { at },
+        (None, None, None) => return Err("none of interval_seconds, cron and run_at is set".to_string()),
+    };
+    Ok(Schedule {
+        id: parse(fields, "id")?,
+        name: parse(fields, "name")?,
+        description: text("description").unwrap_or_default(),
+        trigger_node_id: text("trigger_node_id"),
+        workflow_id: parse(fields, "workflow_id")?,
+        recurrence,
+        start_at: instant("start_at")?,
+        end_at: optional_instant("end_at")?,
+        repeat_count: parse(fields, "repeat_count")?,
+        retry_max: parse(fields, "retry_max")?,
+        timeout_seconds: parse(fields, "timeout_seconds")?,
+        queue: QueueName::stored(text("queue").ok_or("missing field queue")?),
+        payload,
+        catchup_window_seconds: optional(fields, "catchup_window_seconds")?,
+        overlap: optional(fields, "overlap")?.unwrap_or_default(),
+        jitter_seconds: optional(fields, "jitter_seconds")?.unwrap_or(0),
+        status: parse(fields, "status")?,
+        current_repeat: parse(fields, "current_repeat")?,
+        current_retry: parse(fields, "current_retry")?,
+        completed_repeats: optional(fields, "completed_repeats")?.unwrap_or(0),
+        next_run_at: optional_instant("next_run_at")?,
+        last_run_at: optional_instant("last_run_at")?,
+        last_status: optional(fields, "last_status")?,
+        last_error: text("last_error"),
+        last_execution_id: optional(fields, "last_execution_id")?,
+        run_count: parse(fields, "run_count")?,
+        error_count: parse(fields, "error_count")?,
+        missed_count: parse(fields, "missed_count")?,
+        ad_hoc: fields.contains_key("ad_hoc"),
+        created_at: instant("created_at")?,
+        updated_at: instant("updated_at")?,
+        rev: parse(fields, "rev")?,
+        anchor_at: instant("anchor_at")?,
+        slot_at: optional_instant("slot_at")?,
+        repeat_base: optional(fields, "repeat_base")?.unwrap_or(0),
+        live_job: optional(fields, "live_job")?,
+        backfill_job: optional(fields, "backfill_job")?,
+        running_jobs: optional::<i64>(fields, "running_jobs")?.map_or(0, |n| u64::try_from(n).unwrap_or(0)),
+        buffered_job: optional(fields, "buffered_job")?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::model::{NewSchedule, ScheduleStatus};
+
+    fn schedule(body: serde_json::Value) -> Schedule {
+        let mut body = body;
+        body["workflow_id"] = serde_json::json!(Uuid::new_v4());
+        let new: NewSchedule = serde_json::from_value(body).unwrap();
+        new.into_schedule(Uuid::now_v7(), "wf", "2026-12-01T10:00:00Z".parse().unwrap()).unwrap()
+    }
+
+    fn stored(schedule: &Schedule) -> HashMap<String, String> {
+        fields(schedule).into_iter().filter_map(|(name, value)| Some((name.to_string(), value?))).collect()
+    }
+
+    #[test]
+    fn every_kind_of_schedule_reads_back_as_it_was_written() {
+        for body in [
+            serde_json::json!({"interval_seconds": 60, "repeat_count": 3, "payload": {"a": [1, "x"]}}),
+            serde_json::json!({"cron": "0 9 * * MON-FRI", "timezone": "Europe/Berlin", "overlap": "buffer_one",
+                "catchup_window_seconds": 600, "jitter_seconds": 30, "end_at": "2027-01-01T00:00:00Z"}),
+            serde_json::json!({"run_at": "2026-12-24T18:00:00Z", "trigger_node_id": "n1", "queue": "mail"}),
+        ] {
+            let mut written = schedule(body);
+            written.rev = 7;
+            written.last_error = Some("boom".to_string());
+            assert_eq!(decode_schedule(&stored(&written)).unwrap(), written);
+        }
+    }
+
+    #[test]
+    fn fields_the_job_scripts_keep_are_read_but_never_written() {
+        let written = schedule(serde_json::json!({"interval_seconds": 60}));
+        let mut fields = stored(&written);
+        assert!(!fields.contains_key("running_jobs") && !fields.contains_key("buffered_job"));
+        fields.insert("running_jobs".to_string(), "-1".to_string());
+        assert_eq!(decode_schedule(&fields).unwrap().running_jobs, 0, "a negative count reads as none");
+    }
+
+    #[test]
+    fn a_record_written_under_older_looser_rules_still_reads() {
+        let mut written = schedule(serde_json::json!({"interval_seconds": 60}));
+        written.name = "x".repeat(500);
+        written.status = ScheduleStatus::Dead;
+        let mut fields = stored(&written);
+        fields.insert("queue".to_string(), "Old Queue".to_string());
+        let read = decode_schedule(&fields).unwrap();
+        assert_eq!((read.name.len(), read.queue.as_str()), (500, "Old Queue"));
+    }
+
+    #[test]
+    fn a_broken_field_is_named() {
+        let mut fields = stored(&schedule(serde_json::json!({"interval_seconds": 60})));
+        fields.insert("current_retry".to_string(), "many".to_string());
+        assert_eq!(decode_schedule(&fields).unwrap_err(), "field current_retry has invalid value \"many\"");
+        fields.remove("interval_seconds");
+        assert!(decode_schedule(&fields).unwrap_err().contains("interval_seconds"));
+    }
+
+    #[test]
+    fn the_record_argument_sets_present_fields_and_deletes_absent_ones() {
+        let written = schedule(serde_json::json!({"interval_seconds": 60}));
+        let record = ScheduleRecord::of(&written);
+        assert!(record.del.contains(&"cron") && record.del.contains(&"last_error"));
+        let set: HashMap<_, _> = record.set.chunks(2).map(|pair| (pair[0].clone(), pair[1].clone())).collect();
+        assert_eq!(set, stored(&written));
+    }
+}

@@ -1,0 +1,368 @@
+//! Schedules: create (and ad-hoc runs), patch, pause, resume, restart, delete, trigger, backfill. Each is
+//! planned by a rule of the model and written by one revision-checked script.
+
+use jiff::Timestamp;
+use uuid::Uuid;
+
+use super::{ScheduleRecord, Store, planned_job};
+use crate::{
+    Error, Result,
+    model::{
+        ExecutionId, JobId, MAX_OCCURRENCES, NewRun, NewSchedule, Schedule, SchedulePatch, ScheduleStatus, Workflow,
+        millis, rfc3339,
+    },
+    scripts::{
+        BackfillAnswer, ScheduleCreated, ScheduleWritten, TriggerAnswer,
+        calls::{
+            ActivateSchedule, BackfillSchedule, CreateSchedule, DeleteSchedule, PauseSchedule, TriggerSchedule,
+            UpdateSchedule,
+        },
+    },
+};
+
+/// What [`Store::trigger_schedule`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Triggered {
+    pub job: JobId,
+    /// The run waits for the run under way to end (overlap `buffer_one`).
+    pub waiting: bool,
+}
+
+/// What [`Store::backfill_schedule`] queued.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Backfill {
+    /// Runs queued, to run one at a time in order.
+    pub queued: u64,
+    /// Occurrences left out because they already ran or are running as a backfill.
+    pub already_run: u64,
+    /// The ids of every occurrence in the range, in order.
+    pub job_ids: Vec<String>,
+}
+
+impl Store {
+    /// Saves a new active schedule and enqueues its first job.
+    #[tracing::instrument(skip_all, fields(workflow.id = %new.workflow_id))]
+    pub async fn create_schedule(&self, new: NewSchedule) -> Result<Schedule> {
+        let workflow = match self.inspect().workflow(new.workflow_id).await {
+            Err(Error::NotFound { .. }) => return Err(Error::UnknownWorkflow(new.workflow_id)),
+            other => other?,
+        };
+        let schedule = new.into_schedule(Uuid::now_v7(), &workflow.name, self.clock.now())?;
+        self.insert_schedule(schedule, &workflow).await
+    }
+
+    /// Runs a workflow once, now, as `run` says: an ad-hoc run, kept as a one-shot schedule out of the
+    /// schedule listings (see [`crate::keys::Keys::runs`]). Its first execution is `sched-{id}-n0-rc0-a1`.
+    #[tracing::instrument(skip_all, fields(workflow.id = %workflow_id))]
+    pub async fn run_workflow(&self, workflow_id: Uuid, run: NewRun) -> Result<Schedule> {
+        let workflow = self.inspect().workflow(workflow_id).await?;
+        let schedule = run.into_schedule(Uuid::now_v7(), workflow_id, &workflow.name, self.clock.now())?;
+        self.insert_schedule(schedule, &workflow).await
+    }
+
+    async fn insert_schedule(&self, schedule: Schedule, workflow: &Workflow) -> Result<Schedule> {
+        self.check_handlers(workflow, Some(&schedule.queue)).await?;
+        let (job, due) = planned_job(&schedule);
+        // An ad-hoc run is indexed under `runs` alone: it does not keep its workflow from being deleted,
+        // and the reconciler does not page through it.
+        let (all, active, of_workflow) = if schedule.ad_hoc {
+            (self.keys.runs(), self.keys.runs(), self.keys.runs())
+        } else {
+            (
+                self.keys.schedules(),
+                self.keys.schedules_by_status(ScheduleStatus::Active),
+                self.keys.workflow_schedules(schedule.workflow_id),
+            )
+        };
+        let created = self
+            .run(CreateSchedule {
+                schedule: self.keys.schedule(schedule.id),
+                schedules: all,
+                status_index: active,
+                workflow: self.keys.workflow(schedule.workflow_id),
+                workflow_schedules: of_workflow,
+                job: self.keys.job(&job),
+                delayed: self.keys.delayed(&schedule.queue),
+                queues: self.keys.queues(),
+                schedule_id: schedule.id.to_string(),
+                created_ms: millis(schedule.created_at),
+                job_id: job.to_string(),
+                queue: schedule.queue.to_string(),
+                due_ms: millis(due),
+                due_at: rfc3339(due),
+                wakeup_channel: self.keys.wakeup_channel(),
+                record: ScheduleRecord::of(&schedule),
+            })
+            .await?;
+        match created {
+            ScheduleCreated::Created => {
+                tracing::info!(schedule.id = %schedule.id, job.id = %job, "schedule {} created, first run at {due}", schedule.id);
+                Ok(schedule)
+            }
+            ScheduleCreated::UnknownWorkflow => Err(Error::UnknownWorkflow(schedule.workflow_id)),
+        }
+    }
+
+    /// Applies a PATCH; timing changes of an active schedule re-plan its pending job at once.
+    #[tracing::instrument(skip_all, fields(schedule.id = %id))]
+    pub async fn update_schedule(&self, id: Uuid, patch: SchedulePatch) -> Result<Schedule> {
+        let patch = &patch;
+        self.change_schedule(id, move |current| async move {
+            let current = changeable(current)?;
+            let next = current.patched(patch.clone(), self.clock.now())?;
+            self.apply_update(&current, next).await
+        })
+        .await
+    }
+
+    /// Writes `next`, planned from `current`, with `update_schedule.lua`: moves the pending job when its due
+    /// time or queue changed, or enqueues the live job when it is new. `None` when the revision was stale.
+    pub(super) async fn apply_update(&self, current: &Schedule, mut next: Schedule) -> Result<Option<Schedule>> {
+        let id = current.id;
+        next.rev = current.rev + 1;
+        let moved =
+            next.queue != current.queue || next.next_run_at != current.next_run_at || next.live_job != current.live_job;
+        let (job, due) = planned_job(&next);
+        let written = self
+            .run(UpdateSchedule {
+                schedule: self.keys.schedule(id),
+                old_workflow_schedules: self.keys.workflow_schedules(current.workflow_id),
+                workflow_schedules: self.keys.workflow_schedules(next.workflow_id),
+                workflow: self.keys.workflow(next.workflow_id),
+                job: self.keys.job(&job),
+                old_delayed: self.keys.delayed(&current.queue),
+                old_ready: self.keys.ready(&current.queue),
+                delayed: self.keys.delayed(&next.queue),
+                queues: self.keys.queues(),
+                expected_rev: current.rev,
+                schedule_id: id.to_string(),
+                created_ms: millis(next.created_at),
+                replan: next.status == ScheduleStatus::Active && moved && next.live_job.is_some(),
+                job_id: job.to_string(),
+                queue: next.queue.to_string(),
+                due_ms: millis(due),
+                due_at: rfc3339(due),
+                wakeup_channel: self.keys.wakeup_channel(),
+                record: ScheduleRecord::of(&next),
+            })
+            .await?;
+        if written == ScheduleWritten::UnknownWorkflow {
+            return Err(Error::UnknownWorkflow(next.workflow_id));
+        }
+        Ok(applied(written, id)?.then_some(next))
+    }
+
+    /// Pauses an active schedule and removes its pending job.
+    #[tracing::instrument(skip_all, fields(schedule.id = %id))]
+    pub async fn pause_schedule(&self, id: Uuid) -> Result<Schedule> {
+        self.change_schedule(id, |current| async move {
+            let current = changeable(current)?;
+            let mut next = current.paused(self.clock.now())?;
+            next.rev = current.rev + 1;
+            let written = self
+                .run(PauseSchedule {
+                    schedule: self.keys.schedule(id),
+                    active_index: self.keys.schedules_by_status(ScheduleStatus::Active),
+                    paused_index: self.keys.schedules_by_status(ScheduleStatus::Paused),
+                    job: self.keys.job(&current.planned_job()),
+                    delayed: self.keys.delayed(&current.queue),
+                    ready: self.keys.ready(&current.queue),
+                    expected_rev: current.rev,
+                    schedule_id: id.to_string(),
+                    created_ms: millis(current.created_at),
+                    live_job_id: job_text(current.live_job),
+                    record: ScheduleRecord::of(&next),
+                })
+                .await?;
+            Ok(applied(written, id)?.then_some(()))
+        })
+        .await?;
+        // The script clears `live_job` when it removed a pending job; read back what it wrote.
+        self.inspect().schedule(id).await
+    }
+
+    /// Resumes a paused schedule: the job its counters point at runs at the next planned time.
+    #[tracing::instrument(skip_all, fields(schedule.id = %id))]
+    pub async fn resume_schedule(&self, id: Uuid) -> Result<Schedule> {
+        self.activate_schedule(id, Schedule::resumed).await
+    }
+
+    /// Restarts a `done` or `dead` schedule with fresh retry and repeat progress; job ids count on upward.
+    #[tracing::instrument(skip_all, fields(schedule.id = %id))]
+    pub async fn restart_schedule(&self, id: Uuid) -> Result<Schedule> {
+        self.activate_schedule(id, Schedule::restarted).await
+    }
+
+    /// Makes a schedule active again as `plan` says (resume or restart) and enqueues its current job.
+    async fn activate_schedule(
+        &self,
+        id: Uuid,
+        plan: fn(&Schedule, Timestamp) -> Result<Schedule>,
+    ) -> Result<Schedule> {
+        self.change_schedule(id, |current| async move {
+            let current = changeable(current)?;
+            let mut next = plan(&current, self.clock.now())?;
+            next.rev = current.rev + 1;
+            let (job, due) = planned_job(&next);
+            let written = self
+                .run(ActivateSchedule {
+                    schedule: self.keys.schedule(id),
+                    old_status_index: self.keys.schedules_by_status(current.status),
+                    active_index: self.keys.schedules_by_status(ScheduleStatus::Active),
+                    job: self.keys.job(&job),
+                    delayed: self.keys.delayed(&next.queue),
+                    expected_rev: current.rev,
+                    schedule_id: id.to_string(),
+                    created_ms: millis(next.created_at),
+                    enqueue: next.live_job.is_some() && next.live_job != current.live_job,
+                    job_id: job.to_string(),
+                    queue: next.queue.to_string(),
+                    due_ms: millis(due),
+                    due_at: rfc3339(due),
+                    wakeup_channel: self.keys.wakeup_channel(),
+                    record: ScheduleRecord::of(&next),
+                })
+                .await?;
+            Ok(applied(written, id)?.then_some(next))
+        })
+        .await
+    }
+
+    /// Deletes a schedule, its pending jobs and its history; a running job finishes and enqueues nothing.
+    #[tracing::instrument(skip_all, fields(schedule.id = %id))]
+    pub async fn delete_schedule(&self, id: Uuid) -> Result<()> {
+        self.change_schedule(id, |current| async move {
+            // A job key for each job the script may delete; the live job's key stands in for one it has not.
+            let job_key = |job: Option<JobId>| self.keys.job(&job.unwrap_or_else(|| current.planned_job()));
+            let written = self
+                .run(DeleteSchedule {
+                    schedule: self.keys.schedule(id),
+                    schedules: self.keys.schedules(),
+                    status_index: self.keys.schedules_by_status(current.status),
+                    workflow_schedules: self.keys.workflow_schedules(current.workflow_id),
+                    live_job: job_key(None),
+                    delayed: self.keys.delayed(&current.queue),
+                    ready: self.keys.ready(&current.queue),
+                    executions: self.keys.executions(id),
+                    execution_times: self.keys.execution_times(id),
+                    backfill: self.keys.backfill(id),
+                    backfill_job: job_key(current.backfill_job),
+                    buffered_job: job_key(current.buffered_job),
+                    expected_rev: current.rev,
+                    schedule_id: id.to_string(),
+                    live_job_id: job_text(current.live_job),
+                    backfill_job_id: job_text(current.backfill_job),
+                    buffered_job_id: job_text(current.buffered_job),
+                })
+                .await?;
+            Ok(applied(written, id)?.then_some(()))
+        })
+        .await
+    }
+
+    /// Adds an extra run of a schedule, due now, beside its regular chain, as its overlap policy allows
+    /// while a run is under way: `skip` refuses (`AlreadyRunning`), `buffer_one` lets it wait for the end.
+    #[tracing::instrument(skip_all, fields(schedule.id = %id))]
+    pub async fn trigger_schedule(&self, id: Uuid) -> Result<Triggered> {
+        let schedule = changeable(self.inspect().schedule(id).await?)?;
+        let job = JobId::manual(id);
+        let now = self.clock.now();
+        let triggered = self
+            .run(TriggerSchedule {
+                schedule: self.keys.schedule(id),
+                job: self.keys.job(&job),
+                delayed: self.keys.delayed(&schedule.queue),
+                schedule_id: id.to_string(),
+                job_id: job.to_string(),
+                queue: schedule.queue.to_string(),
+                now_ms: millis(now),
+                now_at: rfc3339(now),
+                wakeup_channel: self.keys.wakeup_channel(),
+            })
+            .await?;
+        match triggered {
+            TriggerAnswer::Enqueued => Ok(Triggered { job, waiting: false }),
+            TriggerAnswer::Waiting => Ok(Triggered { job, waiting: true }),
+            TriggerAnswer::Refused => Err(Error::AlreadyRunning(id)),
+            TriggerAnswer::AlreadyWaiting => Err(Error::Conflict(format!(
+                "schedule {id} has a run under way and a triggered run already waiting for it (overlap buffer_one)"
+            ))),
+            TriggerAnswer::Missing => Err(Error::not_found("schedule", id)),
+        }
+    }
+
+    /// Queues one run per occurrence of the schedule from `from` to `to` (both included), run one at a time
+    /// in order beside the regular chain, under ids `sched-{id}-bf-{epoch seconds}`.
+    #[tracing::instrument(skip_all, fields(schedule.id = %id))]
+    pub async fn backfill_schedule(&self, id: Uuid, from: Timestamp, to: Timestamp) -> Result<Backfill> {
+        if to < from {
+            return Err(Error::invalid("to", "to must not be before from"));
+        }
+        let schedule = changeable(self.inspect().schedule(id).await?)?;
+        let occurrences = schedule.occurrences_between(from, to, MAX_OCCURRENCES + 1);
+        if occurrences.len() > MAX_OCCURRENCES {
+            return Err(Error::invalid(
+                "to",
+                format!("the range holds more than {MAX_OCCURRENCES} occurrences; backfill it in parts"),
+            ));
+        }
+        let jobs: Vec<JobId> = occurrences.iter().map(|t| JobId::backfill(id, *t)).collect();
+        if jobs.is_empty() {
+            return Ok(Backfill { queued: 0, already_run: 0, job_ids: Vec::new() });
+        }
+        let answer = self
+            .run(BackfillSchedule {
+                schedule: self.keys.schedule(id),
+                backfill: self.keys.backfill(id),
+                executions: self.keys.executions(id),
+                delayed: self.keys.delayed(&schedule.queue),
+                jobs: jobs.iter().map(|job| self.keys.job(job)).collect(),
+                schedule_id: id.to_string(),
+                queue: schedule.queue.to_string(),
+                now_ms: millis(self.clock.now()),
+                wakeup_channel: self.keys.wakeup_channel(),
+                occurrences: jobs
+                    .iter()
+                    .zip(&occurrences)
+                    .flat_map(|(job, at)| {
+                        [job.to_string(), ExecutionId { job: *job, attempt: 1 }.to_string(), rfc3339(*at)]
+                    })
+                    .collect(),
+            })
+            .await?;
+        match answer {
+            BackfillAnswer::Queued { queued, already_run } => {
+                Ok(Backfill { queued, already_run, job_ids: jobs.iter().map(ToString::to_string).collect() })
+            }
+            BackfillAnswer::Missing => Err(Error::not_found("schedule", id)),
+        }
+    }
+}
+
+/// Whether a revision-checked write landed (`false`: the revision was stale, plan again).
+fn applied(written: ScheduleWritten, id: Uuid) -> Result<bool> {
+    match written {
+        ScheduleWritten::Written => Ok(true),
+        ScheduleWritten::Stale => Ok(false),
+        ScheduleWritten::Missing => Err(Error::not_found("schedule", id)),
+        ScheduleWritten::UnknownWorkflow => {
+            Err(Error::corrupt("schedule script", format!("unexpected unknown workflow for schedule {id}")))
+        }
+    }
+}
+
+/// A job id as a script argument: `''` for none.
+pub(super) fn job_text(job: Option<JobId>) -> String {
+    job.map(|job| job.to_string()).unwrap_or_default()
+}
+
+/// `schedule`, unless it is an ad-hoc run, which runs once as it was asked to and is never changed.
+fn changeable(schedule: Schedule) -> Result<Schedule> {
+    if schedule.ad_hoc {
+        return Err(Error::Conflict(format!(
+            "{} is an ad-hoc run of a workflow and cannot be changed; cancel its execution or delete it",
+            schedule.id
+        )));
+    }
+    Ok(schedule)
+}

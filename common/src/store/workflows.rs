@@ -1,0 +1,135 @@
+//! Workflows: create, update (a new version each time), delete; and the handler check that schedules and
+//! ad-hoc runs share.
+
+use uuid::Uuid;
+
+use super::{MAX_PLAN_ATTEMPTS, Store};
+use crate::{
+    Error, Result,
+    model::{NewWorkflow, QueueName, Workflow, millis},
+    scripts::{
+        WorkflowCreated, WorkflowDeleted, WorkflowUpdated,
+        calls::{CreateWorkflow, DeleteWorkflow, UpdateWorkflow},
+    },
+};
+
+impl Store {
+    /// Saves a new workflow as version 1. Conflict when the name is taken; `UnknownHandler` when it calls a
+    /// handler that no live worker offers.
+    #[tracing::instrument(skip_all, fields(workflow.name = %new.name))]
+    pub async fn create_workflow(&self, new: NewWorkflow) -> Result<Workflow> {
+        let now = self.clock.now();
+        let workflow = new.into_workflow(Uuid::now_v7(), 1, now, now)?;
+        self.check_handlers(&workflow, None).await?;
+        let created = self
+            .run(CreateWorkflow {
+                workflow: self.keys.workflow(workflow.id),
+                workflows: self.keys.workflows(),
+                workflow_names: self.keys.workflow_names(),
+                workflow_versions: self.keys.workflow_versions(workflow.id),
+                workflow_requirements: self.keys.workflow_requirements(),
+                workflow_id: workflow.id.to_string(),
+                name: workflow.name.clone(),
+                workflow_json: serde_json::to_string(&workflow)?,
+                created_ms: millis(now),
+                requirements_json: requirements(&workflow),
+            })
+            .await?;
+        match created {
+            WorkflowCreated::Created => Ok(workflow),
+            WorkflowCreated::NameTaken => Err(name_taken(&workflow)),
+        }
+    }
+
+    /// Stores a new version of a workflow (name, steps, limit). Runs under way keep the version they run.
+    #[tracing::instrument(skip_all, fields(workflow.id = %id))]
+    pub async fn update_workflow(&self, id: Uuid, new: NewWorkflow) -> Result<Workflow> {
+        for _ in 0..MAX_PLAN_ATTEMPTS {
+            let current = self.inspect().workflow(id).await?;
+            let workflow = new.clone().into_workflow(id, current.version + 1, current.created_at, self.clock.now())?;
+            self.check_handlers(&workflow, None).await?;
+            let updated = self
+                .run(UpdateWorkflow {
+                    workflow: self.keys.workflow(id),
+                    workflow_names: self.keys.workflow_names(),
+                    workflow_versions: self.keys.workflow_versions(id),
+                    workflow_requirements: self.keys.workflow_requirements(),
+                    workflow_id: id.to_string(),
+                    name: workflow.name.clone(),
+                    workflow_json: serde_json::to_string(&workflow)?,
+                    replaced_version: current.version,
+                    version: workflow.version,
+                    requirements_json: requirements(&workflow),
+                })
+                .await?;
+            match updated {
+                WorkflowUpdated::Updated => return Ok(workflow),
+                WorkflowUpdated::Missing => return Err(Error::not_found("workflow", id)),
+                WorkflowUpdated::NameTaken => return Err(name_taken(&workflow)),
+                WorkflowUpdated::Stale => continue,
+            }
+        }
+        Err(Error::Conflict(format!("workflow {id} is being edited by others; try again")))
+    }
+
+    /// Refuses a workflow that calls a handler no live worker offers (of `queue`, when one is given).
+    pub(super) async fn check_handlers(&self, workflow: &Workflow, queue: Option<&QueueName>) -> Result<()> {
+        let needed = workflow.handlers();
+        if needed.is_empty() {
+            return Ok(());
+        }
+        let offered = self.inspect().offered_handlers(queue).await?;
+        match needed.into_iter().find(|name| !offered.contains(*name)) {
+            None => Ok(()),
+            Some(name) => Err(Error::UnknownHandler {
+                field: "steps".to_string(),
+                message: match queue {
+                    Some(queue) => format!(
+                        "no live worker of queue {queue} offers the handler {name:?}; start a worker that registers it"
+                    ),
+                    None => format!("no live worker offers the handler {name:?}; start a worker that registers it"),
+                },
+            }),
+        }
+    }
+
+    /// Deletes a workflow. Conflict while schedules use it.
+    #[tracing::instrument(skip_all, fields(workflow.id = %id))]
+    pub async fn delete_workflow(&self, id: Uuid) -> Result<()> {
+        let deleted = self
+            .run(DeleteWorkflow {
+                workflow: self.keys.workflow(id),
+                workflows: self.keys.workflows(),
+                workflow_names: self.keys.workflow_names(),
+                workflow_schedules: self.keys.workflow_schedules(id),
+                workflow_versions: self.keys.workflow_versions(id),
+                workflow_requirements: self.keys.workflow_requirements(),
+                workflow_id: id.to_string(),
+            })
+            .await?;
+        match deleted {
+            WorkflowDeleted::Deleted => Ok(()),
+            WorkflowDeleted::Missing => Err(Error::not_found("workflow", id)),
+            WorkflowDeleted::InUse => {
+                Err(Error::Conflict(format!("workflow {id} is used by schedules; delete them first")))
+            }
+        }
+    }
+}
+
+fn name_taken(workflow: &Workflow) -> Error {
+    Error::Conflict(format!("a workflow named {:?} exists already", workflow.name))
+}
+
+/// What `start_job.lua` checks before a run of `workflow` may start, or `''` when nothing.
+fn requirements(workflow: &Workflow) -> String {
+    let handlers = workflow.handlers();
+    if workflow.max_concurrency.is_none() && handlers.is_empty() {
+        return String::new();
+    }
+    let mut requirements = serde_json::json!({ "handlers": handlers });
+    if let Some(limit) = workflow.max_concurrency {
+        requirements["max_concurrency"] = limit.into();
+    }
+    requirements.to_string()
+}
