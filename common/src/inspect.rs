@@ -18,7 +18,7 @@ use crate::{
         Execution, ExecutionId, ExecutionState, JobId, QueueName, Schedule, ScheduleStatus, Workflow, from_millis,
         serde_instant,
     },
-    store::decode_schedule,
+    store::{decode_running_execution, decode_schedule},
 };
 
 /// Index members one listing request reads at most. A filter that matches few of them answers a short page
@@ -204,10 +204,43 @@ impl Inspect {
     /// One execution.
     pub async fn execution(&self, id: &str) -> Result<Execution> {
         let parsed: ExecutionId = id.parse().map_err(|_| Error::not_found("execution", id))?;
+        let found = self.executions_by_id(&[parsed]).await?;
+        found.into_iter().next().ok_or_else(|| Error::not_found("execution", id))
+    }
+
+    /// The executions `ids` that exist, in order: ended ones from their records, running ones from their
+    /// job (a second round trip, only when some have no record yet).
+    async fn executions_by_id(&self, ids: &[ExecutionId]) -> Result<Vec<Execution>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
         let mut conn = self.conn.clone();
-        let json: Option<String> = conn.hget(self.keys.executions(parsed.job.schedule()), id).await?;
-        let json = json.ok_or_else(|| Error::not_found("execution", id))?;
-        Ok(serde_json::from_str(&json)?)
+        let mut pipe = redis::pipe();
+        for id in ids {
+            pipe.hget(self.keys.executions(id.job.schedule()), id.to_string());
+        }
+        let records: Vec<Option<String>> = pipe.query_async(&mut conn).await?;
+        let unrecorded: Vec<&ExecutionId> =
+            ids.iter().zip(&records).filter(|(_, record)| record.is_none()).map(|(id, _)| id).collect();
+        let mut jobs = Vec::new();
+        if !unrecorded.is_empty() {
+            let mut pipe = redis::pipe();
+            for id in &unrecorded {
+                pipe.hgetall(self.keys.job(&id.job));
+            }
+            jobs = pipe.query_async(&mut conn).await?;
+        }
+        let mut running = unrecorded.into_iter().zip(jobs).map(|(id, job)| decode_running_execution(id, &job));
+        let mut executions = Vec::with_capacity(ids.len());
+        for record in records {
+            // An id whose record was trimmed (or whose schedule was deleted) and that does not run is skipped.
+            let execution = match record {
+                Some(json) => Some(serde_json::from_str(&json)?),
+                None => running.next().flatten(),
+            };
+            executions.extend(execution);
+        }
+        Ok(executions)
     }
 
     /// A schedule's executions, newest first.
@@ -231,23 +264,10 @@ impl Inspect {
         };
         let filter = filter.clone();
         self.walk_since(&index, filter.since, limit, cursor, |ids: Vec<String>| {
-            let (mut conn, keys) = (self.conn.clone(), self.keys.clone());
+            let inspect = self.clone();
             async move {
                 let ids: Vec<ExecutionId> = ids.iter().filter_map(|id| id.parse().ok()).collect();
-                if ids.is_empty() {
-                    return Ok(Vec::new());
-                }
-                let mut pipe = redis::pipe();
-                for id in &ids {
-                    pipe.hget(keys.executions(id.job.schedule()), id.to_string());
-                }
-                // An entry whose record was trimmed (or whose schedule was deleted) is skipped.
-                let found: Vec<Option<String>> = pipe.query_async(&mut conn).await?;
-                let executions = found
-                    .into_iter()
-                    .flatten()
-                    .map(|json| serde_json::from_str::<Execution>(&json))
-                    .collect::<std::result::Result<Vec<_>, _>>()?;
+                let executions = inspect.executions_by_id(&ids).await?;
                 Ok(executions
                     .into_iter()
                     .filter(|execution| filter.workflow_id.is_none_or(|id| execution.workflow_id == id))
@@ -363,15 +383,17 @@ impl Inspect {
         ids.iter().zip(owners).map(|(id, owner)| Ok((id.parse()?, owner.unwrap_or_default()))).collect()
     }
 
-    /// The running execution of a job and its schedule, if both still exist.
+    /// The running execution of a job and its schedule, if both still exist: what an expired lease abandoned.
     pub(crate) async fn abandoned_attempt(&self, job: &JobId) -> Result<Option<(Execution, Schedule)>> {
         let mut conn = self.conn.clone();
         let execution_id: Option<String> = conn.hget(self.keys.job(job), "execution_id").await?;
-        let Some(execution_id) = execution_id else { return Ok(None) };
-        let json: Option<String> = conn.hget(self.keys.executions(job.schedule()), &execution_id).await?;
-        let Some(json) = json else { return Ok(None) };
+        let Some(id) = execution_id.and_then(|id| id.parse::<ExecutionId>().ok()) else { return Ok(None) };
+        let Some(execution) = self.executions_by_id(&[id]).await?.pop().filter(|e| e.state == ExecutionState::Running)
+        else {
+            return Ok(None);
+        };
         match self.schedule(job.schedule()).await {
-            Ok(schedule) => Ok(Some((serde_json::from_str(&json)?, schedule))),
+            Ok(schedule) => Ok(Some((execution, schedule))),
             Err(Error::NotFound { .. }) => Ok(None),
             Err(error) => Err(error),
         }

@@ -2,8 +2,10 @@
 //!
 //! A key is `{<prefix>}:<path>`: the prefix in braces is the Redis Cluster hash tag, so every key of one
 //! deployment lives in one slot and every script may touch any of them together. Scripts get their keys
-//! from here through `KEYS`; none is built inside Lua. `docs/redis.md` documents each key, and a test
-//! checks that it lists every pattern that [`Keys::patterns`] returns.
+//! from here through `KEYS`, with one exception: a key that depends on what only Redis knows (a schedule's
+//! workflow, a waiting job's queue) is passed as a [`Keys::pattern`] that `lib/slots.lua` fills in, so its
+//! format still lives here. `docs/redis.md` documents each key, and a test checks that it lists every
+//! pattern that [`Keys::patterns`] returns.
 
 use uuid::Uuid;
 
@@ -67,7 +69,8 @@ impl Keys {
     }
 
     /// A key pattern with `<id>` or `<queue>` in place of what only a script learns (the workflow of a
-    /// schedule, the queue of a waiting job); `lib/fill_key.lua` fills it in. The key format stays here.
+    /// schedule, the queue of a waiting job); `fill_key` in `lib/slots.lua` fills it in. The key format stays
+    /// here.
     pub fn pattern(&self, key: impl Fn(&Keys) -> String) -> String {
         let pattern = key(self);
         pattern.replace(&Uuid::nil().to_string(), "<id>").replace(QueueName::placeholder().as_str(), "<queue>")
@@ -104,7 +107,7 @@ impl Keys {
     }
 
     /// ZSET of all execution ids by start ms: the run history across schedules (`GET /executions`); written
-    /// by `start_job.lua` and `finish_job.lua`, trimmed by `finish_job.lua` to the retention age.
+    /// by `start_job.lua` and `finish_job.lua`, trimmed by age in `trim_history.lua`.
     pub fn execution_index(&self) -> String {
         self.key(format_args!("executions"))
     }
@@ -115,8 +118,8 @@ impl Keys {
         self.key(format_args!("workflow:{workflow_id}:executions"))
     }
 
-    /// HASH of one schedule's executions, execution id → JSON; written by `start_job.lua`,
-    /// `finish_job.lua` and `requeue_job.lua`, trimmed by `finish_job.lua`.
+    /// HASH of one schedule's ended executions, execution id → JSON, written once by Rust through
+    /// `finish_job.lua` or `requeue_job.lua` (a running one is read from its job); trimmed by `finish_job.lua`.
     pub fn executions(&self, schedule_id: Uuid) -> String {
         self.key(format_args!("schedule:{schedule_id}:executions"))
     }
@@ -133,8 +136,9 @@ impl Keys {
         self.key(format_args!("schedule:{schedule_id}:backfill"))
     }
 
-    /// HASH, one live job: schedule, queue, due time, attempt, current execution; created by the enqueue
-    /// step of the schedule scripts, deleted by `finish_job.lua`.
+    /// HASH, one live job: schedule, queue, due time, attempt, and the running execution (id, worker,
+    /// workflow, start); created by the enqueue step of the schedule scripts, marked by `start_job.lua`,
+    /// deleted by `finish_job.lua`.
     pub fn job(&self, id: &JobId) -> String {
         self.key(format_args!("job:{id}"))
     }

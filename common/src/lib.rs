@@ -6,8 +6,8 @@
 //! - [`model`]: schedules, workflows, jobs and executions, parsed at the edge into checked types.
 //! - [`timing`]: pure functions for fixed-rate slots and retry backoff.
 //! - [`keys`]: the one place that names Redis keys.
-//! - [`scripts`]: one Lua script per state transition, loaded once.
-//! - [`store`]: one typed async function per script.
+//! - [`scripts`]: one Lua script per state transition, declared once with typed keys, arguments and reply.
+//! - [`store`]: the only writer: per aggregate, plans each change with the model and runs one script.
 //! - [`inspect`]: read-only queries for the API and operator tools.
 //! - [`clock`]: injected time, so timing rules are testable.
 //! - [`config`]: settings shared by both binaries, read from the environment.

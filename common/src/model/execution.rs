@@ -70,10 +70,9 @@ super::string_enum! {
     }
 }
 
-/// The record of one attempt to run a job. Stored as this JSON in Redis and served as is by the API.
-///
-/// `start_job.lua` writes the running form with Lua's JSON encoder, which cannot write an empty array or
-/// `null`, hence the serde defaults.
+/// The record of one attempt to run a job, served as is by the API. Stored as this JSON in Redis once the
+/// attempt ended (written by Rust alone); while it runs it is read from its job's hash. The serde defaults
+/// read records written by earlier versions, whose running form came from Lua's JSON encoder.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Execution {
     pub id: ExecutionId,

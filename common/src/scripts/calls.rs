@@ -91,10 +91,10 @@ scripts! {
         args { now_ms: i64, lease_until_ms: i64, worker_id: String, batch: usize, }
     }
 
-    /// Starts a claimed job: counts the delivery and records a running execution.
+    /// Starts a claimed job: counts the delivery and marks its execution running.
     StartJob = "start_job.lua" ["enqueue.lua", "slots.lua"] -> StartAnswer {
-        keys { job: String, schedule: String, running: String, leases: String, executions: String,
-            execution_times: String, workflow_requirements: String, delayed: String, execution_index: String, }
+        keys { job: String, schedule: String, running: String, leases: String, execution_times: String,
+            workflow_requirements: String, delayed: String, execution_index: String, }
         args { job_id: String, worker_id: String, now_ms: i64, now_at: String, counts_as_run: bool,
             lease_until_ms: i64, handlers: String, slots_pattern: String, waiting_pattern: String, queue: String,
             wakeup_channel: String, handler_retry_ms: i64, workflow_executions_pattern: String,

@@ -6,12 +6,12 @@
 -- ARGV[2] mode: 'cancel', or 'fail' to count it as a failure
 -- ARGV[3] cancel_channel
 -- Returns 'requested' | 'missing' no such execution | 'not_running' the execution is not running
-local execution = redis.call('HGET', executions, execution_id)
-if not execution then
-  return 'missing'
-end
-if redis.call('HGET', job, 'execution_id') ~= execution_id or cjson.decode(execution).state ~= 'running' then
+-- An execution runs while its job names it and it has no record yet (the record is written when it ends).
+if redis.call('HEXISTS', executions, execution_id) == 1 then
   return 'not_running'
+end
+if redis.call('HGET', job, 'execution_id') ~= execution_id then
+  return 'missing'
 end
 redis.call('HSET', job, 'cancel', mode)
 redis.call('PUBLISH', cancel_channel, execution_id .. ' ' .. mode)

@@ -11,7 +11,7 @@
 -- ARGV[1] job_id
 -- ARGV[2] owner: the worker holding it
 -- ARGV[3] expired_before_ms: its lease must have ended before this, or '0'
--- ARGV[4] execution_id: the abandoned execution, or '' if it never started
+-- ARGV[4] execution_id: the abandoned execution, or '' when there is none to close
 -- ARGV[5] execution_json: that execution, closed
 -- ARGV[6] now_ms
 -- ARGV[7] wakeup_channel
@@ -26,7 +26,7 @@ if redis.call('EXISTS', job) == 0 then
   return 'dropped'
 end
 local started = redis.call('HGET', job, 'execution_id')
-if execution_id ~= '' and redis.call('HEXISTS', executions, execution_id) == 1 then
+if execution_id ~= '' and started == execution_id then
   redis.call('HSET', executions, execution_id, execution_json)
 end
 -- A started run counted as under way; it is not any more until it starts again.

@@ -1,5 +1,7 @@
 -- Starts a job this worker claimed: counts the delivery, names its execution `execution_prefix` followed by
--- the attempt, and records it as running. A job whose schedule was deleted meanwhile is dropped instead.
+-- the attempt, and marks it running in the job record (the running execution is read from there; its JSON
+-- record is written once, by Rust, when it ends) and in the history indexes. A job whose schedule was
+-- deleted meanwhile is dropped instead.
 -- Before that, the workflow's requirements are checked, and a job that cannot start here goes back to its
 -- delayed set without counting a delivery: to wait for a free slot (`max_concurrency`), or for a worker
 -- that offers a handler its workflow calls. The schedule is returned as it was before this start, so that
@@ -8,11 +10,10 @@
 -- KEYS[2] schedule: its schedule (HASH)
 -- KEYS[3] running: the queue's claimed jobs (HASH)
 -- KEYS[4] leases: the queue's leases (ZSET)
--- KEYS[5] executions: the schedule's executions (HASH)
--- KEYS[6] execution_times: the schedule's execution index (ZSET)
--- KEYS[7] workflow_requirements: workflow id -> requirements JSON (HASH)
--- KEYS[8] delayed: the queue's delayed jobs (ZSET)
--- KEYS[9] execution_index: every execution (ZSET)
+-- KEYS[5] execution_times: the schedule's execution index (ZSET)
+-- KEYS[6] workflow_requirements: workflow id -> requirements JSON (HASH)
+-- KEYS[7] delayed: the queue's delayed jobs (ZSET)
+-- KEYS[8] execution_index: every execution (ZSET)
 -- ARGV[1] job_id
 -- ARGV[2] worker_id
 -- ARGV[3] now_ms
@@ -84,14 +85,11 @@ end
 
 local attempt = tonumber(record[3]) + 1
 local execution_id = execution_prefix .. attempt
-redis.call('HSET', job, 'attempt', attempt, 'execution_id', execution_id, 'worker', worker_id)
+redis.call('HSET', job, 'attempt', attempt, 'execution_id', execution_id, 'worker', worker_id,
+  'workflow_id', workflow_id, 'started_at', now_at)
 if counts_as_run == '1' then
   redis.call('HINCRBY', schedule, 'running_jobs', 1)
 end
-redis.call('HSET', executions, execution_id, cjson.encode({
-  id = execution_id, job_id = job_id, schedule_id = record[1], workflow_id = workflow_id,
-  attempt = attempt, state = 'running', scheduled_for = record[2], started_at = now_at, worker_id = worker_id,
-}))
 redis.call('ZADD', execution_times, now_ms, execution_id)
 redis.call('ZADD', execution_index, now_ms, execution_id)
 redis.call('ZADD', fill_key(workflow_executions_pattern, workflow_id), now_ms, execution_id)

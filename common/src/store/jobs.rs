@@ -138,7 +138,7 @@ impl Store {
         }
     }
 
-    /// Starts a claimed job: counts the delivery and records a running execution. A job whose workflow has
+    /// Starts a claimed job: counts the delivery and marks its execution running. A job whose workflow has
     /// no free slot, or calls a handler `claimant` lacks, goes back to wait instead, without counting.
     #[tracing::instrument(skip_all, fields(job.id = %job, queue.name = %queue))]
     pub async fn start_job(&self, job: JobId, queue: &QueueName, claimant: &Claimant) -> Result<Start> {
@@ -150,7 +150,6 @@ impl Store {
                 schedule: self.keys.schedule(schedule_id),
                 running: self.keys.running(queue),
                 leases: self.keys.leases(queue),
-                executions: self.keys.executions(schedule_id),
                 execution_times: self.keys.execution_times(schedule_id),
                 workflow_requirements: self.keys.workflow_requirements(),
                 delayed: self.keys.delayed(queue),

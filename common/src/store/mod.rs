@@ -42,7 +42,7 @@ mod workflow_tests;
 
 pub use jobs::{Claim, Claimant, FinishOutcome, Renewal, Start, StartedJob};
 pub use reconciler::ReconcileReport;
-pub(crate) use record::{ScheduleRecord, decode_schedule};
+pub(crate) use record::{ScheduleRecord, decode_running_execution, decode_schedule};
 pub use schedules::{Backfill, Triggered};
 
 /// How often a transition is re-planned after a stale revision before giving up; each retry means a

@@ -1,5 +1,6 @@
-//! The stored form of a schedule: one Redis hash, one field per value, as text. Only the store reads and
-//! writes it; the API's JSON form is the model's `Serialize`.
+//! The stored forms of a schedule (one Redis hash, one field per value, as text) and of a running
+//! execution (fields of its job's hash). Only the store reads and writes them; the API's JSON forms are the
+//! model's `Serialize`, and an execution's JSON record is written by Rust alone, when the attempt ends.
 //!
 //! Decoding is lenient: it trusts what was checked when it was written, so a record saved under older,
 //! looser input rules still reads. The input checks live in `model::schedule::input`, for requests only.
@@ -9,7 +10,7 @@ use std::{collections::HashMap, str::FromStr};
 use jiff::Timestamp;
 use redis::{RedisWrite, ToRedisArgs};
 
-use crate::model::{CronRule, QueueName, Recurrence, Schedule, from_millis, millis};
+use crate::model::{CronRule, Execution, ExecutionId, QueueName, Recurrence, Schedule, from_millis, millis};
 
 /// A schedule as a script writes it: the fields to set and the ones to delete, passed as one JSON argument
 /// (`{"set": [name, value, ...], "del": [name, ...]}`) that `lib/write_schedule.lua` decodes once.
@@ -158,6 +159,22 @@ pub(crate) fn decode_schedule(fields: &HashMap<String, String>) -> Result<Schedu
         running_jobs: optional::<i64>(fields, "running_jobs")?.map_or(0, |n| u64::try_from(n).unwrap_or(0)),
         buffered_job: optional(fields, "buffered_job")?,
     })
+}
+
+/// The running execution `id` as `start_job.lua` marked it in its job's hash, if the job names it.
+pub(crate) fn decode_running_execution(id: &ExecutionId, job: &HashMap<String, String>) -> Option<Execution> {
+    if job.get("execution_id")? != &id.to_string() {
+        return None;
+    }
+    Some(Execution::running(
+        *id,
+        job.get("schedule_id")?.parse().ok()?,
+        job.get("workflow_id")?.parse().ok()?,
+        job.get("due_at")?.parse().ok()?,
+        None,
+        job.get("started_at")?.parse().ok()?,
+        job.get("worker").cloned().unwrap_or_default(),
+    ))
 }
 
 #[cfg(test)]

@@ -161,6 +161,12 @@ async fn claim_and_start_lease_the_job_and_record_a_running_execution() {
     let running = f.store.inspect().execution(&started.execution.id.to_string()).await.unwrap();
     assert_eq!(running, started.execution);
     assert_eq!(running.scheduled_for, "2026-01-01T00:01:00Z".parse::<Timestamp>().unwrap());
+    assert!(
+        f.redis.hash(&f.keys.executions(schedule.id)).await.is_empty(),
+        "a running execution is read from its job; its record is written once, when it ends"
+    );
+    let listed = f.store.inspect().executions(schedule.id, 10, None).await.unwrap();
+    assert_eq!(listed.items, [started.execution]);
 }
 
 #[tokio::test]
