@@ -8,6 +8,7 @@
 //! - [`keys`]: the one place that names Redis keys.
 //! - [`scripts`]: one Lua script per state transition, declared once with typed keys, arguments and reply.
 //! - [`store`]: the only writer: per aggregate, plans each change with the model and runs one script.
+//! - `record`: how a schedule and a running execution are stored, read by the store and by `inspect`.
 //! - [`inspect`]: read-only queries for the API and operator tools.
 //! - [`clock`]: injected time, so timing rules are testable.
 //! - [`config`]: settings shared by both binaries, read from the environment.
@@ -22,6 +23,7 @@ pub mod error;
 pub mod inspect;
 pub mod keys;
 pub mod model;
+mod record;
 pub mod scripts;
 pub mod shutdown;
 pub mod store;

@@ -5,7 +5,7 @@ use super::{
     BackfillAnswer, CancelAnswer, ClaimAnswer, Finished, LeaseRenewal, ReconcilerTurn, RequeueAnswer, ScheduleCreated,
     ScheduleWritten, StartAnswer, TriggerAnswer, WorkflowCreated, WorkflowDeleted, WorkflowUpdated, scripts,
 };
-use crate::store::ScheduleRecord;
+use crate::record::ScheduleRecord;
 
 scripts! {
     /// Saves a new workflow under a unique name, as its version 1.

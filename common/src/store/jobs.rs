@@ -7,8 +7,8 @@ use jiff::Timestamp;
 use uuid::Uuid;
 
 use super::{
-    BATCH, CANCEL_AS_CANCELLED, CANCEL_AS_FAILURE, MAX_PLAN_ATTEMPTS, ScheduleRecord, Store, contended, counts_as_run,
-    decode_schedule, duration_ms, lease_until, schedules::job_text,
+    BATCH, CANCEL_AS_CANCELLED, CANCEL_AS_FAILURE, MAX_PLAN_ATTEMPTS, Store, contended, counts_as_run, duration_ms,
+    lease_until, schedules::job_text,
 };
 use crate::{
     Error, Result,
@@ -16,6 +16,7 @@ use crate::{
         Admission, Execution, ExecutionId, ExecutionState, JobId, Outcome, QueueName, Schedule, ScheduleStatus,
         from_millis, millis, rfc3339,
     },
+    record::{ScheduleRecord, decode_schedule},
     scripts::{
         CancelAnswer, ClaimAnswer, Finished, LeaseRenewal, RequeueAnswer, StartAnswer,
         calls::{CancelExecution, ClaimJob, FinishJob, RenewLease, RequeueJob, StartJob},

@@ -4,8 +4,9 @@
 //! - `schedules`: create, ad-hoc runs, patch, pause, resume, restart, delete, trigger, backfill;
 //! - `jobs`: claim, start, renew a lease, cancel, finish, hand back;
 //! - `reconciler`: the periodic pass that promotes, requeues, recovers and trims;
-//! - `workers`: heartbeats;
-//! - `record`: the one stored form of a schedule.
+//! - `workers`: heartbeats.
+//!
+//! How a schedule and a running execution are stored is [`crate::record`]'s.
 //!
 //! Changes to a schedule are planned in Rust (where the timing rules live, as pure functions) from a
 //! snapshot that carries the schedule's `rev`, and applied by a script that refuses a stale revision.
@@ -28,7 +29,6 @@ use crate::{
 
 mod jobs;
 mod reconciler;
-mod record;
 mod schedules;
 mod workers;
 mod workflows;
@@ -42,7 +42,6 @@ mod workflow_tests;
 
 pub use jobs::{Claim, Claimant, FinishOutcome, Renewal, Start, StartedJob};
 pub use reconciler::ReconcileReport;
-pub(crate) use record::{ScheduleRecord, decode_running_execution, decode_schedule};
 pub use schedules::{Backfill, Triggered};
 
 /// How often a transition is re-planned after a stale revision before giving up; each retry means a

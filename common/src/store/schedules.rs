@@ -4,13 +4,14 @@
 use jiff::Timestamp;
 use uuid::Uuid;
 
-use super::{ScheduleRecord, Store, planned_job};
+use super::{Store, planned_job};
 use crate::{
     Error, Result,
     model::{
         ExecutionId, JobId, MAX_OCCURRENCES, NewRun, NewSchedule, Schedule, SchedulePatch, ScheduleStatus, Workflow,
         millis, rfc3339,
     },
+    record::ScheduleRecord,
     scripts::{
         BackfillAnswer, ScheduleCreated, ScheduleWritten, TriggerAnswer,
         calls::{

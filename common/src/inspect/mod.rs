@@ -1,9 +1,6 @@
 //! Read-only queries: what the API serves and what `recur-worker inspect` prints. Nothing here writes.
 
-use std::{
-    collections::{BTreeMap, BTreeSet},
-    sync::Arc,
-};
+use std::{collections::BTreeSet, sync::Arc};
 
 use jiff::Timestamp;
 use redis::{AsyncCommands, aio::ConnectionManager};
@@ -14,12 +11,13 @@ use crate::{
     Error, Result,
     clock::Clock,
     keys::Keys,
-    model::{
-        Execution, ExecutionId, ExecutionState, JobId, QueueName, Schedule, ScheduleStatus, Workflow, from_millis,
-        serde_instant,
-    },
-    store::{decode_running_execution, decode_schedule},
+    model::{Execution, ExecutionId, ExecutionState, JobId, QueueName, Schedule, ScheduleStatus, Workflow},
+    record::{decode_running_execution, decode_schedule},
 };
+
+mod overview;
+
+pub use overview::{Overview, QueueOverview, WorkerOverview};
 
 /// Index members one listing request reads at most. A filter that matches few of them answers a short page
 /// with a cursor instead of walking the whole index in one request.
@@ -47,38 +45,6 @@ pub struct ExecutionFilter {
     pub schedule_id: Option<Uuid>,
     pub state: Option<ExecutionState>,
     pub since: Option<Timestamp>,
-}
-
-/// A queue as operators see it.
-#[derive(Debug, Clone, Serialize)]
-pub struct QueueOverview {
-    pub name: String,
-    pub ready: u64,
-    pub running: u64,
-    pub delayed: u64,
-    pub expired_leases: u64,
-    pub next_job: Option<String>,
-    #[serde(with = "serde_instant::option")]
-    pub next_due_at: Option<Timestamp>,
-}
-
-/// A worker that sent a heartbeat recently.
-#[derive(Debug, Clone, Serialize)]
-pub struct WorkerOverview {
-    pub id: String,
-    #[serde(with = "serde_instant")]
-    pub last_heartbeat_at: Timestamp,
-    pub description: BTreeMap<String, String>,
-}
-
-/// The state of a deployment for `recur-worker inspect`.
-#[derive(Debug, Clone, Serialize)]
-pub struct Overview {
-    #[serde(with = "serde_instant")]
-    pub now: Timestamp,
-    pub queues: Vec<QueueOverview>,
-    pub workers: Vec<WorkerOverview>,
-    pub schedules: BTreeMap<&'static str, u64>,
 }
 
 /// Read-only access to a deployment's records.
@@ -442,47 +408,5 @@ impl Inspect {
         let json: Option<String> = conn.hget(self.keys.workflow_versions(id), version).await?;
         let json = json.ok_or_else(|| Error::not_found("workflow version", format!("{id} v{version}")))?;
         Ok(serde_json::from_str(&json)?)
-    }
-
-    /// Queues, workers and schedule counts, read in one round trip per group.
-    pub async fn overview(&self) -> Result<Overview> {
-        let now = self.clock.now();
-        let now_ms = now.as_millisecond();
-        let mut conn = self.conn.clone();
-        let mut queues = Vec::new();
-        for queue in self.queue_names().await? {
-            let (ready, running, delayed, expired_leases, next): (u64, u64, u64, u64, Vec<(String, i64)>) =
-                redis::pipe()
-                    .llen(self.keys.ready(&queue))
-                    .hlen(self.keys.running(&queue))
-                    .zcard(self.keys.delayed(&queue))
-                    .zcount(self.keys.leases(&queue), "-inf", format!("({now_ms}"))
-                    .zrange_withscores(self.keys.delayed(&queue), 0, 0)
-                    .query_async(&mut conn)
-                    .await?;
-            let next = next.into_iter().next();
-            queues.push(QueueOverview {
-                name: queue.to_string(),
-                ready,
-                running,
-                delayed,
-                expired_leases,
-                next_due_at: next.as_ref().map(|(_, due)| from_millis(*due)),
-                next_job: next.map(|(job, _)| job),
-            });
-        }
-        let heartbeats: Vec<(String, i64)> = conn.zrange_withscores(self.keys.workers(), 0, -1).await?;
-        let mut workers = Vec::new();
-        for (id, last) in heartbeats {
-            let description: BTreeMap<String, String> = conn.hgetall(self.keys.worker(&id)).await?;
-            workers.push(WorkerOverview { id, last_heartbeat_at: from_millis(last), description });
-        }
-        let mut pipe = redis::pipe();
-        for &status in ScheduleStatus::ALL {
-            pipe.zcard(self.keys.schedules_by_status(status));
-        }
-        let counts: Vec<u64> = pipe.query_async(&mut conn).await?;
-        let schedules = ScheduleStatus::ALL.iter().map(|status| status.as_str()).zip(counts).collect();
-        Ok(Overview { now, queues, workers, schedules })
     }
 }
