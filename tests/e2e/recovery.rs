@@ -58,6 +58,36 @@ async fn kill_9_of_the_worker_running_a_job_lets_another_worker_finish_the_same_
 }
 
 #[tokio::test]
+async fn a_killed_workers_job_runs_again_when_its_lease_ends_not_at_the_next_reconciler_pass() {
+    let redis = TestRedis::start();
+    let app = spawn_app(&redis).await;
+    let lease_seconds = 2;
+    // A reconciler pass an hour apart: only the lease can bring the job back in time.
+    let options = WorkerOptions { lease_seconds, reconcile_seconds: 3600, ..WorkerOptions::default() };
+    let mut first = spawn_worker(&redis, WorkerOptions { id: "doomed".to_string(), ..options.clone() });
+    let workflow = app.post_workflow(json!([{"kind": "sleep", "seconds": 1.5}])).await;
+    let id = &app.post_schedule_due_now(&workflow).await;
+    app.wait_until_running(id, Some("doomed")).await;
+
+    first.kill_9();
+    let killed_at = jiff::Timestamp::now();
+    let _second = spawn_worker(&redis, WorkerOptions { id: "idle".to_string(), ..options });
+    wait_until(Duration::from_secs(15), "the job ran again and succeeded", || async {
+        app.show_schedule(id).await["run_count"] == 1
+    })
+    .await;
+    let executions = app.executions(id).await;
+    let rerun = executions.iter().find(|e| e["attempt"] == 2).expect("a second attempt");
+    assert_eq!((rerun["worker_id"].as_str(), rerun["state"].as_str()), (Some("idle"), Some("succeeded")));
+    let started_at: jiff::Timestamp = rerun["started_at"].as_str().unwrap().parse().unwrap();
+    let after_kill = started_at.duration_since(killed_at).as_secs_f64();
+    assert!(
+        after_kill <= lease_seconds as f64 + 1.0,
+        "the job ran again {after_kill:.2} s after the kill, more than the {lease_seconds} s lease + 1 s"
+    );
+}
+
+#[tokio::test]
 async fn jobs_deleted_from_redis_while_no_worker_runs_are_rebuilt_and_run_by_a_starting_worker() {
     let redis = TestRedis::start();
     let app = spawn_app(&redis).await;

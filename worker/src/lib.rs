@@ -18,6 +18,7 @@ mod handlers;
 mod heartbeat;
 mod inspect;
 mod reconciler;
+mod recoverer;
 mod runner;
 mod settings;
 mod wakeup;

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
-use crate::{Executor, Handlers, Settings, cancels::Cancels, heartbeat, reconciler, wakeup};
+use crate::{Executor, Handlers, Settings, cancels::Cancels, heartbeat, reconciler, recoverer, wakeup};
 
 /// How long a finish is retried while Redis is unreachable before the job is left to the reconciler.
 const FINISH_RETRY_FOR: Duration = Duration::from_secs(30);
@@ -79,6 +79,12 @@ pub async fn run(settings: Settings, handlers: Handlers, shutdown: CancellationT
         background.clone(),
     ));
     duties.spawn(reconciler::run(context.store.clone(), context.settings.reconcile_every, background.clone()));
+    duties.spawn(recoverer::run(
+        context.store.clone(),
+        context.claimant.queues.clone(),
+        context.claimant.lease,
+        background.clone(),
+    ));
     duties.spawn(wakeup::listen(
         context.store.clone(),
         context.settings.redis.url.clone(),

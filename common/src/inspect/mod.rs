@@ -11,7 +11,9 @@ use crate::{
     Error, Result,
     clock::Clock,
     keys::Keys,
-    model::{Execution, ExecutionId, ExecutionState, JobId, QueueName, Schedule, ScheduleStatus, Workflow},
+    model::{
+        Execution, ExecutionId, ExecutionState, JobId, QueueName, Schedule, ScheduleStatus, Workflow, from_millis,
+    },
     record::{decode_running_execution, decode_schedule},
 };
 
@@ -323,6 +325,17 @@ impl Inspect {
         let mut queues: Vec<QueueName> = names.iter().filter_map(|name| QueueName::parse(name).ok()).collect();
         queues.sort_by(|a, b| a.as_str().cmp(b.as_str()));
         Ok(queues)
+    }
+
+    /// When the earliest lease of `queues` ends, if any job is claimed there.
+    pub async fn earliest_lease_expiry(&self, queues: &[QueueName]) -> Result<Option<Timestamp>> {
+        let mut pipe = redis::pipe();
+        for queue in queues {
+            pipe.zrange_withscores(self.keys.leases(queue), 0, 0);
+        }
+        let mut conn = self.conn.clone();
+        let earliest: Vec<Vec<(String, i64)>> = pipe.query_async(&mut conn).await?;
+        Ok(earliest.into_iter().flatten().map(|(_, expiry)| from_millis(expiry)).min())
     }
 
     /// Up to `count` jobs of `queue` whose lease expired before `now`, with the worker that held them.

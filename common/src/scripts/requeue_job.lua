@@ -1,6 +1,6 @@
--- Hands a claimed job back to the front of its ready list, after its lease expired (the reconciler) or
--- when its worker shuts down before finishing it. The abandoned attempt's execution is closed as failed;
--- the schedule's counters do not move.
+-- Hands a claimed job back to the front of its ready list, after its lease expired or when its worker shuts
+-- down before finishing it, and wakes idle workers to take it. The abandoned attempt's execution is closed
+-- as failed; the schedule's counters do not move.
 -- KEYS[1] job: the job (HASH)
 -- KEYS[2] running: the queue's claimed jobs (HASH)
 -- KEYS[3] leases: the queue's leases (ZSET)
@@ -35,4 +35,5 @@ if started and counts_as_run == '1' and redis.call('EXISTS', schedule) == 1 then
 end
 redis.call('HDEL', job, 'worker')
 redis.call('LPUSH', ready, job_id)
+redis.call('PUBLISH', wakeup_channel, now_ms)
 return 'requeued'

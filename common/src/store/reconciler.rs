@@ -192,7 +192,9 @@ impl Store {
         Ok((settled == FinishOutcome::Recorded).then_some(reason))
     }
 
-    async fn requeue_expired_jobs(&self, queue: &QueueName) -> Result<u64> {
+    /// Hands back every job of `queue` whose lease has expired (or, after [`MAX_DELIVERIES`], fails it), in
+    /// batches; how many it handled.
+    pub async fn requeue_expired_jobs(&self, queue: &QueueName) -> Result<u64> {
         let mut requeued = 0;
         loop {
             let now = self.clock.now();

@@ -289,6 +289,7 @@ pub struct WorkerProcess {
 }
 
 /// Worker options the tests vary.
+#[derive(Clone)]
 pub struct WorkerOptions {
     pub id: String,
     pub lease_seconds: u64,
