@@ -1,200 +1,230 @@
-//! Throughput, Redis commands per job, and start precision of one worker, on a private redis-server.
+//! recur beside BullMQ on one private redis-server, in one run: the same workloads, both figures and their
+//! ratio. Absolute figures on a shared machine move from hour to hour; the ratios, taken minutes apart on
+//! the same Redis, far less.
 //!
-//! Phase 1: 20,000 one-shot schedules of a one-`log`-step workflow, all due at the same instant, run by one
-//! worker; prints jobs per second and Redis commands per job (from `INFO commandstats`, which counts the
-//! commands scripts run as well as the calls themselves). Phase 2: schedules due at staggered times while the
-//! worker is idle; prints how late each run started.
+//! - W1: `--jobs` no-op jobs all due at one instant, one worker with `--concurrency`: enqueue rate (recur:
+//!   the public API; BullMQ: `addBulk`), processing rate, Redis commands per job (`INFO commandstats`,
+//!   which counts the commands scripts run too), script calls and reads per job, bytes per queued job.
+//!   BullMQ runs twice: keeping its completed jobs (as recur keeps history) and removing them.
+//! - W2: `--precision-runs` one-shot jobs due spread over `--spread-seconds`: start lateness and early starts.
+//! - W4: a worker killed mid-job (`kill -9`); seconds until another worker starts the job again, for each
+//!   lease in `--leases` (BullMQ: `lockDuration` and `stalledInterval` set to the lease).
 //!
-//! `cargo run --release -p recur-bench -- --jobs 20000 --concurrency 16`
+//! `scripts/bench` builds everything, installs BullMQ from `bench/bullmq/package-lock.json` and runs this.
 
-use std::{
-    collections::BTreeMap,
-    sync::Arc,
-    time::{Duration, Instant},
-};
+mod bullmq;
+mod recur;
+mod stats;
 
-use anyhow::{Context as _, bail};
+use std::time::Duration;
+
 use clap::Parser;
-use futures_util::{StreamExt, stream};
-use jiff::{SignedDuration, Timestamp};
-use recur_common::{
-    clock::SystemClock,
-    keys::Keys,
-    model::{NewSchedule, ScheduleStatus},
-    store::Store,
-    testing::TestRedis,
-};
-use redis::AsyncCommands;
-use tokio_util::sync::CancellationToken;
+use recur_common::testing::TestRedis;
+use serde_json::Value;
 
 #[derive(Parser)]
 struct Args {
-    /// Jobs in the throughput phase.
+    /// Jobs in W1.
     #[arg(long, default_value_t = 20_000)]
     jobs: usize,
-    /// The worker's RECUR_CONCURRENCY.
+    /// Jobs each worker runs at once, for both systems.
     #[arg(long, default_value_t = 16)]
     concurrency: usize,
-    /// Runs in the precision phase.
-    #[arg(long, default_value_t = 50)]
+    /// Jobs in W2.
+    #[arg(long, default_value_t = 2_000)]
     precision_runs: usize,
+    /// Seconds W2's due times are spread over.
+    #[arg(long, default_value_t = 10)]
+    spread_seconds: u64,
+    /// Leases (seconds) W4 is run with.
+    #[arg(long, value_delimiter = ',', default_value = "5,30")]
+    leases: Vec<u64>,
+    /// Leave BullMQ out (recur's figures only).
+    #[arg(long)]
+    recur_only: bool,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let redis = TestRedis::start();
-    let store = Store::new(redis.connection().await, "recur", Arc::new(SystemClock));
+    let port: u16 = redis.url().rsplit(':').next().unwrap_or_default().parse()?;
     let mut conn = redis.connection().await;
-    let keys = Keys::new("recur");
-    let version: String = redis::cmd("INFO").arg("server").query_async(&mut conn).await?;
-    let version = version.lines().find_map(|line| line.strip_prefix("redis_version:")).unwrap_or("?").to_string();
-    println!("recur bench: one worker, concurrency {}, private redis-server {version}", args.concurrency);
+    let peer = if args.recur_only { None } else { Some(bullmq::version()?) };
+    println!("# recur beside BullMQ, one run on one private Redis");
+    println!();
+    println!(
+        "{}; {} cores; redis-server {}; recur {}; BullMQ {} (ioredis, Node {}); one worker process each, \
+         concurrency {}.",
+        jiff::Timestamp::now().strftime("%Y-%m-%d %H:%M UTC"),
+        std::thread::available_parallelism().map_or(0, usize::from),
+        stats::version(&mut conn).await?,
+        env!("CARGO_PKG_VERSION"),
+        peer.as_deref().unwrap_or("not run"),
+        node_version(),
+        args.concurrency
+    );
+    println!();
+    println!("| figure | recur | BullMQ | ratio (over 1: recur better) |");
+    println!("| --- | --- | --- | --- |");
 
-    let shutdown = CancellationToken::new();
-    let mut settings = recur_worker::Settings::from_env()?;
-    settings.redis = redis.settings();
-    settings.concurrency = args.concurrency;
-    settings.reconcile_every = Duration::from_secs(3600);
-    settings.worker_id = "bench".to_string();
-    let worker = tokio::spawn(recur_worker::run(settings, recur_worker::Handlers::default(), shutdown.clone()));
+    let jobs = args.jobs.to_string();
+    let concurrency = args.concurrency.to_string();
+    let w1 = recur::throughput(&redis, args.jobs, args.concurrency).await?;
+    let (kept, removed) = match peer {
+        Some(_) => {
+            let options = [("jobs", jobs.clone()), ("concurrency", concurrency.clone())];
+            let kept = bullmq::run("w1", port, &options)?;
+            let removed = bullmq::run(
+                "w1",
+                port,
+                &[("remove-on-complete", String::new()), options[0].clone(), options[1].clone()],
+            )?;
+            (Some(kept), Some(removed))
+        }
+        None => (None, None),
+    };
+    let peer_figure = |result: &Option<Value>, name: &str| result.as_ref().and_then(|r| r[name].as_f64());
+    let w1_jobs = format!("W1 {} due no-op jobs", args.jobs);
+    row(
+        &format!("{w1_jobs}: enqueue jobs/s (recur: API, one request a job; BullMQ: addBulk)"),
+        w1.enqueue_per_second,
+        peer_figure(&kept, "enqueue_per_second"),
+        Better::Higher,
+        0,
+    );
+    row(
+        &format!("{w1_jobs}: processing jobs/s, BullMQ keeping completed jobs"),
+        w1.jobs_per_second,
+        peer_figure(&kept, "jobs_per_second"),
+        Better::Higher,
+        0,
+    );
+    row(
+        &format!("{w1_jobs}: processing jobs/s, BullMQ removing completed jobs"),
+        w1.jobs_per_second,
+        peer_figure(&removed, "jobs_per_second"),
+        Better::Higher,
+        0,
+    );
+    row(
+        "W1 Redis commands per job processed, inside scripts included",
+        w1.commands_per_job,
+        peer_figure(&kept, "commands_per_job"),
+        Better::Lower,
+        1,
+    );
+    row(
+        "W1 script calls and plain reads per job (recur: EVALSHA + GET; BullMQ: EVALSHA)",
+        w1.round_trips_per_job,
+        peer_figure(&kept, "script_calls_per_job"),
+        Better::Lower,
+        2,
+    );
+    row(
+        "W1 bytes per queued job",
+        w1.bytes_per_queued_job,
+        peer_figure(&kept, "bytes_per_queued_job"),
+        Better::Lower,
+        0,
+    );
 
-    let workflow = store
-        .create_workflow(serde_json::from_value(
-            serde_json::json!({"name": "noop", "steps": [{"kind": "log", "message": "noop"}]}),
-        )?)
-        .await?;
+    let spread = Duration::from_secs(args.spread_seconds);
+    let w2 = recur::lateness(&redis, args.precision_runs, spread, args.concurrency).await?;
+    let w2_peer = match peer {
+        Some(_) => Some(bullmq::run(
+            "w2",
+            port,
+            &[
+                ("jobs", args.precision_runs.to_string()),
+                ("spread-ms", spread.as_millis().to_string()),
+                ("concurrency", concurrency.clone()),
+            ],
+        )?),
+        None => None,
+    };
+    let w2_jobs = format!("W2 {} one-shot jobs over {} s", args.precision_runs, args.spread_seconds);
+    row(
+        &format!("{w2_jobs}: start lateness p50, ms"),
+        w2.p50_ms,
+        peer_figure(&w2_peer, "lateness_p50_ms"),
+        Better::Lower,
+        1,
+    );
+    row(
+        &format!("{w2_jobs}: start lateness p99, ms"),
+        w2.p99_ms,
+        peer_figure(&w2_peer, "lateness_p99_ms"),
+        Better::Lower,
+        1,
+    );
+    row(
+        &format!("{w2_jobs}: start lateness max, ms"),
+        w2.max_ms,
+        peer_figure(&w2_peer, "lateness_max_ms"),
+        Better::Lower,
+        1,
+    );
+    row(
+        &format!("{w2_jobs}: early starts"),
+        w2.early_starts as f64,
+        peer_figure(&w2_peer, "early_starts"),
+        Better::Lower,
+        0,
+    );
 
-    // Phase 1: every job due at one instant, after all are created and the counters are reset.
-    let due = Timestamp::now() + SignedDuration::from_secs(5 + i64::try_from(args.jobs / 2_000).unwrap_or(60));
-    let memory_before = used_memory(&mut conn).await?;
-    let created = Instant::now();
-    create_schedules(&store, workflow.id, std::iter::repeat_n(due, args.jobs)).await?;
-    let memory_per_schedule = used_memory(&mut conn).await?.saturating_sub(memory_before) / args.jobs as u64;
-    if Timestamp::now() >= due {
-        bail!(
-            "creating {} schedules took {:?}, past their due time; rerun with fewer jobs",
-            args.jobs,
-            created.elapsed()
+    for lease_seconds in &args.leases {
+        let lease = Duration::from_secs(*lease_seconds);
+        let rerun = recur::rerun_after_kill(&redis, lease).await?;
+        let peer_rerun = match peer {
+            Some(_) => Some(bullmq::rerun_after_kill(port, lease)?),
+            None => None,
+        };
+        row(
+            &format!("W4 seconds until a job runs again after kill -9 of its worker, lease {lease_seconds} s"),
+            rerun,
+            peer_rerun,
+            Better::Lower,
+            1,
         );
     }
-    println!(
-        "created {} schedules in {:.2} s; Redis memory {memory_per_schedule} bytes per schedule with its pending job",
-        args.jobs,
-        created.elapsed().as_secs_f64()
-    );
-    let _: () = redis::cmd("CONFIG").arg("RESETSTAT").query_async(&mut conn).await?;
-    let done_key = keys.schedules_by_status(ScheduleStatus::Done);
-    let mut polls = 0u64;
-    tokio::time::sleep(Duration::try_from(due.duration_since(Timestamp::now())).unwrap_or_default()).await;
-    let started = Instant::now();
-    loop {
-        polls += 1;
-        let done: usize = conn.zcard(&done_key).await?;
-        if done >= args.jobs {
-            break;
-        }
-        if started.elapsed() > Duration::from_secs(600) {
-            bail!("only {done} of {} jobs done after 10 minutes", args.jobs);
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let elapsed = started.elapsed().as_secs_f64();
-    let stats = command_stats(&mut conn).await?;
-    let jobs = args.jobs as f64;
-    // The bench's own ZCARD polls and the INFO call are not the worker's.
-    let total: u64 = stats.values().sum::<u64>() - polls - 1;
-    println!("\nphase 1: {} due no-op jobs", args.jobs);
-    println!("  elapsed          {elapsed:.2} s (from the due time until the last schedule was done)");
-    println!("  throughput       {:.0} jobs/s", jobs / elapsed);
-    println!(
-        "  redis commands   {:.1} per job ({total} in all, script calls and the commands they ran)",
-        total as f64 / jobs
-    );
-    let round_trips = stats.get("evalsha").copied().unwrap_or(0) + stats.get("get").copied().unwrap_or(0);
-    println!("  round trips      {:.2} per job (script calls and workflow reads)", round_trips as f64 / jobs);
-    println!("  by command (per job):");
-    let mut by_count: Vec<(&String, &u64)> = stats.iter().collect();
-    by_count.sort_by(|a, b| b.1.cmp(a.1));
-    for (command, calls) in by_count {
-        let calls = if command == "zcard" {
-            calls - polls
-        } else if command == "info" {
-            calls - 1
-        } else {
-            *calls
-        };
-        if calls > 0 {
-            println!("    {command:<18} {:>6.2}", calls as f64 / jobs);
-        }
-    }
 
-    // Phase 2: one due time every 37 ms while the worker is otherwise idle.
-    let first = Timestamp::now() + SignedDuration::from_secs(3);
-    let dues: Vec<Timestamp> = (0..args.precision_runs)
-        .map(|i| first + SignedDuration::from_millis(37 * i64::try_from(i).unwrap_or(0)))
-        .collect();
-    let ids = create_schedules(&store, workflow.id, dues.into_iter()).await?;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut lateness_ms = Vec::new();
-    for id in ids {
-        loop {
-            let page = store.inspect().executions(id, 1, None).await?;
-            if let Some(execution) = page.items.first().filter(|e| e.finished_at.is_some()) {
-                lateness_ms.push(execution.started_at.duration_since(execution.scheduled_for).as_secs_f64() * 1000.0);
-                break;
-            }
-            if Instant::now() > deadline {
-                bail!("precision runs did not finish within a minute");
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+    println!();
+    println!("recur's Redis commands per job in W1, by command:");
+    let mut by_count: Vec<(&String, &f64)> = w1.by_command.iter().collect();
+    by_count.sort_by(|a, b| b.1.total_cmp(a.1));
+    for (command, per_job) in by_count.into_iter().filter(|(_, per_job)| **per_job >= 0.005) {
+        println!("  {command:<18} {per_job:>6.2}");
     }
-    lateness_ms.sort_by(f64::total_cmp);
-    let at = |q: f64| lateness_ms[((lateness_ms.len() - 1) as f64 * q).round() as usize];
-    println!("\nphase 2: {} runs due 37 ms apart, idle worker", args.precision_runs);
-    println!("  start lateness   median {:.1} ms, p90 {:.1} ms, max {:.1} ms", at(0.5), at(0.9), at(1.0));
-
-    shutdown.cancel();
-    worker.await?.context("worker")?;
     Ok(())
 }
 
-/// Creates one single-run schedule per due time, 64 at a time; returns their ids.
-async fn create_schedules(
-    store: &Store,
-    workflow_id: uuid::Uuid,
-    dues: impl Iterator<Item = Timestamp>,
-) -> anyhow::Result<Vec<uuid::Uuid>> {
-    let bodies: Vec<NewSchedule> = dues
-        .map(|due| {
-            serde_json::from_value(serde_json::json!({
-                "workflow_id": workflow_id, "interval_seconds": 3600, "repeat_count": 1, "start_at": due,
-            }))
-        })
-        .collect::<Result<_, _>>()?;
-    let created: Vec<_> = stream::iter(bodies).map(|body| store.create_schedule(body)).buffered(64).collect().await;
-    created.into_iter().map(|schedule| Ok(schedule?.id)).collect()
+/// Which way a figure is better, so the ratio reads the same way for every row.
+enum Better {
+    Higher,
+    Lower,
 }
 
-/// `used_memory` from `INFO memory`, in bytes.
-async fn used_memory(conn: &mut redis::aio::ConnectionManager) -> anyhow::Result<u64> {
-    let info: String = redis::cmd("INFO").arg("memory").query_async(conn).await?;
-    let used =
-        info.lines().find_map(|line| line.strip_prefix("used_memory:")).context("INFO memory has no used_memory")?;
-    Ok(used.trim().parse()?)
+/// One table row: recur's figure, the peer's, and how many times better recur's is (over 1: recur wins),
+/// whichever way the figure is better.
+fn row(figure: &str, recur: f64, peer: Option<f64>, better: Better, decimals: usize) {
+    let peer_text = peer.map_or_else(|| "–".to_string(), |value| format!("{value:.decimals$}"));
+    let ratio = peer.map_or_else(
+        || "–".to_string(),
+        |peer| match better {
+            _ if peer == 0.0 || recur == 0.0 => "–".to_string(),
+            Better::Higher => format!("{:.2}", recur / peer),
+            Better::Lower => format!("{:.2}", peer / recur),
+        },
+    );
+    println!("| {figure} | {recur:.decimals$} | {peer_text} | {ratio} |");
 }
 
-/// `INFO commandstats` as command → calls.
-async fn command_stats(conn: &mut redis::aio::ConnectionManager) -> anyhow::Result<BTreeMap<String, u64>> {
-    let info: String = redis::cmd("INFO").arg("commandstats").query_async(conn).await?;
-    Ok(info
-        .lines()
-        .filter_map(|line| line.strip_prefix("cmdstat_"))
-        .filter_map(|line| {
-            let (command, rest) = line.split_once(':')?;
-            let calls = rest.split(',').find_map(|field| field.strip_prefix("calls="))?;
-            Some((command.to_string(), calls.parse().ok()?))
-        })
-        .collect())
+fn node_version() -> String {
+    std::process::Command::new("node")
+        .arg("--version")
+        .output()
+        .ok()
+        .map(|output| String::from_utf8_lossy(&output.stdout).trim().to_string())
+        .unwrap_or_else(|| "?".to_string())
 }

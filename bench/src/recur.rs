@@ -1,0 +1,279 @@
+//! recur's side of each workload: the API and one worker in this process (as the binaries run them), or the
+//! built binaries where a process must die. Each workload uses a deployment prefix of its own.
+
+use std::{
+    collections::BTreeMap,
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context as _, bail};
+use futures_util::{StreamExt, stream};
+use jiff::{SignedDuration, Timestamp};
+use recur_common::{
+    clock::SystemClock, config::RedisSettings, keys::Keys, model::ScheduleStatus, store::Store, testing::TestRedis,
+};
+use redis::AsyncCommands;
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+use crate::stats;
+
+/// What W1 measured.
+pub struct Throughput {
+    pub enqueue_per_second: f64,
+    pub jobs_per_second: f64,
+    pub commands_per_job: f64,
+    pub round_trips_per_job: f64,
+    pub bytes_per_queued_job: f64,
+    pub by_command: BTreeMap<String, f64>,
+}
+
+/// Start lateness of one-shot jobs, in milliseconds.
+pub struct Lateness {
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+    pub early_starts: usize,
+}
+
+/// The API and one worker of deployment `prefix`, running in this process until dropped.
+struct Deployment {
+    store: Store,
+    keys: Keys,
+    api: String,
+    http: reqwest::Client,
+    shutdown: CancellationToken,
+}
+
+impl Deployment {
+    async fn start(redis: &TestRedis, prefix: &str, concurrency: usize) -> anyhow::Result<Self> {
+        let settings = RedisSettings { prefix: prefix.to_string(), ..redis.settings() };
+        let shutdown = CancellationToken::new();
+        let mut worker = recur_worker::Settings::from_env()?;
+        worker.redis = settings.clone();
+        worker.concurrency = concurrency;
+        worker.reconcile_every = Duration::from_secs(3600);
+        worker.worker_id = format!("bench-{prefix}");
+        tokio::spawn(recur_worker::run(worker, recur_worker::Handlers::default(), shutdown.clone()));
+        let mut api = recur_api::Settings::from_env()?;
+        api.redis = settings.clone();
+        api.addr = ([127, 0, 0, 1], 0).into();
+        api.api_keys = Vec::new();
+        let app = recur_api::Application::build(api).await?;
+        let url = format!("http://127.0.0.1:{}/api/v1", app.port()?);
+        let stopped = shutdown.clone();
+        tokio::spawn(app.run_until_stopped(async move { stopped.cancelled().await }));
+        let store = Store::new(redis.connection().await, prefix, Arc::new(SystemClock));
+        Ok(Self { store, keys: Keys::new(prefix), api: url, http: reqwest::Client::new(), shutdown })
+    }
+
+    async fn post(&self, path: &str, body: Value) -> anyhow::Result<Value> {
+        let response = self.http.post(format!("{}{path}", self.api)).json(&body).send().await?;
+        let status = response.status();
+        let answer: Value = response.json().await?;
+        if !status.is_success() {
+            bail!("POST {path} answered {status}: {answer}");
+        }
+        Ok(answer)
+    }
+
+    async fn noop_workflow(&self) -> anyhow::Result<String> {
+        let workflow = self.post("/workflows", json!({"name": "noop", "steps": [{"kind": "log", "message": "noop"}]}));
+        Ok(workflow.await?["id"].as_str().context("workflow id")?.to_string())
+    }
+
+    /// One-shot schedules of `workflow`, one per due time, through the API with 64 requests in flight.
+    async fn one_shots(&self, workflow: &str, dues: &[Timestamp]) -> anyhow::Result<Vec<uuid::Uuid>> {
+        let created: Vec<anyhow::Result<Value>> = stream::iter(dues)
+            .map(|due| self.post("/schedules", json!({"workflow_id": workflow, "run_at": due})))
+            .buffered(64)
+            .collect()
+            .await;
+        created.into_iter().map(|schedule| Ok(schedule?["id"].as_str().context("schedule id")?.parse()?)).collect()
+    }
+
+    /// Waits until `count` schedules are done; the number of polls it took.
+    async fn wait_done(&self, conn: &mut redis::aio::ConnectionManager, count: usize) -> anyhow::Result<u64> {
+        let done_key = self.keys.schedules_by_status(ScheduleStatus::Done);
+        let started = Instant::now();
+        let mut polls = 0;
+        loop {
+            polls += 1;
+            let done: usize = conn.zcard(&done_key).await?;
+            if done >= count {
+                return Ok(polls);
+            }
+            if started.elapsed() > Duration::from_secs(600) {
+                bail!("only {done} of {count} jobs done after 10 minutes");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+impl Drop for Deployment {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// W1: `jobs` no-op one-shot jobs enqueued through the API, all due at one instant, run by one worker.
+pub async fn throughput(redis: &TestRedis, jobs: usize, concurrency: usize) -> anyhow::Result<Throughput> {
+    let deployment = Deployment::start(redis, "w1", concurrency).await?;
+    let mut conn = redis.connection().await;
+    let workflow = deployment.noop_workflow().await?;
+    let due = Timestamp::now() + SignedDuration::from_millis(3_000 + i64::try_from(jobs).unwrap_or(0) / 2);
+    let memory_before = stats::used_memory(&mut conn).await?;
+    let enqueue = Instant::now();
+    deployment.one_shots(&workflow, &vec![due; jobs]).await?;
+    let enqueue_seconds = enqueue.elapsed().as_secs_f64();
+    let bytes = stats::used_memory(&mut conn).await?.saturating_sub(memory_before) as f64 / jobs as f64;
+    if Timestamp::now() >= due {
+        bail!("enqueueing {jobs} jobs took {enqueue_seconds:.1} s, past their due time; use fewer jobs");
+    }
+    tokio::time::sleep(Duration::try_from(due.duration_since(Timestamp::now())).unwrap_or_default()).await;
+    stats::reset(&mut conn).await?;
+    let started = Instant::now();
+    let polls = deployment.wait_done(&mut conn, jobs).await?;
+    let seconds = started.elapsed().as_secs_f64();
+    let mut calls = stats::command_stats(&mut conn).await?;
+    // The bench's own polls and CONFIG RESETSTAT are not recur's (INFO does not count the call that reports).
+    calls.remove("config|resetstat");
+    if let Some(zcard) = calls.get_mut("zcard") {
+        *zcard = zcard.saturating_sub(polls);
+    }
+    let total: u64 = calls.values().sum();
+    let round_trips = calls.get("evalsha").copied().unwrap_or(0) + calls.get("get").copied().unwrap_or(0);
+    Ok(Throughput {
+        enqueue_per_second: jobs as f64 / enqueue_seconds,
+        jobs_per_second: jobs as f64 / seconds,
+        commands_per_job: total as f64 / jobs as f64,
+        round_trips_per_job: round_trips as f64 / jobs as f64,
+        bytes_per_queued_job: bytes,
+        by_command: calls
+            .into_iter()
+            .filter(|(_, calls)| *calls > 0)
+            .map(|(command, calls)| (command, calls as f64 / jobs as f64))
+            .collect(),
+    })
+}
+
+/// W2: `jobs` one-shot jobs due spread evenly over `spread`, run by one idle worker.
+pub async fn lateness(
+    redis: &TestRedis,
+    jobs: usize,
+    spread: Duration,
+    concurrency: usize,
+) -> anyhow::Result<Lateness> {
+    let deployment = Deployment::start(redis, "w2", concurrency).await?;
+    let mut conn = redis.connection().await;
+    let workflow = deployment.noop_workflow().await?;
+    let first = Timestamp::now() + SignedDuration::from_secs(3);
+    let step = spread.as_millis() as f64 / jobs as f64;
+    let dues: Vec<Timestamp> =
+        (0..jobs).map(|i| first + SignedDuration::from_millis((i as f64 * step) as i64)).collect();
+    let ids = deployment.one_shots(&workflow, &dues).await?;
+    deployment.wait_done(&mut conn, jobs).await?;
+    let mut lateness_ms = Vec::with_capacity(jobs);
+    for id in ids {
+        let page = deployment.store.inspect().executions(id, 1, None).await?;
+        let execution = page.items.first().context("an execution")?;
+        lateness_ms.push(execution.started_at.duration_since(execution.scheduled_for).as_secs_f64() * 1000.0);
+    }
+    lateness_ms.sort_by(f64::total_cmp);
+    Ok(Lateness {
+        p50_ms: stats::quantile(&lateness_ms, 0.5),
+        p99_ms: stats::quantile(&lateness_ms, 0.99),
+        max_ms: stats::quantile(&lateness_ms, 1.0),
+        early_starts: lateness_ms.iter().filter(|ms| **ms < 0.0).count(),
+    })
+}
+
+/// W4: a worker process takes a long job and is killed mid-run; another worker process starts. The seconds
+/// from the kill until the job starts again, with reconciler passes an hour apart.
+pub async fn rerun_after_kill(redis: &TestRedis, lease: Duration) -> anyhow::Result<f64> {
+    let prefix = format!("w4-{}", lease.as_secs());
+    let store = Store::new(redis.connection().await, &prefix, Arc::new(SystemClock));
+    let workflow = store
+        .create_workflow(serde_json::from_value(json!({"name": "long", "steps": [{"kind": "sleep", "seconds": 600}]}))?)
+        .await?;
+    let schedule = store
+        .create_schedule(serde_json::from_value(
+            json!({"workflow_id": workflow.id, "interval_seconds": 3600, "start_at": Timestamp::now()}),
+        )?)
+        .await?;
+    let mut victim = WorkerProcess::spawn(redis, &prefix, "victim", lease)?;
+    let attempt = |number: u32| {
+        let store = store.clone();
+        async move {
+            let page = store.inspect().executions(schedule.id, 5, None).await?;
+            anyhow::Ok(page.items.into_iter().find(|execution| execution.attempt == number))
+        }
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while attempt(1).await?.is_none() {
+        if Instant::now() > deadline {
+            bail!("the first worker never started the job");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Mid-run, after at least one lease renewal.
+    tokio::time::sleep(lease / 2).await;
+    victim.kill_9();
+    let killed_at = Timestamp::now();
+    let _survivor = WorkerProcess::spawn(redis, &prefix, "survivor", lease)?;
+    let deadline = Instant::now() + lease * 4 + Duration::from_secs(30);
+    loop {
+        if let Some(rerun) = attempt(2).await? {
+            return Ok(rerun.started_at.duration_since(killed_at).as_secs_f64());
+        }
+        if Instant::now() > deadline {
+            bail!("the job did not run again within {:?} of the kill", lease * 4 + Duration::from_secs(30));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A `recur-worker` process, killed on drop.
+struct WorkerProcess(Child);
+
+impl WorkerProcess {
+    fn spawn(redis: &TestRedis, prefix: &str, id: &str, lease: Duration) -> anyhow::Result<Self> {
+        let binary = sibling_binary("recur-worker")?;
+        let child = Command::new(&binary)
+            .env("REDIS_URL", redis.url())
+            .env("RECUR_PREFIX", prefix)
+            .env("RECUR_WORKER_ID", id)
+            .env("RECUR_LEASE_SECONDS", lease.as_secs().to_string())
+            .env("RECUR_RECONCILE_SECONDS", "3600")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .with_context(|| format!("cannot start {}", binary.display()))?;
+        Ok(Self(child))
+    }
+
+    fn kill_9(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for WorkerProcess {
+    fn drop(&mut self) {
+        self.kill_9();
+    }
+}
+
+/// A binary built beside this one (`scripts/bench` builds them all).
+fn sibling_binary(name: &str) -> anyhow::Result<PathBuf> {
+    let path = std::env::current_exe()?.with_file_name(name);
+    if !path.exists() {
+        bail!("{} is missing: build the workspace's binaries first (scripts/bench does)", path.display());
+    }
+    Ok(path)
+}
