@@ -49,14 +49,15 @@ impl Keys {
         self.key(format_args!("workflow:{id}:versions"))
     }
 
-    /// HASH workflow id → `{"max_concurrency", "handlers"}`, only for workflows with a limit or handler steps;
-    /// written by the workflow scripts, read by `start_job.lua` before a run may start.
+    /// HASH workflow id → `{"version", "max_concurrency", "handlers"}`: what a run needs; written by the
+    /// workflow scripts, read by `start_jobs.lua` before a run may start (the version tells workers which
+    /// cached workflow to run).
     pub fn workflow_requirements(&self) -> String {
         self.key(format_args!("workflow-requirements"))
     }
 
     /// ZSET of the job ids running a workflow with `max_concurrency`, scored by lease expiry ms: one member per
-    /// slot taken. Taken by `start_job.lua`, renewed with the job's lease, freed by `finish_job.lua`; a
+    /// slot taken. Taken by `start_jobs.lua`, renewed with the job's lease, freed by `finish_job.lua`; a
     /// crashed worker's slot frees itself when its score passes.
     pub fn workflow_slots(&self, id: Uuid) -> String {
         self.key(format_args!("workflow:{id}:slots"))
@@ -107,7 +108,7 @@ impl Keys {
     }
 
     /// ZSET of all execution ids by start ms: the run history across schedules (`GET /executions`); written
-    /// by `start_job.lua` and `finish_job.lua`, trimmed by age in `trim_history.lua`.
+    /// by `start_jobs.lua` and `finish_job.lua`, trimmed by age in `trim_history.lua`.
     pub fn execution_index(&self) -> String {
         self.key(format_args!("executions"))
     }
@@ -137,24 +138,24 @@ impl Keys {
     }
 
     /// HASH, one live job: schedule, queue, due time, attempt, and the running execution (id, worker,
-    /// workflow, start); created by the enqueue step of the schedule scripts, marked by `start_job.lua`,
+    /// workflow, start); created by the enqueue step of the schedule scripts, marked by `start_jobs.lua`,
     /// deleted by `finish_job.lua`.
     pub fn job(&self, id: &JobId) -> String {
         self.key(format_args!("job:{id}"))
     }
 
     /// ZSET of job ids scored by due ms; written by every script that enqueues, drained by the promote step
-    /// of `claim_job.lua` and `promote_due_jobs.lua`.
+    /// of `claim_jobs.lua` and `promote_due_jobs.lua`.
     pub fn delayed(&self, queue: &QueueName) -> String {
         self.key(format_args!("queue:{queue}:delayed"))
     }
 
-    /// LIST of due job ids, oldest first; filled by promotion and `requeue_job.lua`, popped by `claim_job.lua`.
+    /// LIST of due job ids, oldest first; filled by promotion and `requeue_job.lua`, popped by `claim_jobs.lua`.
     pub fn ready(&self, queue: &QueueName) -> String {
         self.key(format_args!("queue:{queue}:ready"))
     }
 
-    /// HASH job id → worker id of claimed jobs; written by `claim_job.lua`, cleared when the job finishes or
+    /// HASH job id → worker id of claimed jobs; written by `claim_jobs.lua`, cleared when the job finishes or
     /// is requeued. Finishing checks it: a worker that lost its lease records nothing.
     pub fn running(&self, queue: &QueueName) -> String {
         self.key(format_args!("queue:{queue}:running"))

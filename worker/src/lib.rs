@@ -22,6 +22,7 @@ mod recoverer;
 mod runner;
 mod settings;
 mod wakeup;
+mod workflows;
 
 pub use executor::Executor;
 pub use handlers::{HandlerCall, HandlerFuture, Handlers};

@@ -6,13 +6,15 @@ use anyhow::Context as _;
 use recur_common::{
     clock::{Clock, SystemClock},
     model::{CANCELLED, ExecutionState, JobId, Outcome, QueueName, StepRecord, rfc3339},
-    store::{Claim, Claimant, FinishOutcome, Renewal, Start, StartedJob, Store},
+    store::{BATCH, Claim, Claimant, FinishOutcome, Renewal, Start, StartedJob, Store},
 };
 use serde_json::{Value, json};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
-use crate::{Executor, Handlers, Settings, cancels::Cancels, heartbeat, reconciler, recoverer, wakeup};
+use crate::{
+    Executor, Handlers, Settings, cancels::Cancels, heartbeat, reconciler, recoverer, wakeup, workflows::WorkflowCache,
+};
 
 /// How long a finish is retried while Redis is unreachable before the job is left to the reconciler.
 const FINISH_RETRY_FOR: Duration = Duration::from_secs(30);
@@ -26,6 +28,8 @@ struct Context {
     claimant: Claimant,
     /// Cancel requests for the executions running here.
     cancels: Arc<Cancels>,
+    /// Workflows by version, so a run does not read its workflow from Redis each time.
+    workflows: WorkflowCache,
     /// Cancelled when the shutdown grace period is over: running jobs hand their leases back.
     hand_back: CancellationToken,
 }
@@ -67,6 +71,7 @@ pub async fn run(settings: Settings, handlers: Handlers, shutdown: CancellationT
         settings,
         claimant,
         cancels: Arc::default(),
+        workflows: WorkflowCache::default(),
         hand_back: CancellationToken::new(),
     });
     let background = CancellationToken::new();
@@ -114,23 +119,34 @@ pub async fn run(settings: Settings, handlers: Handlers, shutdown: CancellationT
     Ok(())
 }
 
-/// Claims jobs while permits are free; sleeps until the earliest due time (or a wake-up) when none is due.
+/// Claims as many jobs as permits are free in one call and hands them to a task that starts them in another,
+/// so the loop never waits for a start before claiming again; sleeps until the earliest due time (or a
+/// wake-up) when none is due.
 async fn claim_loop(context: &Arc<Context>, jobs: &TaskTracker, wake: &Notify, shutdown: &CancellationToken) {
     let permits = Arc::new(Semaphore::new(context.settings.concurrency));
     let settings = &context.settings;
     let mut error_backoff = Duration::from_millis(50);
     loop {
-        let permit = tokio::select! {
+        let first = tokio::select! {
             permit = permits.clone().acquire_owned() => match permit {
                 Ok(permit) => permit,
                 Err(_) => return,
             },
             () = shutdown.cancelled() => return,
         };
-        let idle_until = match context.store.claim_job(&context.claimant).await {
-            Ok(Claim::Claimed { job, queue }) => {
+        // A permit per job claimed: every free one, so a busy worker claims in batches.
+        let mut held = vec![first];
+        while held.len() < BATCH {
+            match permits.clone().try_acquire_owned() {
+                Ok(permit) => held.push(permit),
+                Err(_) => break,
+            }
+        }
+        let idle_until = match context.store.claim_jobs(&context.claimant, held.len()).await {
+            Ok(Claim::Claimed(claimed)) => {
                 error_backoff = Duration::from_millis(50);
-                jobs.spawn(run_job(context.clone(), job, queue, permit));
+                held.truncate(claimed.len());
+                jobs.spawn(start_jobs(context.clone(), claimed, held, jobs.clone()));
                 continue;
             }
             Ok(Claim::Empty { next_due }) => {
@@ -146,11 +162,39 @@ async fn claim_loop(context: &Arc<Context>, jobs: &TaskTracker, wake: &Notify, s
                 error_backoff
             }
         };
-        drop(permit);
+        drop(held);
         tokio::select! {
             () = tokio::time::sleep(idle_until) => {}
             () = wake.notified() => {}
             () = shutdown.cancelled() => return,
+        }
+    }
+}
+
+/// Starts claimed jobs in one call and runs each one that started, with its permit.
+async fn start_jobs(
+    context: Arc<Context>,
+    claimed: Vec<(JobId, QueueName)>,
+    permits: Vec<OwnedSemaphorePermit>,
+    jobs: TaskTracker,
+) {
+    let starts = match context.store.start_jobs(&context.claimant, &claimed).await {
+        Ok(starts) => starts,
+        Err(error) => {
+            return tracing::warn!(error = %error, "could not start {} claimed jobs; their leases will expire", claimed.len());
+        }
+    };
+    for (((job, _), start), permit) in claimed.into_iter().zip(starts).zip(permits) {
+        match start {
+            Start::Started(started) => {
+                jobs.spawn(run_job(context.clone(), *started, permit));
+            }
+            Start::WaitingForSlot => tracing::debug!(job.id = %job, "job {job} waits for a free slot of its workflow"),
+            Start::MissingHandler(handler) => tracing::info!(job.id = %job,
+                "job {job} needs the handler {handler:?}, which this worker lacks; left for another worker"),
+            Start::Dropped => tracing::info!(job.id = %job, "job {job} dropped: its schedule was deleted"),
+            Start::Lost => tracing::warn!(job.id = %job, "job {job} was taken over before it started"),
+            Start::Skipped(reason) => tracing::info!(job.id = %job, "job {job} not run: {reason}"),
         }
     }
 }
@@ -167,24 +211,9 @@ enum RunEnd {
     Cancelled { count_as_failure: bool },
 }
 
-async fn run_job(context: Arc<Context>, job: JobId, queue: QueueName, permit: OwnedSemaphorePermit) {
+async fn run_job(context: Arc<Context>, started: StartedJob, permit: OwnedSemaphorePermit) {
     let _permit = permit;
-    let started = match context.store.start_job(job, &queue, &context.claimant).await {
-        Ok(Start::Started(started)) => *started,
-        Ok(Start::WaitingForSlot) => {
-            return tracing::debug!(job.id = %job, "job {job} waits for a free slot of its workflow");
-        }
-        Ok(Start::MissingHandler(handler)) => {
-            return tracing::info!(job.id = %job,
-                "job {job} needs the handler {handler:?}, which this worker lacks; left for another worker");
-        }
-        Ok(Start::Dropped) => return tracing::info!(job.id = %job, "job {job} dropped: its schedule was deleted"),
-        Ok(Start::Lost) => return tracing::warn!(job.id = %job, "job {job} was taken over before it started"),
-        Ok(Start::Skipped(reason)) => return tracing::info!(job.id = %job, "job {job} not run: {reason}"),
-        Err(error) => {
-            return tracing::warn!(job.id = %job, error = %error, "could not start job {job}; its lease will expire");
-        }
-    };
+    let job = started.job;
     tracing::debug!(job.id = %job, attempt = started.execution.attempt, "job {job} started");
     let mut steps = Vec::new();
     let mut execution = started.execution.clone();
@@ -256,9 +285,9 @@ async fn execute(
     let cancel = context.cancels.watch(&execution_id);
     let work = async {
         // Loaded once: an edit of the workflow while this runs does not touch this run.
-        let workflow = store
-            .inspect()
-            .workflow(schedule.workflow_id)
+        let workflow = context
+            .workflows
+            .load(store, schedule.workflow_id, started.workflow_version)
             .await
             .map_err(|error| format!("cannot load workflow {}: {error}", schedule.workflow_id))?;
         *version = Some(workflow.version);

@@ -85,20 +85,18 @@ scripts! {
             wakeup_channel: String, }
     }
 
-    /// Claims the next due job of a worker's queues, with a lease.
-    ClaimJob = "claim_job.lua" ["promote.lua"] -> ClaimAnswer {
+    /// Claims up to a count of due jobs of a worker's queues, each with a lease.
+    ClaimJobs = "claim_jobs.lua" ["promote.lua"] -> ClaimAnswer {
         keys { ..queue_keys: Vec<String>, }
-        args { now_ms: i64, lease_until_ms: i64, worker_id: String, batch: usize, }
+        args { now_ms: i64, lease_until_ms: i64, worker_id: String, count: usize, batch: usize, }
     }
 
-    /// Starts a claimed job: counts the delivery and marks its execution running.
-    StartJob = "start_job.lua" ["enqueue.lua", "slots.lua"] -> StartAnswer {
-        keys { job: String, schedule: String, running: String, leases: String, execution_times: String,
-            workflow_requirements: String, delayed: String, execution_index: String, }
-        args { job_id: String, worker_id: String, now_ms: i64, now_at: String, counts_as_run: bool,
-            lease_until_ms: i64, handlers: String, slots_pattern: String, waiting_pattern: String, queue: String,
-            wakeup_channel: String, handler_retry_ms: i64, workflow_executions_pattern: String,
-            execution_prefix: String, }
+    /// Starts claimed jobs: counts each delivery and marks each execution running.
+    StartJobs = "start_jobs.lua" ["enqueue.lua", "slots.lua"] -> Vec<StartAnswer> {
+        keys { workflow_requirements: String, execution_index: String, ..job_keys: Vec<String>, }
+        args { worker_id: String, now_ms: i64, now_at: String, lease_until_ms: i64, handlers: String,
+            slots_pattern: String, waiting_pattern: String, workflow_executions_pattern: String,
+            wakeup_channel: String, handler_retry_ms: i64, ..job_args: Vec<String>, }
     }
 
     /// Extends a running job's lease and reports a cancel request.

@@ -4,7 +4,7 @@
 -- KEYS[3] workflow_names: name -> id (HASH)
 -- KEYS[4] workflow_schedules: the schedules that use it (ZSET)
 -- KEYS[5] workflow_versions: its versions (HASH)
--- KEYS[6] workflow_requirements: workflow id -> requirements JSON (HASH)
+-- KEYS[6] workflow_requirements: workflow id -> what a run needs (HASH)
 -- ARGV[1] workflow_id
 -- Returns 'deleted' | 'missing' | 'in_use' schedules use it
 local current = redis.call('GET', workflow)

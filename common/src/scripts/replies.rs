@@ -116,11 +116,11 @@ impl Items {
     }
 }
 
-/// `claim_job.lua`.
+/// `claim_jobs.lua`.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum ClaimAnswer {
-    /// `{'claimed', job id, queue index from 1}`.
-    Claimed { job: JobId, queue_index: usize },
+    /// `{'claimed', job id, queue index from 1, ...}`.
+    Claimed(Vec<(JobId, usize)>),
     /// `{'empty'}` or `{'empty', earliest due ms of the queues}`.
     Empty { next_due_ms: Option<i64> },
 }
@@ -129,23 +129,30 @@ impl Reply for ClaimAnswer {
     fn decode(value: Value, script: &'static str) -> Result<Self> {
         let mut items = Items::new(value, script)?;
         match items.next::<String>()?.as_str() {
-            "claimed" => Ok(Self::Claimed { job: items.job()?, queue_index: items.next()? }),
+            "claimed" => {
+                let mut claimed = Vec::new();
+                while items.items.len() > 0 {
+                    claimed.push((items.job()?, items.next()?));
+                }
+                Ok(Self::Claimed(claimed))
+            }
             "empty" => Ok(Self::Empty { next_due_ms: items.next().ok() }),
             _ => Err(unexpected(script, &items.whole)),
         }
     }
 }
 
-/// `start_job.lua`.
+/// One job's answer in `start_jobs.lua`.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum StartAnswer {
-    /// `{'started', attempt, execution id, due RFC 3339, {schedule fields...}, 1 if it took a slot or 0}`.
+    /// `{'started', execution id, due RFC 3339, {schedule fields...}, 1 if it took a slot or 0, workflow
+    /// version or 0}`.
     Started {
-        attempt: u32,
         execution_id: String,
         due_at: String,
         schedule: std::collections::HashMap<String, String>,
         holds_slot: bool,
+        workflow_version: Option<u32>,
     },
     /// `{'dropped'}`: the job's schedule or record is gone.
     Dropped,
@@ -157,16 +164,24 @@ pub(crate) enum StartAnswer {
     WaitingForSlot,
 }
 
-impl Reply for StartAnswer {
+/// `start_jobs.lua`: one answer per job, in order.
+impl Reply for Vec<StartAnswer> {
     fn decode(value: Value, script: &'static str) -> Result<Self> {
+        let Value::Array(answers) = value else { return Err(unexpected(script, &value)) };
+        answers.into_iter().map(|answer| StartAnswer::decode_one(answer, script)).collect()
+    }
+}
+
+impl StartAnswer {
+    fn decode_one(value: Value, script: &'static str) -> Result<Self> {
         let mut items = Items::new(value, script)?;
         match items.next::<String>()?.as_str() {
             "started" => Ok(Self::Started {
-                attempt: items.next()?,
                 execution_id: items.next()?,
                 due_at: items.next()?,
                 schedule: items.next()?,
                 holds_slot: items.next()?,
+                workflow_version: Some(items.next::<u32>()?).filter(|version| *version > 0),
             }),
             "dropped" => Ok(Self::Dropped),
             "lost" => Ok(Self::Lost),

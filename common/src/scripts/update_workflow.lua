@@ -3,13 +3,13 @@
 -- KEYS[1] workflow: the workflow (STRING)
 -- KEYS[2] workflow_names: name -> id (HASH)
 -- KEYS[3] workflow_versions: the workflow's versions (HASH)
--- KEYS[4] workflow_requirements: workflow id -> requirements JSON (HASH)
+-- KEYS[4] workflow_requirements: workflow id -> what a run needs (HASH)
 -- ARGV[1] workflow_id
 -- ARGV[2] name: the new name
 -- ARGV[3] workflow_json
 -- ARGV[4] replaced_version: the version this edit was made from
 -- ARGV[5] version: the new version
--- ARGV[6] requirements_json: what a run needs, or '' for nothing
+-- ARGV[6] requirements_json: what a run needs: the version to load, slots, handlers
 -- Returns 'updated' | 'missing' | 'name_taken' | 'stale' another edit landed first
 local current = redis.call('GET', workflow)
 if not current then
@@ -27,9 +27,5 @@ if current.name ~= name then
 end
 redis.call('SET', workflow, workflow_json)
 redis.call('HSET', workflow_versions, version, workflow_json)
-if requirements_json == '' then
-  redis.call('HDEL', workflow_requirements, workflow_id)
-else
-  redis.call('HSET', workflow_requirements, workflow_id, requirements_json)
-end
+redis.call('HSET', workflow_requirements, workflow_id, requirements_json)
 return 'updated'

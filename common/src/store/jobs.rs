@@ -19,7 +19,7 @@ use crate::{
     record::{ScheduleRecord, decode_schedule},
     scripts::{
         CancelAnswer, ClaimAnswer, Finished, LeaseRenewal, RequeueAnswer, StartAnswer,
-        calls::{CancelExecution, ClaimJob, FinishJob, RenewLease, RequeueJob, StartJob},
+        calls::{CancelExecution, ClaimJobs, FinishJob, RenewLease, RequeueJob, StartJobs},
     },
 };
 
@@ -36,11 +36,11 @@ pub struct Claimant {
     pub lease: Duration,
 }
 
-/// What [`Store::claim_job`] found.
+/// What [`Store::claim_jobs`] found.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Claim {
-    /// A job, now leased to the worker.
-    Claimed { job: JobId, queue: QueueName },
+    /// Jobs, each with its queue, now leased to the worker; at most as many as asked for, at least one.
+    Claimed(Vec<(JobId, QueueName)>),
     /// Nothing due; the earliest due time of the queues, if any job waits.
     Empty { next_due: Option<Timestamp> },
 }
@@ -55,11 +55,14 @@ pub struct StartedJob {
     pub schedule: Schedule,
     /// How long the job stays owned without a renewal.
     pub lease: Duration,
+    /// The version of the workflow to run, as the job started; `None` for a workflow saved before versions
+    /// were reported at start (its current version is loaded then).
+    pub workflow_version: Option<u32>,
     /// Whether the job took a slot of its workflow's `max_concurrency`, renewed with its lease.
     pub holds_slot: bool,
 }
 
-/// What [`Store::start_job`] found.
+/// What [`Store::start_jobs`] found for one job.
 #[derive(Debug, Clone)]
 pub enum Start {
     Started(Box<StartedJob>),
@@ -109,8 +112,9 @@ pub(super) enum Holder {
 }
 
 impl Store {
-    /// Claims the next due job of the claimant's queues (in priority order), leased for its lease.
-    pub async fn claim_job(&self, claimant: &Claimant) -> Result<Claim> {
+    /// Claims up to `count` due jobs (at most [`BATCH`]) of the claimant's queues, in priority order, each
+    /// leased for its lease, in one round trip.
+    pub async fn claim_jobs(&self, claimant: &Claimant, count: usize) -> Result<Claim> {
         let now = self.clock.now();
         let queue_keys = claimant
             .queues
@@ -120,82 +124,119 @@ impl Store {
             })
             .collect();
         let answer = self
-            .run(ClaimJob {
+            .run(ClaimJobs {
                 queue_keys,
                 now_ms: millis(now),
                 lease_until_ms: lease_until(now, claimant.lease),
                 worker_id: claimant.id.clone(),
+                count: count.clamp(1, BATCH),
                 batch: BATCH,
             })
             .await?;
         match answer {
             ClaimAnswer::Empty { next_due_ms } => Ok(Claim::Empty { next_due: next_due_ms.map(from_millis) }),
-            ClaimAnswer::Claimed { job, queue_index } => {
-                let queue = queue_index.checked_sub(1).and_then(|index| claimant.queues.get(index)).cloned();
-                let queue =
-                    queue.ok_or_else(|| Error::corrupt("claim_job.lua", format!("queue index {queue_index}")))?;
-                Ok(Claim::Claimed { job, queue })
-            }
+            ClaimAnswer::Claimed(claimed) => claimed
+                .into_iter()
+                .map(|(job, queue_index)| {
+                    let queue = queue_index.checked_sub(1).and_then(|index| claimant.queues.get(index)).cloned();
+                    let queue =
+                        queue.ok_or_else(|| Error::corrupt("claim_jobs.lua", format!("queue index {queue_index}")))?;
+                    Ok((job, queue))
+                })
+                .collect::<Result<_>>()
+                .map(Claim::Claimed),
         }
     }
 
-    /// Starts a claimed job: counts the delivery and marks its execution running. A job whose workflow has
-    /// no free slot, or calls a handler `claimant` lacks, goes back to wait instead, without counting.
-    #[tracing::instrument(skip_all, fields(job.id = %job, queue.name = %queue))]
-    pub async fn start_job(&self, job: JobId, queue: &QueueName, claimant: &Claimant) -> Result<Start> {
+    /// Starts claimed jobs in one round trip: counts each delivery and marks each execution running. A job
+    /// whose workflow has no free slot, or calls a handler `claimant` lacks, goes back to wait instead,
+    /// without counting. One answer per job, in order.
+    #[tracing::instrument(skip_all, fields(jobs = jobs.len()))]
+    pub async fn start_jobs(&self, claimant: &Claimant, jobs: &[(JobId, QueueName)]) -> Result<Vec<Start>> {
         let now = self.clock.now();
-        let schedule_id = job.schedule();
-        let answer = self
-            .run(StartJob {
-                job: self.keys.job(&job),
-                schedule: self.keys.schedule(schedule_id),
-                running: self.keys.running(queue),
-                leases: self.keys.leases(queue),
-                execution_times: self.keys.execution_times(schedule_id),
+        let mut job_keys = Vec::with_capacity(jobs.len() * 6);
+        let mut job_args = Vec::with_capacity(jobs.len() * 4);
+        for (job, queue) in jobs {
+            let schedule_id = job.schedule();
+            job_keys.extend([
+                self.keys.job(job),
+                self.keys.schedule(schedule_id),
+                self.keys.execution_times(schedule_id),
+                self.keys.running(queue),
+                self.keys.leases(queue),
+                self.keys.delayed(queue),
+            ]);
+            job_args.extend([
+                job.to_string(),
+                queue.to_string(),
+                if counts_as_run(job) { "1" } else { "0" }.to_string(),
+                ExecutionId::prefix(job),
+            ]);
+        }
+        let answers = self
+            .run(StartJobs {
                 workflow_requirements: self.keys.workflow_requirements(),
-                delayed: self.keys.delayed(queue),
                 execution_index: self.keys.execution_index(),
-                job_id: job.to_string(),
+                job_keys,
                 worker_id: claimant.id.clone(),
                 now_ms: millis(now),
                 now_at: rfc3339(now),
-                counts_as_run: counts_as_run(&job),
                 lease_until_ms: lease_until(now, claimant.lease),
                 handlers: format!(",{},", claimant.handlers.join(",")),
                 slots_pattern: self.keys.pattern(|keys| keys.workflow_slots(Uuid::nil())),
                 waiting_pattern: self.keys.pattern(|keys| keys.workflow_waiting(Uuid::nil())),
-                queue: queue.to_string(),
+                workflow_executions_pattern: self.keys.pattern(|keys| keys.workflow_executions(Uuid::nil())),
                 wakeup_channel: self.keys.wakeup_channel(),
                 handler_retry_ms: duration_ms(HANDLER_RETRY),
-                workflow_executions_pattern: self.keys.pattern(|keys| keys.workflow_executions(Uuid::nil())),
-                execution_prefix: ExecutionId::prefix(&job),
+                job_args,
             })
             .await?;
-        let (attempt, execution_id, due_at, fields, holds_slot) = match answer {
-            StartAnswer::Started { attempt, execution_id, due_at, schedule, holds_slot } => {
-                (attempt, execution_id, due_at, schedule, holds_slot)
-            }
-            StartAnswer::Dropped => return Ok(Start::Dropped),
-            StartAnswer::Lost => return Ok(Start::Lost),
-            StartAnswer::MissingHandler(name) => return Ok(Start::MissingHandler(name)),
-            StartAnswer::WaitingForSlot => return Ok(Start::WaitingForSlot),
-        };
-        let schedule =
-            decode_schedule(&fields).map_err(|detail| Error::corrupt(self.keys.schedule(schedule_id), detail))?;
-        let scheduled_for: Timestamp =
-            due_at.parse().map_err(|_| Error::corrupt(self.keys.job(&job), format!("due_at {due_at:?}")))?;
-        let id: ExecutionId = execution_id.parse()?;
-        debug_assert_eq!(id.attempt, attempt);
-        let execution = Execution::running(
-            id,
-            schedule_id,
-            schedule.workflow_id,
-            scheduled_for,
-            jitter_of(&job, &schedule, scheduled_for),
-            from_millis(millis(now)),
-            claimant.id.clone(),
-        );
-        let started = StartedJob { job, queue: queue.clone(), execution, schedule, lease: claimant.lease, holds_slot };
+        if answers.len() != jobs.len() {
+            return Err(Error::corrupt("start_jobs.lua", format!("{} answers for {} jobs", answers.len(), jobs.len())));
+        }
+        let mut starts = Vec::with_capacity(jobs.len());
+        for ((job, queue), answer) in jobs.iter().zip(answers) {
+            starts.push(match answer {
+                StartAnswer::Started { execution_id, due_at, schedule, holds_slot, workflow_version } => {
+                    let schedule = decode_schedule(&schedule)
+                        .map_err(|detail| Error::corrupt(self.keys.schedule(job.schedule()), detail))?;
+                    let scheduled_for: Timestamp =
+                        due_at.parse().map_err(|_| Error::corrupt(self.keys.job(job), format!("due_at {due_at:?}")))?;
+                    let execution = Execution::running(
+                        execution_id.parse()?,
+                        job.schedule(),
+                        schedule.workflow_id,
+                        scheduled_for,
+                        jitter_of(job, &schedule, scheduled_for),
+                        from_millis(millis(now)),
+                        claimant.id.clone(),
+                    );
+                    let started = StartedJob {
+                        job: *job,
+                        queue: queue.clone(),
+                        execution,
+                        schedule,
+                        lease: claimant.lease,
+                        workflow_version,
+                        holds_slot,
+                    };
+                    self.admit(started, now).await?
+                }
+                StartAnswer::Dropped => Start::Dropped,
+                StartAnswer::Lost => Start::Lost,
+                StartAnswer::MissingHandler(name) => Start::MissingHandler(name),
+                StartAnswer::WaitingForSlot => Start::WaitingForSlot,
+            });
+        }
+        Ok(starts)
+    }
+
+    /// Decides, in Rust where the rules live, whether a job the script started runs: an occurrence that may no
+    /// longer run is recorded as skipped and its schedule moves on; with overlap `allow` the next occurrence
+    /// is enqueued as this run starts.
+    async fn admit(&self, started: StartedJob, now: Timestamp) -> Result<Start> {
+        let job = started.job;
+        let scheduled_for = started.execution.scheduled_for;
         if let Admission::Skip(reason) = started.schedule.admission(&job, scheduled_for, now) {
             let mut execution = started.execution.clone();
             execution.close(ExecutionState::Skipped, now, Some(reason.to_string()));
@@ -206,10 +247,9 @@ impl Store {
             };
         }
         if started.schedule.advanced(&job, now).is_some() {
-            // Overlap `allow`: the next occurrence is enqueued as this run starts. Should this fail, the run's
-            // finish plans it instead, so the error is only logged.
+            // Should this fail, the run's finish plans the next occurrence instead, so the error is only logged.
             let advanced = self
-                .change_schedule(schedule_id, |current| async move {
+                .change_schedule(job.schedule(), |current| async move {
                     match current.advanced(&job, self.clock.now()) {
                         Some(next) => self.apply_update(&current, next).await.map(|applied| applied.map(Some)),
                         None => Ok(Some(None)),

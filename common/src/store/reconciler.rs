@@ -186,6 +186,7 @@ impl Store {
             execution: execution.clone(),
             schedule: schedule.clone(),
             lease: Duration::ZERO,
+            workflow_version: None,
             holds_slot: false,
         };
         let settled = self.settle(&started, &execution, &Outcome::Skipped(reason), Holder::Pending).await?;
@@ -232,6 +233,7 @@ impl Store {
             execution: execution.clone(),
             schedule,
             lease: Duration::ZERO,
+            workflow_version: None,
             holds_slot: true,
         };
         let outcome = Outcome::Failed(format!("delivered {MAX_DELIVERIES} times without finishing"));

@@ -78,17 +78,32 @@ impl Fixture {
         started
     }
 
+    /// Claims one job of the fixture's queue.
     pub(super) async fn claim(&self) -> Claim {
-        self.store.claim_job(&Claimant { queues: vec![self.queue.clone()], ..claimant() }).await.unwrap()
+        self.store.claim_jobs(&Claimant { queues: vec![self.queue.clone()], ..claimant() }, 1).await.unwrap()
+    }
+
+    /// The one job a claim took, if any.
+    pub(super) async fn claim_one(&self) -> Option<(JobId, QueueName)> {
+        match self.claim().await {
+            Claim::Claimed(mut jobs) if jobs.len() == 1 => jobs.pop(),
+            Claim::Claimed(jobs) => panic!("asked for one job, claimed {jobs:?}"),
+            Claim::Empty { .. } => None,
+        }
+    }
+
+    /// Starts one claimed job for `claimant`.
+    pub(super) async fn start(&self, job: JobId, queue: &QueueName, claimant: &Claimant) -> Start {
+        let mut starts = self.store.start_jobs(claimant, &[(job, queue.clone())]).await.unwrap();
+        assert_eq!(starts.len(), 1);
+        starts.remove(0)
     }
 
     pub(super) async fn start_next(&self) -> StartedJob {
-        let Claim::Claimed { job, queue } = self.claim().await else {
+        let Some((job, queue)) = self.claim_one().await else {
             panic!("nothing to claim at {}", self.now());
         };
-        let Start::Started(started) = self.store.start_job(job, &queue, &claimant()).await.unwrap() else {
-            panic!("not started")
-        };
+        let Start::Started(started) = self.start(job, &queue, &claimant()).await else { panic!("not started") };
         *started
     }
 }
@@ -142,7 +157,7 @@ async fn nothing_is_claimed_before_it_is_due_and_the_earliest_due_time_is_report
     let claim = f.claim().await;
     assert_eq!(claim, Claim::Empty { next_due: Some("2026-01-01T00:01:00Z".parse().unwrap()) });
     f.advance(60);
-    assert!(matches!(f.claim().await, Claim::Claimed { .. }));
+    assert!(matches!(f.claim().await, Claim::Claimed(_)));
 }
 
 #[tokio::test]
@@ -424,11 +439,11 @@ async fn claims_promote_due_jobs_in_bounded_batches_in_due_order() {
     }
     f.advance(10_000);
     let first = f.claim().await;
-    assert!(matches!(first, Claim::Claimed { .. }));
+    assert!(matches!(first, Claim::Claimed(_)));
     assert_eq!(f.redis.list(&f.keys.ready(&f.queue)).await.len(), BATCH - 1);
     assert_eq!(f.delayed().await.len(), 20);
     let mut claimed = 1;
-    while let Claim::Claimed { .. } = f.claim().await {
+    while let Claim::Claimed(_) = f.claim().await {
         claimed += 1;
     }
     assert_eq!(claimed, count);
@@ -461,12 +476,8 @@ async fn execution_history_is_trimmed_to_the_retention_count() {
     let schedule = f.schedule(json!({"interval_seconds": 1})).await;
     for _ in 0..6 {
         f.advance(1);
-        let Claim::Claimed { job, queue } =
-            store.claim_job(&Claimant { queues: vec![f.queue.clone()], ..claimant() }).await.unwrap()
-        else {
-            panic!()
-        };
-        let Start::Started(started) = store.start_job(job, &queue, &claimant()).await.unwrap() else { panic!() };
+        let Claim::Claimed(jobs) = store.claim_jobs(&claimant(), 1).await.unwrap() else { panic!() };
+        let Some(Start::Started(started)) = store.start_jobs(&claimant(), &jobs).await.unwrap().pop() else { panic!() };
         let mut execution: Execution = started.execution.clone();
         execution.close(ExecutionState::Succeeded, f.now(), None);
         store.finish_job(&started, &execution, &Outcome::Succeeded).await.unwrap();
@@ -548,11 +559,11 @@ async fn claims_take_queues_in_the_order_given() {
     }
     let both = Claimant { queues: vec![urgent.clone(), f.queue.clone()], ..claimant() };
     let mut claimed = Vec::new();
-    while let Claim::Claimed { queue, .. } = f.store.claim_job(&both).await.unwrap() {
-        claimed.push(queue);
+    while let Claim::Claimed(jobs) = f.store.claim_jobs(&both, 1).await.unwrap() {
+        claimed.extend(jobs.into_iter().map(|(_, queue)| queue));
     }
     assert_eq!(claimed, [urgent, f.queue.clone()]);
-    assert_eq!(f.store.claim_job(&both).await.unwrap(), Claim::Empty { next_due: None });
+    assert_eq!(f.store.claim_jobs(&both, 1).await.unwrap(), Claim::Empty { next_due: None });
 }
 
 #[tokio::test]
@@ -569,4 +580,69 @@ async fn one_worker_per_interval_takes_the_reconciler_turn() {
         f.redis.connection().await.get::<_, i64>(f.keys.reconciled_at()).await.unwrap(),
         f.now().as_millisecond()
     );
+}
+
+#[tokio::test]
+async fn a_batch_claim_takes_up_to_its_count_in_due_order_and_one_start_call_starts_them_all() {
+    let f = Fixture::new().await;
+    let mut ids = Vec::new();
+    for seconds in [3, 1, 2, 5, 4] {
+        ids.push((seconds, f.schedule(json!({"interval_seconds": seconds})).await.id));
+    }
+    f.advance(10);
+    let Claim::Claimed(claimed) = f.store.claim_jobs(&claimant(), 3).await.unwrap() else { panic!("nothing due") };
+    ids.sort();
+    let in_due_order: Vec<JobId> = ids.iter().take(3).map(|(_, id)| JobId::regular(*id, 0, 0)).collect();
+    assert_eq!(claimed.iter().map(|(job, _)| *job).collect::<Vec<_>>(), in_due_order);
+    assert_eq!(f.redis.hash(&f.keys.running(&f.queue)).await.len(), 3);
+    assert_eq!(f.redis.zset(&f.keys.leases(&f.queue)).await.len(), 3);
+    assert_eq!(f.redis.list(&f.keys.ready(&f.queue)).await.len(), 2, "the rest of the promoted batch waits");
+
+    let starts = f.store.start_jobs(&claimant(), &claimed).await.unwrap();
+    let started: Vec<(JobId, u32, Option<u32>)> = starts
+        .iter()
+        .map(|start| match start {
+            Start::Started(started) => (started.job, started.execution.attempt, started.workflow_version),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(started, in_due_order.iter().map(|job| (*job, 1, Some(1))).collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn a_batch_answers_each_job_in_order_whatever_happened_to_it() {
+    let f = Fixture::new().await;
+    let kept = f.schedule(json!({"interval_seconds": 1})).await;
+    let deleted = f.schedule(json!({"interval_seconds": 2})).await;
+    f.advance(5);
+    let Claim::Claimed(claimed) = f.store.claim_jobs(&claimant(), 10).await.unwrap() else { panic!("nothing due") };
+    assert_eq!(claimed.len(), 2);
+    f.store.delete_schedule(deleted.id).await.unwrap();
+    let starts = f.store.start_jobs(&claimant(), &claimed).await.unwrap();
+    assert!(matches!(&starts[0], Start::Started(started) if started.schedule.id == kept.id), "{starts:?}");
+    assert!(matches!(starts[1], Start::Dropped), "{starts:?}");
+    assert!(!f.redis.exists(&f.keys.job(&JobId::regular(deleted.id, 0, 0))).await);
+}
+
+#[tokio::test]
+async fn a_batch_claim_whose_reply_is_lost_strands_none_of_its_jobs() {
+    let f = Fixture::new().await;
+    let ids =
+        [f.schedule(json!({"interval_seconds": 1})).await.id, f.schedule(json!({"interval_seconds": 2})).await.id];
+    f.advance(5);
+    // The worker claims two jobs and dies before it hears the answer: nothing was started.
+    let Claim::Claimed(lost) = f.store.claim_jobs(&claimant(), 2).await.unwrap() else { panic!("nothing due") };
+    assert_eq!(lost.len(), 2);
+    assert_eq!(f.claim().await, Claim::Empty { next_due: None }, "both are leased to the dead worker");
+    f.advance(31);
+    let queue = f.queue.clone();
+    assert_eq!(f.store.requeue_expired_jobs(&queue).await.unwrap(), 2);
+    let mut rerun = Vec::new();
+    for _ in ids {
+        let started = f.start_next().await;
+        assert_eq!(started.execution.attempt, 1, "never started: the lost claim counted no delivery");
+        rerun.push(started.job);
+    }
+    rerun.sort_by_key(JobId::schedule);
+    assert_eq!(rerun, ids.map(|id| JobId::regular(id, 0, 0)));
 }

@@ -18,8 +18,8 @@ impl Fixture {
     }
 
     async fn claim_and_start(&self, claimant: &Claimant) -> (JobId, Start) {
-        let Claim::Claimed { job, queue } = self.claim().await else { panic!("nothing to claim at {}", self.now()) };
-        (job, self.store.start_job(job, &queue, claimant).await.unwrap())
+        let Some((job, queue)) = self.claim_one().await else { panic!("nothing to claim at {}", self.now()) };
+        (job, self.start(job, &queue, claimant).await)
     }
 
     async fn due_ms(&self, job: &JobId) -> Option<i64> {

@@ -121,13 +121,10 @@ fn name_taken(workflow: &Workflow) -> Error {
     Error::Conflict(format!("a workflow named {:?} exists already", workflow.name))
 }
 
-/// What `start_job.lua` checks before a run of `workflow` may start, or `''` when nothing.
+/// What `start_jobs.lua` checks and reports before a run of `workflow` may start: the version a run loads
+/// (so workers cache workflows by version), its concurrency limit and the handlers it calls.
 fn requirements(workflow: &Workflow) -> String {
-    let handlers = workflow.handlers();
-    if workflow.max_concurrency.is_none() && handlers.is_empty() {
-        return String::new();
-    }
-    let mut requirements = serde_json::json!({ "handlers": handlers });
+    let mut requirements = serde_json::json!({ "version": workflow.version, "handlers": workflow.handlers() });
     if let Some(limit) = workflow.max_concurrency {
         requirements["max_concurrency"] = limit.into();
     }
