@@ -57,14 +57,14 @@ impl Keys {
     }
 
     /// ZSET of the job ids running a workflow with `max_concurrency`, scored by lease expiry ms: one member per
-    /// slot taken. Taken by `start_jobs.lua`, renewed with the job's lease, freed by `finish_job.lua`; a
+    /// slot taken. Taken by `start_jobs.lua`, renewed with the job's lease, freed by `finish_jobs.lua`; a
     /// crashed worker's slot frees itself when its score passes.
     pub fn workflow_slots(&self, id: Uuid) -> String {
         self.key(format_args!("workflow:{id}:slots"))
     }
 
     /// ZSET of `<queue>/<job id>` waiting for a slot of a workflow, scored by when they began to wait;
-    /// `finish_job.lua` makes the first one due when it frees a slot.
+    /// `finish_jobs.lua` makes the first one due when it frees a slot.
     pub fn workflow_waiting(&self, id: Uuid) -> String {
         self.key(format_args!("workflow:{id}:waiting"))
     }
@@ -102,13 +102,13 @@ impl Keys {
 
     /// ZSET of the ids of ad-hoc runs (`POST /workflows/{id}/run`) by creation ms. Their one-shot schedule
     /// records are indexed here alone, not in the schedule indexes; trimmed to the execution retention age by
-    /// `finish_job.lua`, which also expires each run's records when it ends.
+    /// `finish_jobs.lua`, which also expires each run's records when it ends.
     pub fn runs(&self) -> String {
         self.key(format_args!("runs"))
     }
 
     /// ZSET of all execution ids by start ms: the run history across schedules (`GET /executions`); written
-    /// by `start_jobs.lua` and `finish_job.lua`, trimmed by age in `trim_history.lua`.
+    /// by `start_jobs.lua` and `finish_jobs.lua`, trimmed by age in `trim_history.lua`.
     pub fn execution_index(&self) -> String {
         self.key(format_args!("executions"))
     }
@@ -120,7 +120,7 @@ impl Keys {
     }
 
     /// HASH of one schedule's ended executions, execution id → JSON, written once by Rust through
-    /// `finish_job.lua` or `requeue_job.lua` (a running one is read from its job); trimmed by `finish_job.lua`.
+    /// `finish_jobs.lua` or `requeue_job.lua` (a running one is read from its job); trimmed by `finish_jobs.lua`.
     pub fn executions(&self, schedule_id: Uuid) -> String {
         self.key(format_args!("schedule:{schedule_id}:executions"))
     }
@@ -132,14 +132,14 @@ impl Keys {
     }
 
     /// LIST of the backfill job ids of one schedule still waiting, in occurrence order; pushed by
-    /// `backfill_schedule.lua`, popped by `finish_job.lua` as each backfill run ends.
+    /// `backfill_schedule.lua`, popped by `finish_jobs.lua` as each backfill run ends.
     pub fn backfill(&self, schedule_id: Uuid) -> String {
         self.key(format_args!("schedule:{schedule_id}:backfill"))
     }
 
     /// HASH, one live job: schedule, queue, due time, attempt, and the running execution (id, worker,
     /// workflow, start); created by the enqueue step of the schedule scripts, marked by `start_jobs.lua`,
-    /// deleted by `finish_job.lua`.
+    /// deleted by `finish_jobs.lua`.
     pub fn job(&self, id: &JobId) -> String {
         self.key(format_args!("job:{id}"))
     }

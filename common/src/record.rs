@@ -34,9 +34,16 @@ impl ScheduleRecord {
     }
 }
 
+impl ScheduleRecord {
+    /// The one JSON argument `lib/write_schedule.lua` decodes.
+    pub(crate) fn to_json(&self) -> String {
+        serde_json::json!({ "set": self.set, "del": self.del }).to_string()
+    }
+}
+
 impl ToRedisArgs for ScheduleRecord {
     fn write_redis_args<W: ?Sized + RedisWrite>(&self, out: &mut W) {
-        out.write_arg(serde_json::json!({ "set": self.set, "del": self.del }).to_string().as_bytes());
+        out.write_arg(self.to_json().as_bytes());
     }
 }
 

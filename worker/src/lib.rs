@@ -14,6 +14,7 @@
 
 mod cancels;
 mod executor;
+mod finisher;
 mod handlers;
 mod heartbeat;
 mod inspect;

@@ -6,14 +6,15 @@ use anyhow::Context as _;
 use recur_common::{
     clock::{Clock, SystemClock},
     model::{CANCELLED, ExecutionState, JobId, Outcome, QueueName, StepRecord, rfc3339},
-    store::{BATCH, Claim, Claimant, FinishOutcome, Renewal, Start, StartedJob, Store},
+    store::{BATCH, Claim, Claimant, FinishOutcome, JobEnd, Renewal, Start, StartedJob, Store},
 };
 use serde_json::{Value, json};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use crate::{
-    Executor, Handlers, Settings, cancels::Cancels, heartbeat, reconciler, recoverer, wakeup, workflows::WorkflowCache,
+    Executor, Handlers, Settings, cancels::Cancels, finisher::Finisher, heartbeat, reconciler, recoverer, wakeup,
+    workflows::WorkflowCache,
 };
 
 /// How long a finish is retried while Redis is unreachable before the job is left to the reconciler.
@@ -30,6 +31,8 @@ struct Context {
     cancels: Arc<Cancels>,
     /// Workflows by version, so a run does not read its workflow from Redis each time.
     workflows: WorkflowCache,
+    /// Records job ends in batches: one round trip for the finishes that complete together.
+    finisher: Finisher,
     /// Cancelled when the shutdown grace period is over: running jobs hand their leases back.
     hand_back: CancellationToken,
 }
@@ -66,12 +69,13 @@ pub async fn run(settings: Settings, handlers: Handlers, shutdown: CancellationT
         lease: settings.lease,
     };
     let context = Arc::new(Context {
-        store,
         executor: Executor::new(handlers),
         settings,
         claimant,
         cancels: Arc::default(),
         workflows: WorkflowCache::default(),
+        finisher: Finisher::start(store.clone()),
+        store,
         hand_back: CancellationToken::new(),
     });
     let background = CancellationToken::new();
@@ -249,7 +253,8 @@ async fn run_job(context: Arc<Context>, started: StartedJob, permit: OwnedSemaph
     let mut retry_in = Duration::from_millis(100);
     let deadline = tokio::time::Instant::now() + FINISH_RETRY_FOR;
     loop {
-        match context.store.finish_job(&started, &execution, &outcome).await {
+        let end = JobEnd { started: started.clone(), execution: execution.clone(), outcome: outcome.clone() };
+        match context.finisher.finish(end).await {
             Ok(FinishOutcome::Recorded | FinishOutcome::RecordedWithoutSchedule) => {
                 return tracing::info!(job.id = %job, execution.state = execution.state.as_str(), duration_ms,
                     "job {job} {} in {duration_ms} ms", execution.state.as_str());

@@ -111,19 +111,12 @@ scripts! {
         args { execution_id: String, mode: String, cancel_channel: String, }
     }
 
-    /// Ends a job: records the execution, writes the schedule's next state, enqueues the next job.
-    FinishJob = "finish_job.lua"
-        ["owner.lua", "write_schedule.lua", "enqueue.lua", "end_run.lua", "slots.lua"] -> Finished {
-        keys { job: String, running: String, leases: String, schedule: String, executions: String,
-            execution_times: String, old_status_index: String, status_index: String, next_job: String,
-            delayed: String, ready: String, dropped_job: String, backfill: String, workflow_slots: String,
-            workflow_waiting: String, execution_index: String, workflow_executions: String, }
-        args { job_id: String, pending: bool, owner: String, execution_id: String, execution_json: String,
-            now_ms: i64, expired_before_ms: i64, expected_rev: u64, keep: u64, drop_before_ms: i64,
-            retention_ms: i64, schedule_id: String, created_ms: i64, next_job_id: String, next_queue: String,
-            next_due_ms: i64, next_due_at: String, wakeup_channel: String, counted_as_run: bool,
-            dropped_job_id: String, is_backfill: bool, delayed_pattern: String, expire_records: bool,
-            holds_slot: bool, trim_batch: usize, record: ScheduleRecord, }
+    /// Ends jobs: for each, records the execution, writes the schedule's next state, enqueues the next job.
+    FinishJobs = "finish_jobs.lua"
+        ["owner.lua", "write_schedule.lua", "enqueue.lua", "end_run.lua", "slots.lua"] -> Vec<Finished> {
+        keys { execution_index: String, ..finish_keys: Vec<String>, }
+        args { now_ms: i64, keep: u64, drop_before_ms: i64, retention_ms: i64, wakeup_channel: String,
+            delayed_pattern: String, trim_batch: usize, ..finish_args: Vec<String>, }
     }
 
     /// Hands a claimed job back to its ready list.

@@ -61,7 +61,7 @@ status_reply! {
     CancelAnswer { Requested = "requested", Missing = "missing", NotRunning = "not_running", }
     /// `renew_lease.lua`.
     LeaseRenewal { Held = "held", Cancel = "cancel", CancelAsFailure = "cancel_as_failure", Lost = "lost", }
-    /// `finish_job.lua`.
+    /// One finish of `finish_jobs.lua`.
     Finished {
         Recorded = "recorded",
         RecordedWithoutSchedule = "recorded_without_schedule",
@@ -74,6 +74,14 @@ status_reply! {
     RequeueAnswer { Requeued = "requeued", Dropped = "dropped", Lost = "lost", }
     /// `take_reconciler_turn.lua`.
     ReconcilerTurn { Taken = "taken", NotYet = "not_yet", }
+}
+
+/// `finish_jobs.lua`: one answer per finish, in order.
+impl Reply for Vec<Finished> {
+    fn decode(value: Value, script: &'static str) -> Result<Self> {
+        let Value::Array(answers) = value else { return Err(unexpected(script, &value)) };
+        answers.into_iter().map(|answer| Finished::decode(answer, script)).collect()
+    }
 }
 
 /// A count (`promote_due_jobs.lua`, `recover_schedule_jobs.lua`, `trim_history.lua`).

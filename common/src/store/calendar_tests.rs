@@ -12,7 +12,7 @@ impl Fixture {
     pub(super) async fn finish(&self, started: &StartedJob, outcome: Outcome) {
         let mut execution = started.execution.clone();
         execution.close(outcome.state(), self.now(), outcome.error());
-        assert_eq!(self.store.finish_job(started, &execution, &outcome).await.unwrap(), FinishOutcome::Recorded);
+        assert_eq!(finish_one(&self.store, started, &execution, &outcome).await, FinishOutcome::Recorded);
     }
 
     async fn execution(&self, id: &str) -> Execution {

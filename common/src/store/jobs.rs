@@ -7,19 +7,20 @@ use jiff::Timestamp;
 use uuid::Uuid;
 
 use super::{
-    BATCH, CANCEL_AS_CANCELLED, CANCEL_AS_FAILURE, MAX_PLAN_ATTEMPTS, Store, contended, counts_as_run, duration_ms,
-    lease_until, schedules::job_text,
+    BATCH, CANCEL_AS_CANCELLED, CANCEL_AS_FAILURE, Store, counts_as_run, duration_ms,
+    finish::{FinishOutcome, Holder},
+    lease_until,
 };
 use crate::{
     Error, Result,
     model::{
-        Admission, Execution, ExecutionId, ExecutionState, JobId, Outcome, QueueName, Schedule, ScheduleStatus,
-        from_millis, millis, rfc3339,
+        Admission, Execution, ExecutionId, ExecutionState, JobId, Outcome, QueueName, Schedule, from_millis, millis,
+        rfc3339,
     },
-    record::{ScheduleRecord, decode_schedule},
+    record::decode_schedule,
     scripts::{
-        CancelAnswer, ClaimAnswer, Finished, LeaseRenewal, RequeueAnswer, StartAnswer,
-        calls::{CancelExecution, ClaimJobs, FinishJob, RenewLease, RequeueJob, StartJobs},
+        CancelAnswer, ClaimAnswer, LeaseRenewal, RequeueAnswer, StartAnswer,
+        calls::{CancelExecution, ClaimJobs, RenewLease, RequeueJob, StartJobs},
     },
 };
 
@@ -88,27 +89,6 @@ pub enum Renewal {
     },
     /// Another worker holds the job now.
     Lost,
-}
-
-/// How a finish ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FinishOutcome {
-    /// Recorded, and the schedule moved on.
-    Recorded,
-    /// Recorded; the schedule was deleted while the job ran, so nothing follows.
-    RecordedWithoutSchedule,
-    /// The job is no longer held by this owner: nothing was recorded.
-    Lost,
-}
-
-/// Who holds the job a settle ends.
-#[derive(Debug, Clone, Copy)]
-pub(super) enum Holder {
-    /// The worker named in the execution; with `expired_before`, only if its lease expired before then (the
-    /// reconciler ending an abandoned job).
-    Worker { expired_before: Option<Timestamp> },
-    /// Nobody: the job is still delayed or ready (the reconciler skipping an occurrence).
-    Pending,
 }
 
 impl Store {
@@ -309,121 +289,6 @@ impl Store {
         }
     }
 
-    /// Records how a started job ended and moves its schedule on (next job, retry, `done`, `dead`), in one
-    /// atomic step that first checks `started` is still held by its worker.
-    #[tracing::instrument(skip_all, fields(job.id = %started.job, queue.name = %started.queue))]
-    pub async fn finish_job(
-        &self,
-        started: &StartedJob,
-        execution: &Execution,
-        outcome: &Outcome,
-    ) -> Result<FinishOutcome> {
-        self.settle(started, execution, outcome, Holder::Worker { expired_before: None }).await
-    }
-
-    /// Plans and applies the end of a job: by its worker, by the reconciler for a job abandoned too often
-    /// (only if its lease is still expired), or by the reconciler skipping a pending occurrence.
-    pub(super) async fn settle(
-        &self,
-        started: &StartedJob,
-        execution: &Execution,
-        outcome: &Outcome,
-        holder: Holder,
-    ) -> Result<FinishOutcome> {
-        let schedule_id = started.job.schedule();
-        let workflow_id = started.schedule.workflow_id;
-        let is_backfill = matches!(started.job, JobId::Backfill { .. });
-        let mut snapshot = Some(started.schedule.clone());
-        for _ in 0..MAX_PLAN_ATTEMPTS {
-            let current = match snapshot.take() {
-                Some(schedule) => schedule,
-                None => match self.inspect().schedule(schedule_id).await {
-                    Ok(schedule) => schedule,
-                    // Deleted while the job ran: the script records the execution and stops there.
-                    Err(Error::NotFound { .. }) => started.schedule.clone(),
-                    Err(error) => return Err(error),
-                },
-            };
-            let now = self.clock.now();
-            let settlement = current.settled(&started.job, execution.scheduled_for, execution.id, outcome, now);
-            let mut next = settlement.schedule;
-            next.rev = current.rev + 1;
-            let next_job = match (is_backfill, current.backfill_job == Some(started.job)) {
-                (true, true) => self.inspect().backfill_head(schedule_id).await?.map(|job| (job, now)),
-                (true, false) => None,
-                (false, _) => settlement.next_job,
-            };
-            let (next_due, next_due_at) = match next_job {
-                Some((JobId::Backfill { at, .. }, due)) => (due, rfc3339(from_millis(at.saturating_mul(1000)))),
-                Some((_, due)) => (due, rfc3339(due)),
-                None => (now, rfc3339(now)),
-            };
-            // A job key for each job the script may touch; the finished job's key stands in for one it has not.
-            let job_key = |job: Option<JobId>| self.keys.job(&job.unwrap_or(started.job));
-            let (owner, expired_before) = match holder {
-                Holder::Worker { expired_before } => (execution.worker_id.clone(), expired_before),
-                Holder::Pending => (String::new(), None),
-            };
-            let finished = self
-                .run(FinishJob {
-                    job: self.keys.job(&started.job),
-                    running: self.keys.running(&started.queue),
-                    leases: self.keys.leases(&started.queue),
-                    schedule: self.keys.schedule(schedule_id),
-                    executions: self.keys.executions(schedule_id),
-                    execution_times: self.keys.execution_times(schedule_id),
-                    old_status_index: self.status_index(&current),
-                    status_index: self.status_index(&next),
-                    next_job: job_key(next_job.map(|(job, _)| job)),
-                    delayed: self.keys.delayed(&next.queue),
-                    ready: self.keys.ready(&next.queue),
-                    dropped_job: job_key(settlement.dropped_job),
-                    backfill: self.keys.backfill(schedule_id),
-                    workflow_slots: self.keys.workflow_slots(workflow_id),
-                    workflow_waiting: self.keys.workflow_waiting(workflow_id),
-                    execution_index: self.keys.execution_index(),
-                    workflow_executions: self.keys.workflow_executions(workflow_id),
-                    job_id: started.job.to_string(),
-                    pending: matches!(holder, Holder::Pending),
-                    owner,
-                    execution_id: execution.id.to_string(),
-                    execution_json: serde_json::to_string(execution)?,
-                    now_ms: millis(now),
-                    expired_before_ms: expired_before.map_or(0, millis),
-                    expected_rev: current.rev,
-                    keep: self.retention.keep,
-                    drop_before_ms: millis(now) - self.retention.max_age.as_millis() as i64,
-                    retention_ms: self.retention.max_age.as_millis() as i64,
-                    schedule_id: schedule_id.to_string(),
-                    created_ms: millis(next.created_at),
-                    next_job_id: job_text(next_job.map(|(job, _)| job)),
-                    next_queue: next.queue.to_string(),
-                    next_due_ms: millis(next_due),
-                    next_due_at,
-                    wakeup_channel: self.keys.wakeup_channel(),
-                    counted_as_run: counts_as_run(&started.job) && matches!(holder, Holder::Worker { .. }),
-                    dropped_job_id: job_text(settlement.dropped_job),
-                    is_backfill,
-                    delayed_pattern: self.keys.pattern(|keys| keys.delayed(&QueueName::placeholder())),
-                    expire_records: current.ad_hoc && next.status != ScheduleStatus::Active,
-                    holds_slot: started.holds_slot,
-                    trim_batch: BATCH,
-                    record: ScheduleRecord::of(&next),
-                })
-                .await?;
-            match finished {
-                Finished::Recorded => {
-                    log_settlement(&started.job, &next, next_job);
-                    return Ok(FinishOutcome::Recorded);
-                }
-                Finished::RecordedWithoutSchedule => return Ok(FinishOutcome::RecordedWithoutSchedule),
-                Finished::Lost => return Ok(FinishOutcome::Lost),
-                Finished::Stale => continue,
-            }
-        }
-        Err(contended(schedule_id))
-    }
-
     /// Hands a job this worker holds back to its queue, closing its execution as failed with `reason`
     /// (used on shutdown for jobs that could not finish in the grace period).
     #[tracing::instrument(skip_all, fields(job.id = %started.job))]
@@ -472,13 +337,4 @@ pub(super) fn jitter_of(job: &JobId, schedule: &Schedule, due: Timestamp) -> Opt
     let first_attempt = matches!(job, JobId::Regular { retry: 0, .. }) && schedule.live_job == Some(*job);
     let slot = schedule.slot_at.filter(|slot| first_attempt && schedule.jitter_seconds > 0 && *slot <= due)?;
     u64::try_from(due.duration_since(slot).as_millis()).ok()
-}
-
-fn log_settlement(job: &JobId, schedule: &Schedule, next_job: Option<(JobId, Timestamp)>) {
-    match next_job {
-        Some((next, due)) => tracing::info!(job.id = %job, schedule.id = %schedule.id, next_job.id = %next,
-            "job {job} ended; next job {next} due at {due}"),
-        None => tracing::info!(job.id = %job, schedule.id = %schedule.id, schedule.status = schedule.status.as_str(),
-            "job {job} ended; schedule is {}", schedule.status.as_str()),
-    }
 }

@@ -2,7 +2,8 @@
 //! what it changes:
 //! - `workflows`: create, update, delete;
 //! - `schedules`: create, ad-hoc runs, patch, pause, resume, restart, delete, trigger, backfill;
-//! - `jobs`: claim, start, renew a lease, cancel, finish, hand back;
+//! - `jobs`: claim, start, renew a lease, cancel, hand back;
+//! - `finish`: the end of a job, several per call;
 //! - `reconciler`: the periodic pass that promotes, requeues, recovers and trims;
 //! - `workers`: heartbeats.
 //!
@@ -27,6 +28,7 @@ use crate::{
     scripts::{self, ScriptCall},
 };
 
+mod finish;
 mod jobs;
 mod reconciler;
 mod schedules;
@@ -40,7 +42,8 @@ mod tests;
 #[cfg(test)]
 mod workflow_tests;
 
-pub use jobs::{Claim, Claimant, FinishOutcome, Renewal, Start, StartedJob};
+pub use finish::{FinishOutcome, JobEnd};
+pub use jobs::{Claim, Claimant, Renewal, Start, StartedJob};
 pub use reconciler::ReconcileReport;
 pub use schedules::{Backfill, Triggered};
 

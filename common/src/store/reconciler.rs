@@ -7,7 +7,8 @@ use jiff::Timestamp;
 
 use super::{
     BATCH, MAX_DELIVERIES, Store, duration_ms,
-    jobs::{FinishOutcome, Holder, StartedJob, jitter_of},
+    finish::{FinishOutcome, Holder},
+    jobs::{StartedJob, jitter_of},
 };
 use crate::{
     Result,

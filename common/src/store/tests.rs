@@ -74,7 +74,7 @@ impl Fixture {
         let started = self.start_next().await;
         let mut execution = started.execution.clone();
         execution.close(outcome.state(), self.now(), outcome.error());
-        assert_eq!(self.store.finish_job(&started, &execution, &outcome).await.unwrap(), FinishOutcome::Recorded);
+        assert_eq!(finish_one(&self.store, &started, &execution, &outcome).await, FinishOutcome::Recorded);
         started
     }
 
@@ -106,6 +106,19 @@ impl Fixture {
         let Start::Started(started) = self.start(job, &queue, &claimant()).await else { panic!("not started") };
         *started
     }
+}
+
+/// Finishes one job through the batch path, as a worker does.
+pub(super) async fn finish_one(
+    store: &Store,
+    started: &StartedJob,
+    execution: &Execution,
+    outcome: &Outcome,
+) -> FinishOutcome {
+    let end = JobEnd { started: started.clone(), execution: execution.clone(), outcome: outcome.clone() };
+    let mut outcomes = store.finish_jobs(&[end]).await.unwrap();
+    assert_eq!(outcomes.len(), 1);
+    outcomes.remove(0)
 }
 
 pub(super) fn ms(text: &str) -> i64 {
@@ -284,7 +297,7 @@ async fn a_job_running_through_pause_and_resume_leaves_exactly_one_live_job() {
 
     let mut execution = started.execution.clone();
     execution.close(ExecutionState::Succeeded, f.now(), None);
-    assert_eq!(f.store.finish_job(&started, &execution, &Outcome::Succeeded).await.unwrap(), FinishOutcome::Recorded);
+    assert_eq!(finish_one(&f.store, &started, &execution, &Outcome::Succeeded).await, FinishOutcome::Recorded);
     assert_eq!(f.delayed().await.len(), 1);
     assert_eq!(f.delayed().await[0].0, JobId::regular(schedule.id, 1, 0).to_string());
 }
@@ -298,7 +311,7 @@ async fn a_job_finishing_while_paused_enqueues_nothing() {
     f.store.pause_schedule(schedule.id).await.unwrap();
     let mut execution = started.execution.clone();
     execution.close(ExecutionState::Succeeded, f.now(), None);
-    f.store.finish_job(&started, &execution, &Outcome::Succeeded).await.unwrap();
+    finish_one(&f.store, &started, &execution, &Outcome::Succeeded).await;
     assert!(f.delayed().await.is_empty());
     let after = f.store.inspect().schedule(schedule.id).await.unwrap();
     assert_eq!((after.status, after.current_repeat, after.live_job), (ScheduleStatus::Paused, 1, None));
@@ -314,7 +327,7 @@ async fn a_patch_during_a_run_is_not_overwritten_by_the_finish() {
     f.store.update_schedule(schedule.id, patch).await.unwrap();
     let mut execution = started.execution.clone();
     execution.close(ExecutionState::Succeeded, f.now(), None);
-    f.store.finish_job(&started, &execution, &Outcome::Succeeded).await.unwrap();
+    finish_one(&f.store, &started, &execution, &Outcome::Succeeded).await;
 
     let after = f.store.inspect().schedule(schedule.id).await.unwrap();
     assert_eq!(
@@ -363,7 +376,7 @@ async fn a_worker_that_lost_its_job_records_nothing() {
     assert_eq!(f.store.reconcile().await.unwrap().requeued, 1);
     let mut execution = started.execution.clone();
     execution.close(ExecutionState::Succeeded, f.now(), None);
-    assert_eq!(f.store.finish_job(&started, &execution, &Outcome::Succeeded).await.unwrap(), FinishOutcome::Lost);
+    assert_eq!(finish_one(&f.store, &started, &execution, &Outcome::Succeeded).await, FinishOutcome::Lost);
     assert_eq!(f.store.renew_lease(&started).await.unwrap(), Renewal::Lost);
     let after = f.store.inspect().schedule(schedule.id).await.unwrap();
     assert_eq!(after.run_count, 0);
@@ -459,7 +472,7 @@ async fn deleting_a_schedule_while_its_job_runs_still_records_the_run_and_enqueu
     assert!(matches!(f.store.inspect().schedule(schedule.id).await, Err(Error::NotFound { .. })));
     let mut execution = started.execution.clone();
     execution.close(ExecutionState::Succeeded, f.now(), None);
-    let outcome = f.store.finish_job(&started, &execution, &Outcome::Succeeded).await.unwrap();
+    let outcome = finish_one(&f.store, &started, &execution, &Outcome::Succeeded).await;
     assert_eq!(outcome, FinishOutcome::RecordedWithoutSchedule);
     assert!(f.delayed().await.is_empty());
     assert!(!f.redis.exists(&f.keys.schedule(schedule.id)).await);
@@ -480,7 +493,7 @@ async fn execution_history_is_trimmed_to_the_retention_count() {
         let Some(Start::Started(started)) = store.start_jobs(&claimant(), &jobs).await.unwrap().pop() else { panic!() };
         let mut execution: Execution = started.execution.clone();
         execution.close(ExecutionState::Succeeded, f.now(), None);
-        store.finish_job(&started, &execution, &Outcome::Succeeded).await.unwrap();
+        finish_one(&store, &started, &execution, &Outcome::Succeeded).await;
     }
     let kept = f.redis.zset(&f.keys.execution_times(schedule.id)).await;
     assert_eq!(kept.len(), 3);
@@ -645,4 +658,55 @@ async fn a_batch_claim_whose_reply_is_lost_strands_none_of_its_jobs() {
     }
     rerun.sort_by_key(JobId::schedule);
     assert_eq!(rerun, ids.map(|id| JobId::regular(id, 0, 0)));
+}
+
+#[tokio::test]
+async fn one_call_finishes_a_batch_each_on_its_own_and_replans_one_whose_schedule_changed() {
+    let f = Fixture::new().await;
+    let ids = [
+        f.schedule(json!({"interval_seconds": 10})).await.id,
+        f.schedule(json!({"interval_seconds": 20})).await.id,
+        f.schedule(json!({"interval_seconds": 30})).await.id,
+    ];
+    f.advance(30);
+    let Claim::Claimed(claimed) = f.store.claim_jobs(&claimant(), 3).await.unwrap() else { panic!("nothing due") };
+    let mut started: Vec<StartedJob> = f
+        .store
+        .start_jobs(&claimant(), &claimed)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|start| match start {
+            Start::Started(started) => *started,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    started.sort_by_key(|started| started.job.schedule());
+    // While they run: the first schedule is patched, the third job is taken from this worker.
+    f.store.update_schedule(ids[0], serde_json::from_value(json!({"interval_seconds": 5})).unwrap()).await.unwrap();
+    assert!(f.store.requeue_job(&started[2], "taken over").await.unwrap());
+    f.advance(1);
+    let ends: Vec<JobEnd> = started
+        .iter()
+        .map(|started| {
+            let mut execution = started.execution.clone();
+            execution.close(ExecutionState::Succeeded, f.now(), None);
+            JobEnd { started: started.clone(), execution, outcome: Outcome::Succeeded }
+        })
+        .collect();
+    let outcomes = f.store.finish_jobs(&ends).await.unwrap();
+    assert_eq!(outcomes, [FinishOutcome::Recorded, FinishOutcome::Recorded, FinishOutcome::Lost]);
+
+    let patched = f.store.inspect().schedule(ids[0]).await.unwrap();
+    assert_eq!(patched.recurrence, Recurrence::Interval { seconds: 5 }, "the finish kept the concurrent patch");
+    assert_eq!((patched.run_count, patched.current_repeat), (1, 1));
+    let second = f.store.inspect().schedule(ids[1]).await.unwrap();
+    assert_eq!(second.next_run_at, Some("2026-01-01T00:00:40Z".parse().unwrap()));
+    let third = f.store.inspect().schedule(ids[2]).await.unwrap();
+    assert_eq!(third.run_count, 0, "a finish that lost its job records nothing");
+    let mut delayed: Vec<String> = f.delayed().await.into_iter().map(|(job, _)| job).collect();
+    delayed.sort();
+    let mut expected = vec![JobId::regular(ids[0], 1, 0).to_string(), JobId::regular(ids[1], 1, 0).to_string()];
+    expected.sort();
+    assert_eq!(delayed, expected, "one next job per recorded finish; the lost one waits in its ready list");
 }

@@ -1,0 +1,234 @@
+//! The end of a job: planned by `Schedule::settled` from the schedule as the job started, written by
+//! `finish_jobs.lua` for several jobs per call. A finish whose schedule changed meanwhile is planned again
+//! from a fresh read, alone.
+
+use jiff::Timestamp;
+
+use super::{BATCH, MAX_PLAN_ATTEMPTS, Store, contended, counts_as_run, jobs::StartedJob, schedules::job_text};
+use crate::{
+    Error, Result,
+    model::{Execution, JobId, Outcome, QueueName, Schedule, ScheduleStatus, from_millis, millis, rfc3339},
+    record::ScheduleRecord,
+    scripts::{Finished, calls::FinishJobs},
+};
+
+/// How a job ended, as its worker reports it: the job, its closed execution, and the outcome for its schedule.
+#[derive(Debug, Clone)]
+pub struct JobEnd {
+    pub started: StartedJob,
+    pub execution: Execution,
+    pub outcome: Outcome,
+}
+
+/// How a finish ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FinishOutcome {
+    /// Recorded, and the schedule moved on.
+    Recorded,
+    /// Recorded; the schedule was deleted while the job ran, so nothing follows.
+    RecordedWithoutSchedule,
+    /// The job is no longer held by this owner: nothing was recorded.
+    Lost,
+}
+
+/// Who holds the job a finish ends.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Holder {
+    /// The worker named in the execution; with `expired_before`, only if its lease expired before then (the
+    /// reconciler ending an abandoned job).
+    Worker { expired_before: Option<Timestamp> },
+    /// Nobody: the job is still delayed or ready (the reconciler skipping an occurrence).
+    Pending,
+}
+
+/// One finish as `finish_jobs.lua` takes it (see its header for the order), and what it plans.
+struct PlannedFinish {
+    keys: [String; 16],
+    args: [String; 19],
+    next: Schedule,
+    next_job: Option<(JobId, Timestamp)>,
+}
+
+impl Store {
+    /// Records how started jobs ended and moves each one's schedule on (next job, retry, `done`, `dead`),
+    /// in one round trip for the batch (each finish atomic on its own, and first checking that its worker
+    /// still holds the job). One answer per job, in order.
+    #[tracing::instrument(skip_all, fields(jobs = ends.len()))]
+    pub async fn finish_jobs(&self, ends: &[JobEnd]) -> Result<Vec<FinishOutcome>> {
+        let now = self.clock.now();
+        let holder = Holder::Worker { expired_before: None };
+        let mut planned = Vec::with_capacity(ends.len());
+        for end in ends {
+            planned.push(
+                self.plan_finish(&end.started.schedule, &end.started, &end.execution, &end.outcome, holder, now)
+                    .await?,
+            );
+        }
+        let answers = self.apply_finishes(&planned, now).await?;
+        let mut outcomes = Vec::with_capacity(ends.len());
+        for ((end, plan), answer) in ends.iter().zip(&planned).zip(answers) {
+            outcomes.push(match recorded(answer, &end.started.job, plan) {
+                Some(outcome) => outcome,
+                // The schedule changed since the job started (a patch, another run's end): plan again, alone.
+                None => self.settle(&end.started, &end.execution, &end.outcome, holder).await?,
+            });
+        }
+        Ok(outcomes)
+    }
+
+    /// Plans and applies the end of one job, re-planning from a fresh read while its schedule changes under
+    /// it: by its worker, by the reconciler for a job abandoned too often (only if its lease is still
+    /// expired), or by the reconciler skipping a pending occurrence.
+    pub(super) async fn settle(
+        &self,
+        started: &StartedJob,
+        execution: &Execution,
+        outcome: &Outcome,
+        holder: Holder,
+    ) -> Result<FinishOutcome> {
+        let schedule_id = started.job.schedule();
+        let mut snapshot = Some(started.schedule.clone());
+        for _ in 0..MAX_PLAN_ATTEMPTS {
+            let current = match snapshot.take() {
+                Some(schedule) => schedule,
+                None => match self.inspect().schedule(schedule_id).await {
+                    Ok(schedule) => schedule,
+                    // Deleted while the job ran: the script records the execution and stops there.
+                    Err(Error::NotFound { .. }) => started.schedule.clone(),
+                    Err(error) => return Err(error),
+                },
+            };
+            let now = self.clock.now();
+            let plan = self.plan_finish(&current, started, execution, outcome, holder, now).await?;
+            let answer = self.apply_finishes(std::slice::from_ref(&plan), now).await?.pop();
+            let answer = answer.ok_or_else(|| Error::corrupt("finish_jobs.lua", "no answer for one finish"))?;
+            if let Some(outcome) = recorded(answer, &started.job, &plan) {
+                return Ok(outcome);
+            }
+        }
+        Err(contended(schedule_id))
+    }
+
+    /// Plans the end of `started` from the schedule as `current`, at `now`.
+    async fn plan_finish(
+        &self,
+        current: &Schedule,
+        started: &StartedJob,
+        execution: &Execution,
+        outcome: &Outcome,
+        holder: Holder,
+        now: Timestamp,
+    ) -> Result<PlannedFinish> {
+        let job = started.job;
+        let schedule_id = job.schedule();
+        let workflow_id = started.schedule.workflow_id;
+        let is_backfill = matches!(job, JobId::Backfill { .. });
+        let settlement = current.settled(&job, execution.scheduled_for, execution.id, outcome, now);
+        let mut next = settlement.schedule;
+        next.rev = current.rev + 1;
+        let next_job = match (is_backfill, current.backfill_job == Some(job)) {
+            (true, true) => self.inspect().backfill_head(schedule_id).await?.map(|job| (job, now)),
+            (true, false) => None,
+            (false, _) => settlement.next_job,
+        };
+        let (next_due, next_due_at) = match next_job {
+            Some((JobId::Backfill { at, .. }, due)) => (due, rfc3339(from_millis(at.saturating_mul(1000)))),
+            Some((_, due)) => (due, rfc3339(due)),
+            None => (now, rfc3339(now)),
+        };
+        // A job key for each job the script may touch; the finished job's key stands in for one it has not.
+        let job_key = |other: Option<JobId>| self.keys.job(&other.unwrap_or(job));
+        let (owner, expired_before) = match holder {
+            Holder::Worker { expired_before } => (execution.worker_id.clone(), expired_before),
+            Holder::Pending => (String::new(), None),
+        };
+        let flag = |on: bool| if on { "1" } else { "0" }.to_string();
+        let keys = [
+            self.keys.job(&job),
+            self.keys.running(&started.queue),
+            self.keys.leases(&started.queue),
+            self.keys.schedule(schedule_id),
+            self.keys.executions(schedule_id),
+            self.keys.execution_times(schedule_id),
+            self.status_index(current),
+            self.status_index(&next),
+            job_key(next_job.map(|(job, _)| job)),
+            self.keys.delayed(&next.queue),
+            self.keys.ready(&next.queue),
+            job_key(settlement.dropped_job),
+            self.keys.backfill(schedule_id),
+            self.keys.workflow_slots(workflow_id),
+            self.keys.workflow_waiting(workflow_id),
+            self.keys.workflow_executions(workflow_id),
+        ];
+        let args = [
+            job.to_string(),
+            flag(matches!(holder, Holder::Pending)),
+            owner,
+            execution.id.to_string(),
+            serde_json::to_string(execution)?,
+            expired_before.map_or(0, millis).to_string(),
+            current.rev.to_string(),
+            schedule_id.to_string(),
+            millis(next.created_at).to_string(),
+            job_text(next_job.map(|(job, _)| job)),
+            next.queue.to_string(),
+            millis(next_due).to_string(),
+            next_due_at,
+            flag(counts_as_run(&job) && matches!(holder, Holder::Worker { .. })),
+            job_text(settlement.dropped_job),
+            flag(is_backfill),
+            flag(current.ad_hoc && next.status != ScheduleStatus::Active),
+            flag(started.holds_slot),
+            ScheduleRecord::of(&next).to_json(),
+        ];
+        Ok(PlannedFinish { keys, args, next, next_job })
+    }
+
+    /// Writes planned finishes in one call; one answer per finish, in order.
+    async fn apply_finishes(&self, planned: &[PlannedFinish], now: Timestamp) -> Result<Vec<Finished>> {
+        let answers = self
+            .run(FinishJobs {
+                execution_index: self.keys.execution_index(),
+                finish_keys: planned.iter().flat_map(|plan| plan.keys.clone()).collect(),
+                now_ms: millis(now),
+                keep: self.retention.keep,
+                drop_before_ms: millis(now) - self.retention.max_age.as_millis() as i64,
+                retention_ms: self.retention.max_age.as_millis() as i64,
+                wakeup_channel: self.keys.wakeup_channel(),
+                delayed_pattern: self.keys.pattern(|keys| keys.delayed(&QueueName::placeholder())),
+                trim_batch: BATCH,
+                finish_args: planned.iter().flat_map(|plan| plan.args.clone()).collect(),
+            })
+            .await?;
+        if answers.len() != planned.len() {
+            return Err(Error::corrupt(
+                "finish_jobs.lua",
+                format!("{} answers for {} finishes", answers.len(), planned.len()),
+            ));
+        }
+        Ok(answers)
+    }
+}
+
+/// The outcome of a finish, logged when it moved a schedule; `None` when it was stale (nothing written).
+fn recorded(answer: Finished, job: &JobId, plan: &PlannedFinish) -> Option<FinishOutcome> {
+    match answer {
+        Finished::Recorded => {
+            log_settlement(job, &plan.next, plan.next_job);
+            Some(FinishOutcome::Recorded)
+        }
+        Finished::RecordedWithoutSchedule => Some(FinishOutcome::RecordedWithoutSchedule),
+        Finished::Lost => Some(FinishOutcome::Lost),
+        Finished::Stale => None,
+    }
+}
+
+fn log_settlement(job: &JobId, schedule: &Schedule, next_job: Option<(JobId, Timestamp)>) {
+    match next_job {
+        Some((next, due)) => tracing::info!(job.id = %job, schedule.id = %schedule.id, next_job.id = %next,
+            "job {job} ended; next job {next} due at {due}"),
+        None => tracing::info!(job.id = %job, schedule.id = %schedule.id, schedule.status = schedule.status.as_str(),
+            "job {job} ended; schedule is {}", schedule.status.as_str()),
+    }
+}
