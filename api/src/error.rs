@@ -1,4 +1,5 @@
-//! The one error envelope of the API: `{"error": {"code", "message", "field"}}`.
+//! The one error envelope of the API: `{"error": {"code", "message", "field"}}`, and for a bulk request
+//! refused as a whole, `items`: the same three for each item that cannot be accepted, with its `index`.
 
 use axum::{
     Json,
@@ -15,52 +16,44 @@ pub struct ApiError {
     code: &'static str,
     message: String,
     field: Option<String>,
+    /// Per-item errors of a refused bulk request, in order.
+    items: Vec<serde_json::Value>,
 }
 
 impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>, field: Option<String>) -> Self {
+        Self { status, code, message: message.into(), field, items: Vec::new() }
+    }
+
     /// 400 `validation_error`, optionally about one field.
     pub fn validation(message: impl Into<String>, field: Option<String>) -> Self {
-        Self { status: StatusCode::BAD_REQUEST, code: "validation_error", message: message.into(), field }
+        Self::new(StatusCode::BAD_REQUEST, "validation_error", message, field)
     }
 
     /// 404 `not_found`.
     pub fn not_found(message: impl Into<String>) -> Self {
-        Self { status: StatusCode::NOT_FOUND, code: "not_found", message: message.into(), field: None }
+        Self::new(StatusCode::NOT_FOUND, "not_found", message, None)
     }
 
     /// 401 `unauthorized`.
     pub fn unauthorized() -> Self {
-        Self {
-            status: StatusCode::UNAUTHORIZED,
-            code: "unauthorized",
-            message: "missing or unknown bearer token".to_string(),
-            field: None,
-        }
+        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", "missing or unknown bearer token", None)
     }
 
     /// 413 `payload_too_large`.
     pub fn too_large(limit: usize) -> Self {
-        Self {
-            status: StatusCode::PAYLOAD_TOO_LARGE,
-            code: "payload_too_large",
-            message: format!("the request body is larger than {limit} bytes"),
-            field: None,
-        }
+        let message = format!("the request body is larger than {limit} bytes");
+        Self::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", message, None)
     }
 
     /// 405 `method_not_allowed`.
     pub fn method_not_allowed() -> Self {
-        Self {
-            status: StatusCode::METHOD_NOT_ALLOWED,
-            code: "method_not_allowed",
-            message: "this path does not accept that method".to_string(),
-            field: None,
-        }
+        Self::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this path does not accept that method", None)
     }
 
     /// 503 `unavailable`.
     pub fn unavailable(message: impl Into<String>) -> Self {
-        Self { status: StatusCode::SERVICE_UNAVAILABLE, code: "unavailable", message: message.into(), field: None }
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message, None)
     }
 }
 
@@ -68,21 +61,32 @@ impl From<Error> for ApiError {
     fn from(error: Error) -> Self {
         match error {
             Error::NotFound { .. } => Self::not_found(error.to_string()),
-            Error::Conflict(message) => Self { status: StatusCode::CONFLICT, code: "conflict", message, field: None },
+            Error::Conflict(message) => Self::new(StatusCode::CONFLICT, "conflict", message, None),
             Error::Invalid { code, field, message } => {
-                Self { status: StatusCode::BAD_REQUEST, code, message, field: field.map(String::from) }
+                Self::new(StatusCode::BAD_REQUEST, code, message, field.map(String::from))
             }
-            Error::AlreadyRunning(_) => {
-                Self { status: StatusCode::CONFLICT, code: "already_running", message: error.to_string(), field: None }
+            Error::AlreadyRunning(_) => Self::new(StatusCode::CONFLICT, "already_running", error.to_string(), None),
+            Error::InvalidItems { items } => {
+                let message = format!("{} of the items cannot be accepted; nothing was created", items.len());
+                Self {
+                    items: items
+                        .into_iter()
+                        .map(|(index, error)| {
+                            let error = Self::from(error);
+                            json!({ "index": index, "code": error.code, "message": error.message, "field": error.field })
+                        })
+                        .collect(),
+                    ..Self::new(StatusCode::BAD_REQUEST, "invalid_items", message, Some("items".to_string()))
+                }
             }
-            Error::UnknownWorkflow(_) => Self {
-                status: StatusCode::UNPROCESSABLE_ENTITY,
-                code: "unknown_workflow",
-                message: error.to_string(),
-                field: Some("workflow_id".to_string()),
-            },
+            Error::UnknownWorkflow(_) => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "unknown_workflow",
+                error.to_string(),
+                Some("workflow_id".to_string()),
+            ),
             Error::UnknownHandler { field, message } => {
-                Self { status: StatusCode::UNPROCESSABLE_ENTITY, code: "unknown_handler", message, field: Some(field) }
+                Self::new(StatusCode::UNPROCESSABLE_ENTITY, "unknown_handler", message, Some(field))
             }
             // Redis is down or restarting: the request may succeed when retried.
             Error::Unreachable { .. } => Self::unavailable("Redis is unavailable; retry shortly"),
@@ -92,12 +96,12 @@ impl From<Error> for ApiError {
             }
             other => {
                 tracing::error!(error = %other, "internal error: {other:?}");
-                Self {
-                    status: StatusCode::INTERNAL_SERVER_ERROR,
-                    code: "internal_error",
-                    message: "internal error; the server log has the details".to_string(),
-                    field: None,
-                }
+                Self::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal_error",
+                    "internal error; the server log has the details",
+                    None,
+                )
             }
         }
     }
@@ -105,7 +109,10 @@ impl From<Error> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = json!({ "error": { "code": self.code, "message": self.message, "field": self.field } });
+        let mut body = json!({ "error": { "code": self.code, "message": self.message, "field": self.field } });
+        if !self.items.is_empty() {
+            body["error"]["items"] = self.items.into();
+        }
         (self.status, Json(body)).into_response()
     }
 }

@@ -86,6 +86,15 @@ fn quoted_name(message: &str) -> Option<String> {
     Some(message[start..start + length].to_string())
 }
 
+/// The body of a bulk request: `{"items": [...]}`, each item what the single request takes. A body that does
+/// not parse is refused naming the first bad field (`items[3].interval_seconds`); items that parse but cannot
+/// be accepted are listed together by the store.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BulkBody<T> {
+    pub items: Vec<T>,
+}
+
 /// The paging parameters of a listing without filters.
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -3,8 +3,9 @@
 //! the same Redis, far less.
 //!
 //! - W1: `--jobs` no-op jobs all due at one instant, one worker with `--concurrency`: enqueue rate (recur:
-//!   the public API; BullMQ: `addBulk`), processing rate, Redis commands per job (`INFO commandstats`,
-//!   which counts the commands scripts run too), script calls and reads per job, bytes per queued job.
+//!   `POST /schedules/batch`; BullMQ: `addBulk`; both 1,000 jobs a request), processing rate, Redis commands
+//!   per job (`INFO commandstats`, which counts the commands scripts run too), script calls and reads per
+//!   job, bytes per queued job.
 //!   BullMQ runs twice: keeping its completed jobs (as recur keeps history) and removing them.
 //! - W2: `--precision-runs` one-shot jobs due spread over `--spread-seconds`: start lateness and early starts.
 //! - W4: a worker killed mid-job (`kill -9`); seconds until another worker starts the job again, for each
@@ -87,7 +88,7 @@ async fn main() -> anyhow::Result<()> {
     let peer_figure = |result: &Option<Value>, name: &str| result.as_ref().and_then(|r| r[name].as_f64());
     let w1_jobs = format!("W1 {} due no-op jobs", args.jobs);
     row(
-        &format!("{w1_jobs}: enqueue jobs/s (recur: API, one request a job; BullMQ: addBulk)"),
+        &format!("{w1_jobs}: enqueue jobs/s (recur: POST /schedules/batch; BullMQ: addBulk), 1,000 a request"),
         w1.enqueue_per_second,
         peer_figure(&kept, "enqueue_per_second"),
         Better::Higher,

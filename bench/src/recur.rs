@@ -85,14 +85,25 @@ impl Deployment {
         Ok(workflow.await?["id"].as_str().context("workflow id")?.to_string())
     }
 
-    /// One-shot schedules of `workflow`, one per due time, through the API with 64 requests in flight.
+    /// One-shot schedules of `workflow`, one per due time, through the bulk endpoint: 1,000 a request, 4
+    /// requests in flight.
     async fn one_shots(&self, workflow: &str, dues: &[Timestamp]) -> anyhow::Result<Vec<uuid::Uuid>> {
-        let created: Vec<anyhow::Result<Value>> = stream::iter(dues)
-            .map(|due| self.post("/schedules", json!({"workflow_id": workflow, "run_at": due})))
-            .buffered(64)
+        let created: Vec<anyhow::Result<Value>> = stream::iter(dues.chunks(1_000))
+            .map(|chunk| {
+                let items: Vec<Value> =
+                    chunk.iter().map(|due| json!({"workflow_id": workflow, "run_at": due})).collect();
+                self.post("/schedules/batch", json!({ "items": items }))
+            })
+            .buffered(4)
             .collect()
             .await;
-        created.into_iter().map(|schedule| Ok(schedule?["id"].as_str().context("schedule id")?.parse()?)).collect()
+        let mut ids = Vec::with_capacity(dues.len());
+        for answer in created {
+            for item in answer?["items"].as_array().context("items")? {
+                ids.push(item["id"].as_str().context("schedule id")?.parse()?);
+            }
+        }
+        Ok(ids)
     }
 
     /// Waits until `count` schedules are done; the number of polls it took.

@@ -23,6 +23,10 @@ pub enum Error {
     /// A workflow names a handler that no live worker offers (on the named queue, when one is known).
     #[error("{message}")]
     UnknownHandler { field: String, message: String },
+    /// Items of a bulk request that cannot be accepted, each with its position (from 0); the request was
+    /// refused as a whole.
+    #[error("{} of the request's items cannot be accepted; nothing was created", items.len())]
+    InvalidItems { items: Vec<(usize, Error)> },
     /// A schedule names a workflow that does not exist.
     #[error("workflow {0} does not exist")]
     UnknownWorkflow(uuid::Uuid),

@@ -485,3 +485,78 @@ async fn an_execution_is_served_by_its_id() {
     assert_eq!(execution["output"], json!({"message": "served"}));
     assert_eq!(execution["steps"][0]["output"], json!({"message": "served"}));
 }
+
+#[tokio::test]
+async fn bulk_requests_create_schedules_and_runs_in_order_or_list_every_bad_item() {
+    let redis = TestRedis::start();
+    let app = spawn_app(&redis).await;
+    let _worker = crate::support::spawn_worker(&redis, crate::support::WorkerOptions::default());
+    let workflow = app.post_workflow(json!([{"kind": "log", "message": "bulk"}])).await;
+    let now = jiff::Timestamp::now();
+    let items: Vec<Value> = (0..3)
+        .map(|i| json!({"workflow_id": workflow, "run_at": now, "name": format!("bulk-{i}"), "payload": {"i": i}}))
+        .collect();
+    let (status, created) = app.request(Method::POST, "/schedules/batch", Some(json!({"items": items}))).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let ids: Vec<String> =
+        created["items"].as_array().unwrap().iter().map(|item| item["id"].as_str().unwrap().to_string()).collect();
+    assert_eq!(ids.len(), 3);
+    for (i, id) in ids.iter().enumerate() {
+        let done = app.wait_for_status(id, "done", Duration::from_secs(10)).await;
+        assert_eq!(
+            (done["name"].as_str(), done["payload"]["i"].as_u64()),
+            (Some(format!("bulk-{i}").as_str()), Some(i as u64))
+        );
+    }
+
+    let (status, runs) = app
+        .request(
+            Method::POST,
+            &format!("/workflows/{workflow}/runs"),
+            Some(json!({"items": [{}, {"payload": {"n": 2}}]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{runs}");
+    for run in runs["items"].as_array().unwrap() {
+        let execution_id = run["execution_id"].as_str().unwrap();
+        crate::support::wait_until(Duration::from_secs(10), "the ad-hoc run succeeded", || async {
+            let (_, execution) = app.request(Method::GET, &format!("/executions/{execution_id}"), None).await;
+            execution["state"] == "succeeded"
+        })
+        .await;
+    }
+
+    let bad = json!({"items": [
+        {"workflow_id": workflow, "interval_seconds": 60},
+        {"workflow_id": workflow, "interval_seconds": 0},
+        {"workflow_id": uuid::Uuid::new_v4(), "interval_seconds": 60},
+    ]});
+    let (status, refused) = app.request(Method::POST, "/schedules/batch", Some(bad)).await;
+    assert_eq!(
+        (status, refused["error"]["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_items")),
+        "{refused}"
+    );
+    let listed: Vec<(u64, &str, Option<&str>)> = refused["error"]["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| (item["index"].as_u64().unwrap(), item["code"].as_str().unwrap(), item["field"].as_str()))
+        .collect();
+    assert_eq!(
+        listed,
+        [(1, "validation_error", Some("interval_seconds")), (2, "unknown_workflow", Some("workflow_id"))]
+    );
+    let (_, listing) = app.request(Method::GET, "/schedules?limit=500", None).await;
+    assert_eq!(listing["items"].as_array().unwrap().len(), 3, "the refused request created nothing");
+
+    let too_many: Vec<Value> = (0..1001).map(|_| json!({"workflow_id": workflow, "interval_seconds": 60})).collect();
+    let (status, refused) = app.request(Method::POST, "/schedules/batch", Some(json!({"items": too_many}))).await;
+    assert_eq!((status, refused["error"]["field"].as_str()), (StatusCode::BAD_REQUEST, Some("items")), "{refused}");
+    let (status, refused) = app.request(Method::POST, "/schedules/batch", Some(json!({"items": [{"bogus": 1}]}))).await;
+    assert_eq!(
+        (status, refused["error"]["field"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("items[0].bogus")),
+        "{refused}"
+    );
+}

@@ -110,7 +110,7 @@ async fn preview_and_upcoming_show_the_occurrences_the_runs_follow() {
 async fn a_one_shot_run_runs_once_then_restart_runs_it_again_under_a_new_id() {
     let redis = TestRedis::start();
     let app = spawn_app(&redis).await;
-    let _worker = spawn_worker(&redis, WorkerOptions::default());
+    let worker = spawn_worker(&redis, WorkerOptions::default());
     let workflow = app.post_workflow(json!([{"kind": "log", "message": "once"}])).await;
     let schedule = app.post_schedule(json!({"workflow_id": workflow, "run_at": in_seconds(1)})).await;
     let id = schedule["id"].as_str().unwrap();
@@ -118,10 +118,13 @@ async fn a_one_shot_run_runs_once_then_restart_runs_it_again_under_a_new_id() {
 
     let done = app.wait_for_status(id, "done", Duration::from_secs(10)).await;
     assert_eq!((done["run_count"].as_u64(), done["next_run_at"].clone()), (Some(1), Value::Null));
+    // Held still, the worker cannot finish the restarted run before the second restart is asked for.
+    worker.pause();
     let (status, restarted) = app.request(Method::POST, &format!("/schedules/{id}/restart"), None).await;
     assert_eq!((status, restarted["status"].as_str()), (StatusCode::OK, Some("active")));
     let (status, again) = app.request(Method::POST, &format!("/schedules/{id}/restart"), None).await;
     assert_eq!((status, again["error"]["code"].as_str()), (StatusCode::CONFLICT, Some("conflict")));
+    worker.resume();
 
     app.wait_for_status(id, "done", Duration::from_secs(10)).await;
     let ids: Vec<String> = app.executions(id).await.iter().map(|e| e["job_id"].as_str().unwrap().to_string()).collect();

@@ -38,7 +38,9 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/workflows/{id}/versions/{version}", get(workflows::show_workflow_version))
         .route("/workflows/{id}/run", post(workflows::run_workflow))
+        .route("/workflows/{id}/runs", post(workflows::run_workflow_many))
         .route("/schedules", post(schedules::create_schedule).get(schedules::list_schedules))
+        .route("/schedules/batch", post(schedules::create_schedules))
         .route(
             "/schedules/{id}",
             get(schedules::show_schedule).patch(schedules::update_schedule).delete(schedules::delete_schedule),

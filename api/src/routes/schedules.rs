@@ -12,7 +12,7 @@ use uuid::Uuid;
 use super::AppState;
 use crate::{
     error::ApiError,
-    extract::{JsonBody, PathId, QueryParams, page_limit},
+    extract::{BulkBody, JsonBody, PathId, QueryParams, page_limit},
 };
 
 #[derive(Deserialize)]
@@ -29,6 +29,20 @@ pub async fn create_schedule(
     JsonBody(new): JsonBody<NewSchedule>,
 ) -> Result<(StatusCode, Json<Schedule>), ApiError> {
     Ok((StatusCode::CREATED, Json(state.store.create_schedule(new).await?)))
+}
+
+/// `POST /schedules/batch`: up to 1,000 schedules, checked as a whole; 201 with `{"id", "next_run_at"}` of each,
+/// in order, or 400 `invalid_items` listing every item that cannot be accepted.
+pub async fn create_schedules(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<BulkBody<NewSchedule>>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let created = state.store.create_schedules(body.items).await?;
+    let items: Vec<Value> = created
+        .iter()
+        .map(|schedule| json!({ "id": schedule.id, "next_run_at": schedule.next_run_at.map(rfc3339) }))
+        .collect();
+    Ok((StatusCode::CREATED, Json(json!({ "items": items }))))
 }
 
 pub async fn list_schedules(

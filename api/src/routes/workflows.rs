@@ -1,7 +1,7 @@
 use axum::{Json, extract::State, http::StatusCode};
 use recur_common::{
     inspect::Page,
-    model::{ExecutionId, JobId, NewRun, NewWorkflow, Workflow},
+    model::{ExecutionId, JobId, NewRun, NewWorkflow, Schedule, Workflow},
 };
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -9,7 +9,7 @@ use uuid::Uuid;
 use super::AppState;
 use crate::{
     error::ApiError,
-    extract::{JsonBody, PageQuery, PathId, QueryParams, page_limit},
+    extract::{BulkBody, JsonBody, PageQuery, PathId, QueryParams, page_limit},
 };
 
 pub async fn create_workflow(
@@ -61,14 +61,27 @@ pub async fn run_workflow(
     JsonBody(run): JsonBody<NewRun>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let schedule = state.store.run_workflow(id, run).await?;
+    Ok((StatusCode::ACCEPTED, Json(run_answer(&schedule))))
+}
+
+/// `POST /workflows/{id}/runs`: up to 1,000 runs, checked as a whole; 202 with each run as
+/// `POST /workflows/{id}/run` answers it, in order, or 400 `invalid_items`.
+pub async fn run_workflow_many(
+    State(state): State<AppState>,
+    PathId(id): PathId<Uuid>,
+    JsonBody(body): JsonBody<BulkBody<NewRun>>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let runs = state.store.run_workflow_many(id, body.items).await?;
+    Ok((StatusCode::ACCEPTED, Json(json!({ "items": runs.iter().map(run_answer).collect::<Vec<_>>() }))))
+}
+
+/// What an ad-hoc run is known by: its first execution, job, schedule and queue.
+fn run_answer(schedule: &Schedule) -> Value {
     let job = JobId::regular(schedule.id, 0, 0);
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(json!({
-            "execution_id": ExecutionId { job, attempt: 1 },
-            "job_id": job.to_string(),
-            "schedule_id": schedule.id,
-            "queue": schedule.queue,
-        })),
-    ))
+    json!({
+        "execution_id": ExecutionId { job, attempt: 1 },
+        "job_id": job.to_string(),
+        "schedule_id": schedule.id,
+        "queue": schedule.queue,
+    })
 }

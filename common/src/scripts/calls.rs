@@ -29,12 +29,10 @@ scripts! {
         args { workflow_id: String, }
     }
 
-    /// Saves a new schedule and enqueues its first job.
-    CreateSchedule = "create_schedule.lua" ["write_schedule.lua", "enqueue.lua"] -> ScheduleCreated {
-        keys { schedule: String, schedules: String, status_index: String, workflow: String,
-            workflow_schedules: String, job: String, delayed: String, queues: String, }
-        args { schedule_id: String, created_ms: i64, job_id: String, queue: String, due_ms: i64, due_at: String,
-            wakeup_channel: String, record: ScheduleRecord, }
+    /// Saves new schedules and enqueues the first job of each.
+    CreateSchedules = "create_schedules.lua" ["write_schedule.lua", "enqueue.lua"] -> Vec<ScheduleCreated> {
+        keys { queues: String, ..schedule_keys: Vec<String>, }
+        args { wakeup_channel: String, ..schedule_args: Vec<String>, }
     }
 
     /// Applies a PATCH, moving the pending job when its timing or queue changed.

@@ -6,6 +6,9 @@ use redis::{FromRedisValue, Value};
 use super::{Reply, unexpected};
 use crate::{Result, model::JobId};
 
+/// A reply that is one status string, so that a list of them is a reply too.
+pub(crate) trait StatusReply: Reply {}
+
 /// Declares a reply that is one status string per outcome.
 macro_rules! status_reply {
     ($(
@@ -19,6 +22,8 @@ macro_rules! status_reply {
                 $($(#[$variant_meta])* $variant = $text,)+
             }
         }
+
+        impl StatusReply for $name {}
 
         impl Reply for $name {
             fn decode(value: Value, script: &'static str) -> Result<Self> {
@@ -76,11 +81,11 @@ status_reply! {
     ReconcilerTurn { Taken = "taken", NotYet = "not_yet", }
 }
 
-/// `finish_jobs.lua`: one answer per finish, in order.
-impl Reply for Vec<Finished> {
+/// A script that answers once per item (`finish_jobs.lua`, `create_schedules.lua`), in order.
+impl<T: StatusReply> Reply for Vec<T> {
     fn decode(value: Value, script: &'static str) -> Result<Self> {
         let Value::Array(answers) = value else { return Err(unexpected(script, &value)) };
-        answers.into_iter().map(|answer| Finished::decode(answer, script)).collect()
+        answers.into_iter().map(|answer| T::decode(answer, script)).collect()
     }
 }
 

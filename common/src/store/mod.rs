@@ -1,7 +1,8 @@
 //! Every state change of recur, as one typed call of one Lua script (see [`crate::scripts`]), grouped by
 //! what it changes:
 //! - `workflows`: create, update, delete;
-//! - `schedules`: create, ad-hoc runs, patch, pause, resume, restart, delete, trigger, backfill;
+//! - `create`: new schedules and ad-hoc runs, one or many a request;
+//! - `schedules`: patch, pause, resume, restart, delete, trigger, backfill;
 //! - `jobs`: claim, start, renew a lease, cancel, hand back;
 //! - `finish`: the end of a job, several per call;
 //! - `reconciler`: the periodic pass that promotes, requeues, recovers and trims;
@@ -28,6 +29,7 @@ use crate::{
     scripts::{self, ScriptCall},
 };
 
+mod create;
 mod finish;
 mod jobs;
 mod reconciler;
@@ -42,6 +44,7 @@ mod tests;
 #[cfg(test)]
 mod workflow_tests;
 
+pub use create::MAX_BULK_ITEMS;
 pub use finish::{FinishOutcome, JobEnd};
 pub use jobs::{Claim, Claimant, Renewal, Start, StartedJob};
 pub use reconciler::ReconcileReport;

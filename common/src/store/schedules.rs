@@ -7,17 +7,11 @@ use uuid::Uuid;
 use super::{Store, planned_job};
 use crate::{
     Error, Result,
-    model::{
-        ExecutionId, JobId, MAX_OCCURRENCES, NewRun, NewSchedule, Schedule, SchedulePatch, ScheduleStatus, Workflow,
-        millis, rfc3339,
-    },
+    model::{ExecutionId, JobId, MAX_OCCURRENCES, Schedule, SchedulePatch, ScheduleStatus, millis, rfc3339},
     record::ScheduleRecord,
     scripts::{
-        BackfillAnswer, ScheduleCreated, ScheduleWritten, TriggerAnswer,
-        calls::{
-            ActivateSchedule, BackfillSchedule, CreateSchedule, DeleteSchedule, PauseSchedule, TriggerSchedule,
-            UpdateSchedule,
-        },
+        BackfillAnswer, ScheduleWritten, TriggerAnswer,
+        calls::{ActivateSchedule, BackfillSchedule, DeleteSchedule, PauseSchedule, TriggerSchedule, UpdateSchedule},
     },
 };
 
@@ -41,69 +35,6 @@ pub struct Backfill {
 }
 
 impl Store {
-    /// Saves a new active schedule and enqueues its first job.
-    #[tracing::instrument(skip_all, fields(workflow.id = %new.workflow_id))]
-    pub async fn create_schedule(&self, new: NewSchedule) -> Result<Schedule> {
-        let workflow = match self.inspect().workflow(new.workflow_id).await {
-            Err(Error::NotFound { .. }) => return Err(Error::UnknownWorkflow(new.workflow_id)),
-            other => other?,
-        };
-        let schedule = new.into_schedule(Uuid::now_v7(), &workflow.name, self.clock.now())?;
-        self.insert_schedule(schedule, &workflow).await
-    }
-
-    /// Runs a workflow once, now, as `run` says: an ad-hoc run, kept as a one-shot schedule out of the
-    /// schedule listings (see [`crate::keys::Keys::runs`]). Its first execution is `sched-{id}-n0-rc0-a1`.
-    #[tracing::instrument(skip_all, fields(workflow.id = %workflow_id))]
-    pub async fn run_workflow(&self, workflow_id: Uuid, run: NewRun) -> Result<Schedule> {
-        let workflow = self.inspect().workflow(workflow_id).await?;
-        let schedule = run.into_schedule(Uuid::now_v7(), workflow_id, &workflow.name, self.clock.now())?;
-        self.insert_schedule(schedule, &workflow).await
-    }
-
-    async fn insert_schedule(&self, schedule: Schedule, workflow: &Workflow) -> Result<Schedule> {
-        self.check_handlers(workflow, Some(&schedule.queue)).await?;
-        let (job, due) = planned_job(&schedule);
-        // An ad-hoc run is indexed under `runs` alone: it does not keep its workflow from being deleted,
-        // and the reconciler does not page through it.
-        let (all, active, of_workflow) = if schedule.ad_hoc {
-            (self.keys.runs(), self.keys.runs(), self.keys.runs())
-        } else {
-            (
-                self.keys.schedules(),
-                self.keys.schedules_by_status(ScheduleStatus::Active),
-                self.keys.workflow_schedules(schedule.workflow_id),
-            )
-        };
-        let created = self
-            .run(CreateSchedule {
-                schedule: self.keys.schedule(schedule.id),
-                schedules: all,
-                status_index: active,
-                workflow: self.keys.workflow(schedule.workflow_id),
-                workflow_schedules: of_workflow,
-                job: self.keys.job(&job),
-                delayed: self.keys.delayed(&schedule.queue),
-                queues: self.keys.queues(),
-                schedule_id: schedule.id.to_string(),
-                created_ms: millis(schedule.created_at),
-                job_id: job.to_string(),
-                queue: schedule.queue.to_string(),
-                due_ms: millis(due),
-                due_at: rfc3339(due),
-                wakeup_channel: self.keys.wakeup_channel(),
-                record: ScheduleRecord::of(&schedule),
-            })
-            .await?;
-        match created {
-            ScheduleCreated::Created => {
-                tracing::info!(schedule.id = %schedule.id, job.id = %job, "schedule {} created, first run at {due}", schedule.id);
-                Ok(schedule)
-            }
-            ScheduleCreated::UnknownWorkflow => Err(Error::UnknownWorkflow(schedule.workflow_id)),
-        }
-    }
-
     /// Applies a PATCH; timing changes of an active schedule re-plan its pending job at once.
     #[tracing::instrument(skip_all, fields(schedule.id = %id))]
     pub async fn update_schedule(&self, id: Uuid, patch: SchedulePatch) -> Result<Schedule> {

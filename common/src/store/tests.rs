@@ -710,3 +710,46 @@ async fn one_call_finishes_a_batch_each_on_its_own_and_replans_one_whose_schedul
     expected.sort();
     assert_eq!(delayed, expected, "one next job per recorded finish; the lost one waits in its ready list");
 }
+
+#[tokio::test]
+async fn a_bulk_create_writes_every_schedule_and_its_first_job_across_several_calls() {
+    let f = Fixture::new().await;
+    let workflow = f.workflow().await;
+    let count = BATCH * 2 + 50;
+    let items: Vec<_> = (0..count)
+        .map(|i| serde_json::from_value(json!({"workflow_id": workflow.id, "interval_seconds": 60 + i})).unwrap())
+        .collect();
+    let created = f.store.create_schedules(items).await.unwrap();
+    assert_eq!(created.len(), count);
+    assert_eq!(created[7].recurrence, Recurrence::Interval { seconds: 67 }, "answers keep the request's order");
+    assert_eq!(f.redis.zset(&f.keys.schedules_by_status(ScheduleStatus::Active)).await.len(), count);
+    let delayed = f.delayed().await;
+    assert_eq!(delayed.len(), count);
+    for schedule in &created {
+        let job = JobId::regular(schedule.id, 0, 0).to_string();
+        assert!(delayed.iter().any(|(id, due)| *id == job && Some(*due) == schedule.next_run_at.map(millis)));
+    }
+}
+
+#[tokio::test]
+async fn a_bulk_create_with_any_bad_item_lists_each_one_and_writes_nothing() {
+    let f = Fixture::new().await;
+    let workflow = f.workflow().await;
+    let unknown = Uuid::new_v4();
+    let items = [
+        json!({"workflow_id": workflow.id, "interval_seconds": 60}),
+        json!({"workflow_id": workflow.id, "interval_seconds": 0}),
+        json!({"workflow_id": unknown, "interval_seconds": 60}),
+        json!({"workflow_id": workflow.id, "interval_seconds": 60, "retry_max": 101}),
+    ]
+    .into_iter()
+    .map(|body| serde_json::from_value(body).unwrap())
+    .collect();
+    let Err(Error::InvalidItems { items }) = f.store.create_schedules(items).await else { panic!("accepted") };
+    let described: Vec<(usize, String)> = items.iter().map(|(index, error)| (*index, format!("{error:?}"))).collect();
+    assert_eq!(described.iter().map(|(index, _)| *index).collect::<Vec<_>>(), [1, 2, 3], "{described:?}");
+    assert!(matches!(items[1].1, Error::UnknownWorkflow(id) if id == unknown));
+    assert!(matches!(&items[0].1, Error::Invalid { field: Some(field), .. } if field == "interval_seconds"));
+    assert!(f.redis.zset(&f.keys.schedules()).await.is_empty());
+    assert!(f.delayed().await.is_empty());
+}

@@ -1,0 +1,36 @@
+-- Saves new active schedules and enqueues the first job of each, if its workflow still exists: one call for
+-- a whole bulk request (or one schedule).
+-- KEYS[1] queues: every queue (SET)
+-- KEYS[2..] schedule_keys: for each schedule, 7 keys: the schedule (HASH), all schedules (ZSET), schedules:active
+-- (ZSET), its workflow (STRING), the workflow's schedules (ZSET), its first job (HASH), its queue's delayed
+-- jobs (ZSET); an ad-hoc run has the ad-hoc run index in place of each of the three indexes
+-- ARGV[1] wakeup_channel
+-- ARGV[2..] schedule_args: for each schedule, 7 values: schedule id, creation ms, first job id, queue, due ms,
+-- due RFC 3339, the schedule record (see write_schedule)
+-- Returns one answer per schedule, in order: 'created' | 'unknown_workflow'
+local function create(schedule, schedules, status_index, workflow, workflow_schedules, job, delayed, schedule_id,
+                       created_ms, job_id, queue, due_ms, due_at, record)
+  if redis.call('EXISTS', workflow) == 0 then
+    return 'unknown_workflow'
+  end
+  write_schedule(schedule, record)
+  redis.call('ZADD', schedules, created_ms, schedule_id)
+  redis.call('ZADD', status_index, created_ms, schedule_id)
+  redis.call('ZADD', workflow_schedules, created_ms, schedule_id)
+  redis.call('SADD', queues, queue)
+  enqueue_job(job, delayed, job_id, schedule_id, queue, due_ms, due_at, wakeup_channel)
+  return 'created'
+end
+
+local answers = {}
+for i = 0, (#ARGV - schedule_args + 1) / 7 - 1 do
+  local item = {}
+  for k = schedule_keys + 7 * i, schedule_keys + 7 * i + 6 do
+    item[#item + 1] = KEYS[k]
+  end
+  for a = schedule_args + 7 * i, schedule_args + 7 * i + 6 do
+    item[#item + 1] = ARGV[a]
+  end
+  answers[#answers + 1] = create(unpack(item))
+end
+return answers

@@ -1,0 +1,188 @@
+//! New schedules and ad-hoc runs, one or many a request. A bulk request is checked as a whole (each item's
+//! fields, its workflow, the handlers it needs, once per workflow and queue) before anything is written, and
+//! written in calls of [`BATCH`] schedules.
+
+use std::collections::{BTreeSet, HashMap};
+
+use uuid::Uuid;
+
+use super::{BATCH, Store, planned_job};
+use crate::{
+    Error, Result,
+    model::{NewRun, NewSchedule, QueueName, Schedule, ScheduleStatus, Workflow, millis, rfc3339},
+    record::ScheduleRecord,
+    scripts::{ScheduleCreated, calls::CreateSchedules},
+};
+
+/// Items a bulk request may hold.
+pub const MAX_BULK_ITEMS: usize = 1_000;
+
+impl Store {
+    /// Saves a new active schedule and enqueues its first job.
+    #[tracing::instrument(skip_all, fields(workflow.id = %new.workflow_id))]
+    pub async fn create_schedule(&self, new: NewSchedule) -> Result<Schedule> {
+        single(self.create_schedules(vec![new]).await)
+    }
+
+    /// Saves new active schedules and enqueues the first job of each, in order. Refused as a whole, with
+    /// [`Error::InvalidItems`], when any item cannot be accepted; nothing is written then.
+    #[tracing::instrument(skip_all, fields(items = items.len()))]
+    pub async fn create_schedules(&self, items: Vec<NewSchedule>) -> Result<Vec<Schedule>> {
+        check_count(items.len())?;
+        let mut workflows: HashMap<Uuid, Option<Workflow>> = HashMap::new();
+        for id in items.iter().map(|new| new.workflow_id).collect::<BTreeSet<_>>() {
+            let workflow = match self.inspect().workflow(id).await {
+                Err(Error::NotFound { .. }) => None,
+                other => Some(other?),
+            };
+            workflows.insert(id, workflow);
+        }
+        let now = self.clock.now();
+        let built = items.into_iter().map(|new| {
+            let workflow = workflows[&new.workflow_id].as_ref().ok_or(Error::UnknownWorkflow(new.workflow_id))?;
+            let schedule = new.into_schedule(Uuid::now_v7(), &workflow.name, now)?;
+            Ok((schedule, workflow))
+        });
+        let schedules = self.accept(built.collect()).await?;
+        self.insert_schedules(schedules).await
+    }
+
+    /// Runs a workflow once, now, as `run` says: an ad-hoc run, kept as a one-shot schedule out of the
+    /// schedule listings (see [`crate::keys::Keys::runs`]). Its first execution is `sched-{id}-n0-rc0-a1`.
+    #[tracing::instrument(skip_all, fields(workflow.id = %workflow_id))]
+    pub async fn run_workflow(&self, workflow_id: Uuid, run: NewRun) -> Result<Schedule> {
+        single(self.run_workflow_many(workflow_id, vec![run]).await)
+    }
+
+    /// Runs a workflow once per item of `runs`, now, in order; refused as a whole like
+    /// [`Store::create_schedules`].
+    #[tracing::instrument(skip_all, fields(workflow.id = %workflow_id, items = runs.len()))]
+    pub async fn run_workflow_many(&self, workflow_id: Uuid, runs: Vec<NewRun>) -> Result<Vec<Schedule>> {
+        check_count(runs.len())?;
+        let workflow = self.inspect().workflow(workflow_id).await?;
+        let now = self.clock.now();
+        let built = runs
+            .into_iter()
+            .map(|run| Ok((run.into_schedule(Uuid::now_v7(), workflow_id, &workflow.name, now)?, &workflow)));
+        let schedules = self.accept(built.collect()).await?;
+        self.insert_schedules(schedules).await
+    }
+
+    /// The schedules of a bulk request if every item was built and its handlers are offered (checked once
+    /// per workflow and queue); otherwise every failing item with its position.
+    async fn accept(&self, built: Vec<Result<(Schedule, &Workflow)>>) -> Result<Vec<Schedule>> {
+        // The refusal of each (workflow, queue) pair: the field and message of its unknown handler, if any.
+        let mut checked: HashMap<(Uuid, QueueName), Option<(String, String)>> = HashMap::new();
+        let mut schedules = Vec::with_capacity(built.len());
+        let mut invalid = Vec::new();
+        for (index, item) in built.into_iter().enumerate() {
+            let (schedule, workflow) = match item {
+                Ok(item) => item,
+                Err(error) => {
+                    invalid.push((index, error));
+                    continue;
+                }
+            };
+            let pair = (workflow.id, schedule.queue.clone());
+            let refused = match checked.get(&pair) {
+                Some(refused) => refused.clone(),
+                None => {
+                    let refused = match self.check_handlers(workflow, Some(&schedule.queue)).await {
+                        Ok(()) => None,
+                        Err(Error::UnknownHandler { field, message }) => Some((field, message)),
+                        Err(other) => return Err(other),
+                    };
+                    checked.insert(pair, refused.clone());
+                    refused
+                }
+            };
+            match refused {
+                Some((field, message)) => invalid.push((index, Error::UnknownHandler { field, message })),
+                None => schedules.push(schedule),
+            }
+        }
+        if invalid.is_empty() { Ok(schedules) } else { Err(Error::InvalidItems { items: invalid }) }
+    }
+
+    /// Writes accepted schedules, [`BATCH`] per call. A schedule whose workflow was deleted meanwhile is
+    /// reported as an invalid item (the others are written).
+    async fn insert_schedules(&self, schedules: Vec<Schedule>) -> Result<Vec<Schedule>> {
+        let mut invalid = Vec::new();
+        for (chunk_index, chunk) in schedules.chunks(BATCH).enumerate() {
+            let (mut schedule_keys, mut schedule_args) = (Vec::new(), Vec::new());
+            for schedule in chunk {
+                let (job, due) = planned_job(schedule);
+                // An ad-hoc run is indexed under `runs` alone: it does not keep its workflow from being
+                // deleted, and the reconciler does not page through it.
+                let (all, active, of_workflow) = if schedule.ad_hoc {
+                    (self.keys.runs(), self.keys.runs(), self.keys.runs())
+                } else {
+                    (
+                        self.keys.schedules(),
+                        self.keys.schedules_by_status(ScheduleStatus::Active),
+                        self.keys.workflow_schedules(schedule.workflow_id),
+                    )
+                };
+                schedule_keys.extend([
+                    self.keys.schedule(schedule.id),
+                    all,
+                    active,
+                    self.keys.workflow(schedule.workflow_id),
+                    of_workflow,
+                    self.keys.job(&job),
+                    self.keys.delayed(&schedule.queue),
+                ]);
+                schedule_args.extend([
+                    schedule.id.to_string(),
+                    millis(schedule.created_at).to_string(),
+                    job.to_string(),
+                    schedule.queue.to_string(),
+                    millis(due).to_string(),
+                    rfc3339(due),
+                    ScheduleRecord::of(schedule).to_json(),
+                ]);
+            }
+            let answers = self
+                .run(CreateSchedules {
+                    queues: self.keys.queues(),
+                    schedule_keys,
+                    wakeup_channel: self.keys.wakeup_channel(),
+                    schedule_args,
+                })
+                .await?;
+            if answers.len() != chunk.len() {
+                return Err(Error::corrupt(
+                    "create_schedules.lua",
+                    format!("{} answers for {}", answers.len(), chunk.len()),
+                ));
+            }
+            for (offset, (schedule, answer)) in chunk.iter().zip(answers).enumerate() {
+                match answer {
+                    ScheduleCreated::Created => tracing::info!(schedule.id = %schedule.id,
+                        "schedule {} created, first run at {}", schedule.id, rfc3339(planned_job(schedule).1)),
+                    ScheduleCreated::UnknownWorkflow => {
+                        invalid.push((chunk_index * BATCH + offset, Error::UnknownWorkflow(schedule.workflow_id)));
+                    }
+                }
+            }
+        }
+        if invalid.is_empty() { Ok(schedules) } else { Err(Error::InvalidItems { items: invalid }) }
+    }
+}
+
+/// The one schedule of a single-item request, or its item's own error.
+fn single(created: Result<Vec<Schedule>>) -> Result<Schedule> {
+    match created {
+        Ok(mut schedules) => schedules.pop().ok_or_else(|| Error::corrupt("create", "no schedule created")),
+        Err(Error::InvalidItems { mut items }) if items.len() == 1 => Err(items.remove(0).1),
+        Err(error) => Err(error),
+    }
+}
+
+fn check_count(count: usize) -> Result<()> {
+    if (1..=MAX_BULK_ITEMS).contains(&count) {
+        Ok(())
+    } else {
+        Err(Error::invalid("items", format!("a request holds 1 to {MAX_BULK_ITEMS} items, not {count}")))
+    }
+}
