@@ -5,6 +5,8 @@
 //
 // w1: N no-op jobs, all due at one instant, enqueued with addBulk; one worker with concurrency C.
 // w2: N one-shot jobs due spread over S ms; lateness of each start against its due time.
+// w3: N schedulers (upsertJobScheduler) every second, R times each, one worker: fires, duplicates, misses,
+//     lateness; and bytes per idle scheduler.
 // w4: one job whose worker process is killed mid-run; the time until another worker starts it again
 //     (run as `w4` by the bench, which spawns `w4-victim` and kills it).
 import { Queue, Worker } from 'bullmq';
@@ -119,6 +121,54 @@ async function w2() {
   };
 }
 
+async function w3() {
+  const repeats = Number(option('repeats', 20));
+  const queue = new Queue(queueName, { connection });
+  await queue.waitUntilReady();
+  // Idle schedulers first: bytes per scheduler whose first run is far away.
+  const idle = new Queue(`${queueName}-idle`, { connection });
+  const memoryBefore = await usedMemory();
+  const far = Date.now() + 24 * 3600 * 1000;
+  for (let i = 0; i < jobs; i++) {
+    await idle.upsertJobScheduler(`idle-${i}`, { every: 3600 * 1000, startDate: far }, { name: 'idle' });
+  }
+  const bytesPerIdleSchedule = Math.round(((await usedMemory()) - memoryBefore) / jobs);
+  await idle.obliterate({ force: true });
+  await idle.close();
+
+  const lateness = [];
+  const seen = new Map();
+  let duplicates = 0;
+  const worker = new Worker(
+    queueName,
+    async (job) => {
+      const due = job.timestamp + (job.opts.delay ?? 0);
+      lateness.push(Date.now() - due);
+      const key = `${job.repeatJobKey ?? job.name}:${due}`;
+      if (seen.has(key)) duplicates += 1;
+      seen.set(key, true);
+    },
+    { connection, concurrency },
+  );
+  await worker.waitUntilReady();
+  const start = Math.ceil((Date.now() + 3000) / 1000) * 1000;
+  for (let i = 0; i < jobs; i++) {
+    await queue.upsertJobScheduler(`every-${i}`, { every: 1000, limit: repeats, startDate: start }, { name: 'tick' });
+  }
+  await sleep(start + repeats * 1000 + 3000 - Date.now());
+  await worker.close();
+  await queue.close();
+  lateness.sort((a, b) => a - b);
+  return {
+    fires: lateness.length,
+    duplicates,
+    misses: Math.max(0, jobs * repeats - seen.size),
+    lateness_p50_ms: quantile(lateness, 0.5),
+    lateness_p99_ms: quantile(lateness, 0.99),
+    bytes_per_idle_schedule: bytesPerIdleSchedule,
+  };
+}
+
 // The victim: takes the one job and hangs in it until it is killed.
 async function w4Victim() {
   const worker = new Worker(queueName, async () => new Promise(() => {}), {
@@ -154,6 +204,7 @@ async function w4Enqueue() {
 const workloads = {
   w1,
   w2,
+  w3,
   'w4-enqueue': w4Enqueue,
   'w4-victim': w4Victim,
   'w4-survivor': w4Survivor,

@@ -8,6 +8,8 @@
 //!   job, bytes per queued job.
 //!   BullMQ runs twice: keeping its completed jobs (as recur keeps history) and removing them.
 //! - W2: `--precision-runs` one-shot jobs due spread over `--spread-seconds`: start lateness and early starts.
+//! - W3: `--recurring` schedules every second for `--recurring-seconds` (BullMQ: job schedulers with `every`):
+//!   fires, duplicates, misses, start lateness; and bytes per idle schedule.
 //! - W4: a worker killed mid-job (`kill -9`); seconds until another worker starts the job again, for each
 //!   lease in `--leases` (BullMQ: `lockDuration` and `stalledInterval` set to the lease).
 //!
@@ -37,6 +39,12 @@ struct Args {
     /// Seconds W2's due times are spread over.
     #[arg(long, default_value_t = 10)]
     spread_seconds: u64,
+    /// Schedules firing every second in W3.
+    #[arg(long, default_value_t = 500)]
+    recurring: usize,
+    /// Seconds W3 runs (each schedule fires this many times).
+    #[arg(long, default_value_t = 20)]
+    recurring_seconds: u64,
     /// Leases (seconds) W4 is run with.
     #[arg(long, value_delimiter = ',', default_value = "5,30")]
     leases: Vec<u64>,
@@ -170,6 +178,45 @@ async fn main() -> anyhow::Result<()> {
         &format!("{w2_jobs}: early starts"),
         w2.early_starts as f64,
         peer_figure(&w2_peer, "early_starts"),
+        Better::Lower,
+        0,
+    );
+
+    let w3 = recur::recurring(&redis, args.recurring, args.recurring_seconds, args.concurrency).await?;
+    let w3_peer = match peer {
+        Some(_) => Some(bullmq::run(
+            "w3",
+            port,
+            &[
+                ("jobs", args.recurring.to_string()),
+                ("repeats", args.recurring_seconds.to_string()),
+                ("concurrency", concurrency.clone()),
+            ],
+        )?),
+        None => None,
+    };
+    let w3_name = format!("W3 {} schedules every second for {} s", args.recurring, args.recurring_seconds);
+    row(&format!("{w3_name}: fires"), w3.fires as f64, peer_figure(&w3_peer, "fires"), Better::Higher, 0);
+    row(&format!("{w3_name}: duplicates"), w3.duplicates as f64, peer_figure(&w3_peer, "duplicates"), Better::Lower, 0);
+    row(&format!("{w3_name}: misses"), w3.misses as f64, peer_figure(&w3_peer, "misses"), Better::Lower, 0);
+    row(
+        &format!("{w3_name}: start lateness p50, ms"),
+        w3.p50_ms,
+        peer_figure(&w3_peer, "lateness_p50_ms"),
+        Better::Lower,
+        1,
+    );
+    row(
+        &format!("{w3_name}: start lateness p99, ms"),
+        w3.p99_ms,
+        peer_figure(&w3_peer, "lateness_p99_ms"),
+        Better::Lower,
+        1,
+    );
+    row(
+        "W3 bytes per idle recurring schedule, with its pending job",
+        w3.bytes_per_idle_schedule,
+        peer_figure(&w3_peer, "bytes_per_idle_schedule"),
         Better::Lower,
         0,
     );

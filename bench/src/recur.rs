@@ -203,6 +203,75 @@ pub async fn lateness(
     })
 }
 
+/// What W3 measured.
+pub struct Recurring {
+    pub fires: usize,
+    pub duplicates: usize,
+    pub misses: usize,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub bytes_per_idle_schedule: f64,
+}
+
+/// W3: `schedules` schedules every second, `repeats` times each, all on the same grid, run by one worker;
+/// and before that, the bytes an idle schedule (with its pending job) takes.
+pub async fn recurring(
+    redis: &TestRedis,
+    schedules: usize,
+    repeats: u64,
+    concurrency: usize,
+) -> anyhow::Result<Recurring> {
+    let deployment = Deployment::start(redis, "w3", concurrency).await?;
+    let mut conn = redis.connection().await;
+    let workflow = deployment.noop_workflow().await?;
+    let memory_before = stats::used_memory(&mut conn).await?;
+    let far = Timestamp::now() + SignedDuration::from_hours(24);
+    let idle: Vec<Value> =
+        (0..schedules).map(|_| json!({"workflow_id": workflow, "interval_seconds": 3600, "start_at": far})).collect();
+    deployment.post("/schedules/batch", json!({ "items": idle })).await?;
+    let bytes = stats::used_memory(&mut conn).await?.saturating_sub(memory_before) as f64 / schedules as f64;
+
+    // On a whole second, as a scheduler would align them.
+    let start_ms = (Timestamp::now().as_millisecond() / 1_000 + 4) * 1_000;
+    let start = Timestamp::from_millisecond(start_ms)?;
+    let every: Vec<Value> = (0..schedules)
+        .map(|_| json!({"workflow_id": workflow, "interval_seconds": 1, "repeat_count": repeats, "start_at": start}))
+        .collect();
+    let created = deployment.post("/schedules/batch", json!({ "items": every })).await?;
+    let ids: Vec<uuid::Uuid> = created["items"]
+        .as_array()
+        .context("items")?
+        .iter()
+        .map(|item| Ok(item["id"].as_str().context("id")?.parse()?))
+        .collect::<anyhow::Result<_>>()?;
+    let done_by = start + SignedDuration::from_secs(i64::try_from(repeats).unwrap_or(0) + 10);
+    let done_key = deployment.keys.schedules_by_status(ScheduleStatus::Done);
+    while conn.zcard::<_, usize>(&done_key).await? < schedules && Timestamp::now() < done_by {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (mut fires, mut duplicates, mut lateness_ms) = (0, 0, Vec::new());
+    for id in ids {
+        let page = deployment.store.inspect().executions(id, 500, None).await?;
+        let mut jobs = std::collections::HashSet::new();
+        for execution in page.items.iter().filter(|e| e.state == recur_common::model::ExecutionState::Succeeded) {
+            fires += 1;
+            if !jobs.insert(execution.job_id.clone()) {
+                duplicates += 1;
+            }
+            lateness_ms.push(execution.started_at.duration_since(execution.scheduled_for).as_secs_f64() * 1000.0);
+        }
+    }
+    lateness_ms.sort_by(f64::total_cmp);
+    Ok(Recurring {
+        fires,
+        duplicates,
+        misses: (schedules * usize::try_from(repeats).unwrap_or(0)).saturating_sub(fires - duplicates),
+        p50_ms: stats::quantile(&lateness_ms, 0.5),
+        p99_ms: stats::quantile(&lateness_ms, 0.99),
+        bytes_per_idle_schedule: bytes,
+    })
+}
+
 /// W4: a worker process takes a long job and is killed mid-run; another worker process starts. The seconds
 /// from the kill until the job starts again, with reconciler passes an hour apart.
 pub async fn rerun_after_kill(redis: &TestRedis, lease: Duration) -> anyhow::Result<f64> {
