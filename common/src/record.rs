@@ -21,7 +21,26 @@ pub(crate) struct ScheduleRecord {
 }
 
 impl ScheduleRecord {
-    /// The record of `schedule`.
+    /// What a planned change writes: the fields of `after` that differ from `before`, the snapshot it was
+    /// planned from (the scripts check its revision). Fields the change did not touch are left as they are,
+    /// so a field another script keeps without a revision (`backfill_job`, set by a backfill queued while a
+    /// run was under way) survives, and a finish writes a few fields, not the whole record.
+    pub(crate) fn changes(before: &Schedule, after: &Schedule) -> Self {
+        let old: HashMap<&str, Option<String>> = fields(before).into_iter().collect();
+        let mut record = Self { set: Vec::new(), del: Vec::new() };
+        for (name, value) in fields(after) {
+            if old.get(name) == Some(&value) {
+                continue;
+            }
+            match value {
+                Some(value) => record.set.extend([name.to_string(), value]),
+                None => record.del.push(name),
+            }
+        }
+        record
+    }
+
+    /// The whole record of a new `schedule`.
     pub(crate) fn of(schedule: &Schedule) -> Self {
         let mut record = Self { set: Vec::new(), del: Vec::new() };
         for (name, value) in fields(schedule) {
@@ -244,6 +263,18 @@ mod tests {
         assert_eq!(decode_schedule(&fields).unwrap_err(), "field current_retry has invalid value \"many\"");
         fields.remove("interval_seconds");
         assert!(decode_schedule(&fields).unwrap_err().contains("interval_seconds"));
+    }
+
+    #[test]
+    fn a_change_writes_only_the_fields_it_touched() {
+        let before = schedule(serde_json::json!({"interval_seconds": 60}));
+        let mut after = before.clone();
+        after.rev += 1;
+        after.last_error = Some("boom".to_string());
+        after.next_run_at = None;
+        let record = ScheduleRecord::changes(&before, &after);
+        assert_eq!(record.set, ["last_error", "boom", "rev", "1"]);
+        assert_eq!(record.del, ["next_run_at"]);
     }
 
     #[test]

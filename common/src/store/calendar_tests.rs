@@ -239,3 +239,22 @@ async fn patch_switches_the_timing_kind_and_re_plans_the_pending_job() {
     let patched = f.store.update_schedule(schedule.id, once).await.unwrap();
     assert_eq!((patched.next_run_at, patched.start_at), (Some(at("2026-01-01T00:00:30Z")), at("2026-01-01T00:00:30Z")));
 }
+
+#[tokio::test]
+async fn a_backfill_queued_while_a_regular_run_is_under_way_survives_that_runs_end() {
+    let f = Fixture::new().await;
+    let schedule = f.schedule(json!({"interval_seconds": 3600, "start_at": "2026-01-01T00:00:00Z"})).await;
+    let regular = f.start_next().await;
+    // The backfill is queued while the regular run started from a snapshot without it.
+    let (from, to) = (at("2025-12-31T20:00:00Z"), at("2025-12-31T22:00:00Z"));
+    assert_eq!(f.store.backfill_schedule(schedule.id, from, to).await.unwrap().queued, 3);
+    f.finish(&regular, Outcome::Succeeded).await;
+    let mut ran = Vec::new();
+    for _ in 0..3 {
+        let started = f.start_next().await;
+        ran.push(started.execution.scheduled_for);
+        f.finish(&started, Outcome::Succeeded).await;
+    }
+    assert_eq!(ran, [from, at("2025-12-31T21:00:00Z"), to], "every backfilled occurrence ran, in order");
+    assert_eq!(f.reload(schedule.id).await.backfill_job, None);
+}

@@ -180,7 +180,7 @@ impl Store {
             flag(is_backfill),
             flag(current.ad_hoc && next.status != ScheduleStatus::Active),
             flag(started.holds_slot),
-            ScheduleRecord::of(&next).to_json(),
+            ScheduleRecord::changes(current, &next).to_json(),
         ];
         Ok(PlannedFinish { keys, args, next, next_job })
     }

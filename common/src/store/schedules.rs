@@ -75,7 +75,7 @@ impl Store {
                 due_ms: millis(due),
                 due_at: rfc3339(due),
                 wakeup_channel: self.keys.wakeup_channel(),
-                record: ScheduleRecord::of(&next),
+                record: ScheduleRecord::changes(&current, &next),
             })
             .await?;
         if written == ScheduleWritten::UnknownWorkflow {
@@ -103,7 +103,7 @@ impl Store {
                     schedule_id: id.to_string(),
                     created_ms: millis(current.created_at),
                     live_job_id: job_text(current.live_job),
-                    record: ScheduleRecord::of(&next),
+                    record: ScheduleRecord::changes(&current, &next),
                 })
                 .await?;
             Ok(applied(written, id)?.then_some(()))
@@ -152,7 +152,7 @@ impl Store {
                     due_ms: millis(due),
                     due_at: rfc3339(due),
                     wakeup_channel: self.keys.wakeup_channel(),
-                    record: ScheduleRecord::of(&next),
+                    record: ScheduleRecord::changes(&current, &next),
                 })
                 .await?;
             Ok(applied(written, id)?.then_some(next))
