@@ -75,7 +75,7 @@ impl Store {
                 due_ms: millis(due),
                 due_at: rfc3339(due),
                 wakeup_channel: self.keys.wakeup_channel(),
-                record: ScheduleRecord::changes(&current, &next),
+                record: ScheduleRecord::changes(current, &next),
             })
             .await?;
         if written == ScheduleWritten::UnknownWorkflow {
