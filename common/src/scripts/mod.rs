@@ -173,6 +173,12 @@ macro_rules! name_of {
 }
 pub(crate) use name_of;
 
+/// A boolean as an item of a list field takes it: the text redis-rs writes for a `bool` field, which Lua
+/// reads as `flag == '1'`. The one place that encoding is spelled out.
+pub(crate) fn flag(on: bool) -> String {
+    redis::ToRedisArgs::to_redis_args(&on).concat().into_iter().map(char::from).collect()
+}
+
 /// Runs `call` on `conn` and decodes its answer.
 pub(crate) async fn run<S: ScriptCall>(conn: &mut redis::aio::ConnectionManager, call: &S) -> Result<S::Reply> {
     let value: Value = call.invocation().invoke_async(conn).await?;
@@ -259,6 +265,11 @@ mod tests {
                 assert!(!indexed, "{}: reads KEYS or ARGV by a fixed index: {line}", declaration.file);
             }
         }
+    }
+
+    #[test]
+    fn a_flag_in_a_list_is_written_as_a_bool_field_is() {
+        assert_eq!((flag(true), flag(false)), ("1".to_string(), "0".to_string()));
     }
 
     #[test]

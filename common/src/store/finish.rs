@@ -9,7 +9,7 @@ use crate::{
     Error, Result,
     model::{Execution, JobId, Outcome, QueueName, Schedule, ScheduleStatus, from_millis, millis, rfc3339},
     record::ScheduleRecord,
-    scripts::{Finished, calls::FinishJobs},
+    scripts::{Finished, calls::FinishJobs, flag},
 };
 
 /// How a job ended, as its worker reports it: the job, its closed execution, and the outcome for its schedule.
@@ -142,7 +142,6 @@ impl Store {
             Holder::Worker { expired_before } => (execution.worker_id.clone(), expired_before),
             Holder::Pending => (String::new(), None),
         };
-        let flag = |on: bool| if on { "1" } else { "0" }.to_string();
         let keys = [
             self.keys.job(&job),
             self.keys.running(&started.queue),

@@ -21,6 +21,7 @@ use crate::{
     scripts::{
         CancelAnswer, ClaimAnswer, LeaseRenewal, RequeueAnswer, StartAnswer,
         calls::{CancelExecution, ClaimJobs, RenewLease, RequeueJob, StartJobs},
+        flag,
     },
 };
 
@@ -146,12 +147,7 @@ impl Store {
                 self.keys.leases(queue),
                 self.keys.delayed(queue),
             ]);
-            job_args.extend([
-                job.to_string(),
-                queue.to_string(),
-                if counts_as_run(job) { "1" } else { "0" }.to_string(),
-                ExecutionId::prefix(job),
-            ]);
+            job_args.extend([job.to_string(), queue.to_string(), flag(counts_as_run(job)), ExecutionId::prefix(job)]);
         }
         let answers = self
             .run(StartJobs {
