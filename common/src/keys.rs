@@ -178,6 +178,12 @@ impl Keys {
         self.key(format_args!("reconciled-at"))
     }
 
+    /// STRING, the rank in `schedules:active` where the next reconciler pass resumes its walk; written by
+    /// `recover_schedule_jobs.lua` page by page, so each pass reads a bounded number of schedules.
+    pub fn reconcile_cursor(&self) -> String {
+        self.key(format_args!("reconcile-cursor"))
+    }
+
     /// ZSET of worker ids scored by last heartbeat ms; written by `record_worker_heartbeat.lua`.
     pub fn workers(&self) -> String {
         self.key(format_args!("workers"))
@@ -236,6 +242,7 @@ impl Keys {
             self.leases(&queue),
             self.queues(),
             self.reconciled_at(),
+            self.reconcile_cursor(),
             self.workers(),
             self.worker("<worker>"),
             self.wakeup_channel(),

@@ -169,6 +169,13 @@ impl Inspect {
         self.schedules_by_id(&ids).await
     }
 
+    /// The rank in the active index where the reconciler's walk resumes.
+    pub async fn reconcile_cursor(&self) -> Result<usize> {
+        let mut conn = self.conn.clone();
+        let rank: Option<usize> = conn.get(self.keys.reconcile_cursor()).await?;
+        Ok(rank.unwrap_or(0))
+    }
+
     /// One execution.
     pub async fn execution(&self, id: &str) -> Result<Execution> {
         let parsed: ExecutionId = id.parse().map_err(|_| Error::not_found("execution", id))?;

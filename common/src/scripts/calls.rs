@@ -133,8 +133,8 @@ scripts! {
 
     /// Re-creates the lost live job of active schedules.
     RecoverScheduleJobs = "recover_schedule_jobs.lua" ["enqueue.lua"] -> u64 {
-        keys { ..schedule_keys: Vec<String>, }
-        args { wakeup_channel: String, ..schedule_args: Vec<String>, }
+        keys { reconcile_cursor: String, ..schedule_keys: Vec<String>, }
+        args { wakeup_channel: String, next_rank: usize, ..schedule_args: Vec<String>, }
     }
 
     /// Lets one worker run the periodic reconciler pass per interval.

@@ -1,10 +1,13 @@
 -- For a page of schedules read in Rust: an active schedule whose live job is in no delayed set, ready list
 -- or running hash (lost to a crash between steps, a flushed queue, a restore) gets that job again under
--- its deterministic id. Schedules changed since they were read are skipped; the next pass sees them.
--- KEYS[1..] schedule_keys: for each schedule, 5 keys: schedule (HASH), its live job (HASH), delayed (ZSET),
+-- its deterministic id. Schedules changed since they were read are skipped; the next pass sees them. Records
+-- where the walk resumes.
+-- KEYS[1] reconcile_cursor: the rank the next page starts at (STRING)
+-- KEYS[2..] schedule_keys: for each schedule, 5 keys: schedule (HASH), its live job (HASH), delayed (ZSET),
 -- ready (LIST), running (HASH)
 -- ARGV[1] wakeup_channel
--- ARGV[2..] schedule_args: for each schedule, 6 values: expected rev, schedule id, job id, queue, due ms,
+-- ARGV[2] next_rank: where the walk resumes (0 when this page ended it)
+-- ARGV[3..] schedule_args: for each schedule, 6 values: expected rev, schedule id, job id, queue, due ms,
 -- due RFC 3339
 -- Returns the number of jobs created
 local recovered = 0
@@ -25,4 +28,5 @@ for i = 0, (#KEYS - schedule_keys + 1) / 5 - 1 do
     end
   end
 end
+redis.call('SET', reconcile_cursor, next_rank)
 return recovered

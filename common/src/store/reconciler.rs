@@ -22,6 +22,9 @@ use crate::{
     },
 };
 
+/// Active schedules one reconciler pass reads at most.
+pub const WALK_BUDGET: usize = 1_000;
+
 /// What one reconciler pass did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct ReconcileReport {
@@ -39,7 +42,9 @@ pub struct ReconcileReport {
 
 impl Store {
     /// One reconciler pass: hand back jobs whose lease expired, promote overdue jobs, and re-create the job
-    /// of every active schedule that lost it. Walks indexes in bounded pages.
+    /// of every active schedule that lost it. Walks indexes in bounded pages; the walk over active schedules
+    /// reads at most [`WALK_BUDGET`] of them a pass and resumes where the last pass stopped, so its cost does
+    /// not grow with the number of healthy schedules.
     #[tracing::instrument(skip_all)]
     pub async fn reconcile(&self) -> Result<ReconcileReport> {
         let mut report = ReconcileReport::default();
@@ -53,9 +58,10 @@ impl Store {
                 }
             }
         }
-        let mut offset = 0;
+        let mut rank = self.inspect().reconcile_cursor().await?;
+        let mut walked = 0;
         loop {
-            let page = self.inspect().active_schedules(offset, BATCH).await?;
+            let page = self.inspect().active_schedules(rank, BATCH).await?;
             for schedule in &page {
                 match self.skip_due_occurrence(schedule).await? {
                     Some(SkipReason::Expired { .. } | SkipReason::Ended) => report.skipped_expired += 1,
@@ -63,11 +69,13 @@ impl Store {
                     None => {}
                 }
             }
-            report.recovered += self.recover_schedule_jobs(&page).await?;
-            if page.len() < BATCH {
+            walked += page.len();
+            let next_rank = if page.len() < BATCH { 0 } else { rank + BATCH };
+            report.recovered += self.recover_schedule_jobs(&page, next_rank).await?;
+            if next_rank == 0 || walked >= WALK_BUDGET {
                 break;
             }
-            offset += BATCH;
+            rank = next_rank;
         }
         self.trim_history().await?;
         if report != ReconcileReport::default() {
@@ -112,8 +120,9 @@ impl Store {
         .await
     }
 
-    /// Re-creates the live job of each active schedule in `page` that has none in any queue structure.
-    pub async fn recover_schedule_jobs(&self, page: &[Schedule]) -> Result<u64> {
+    /// Re-creates the live job of each active schedule in `page` that has none in any queue structure, and
+    /// records that the walk resumes at `next_rank`.
+    pub async fn recover_schedule_jobs(&self, page: &[Schedule], next_rank: usize) -> Result<u64> {
         let now = self.clock.now();
         let (mut schedule_keys, mut schedule_args) = (Vec::new(), Vec::new());
         for schedule in page.iter().filter(|schedule| schedule.status == ScheduleStatus::Active) {
@@ -136,10 +145,14 @@ impl Store {
                 rfc3339(due),
             ]);
         }
-        if schedule_keys.is_empty() {
-            return Ok(0);
-        }
-        self.run(RecoverScheduleJobs { schedule_keys, wakeup_channel: self.keys.wakeup_channel(), schedule_args }).await
+        self.run(RecoverScheduleJobs {
+            reconcile_cursor: self.keys.reconcile_cursor(),
+            schedule_keys,
+            wakeup_channel: self.keys.wakeup_channel(),
+            next_rank,
+            schedule_args,
+        })
+        .await
     }
 
     /// Drops history index entries past the retention age, walking the workflow index in pages.

@@ -753,3 +753,29 @@ async fn a_bulk_create_with_any_bad_item_lists_each_one_and_writes_nothing() {
     assert!(f.redis.zset(&f.keys.schedules()).await.is_empty());
     assert!(f.delayed().await.is_empty());
 }
+
+#[tokio::test]
+async fn a_reconciler_pass_walks_a_bounded_number_of_schedules_and_the_next_resumes_where_it_stopped() {
+    let f = Fixture::new().await;
+    let workflow = f.workflow().await;
+    let count = WALK_BUDGET + 50;
+    let mut created = Vec::new();
+    for chunk in [WALK_BUDGET, 50] {
+        let items = (0..chunk)
+            .map(|_| serde_json::from_value(json!({"workflow_id": workflow.id, "interval_seconds": 60})).unwrap())
+            .collect();
+        created.extend(f.store.create_schedules(items).await.unwrap());
+    }
+    // Every pending job is lost, as to a flushed queue.
+    let mut lost = vec![f.keys.delayed(&f.queue)];
+    lost.extend(created.iter().map(|schedule| f.keys.job(&JobId::regular(schedule.id, 0, 0))));
+    f.redis.delete(&lost).await;
+
+    let first = f.store.reconcile().await.unwrap();
+    assert_eq!(first.recovered, WALK_BUDGET as u64);
+    assert_eq!(f.store.inspect().reconcile_cursor().await.unwrap(), WALK_BUDGET);
+    let second = f.store.reconcile().await.unwrap();
+    assert_eq!(second.recovered, 50, "the next pass resumes where the first stopped");
+    assert_eq!(f.store.inspect().reconcile_cursor().await.unwrap(), 0, "and the walk starts over after the end");
+    assert_eq!(f.delayed().await.len(), count);
+}
