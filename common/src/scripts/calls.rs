@@ -30,7 +30,7 @@ scripts! {
     }
 
     /// Saves new schedules and enqueues the first job of each.
-    CreateSchedules = "create_schedules.lua" ["write_schedule.lua", "enqueue.lua"] -> Vec<ScheduleCreated> {
+    CreateSchedules = "create_schedules.lua" ["write_schedule.lua", "enqueue.lua", "items.lua"] -> Vec<ScheduleCreated> {
         keys { queues: String, ..schedule_keys: Vec<String>, }
         args { wakeup_channel: String, ..schedule_args: Vec<String>, }
     }
@@ -90,7 +90,7 @@ scripts! {
     }
 
     /// Starts claimed jobs: counts each delivery and marks each execution running.
-    StartJobs = "start_jobs.lua" ["enqueue.lua", "slots.lua"] -> Vec<StartAnswer> {
+    StartJobs = "start_jobs.lua" ["enqueue.lua", "slots.lua", "items.lua"] -> Vec<StartAnswer> {
         keys { workflow_requirements: String, execution_index: String, ..job_keys: Vec<String>, }
         args { worker_id: String, now_ms: i64, now_at: String, lease_until_ms: i64, handlers: String,
             slots_pattern: String, waiting_pattern: String, workflow_executions_pattern: String,
@@ -111,7 +111,7 @@ scripts! {
 
     /// Ends jobs: for each, records the execution, writes the schedule's next state, enqueues the next job.
     FinishJobs = "finish_jobs.lua"
-        ["owner.lua", "write_schedule.lua", "enqueue.lua", "end_run.lua", "slots.lua"] -> Vec<Finished> {
+        ["owner.lua", "write_schedule.lua", "enqueue.lua", "end_run.lua", "slots.lua", "items.lua"] -> Vec<Finished> {
         keys { execution_index: String, ..finish_keys: Vec<String>, }
         args { now_ms: i64, keep: u64, drop_before_ms: i64, retention_ms: i64, wakeup_channel: String,
             delayed_pattern: String, trim_batch: usize, ..finish_args: Vec<String>, }

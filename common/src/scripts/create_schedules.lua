@@ -22,15 +22,4 @@ local function create(schedule, schedules, status_index, workflow, workflow_sche
   return 'created'
 end
 
-local answers = {}
-for i = 0, (#ARGV - schedule_args + 1) / 7 - 1 do
-  local item = {}
-  for k = schedule_keys + 7 * i, schedule_keys + 7 * i + 6 do
-    item[#item + 1] = KEYS[k]
-  end
-  for a = schedule_args + 7 * i, schedule_args + 7 * i + 6 do
-    item[#item + 1] = ARGV[a]
-  end
-  answers[#answers + 1] = create(unpack(item))
-end
-return answers
+return each_item(schedule_keys, 7, schedule_args, 7, create)

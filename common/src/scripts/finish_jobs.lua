@@ -118,15 +118,4 @@ local function finish(job, running, leases, schedule, executions, execution_time
   return 'recorded'
 end
 
-local answers = {}
-for i = 0, (#ARGV - finish_args + 1) / 19 - 1 do
-  local item = {}
-  for k = finish_keys + 16 * i, finish_keys + 16 * i + 15 do
-    item[#item + 1] = KEYS[k]
-  end
-  for a = finish_args + 19 * i, finish_args + 19 * i + 18 do
-    item[#item + 1] = ARGV[a]
-  end
-  answers[#answers + 1] = finish(unpack(item))
-end
-return answers
+return each_item(finish_keys, 16, finish_args, 19, finish)

@@ -94,10 +94,4 @@ local function start(job, schedule, execution_times, running, leases, delayed, j
   return {'started', execution_id, record[2], fields, slot, version}
 end
 
-local answers = {}
-for i = 0, (#ARGV - job_args + 1) / 4 - 1 do
-  local k, a = job_keys + 6 * i, job_args + 4 * i
-  answers[#answers + 1] = start(KEYS[k], KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], KEYS[k + 4], KEYS[k + 5],
-    ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3])
-end
-return answers
+return each_item(job_keys, 6, job_args, 4, start)
