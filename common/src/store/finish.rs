@@ -12,6 +12,14 @@ use crate::{
     scripts::{Finished, calls::FinishJobs, flag},
 };
 
+/// A schedule's history is trimmed to the retention bounds on every this-many-th finish, so that a busy
+/// schedule pays the two commands of checking the bounds once per this many; up to this many more records
+/// than the count bound may be kept in between.
+const TRIM_EVERY: u64 = 16;
+/// A finish that comes at least this part of the retention age after the previous run always trims, so a
+/// rare schedule's records outlive the age bound by at most `TRIM_EVERY` such gaps (a quarter of it).
+const QUIET_PART_OF_AGE: i64 = 64;
+
 /// How a job ended, as its worker reports it: the job, its closed execution, and the outcome for its schedule.
 #[derive(Debug, Clone)]
 pub struct JobEnd {
@@ -44,7 +52,7 @@ pub(super) enum Holder {
 /// One finish as `finish_jobs.lua` takes it (see its header for the order), and what it plans.
 struct PlannedFinish {
     keys: [String; 16],
-    args: [String; 19],
+    args: [String; 20],
     next: Schedule,
     next_job: Option<(JobId, Timestamp)>,
 }
@@ -179,9 +187,19 @@ impl Store {
             flag(is_backfill),
             flag(current.ad_hoc && next.status != ScheduleStatus::Active),
             flag(started.holds_slot),
+            flag(self.trims_history(current, now)),
             ScheduleRecord::changes(current, &next).to_json(),
         ];
         Ok(PlannedFinish { keys, args, next, next_job })
+    }
+
+    /// Whether a finish of `current` at `now` trims its history: every [`TRIM_EVERY`]th, and any that comes
+    /// after a quiet spell.
+    fn trims_history(&self, current: &Schedule, now: Timestamp) -> bool {
+        let finishes = current.run_count + current.error_count + current.missed_count;
+        let quiet = self.retention.max_age.as_millis() / i128::from(QUIET_PART_OF_AGE);
+        let after_quiet = current.last_run_at.is_none_or(|at| now.duration_since(at).as_millis() >= quiet);
+        finishes.is_multiple_of(TRIM_EVERY) || after_quiet
     }
 
     /// Writes planned finishes in one call; one answer per finish, in order.

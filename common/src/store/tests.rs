@@ -483,22 +483,27 @@ async fn deleting_a_schedule_while_its_job_runs_still_records_the_run_and_enqueu
 }
 
 #[tokio::test]
-async fn execution_history_is_trimmed_to_the_retention_count() {
+async fn execution_history_is_trimmed_to_the_retention_count_every_sixteenth_finish() {
     let f = Fixture::new().await;
     let store = f.store.clone().with_retention(Retention { keep: 3, max_age: SignedDuration::from_hours(1) });
     let schedule = f.schedule(json!({"interval_seconds": 1})).await;
-    for _ in 0..6 {
+    for finished in 1..=17 {
         f.advance(1);
         let Claim::Claimed(jobs) = store.claim_jobs(&claimant(), 1).await.unwrap() else { panic!() };
         let Some(Start::Started(started)) = store.start_jobs(&claimant(), &jobs).await.unwrap().pop() else { panic!() };
         let mut execution: Execution = started.execution.clone();
         execution.close(ExecutionState::Succeeded, f.now(), None);
         finish_one(&store, &started, &execution, &Outcome::Succeeded).await;
+        if finished == 16 {
+            let kept = f.redis.zset(&f.keys.execution_times(schedule.id)).await.len();
+            assert_eq!(kept, 16, "between trims the history grows past the bound");
+        }
     }
+    // The 17th finish is the 16th since the first, and trims back to the bound.
     let kept = f.redis.zset(&f.keys.execution_times(schedule.id)).await;
     assert_eq!(kept.len(), 3);
     assert_eq!(f.redis.hash(&f.keys.executions(schedule.id)).await.len(), 3);
-    assert!(kept[0].0.ends_with("-n3-rc0-a1"));
+    assert!(kept[0].0.ends_with("-n14-rc0-a1"));
 }
 
 #[tokio::test]
@@ -778,4 +783,21 @@ async fn a_reconciler_pass_walks_a_bounded_number_of_schedules_and_the_next_resu
     assert_eq!(second.recovered, 50, "the next pass resumes where the first stopped");
     assert_eq!(f.store.inspect().reconcile_cursor().await.unwrap(), 0, "and the walk starts over after the end");
     assert_eq!(f.delayed().await.len(), count);
+}
+
+#[tokio::test]
+async fn a_schedule_that_runs_rarely_is_trimmed_on_every_finish() {
+    let f = Fixture::new().await;
+    // Runs 60 s apart are a quiet spell for a one-hour retention age (a 64th of it is 56 s).
+    let store = f.store.clone().with_retention(Retention { keep: 1, max_age: SignedDuration::from_hours(1) });
+    let schedule = f.schedule(json!({"interval_seconds": 60})).await;
+    for _ in 0..3 {
+        f.advance(60);
+        let Claim::Claimed(jobs) = store.claim_jobs(&claimant(), 1).await.unwrap() else { panic!() };
+        let Some(Start::Started(started)) = store.start_jobs(&claimant(), &jobs).await.unwrap().pop() else { panic!() };
+        let mut execution: Execution = started.execution.clone();
+        execution.close(ExecutionState::Succeeded, f.now(), None);
+        finish_one(&store, &started, &execution, &Outcome::Succeeded).await;
+        assert_eq!(f.redis.zset(&f.keys.execution_times(schedule.id)).await.len(), 1);
+    }
 }
