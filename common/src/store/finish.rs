@@ -194,12 +194,12 @@ impl Store {
     }
 
     /// Whether a finish of `current` at `now` trims its history: every [`TRIM_EVERY`]th, and any that comes
-    /// after a quiet spell.
+    /// after a quiet spell; never the first (a one-off job's only one), which has nothing before it to trim.
     fn trims_history(&self, current: &Schedule, now: Timestamp) -> bool {
         let finishes = current.run_count + current.error_count + current.missed_count;
         let quiet = self.retention.max_age.as_millis() / i128::from(QUIET_PART_OF_AGE);
         let after_quiet = current.last_run_at.is_none_or(|at| now.duration_since(at).as_millis() >= quiet);
-        finishes.is_multiple_of(TRIM_EVERY) || after_quiet
+        finishes > 0 && (finishes.is_multiple_of(TRIM_EVERY) || after_quiet)
     }
 
     /// Writes planned finishes in one call; one answer per finish, in order.

@@ -499,7 +499,7 @@ async fn execution_history_is_trimmed_to_the_retention_count_every_sixteenth_fin
             assert_eq!(kept, 16, "between trims the history grows past the bound");
         }
     }
-    // The 17th finish is the 16th since the first, and trims back to the bound.
+    // The 17th finish, with 16 before it, trims back to the bound.
     let kept = f.redis.zset(&f.keys.execution_times(schedule.id)).await;
     assert_eq!(kept.len(), 3);
     assert_eq!(f.redis.hash(&f.keys.executions(schedule.id)).await.len(), 3);
