@@ -113,7 +113,8 @@ async fn max_concurrency_one_never_overlaps_across_three_schedules_and_three_wor
         runs.iter().all(|run| run["state"] == "succeeded" && run["attempt"] == 1),
         "waiting is no attempt: {runs:?}"
     );
-    runs.sort_by_key(|run| run["started_at"].as_str().unwrap_or_default().to_string());
+    // By instant, not by text: RFC 3339 leaves out a zero fraction (`…:18Z` is before `…:18.982Z`).
+    runs.sort_by_key(|run| run["started_at"].as_str().and_then(|at| at.parse::<jiff::Timestamp>().ok()));
     for pair in runs.windows(2) {
         let gap = seconds_between(&pair[0]["finished_at"], &pair[1]["started_at"]);
         assert!(gap >= 0.0, "runs overlapped: {} and {}", pair[0], pair[1]);
