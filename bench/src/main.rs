@@ -12,6 +12,9 @@
 //!   fires, duplicates, misses, start lateness; and bytes per idle schedule.
 //! - W4: a worker killed mid-job (`kill -9`); seconds until another worker starts the job again, for each
 //!   lease in `--leases` (BullMQ: `lockDuration` and `stalledInterval` set to the lease).
+//! - recur alone at scale: `--scale-schedules` idle schedules created through the bulk endpoint (rate, Redis
+//!   memory per schedule, one reconciler pass), and `--overdue` jobs that came due while no worker ran
+//!   (time for a starting worker to drain them).
 //!
 //! `scripts/bench` builds everything, installs BullMQ from `bench/bullmq/package-lock.json` and runs this.
 
@@ -48,6 +51,12 @@ struct Args {
     /// Leases (seconds) W4 is run with.
     #[arg(long, value_delimiter = ',', default_value = "5,30")]
     leases: Vec<u64>,
+    /// Idle schedules recur alone is measured with (0 leaves it out).
+    #[arg(long, default_value_t = 1_000_000)]
+    scale_schedules: usize,
+    /// Overdue jobs a starting worker drains, recur alone (0 leaves it out).
+    #[arg(long, default_value_t = 100_000)]
+    overdue: usize,
     /// Leave BullMQ out (recur's figures only).
     #[arg(long)]
     recur_only: bool,
@@ -234,6 +243,44 @@ async fn main() -> anyhow::Result<()> {
             peer_rerun,
             Better::Lower,
             1,
+        );
+    }
+
+    if args.overdue > 0 {
+        let seconds = recur::drain(&redis, args.overdue, args.concurrency).await?;
+        let rate = args.overdue as f64 / seconds;
+        row(
+            &format!("recur alone: seconds to drain {} jobs that came due while no worker ran", args.overdue),
+            seconds,
+            None,
+            Better::Lower,
+            1,
+        );
+        row("recur alone: jobs/s while draining", rate, None, Better::Higher, 0);
+    }
+    if args.scale_schedules > 0 {
+        let scale = recur::scale(&redis, args.scale_schedules).await?;
+        let name = format!("recur alone, {} idle schedules", args.scale_schedules);
+        row(
+            &format!("{name}: created per second through POST /schedules/batch"),
+            scale.create_per_second,
+            None,
+            Better::Higher,
+            0,
+        );
+        row(
+            &format!("{name}: Redis bytes per schedule, with its pending job"),
+            scale.bytes_per_schedule,
+            None,
+            Better::Lower,
+            0,
+        );
+        row(
+            &format!("{name}: one reconciler pass, ms (it reads at most 1,000 schedules)"),
+            scale.reconcile_pass_ms,
+            None,
+            Better::Lower,
+            0,
         );
     }
 

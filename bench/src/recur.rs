@@ -43,6 +43,7 @@ pub struct Lateness {
 struct Deployment {
     store: Store,
     keys: Keys,
+    settings: RedisSettings,
     api: String,
     http: reqwest::Client,
     shutdown: CancellationToken,
@@ -50,14 +51,26 @@ struct Deployment {
 
 impl Deployment {
     async fn start(redis: &TestRedis, prefix: &str, concurrency: usize) -> anyhow::Result<Self> {
-        let settings = RedisSettings { prefix: prefix.to_string(), ..redis.settings() };
-        let shutdown = CancellationToken::new();
+        let deployment = Self::start_api(redis, prefix).await?;
+        deployment.start_worker(concurrency)?;
+        Ok(deployment)
+    }
+
+    /// One worker with `concurrency`, its reconciler passes an hour apart.
+    fn start_worker(&self, concurrency: usize) -> anyhow::Result<()> {
         let mut worker = recur_worker::Settings::from_env()?;
-        worker.redis = settings.clone();
+        worker.redis = self.settings.clone();
         worker.concurrency = concurrency;
         worker.reconcile_every = Duration::from_secs(3600);
-        worker.worker_id = format!("bench-{prefix}");
-        tokio::spawn(recur_worker::run(worker, recur_worker::Handlers::default(), shutdown.clone()));
+        worker.worker_id = format!("bench-{}", self.settings.prefix);
+        tokio::spawn(recur_worker::run(worker, recur_worker::Handlers::default(), self.shutdown.clone()));
+        Ok(())
+    }
+
+    /// The API alone.
+    async fn start_api(redis: &TestRedis, prefix: &str) -> anyhow::Result<Self> {
+        let settings = RedisSettings { prefix: prefix.to_string(), ..redis.settings() };
+        let shutdown = CancellationToken::new();
         let mut api = recur_api::Settings::from_env()?;
         api.redis = settings.clone();
         api.addr = ([127, 0, 0, 1], 0).into();
@@ -67,7 +80,7 @@ impl Deployment {
         let stopped = shutdown.clone();
         tokio::spawn(app.run_until_stopped(async move { stopped.cancelled().await }));
         let store = Store::new(redis.connection().await, prefix, Arc::new(SystemClock));
-        Ok(Self { store, keys: Keys::new(prefix), api: url, http: reqwest::Client::new(), shutdown })
+        Ok(Self { store, keys: Keys::new(prefix), settings, api: url, http: reqwest::Client::new(), shutdown })
     }
 
     async fn post(&self, path: &str, body: Value) -> anyhow::Result<Value> {
@@ -270,6 +283,57 @@ pub async fn recurring(
         p99_ms: stats::quantile(&lateness_ms, 0.99),
         bytes_per_idle_schedule: bytes,
     })
+}
+
+/// recur alone at scale: idle schedules created through the bulk endpoint.
+pub struct Scale {
+    pub create_per_second: f64,
+    pub bytes_per_schedule: f64,
+    pub reconcile_pass_ms: f64,
+}
+
+/// Creates `schedules` healthy idle schedules (first run a day away) through the bulk endpoint, then times
+/// one reconciler pass over them.
+pub async fn scale(redis: &TestRedis, schedules: usize) -> anyhow::Result<Scale> {
+    let deployment = Deployment::start_api(redis, "scale").await?;
+    let mut conn = redis.connection().await;
+    let workflow = deployment.noop_workflow().await?;
+    let far = Timestamp::now() + SignedDuration::from_hours(24);
+    let memory_before = stats::used_memory(&mut conn).await?;
+    let started = Instant::now();
+    let answers: Vec<anyhow::Result<Value>> = stream::iter((0..schedules).step_by(1_000))
+        .map(|first| {
+            let items: Vec<Value> = (first..(first + 1_000).min(schedules))
+                .map(|_| json!({"workflow_id": workflow, "interval_seconds": 3600, "start_at": far}))
+                .collect();
+            deployment.post("/schedules/batch", json!({ "items": items }))
+        })
+        .buffered(4)
+        .collect()
+        .await;
+    let seconds = started.elapsed().as_secs_f64();
+    answers.into_iter().collect::<anyhow::Result<Vec<_>>>()?;
+    let bytes = stats::used_memory(&mut conn).await?.saturating_sub(memory_before) as f64 / schedules as f64;
+    let pass = Instant::now();
+    deployment.store.reconcile().await?;
+    Ok(Scale {
+        create_per_second: schedules as f64 / seconds,
+        bytes_per_schedule: bytes,
+        reconcile_pass_ms: pass.elapsed().as_secs_f64() * 1000.0,
+    })
+}
+
+/// `jobs` one-shot jobs that came due while no worker ran; seconds from a worker's start until all ran.
+pub async fn drain(redis: &TestRedis, jobs: usize, concurrency: usize) -> anyhow::Result<f64> {
+    let deployment = Deployment::start_api(redis, "drain").await?;
+    let mut conn = redis.connection().await;
+    let workflow = deployment.noop_workflow().await?;
+    let overdue = Timestamp::now() - SignedDuration::from_secs(60);
+    deployment.one_shots(&workflow, &vec![overdue; jobs]).await?;
+    let started = Instant::now();
+    deployment.start_worker(concurrency)?;
+    deployment.wait_done(&mut conn, jobs).await?;
+    Ok(started.elapsed().as_secs_f64())
 }
 
 /// W4: a worker process takes a long job and is killed mid-run; another worker process starts. The seconds
