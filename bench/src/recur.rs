@@ -98,19 +98,23 @@ impl Deployment {
         Ok(workflow.await?["id"].as_str().context("workflow id")?.to_string())
     }
 
-    /// One-shot schedules of `workflow`, one per due time, through the bulk endpoint: 1,000 a request, 4
-    /// requests in flight.
+    /// One-shot schedules of `workflow`, one per due time.
     async fn one_shots(&self, workflow: &str, dues: &[Timestamp]) -> anyhow::Result<Vec<uuid::Uuid>> {
-        let created: Vec<anyhow::Result<Value>> = stream::iter(dues.chunks(1_000))
-            .map(|chunk| {
-                let items: Vec<Value> =
-                    chunk.iter().map(|due| json!({"workflow_id": workflow, "run_at": due})).collect();
+        self.create_in_bulk(dues.len(), |i| json!({"workflow_id": workflow, "run_at": dues[i]})).await
+    }
+
+    /// `count` schedules, the `i`th with the body `item(i)`, through the bulk endpoint: 1,000 a request, 4
+    /// requests in flight. Their ids, in order.
+    async fn create_in_bulk(&self, count: usize, item: impl Fn(usize) -> Value) -> anyhow::Result<Vec<uuid::Uuid>> {
+        let created: Vec<anyhow::Result<Value>> = stream::iter((0..count).step_by(1_000))
+            .map(|first| {
+                let items: Vec<Value> = (first..(first + 1_000).min(count)).map(&item).collect();
                 self.post("/schedules/batch", json!({ "items": items }))
             })
             .buffered(4)
             .collect()
             .await;
-        let mut ids = Vec::with_capacity(dues.len());
+        let mut ids = Vec::with_capacity(count);
         for answer in created {
             for item in answer?["items"].as_array().context("items")? {
                 ids.push(item["id"].as_str().context("schedule id")?.parse()?);
@@ -239,24 +243,16 @@ pub async fn recurring(
     let workflow = deployment.noop_workflow().await?;
     let memory_before = stats::used_memory(&mut conn).await?;
     let far = Timestamp::now() + SignedDuration::from_hours(24);
-    let idle: Vec<Value> =
-        (0..schedules).map(|_| json!({"workflow_id": workflow, "interval_seconds": 3600, "start_at": far})).collect();
-    deployment.post("/schedules/batch", json!({ "items": idle })).await?;
+    deployment
+        .create_in_bulk(schedules, |_| json!({"workflow_id": workflow, "interval_seconds": 3600, "start_at": far}))
+        .await?;
     let bytes = stats::used_memory(&mut conn).await?.saturating_sub(memory_before) as f64 / schedules as f64;
 
     // On a whole second, as a scheduler would align them.
     let start_ms = (Timestamp::now().as_millisecond() / 1_000 + 4) * 1_000;
     let start = Timestamp::from_millisecond(start_ms)?;
-    let every: Vec<Value> = (0..schedules)
-        .map(|_| json!({"workflow_id": workflow, "interval_seconds": 1, "repeat_count": repeats, "start_at": start}))
-        .collect();
-    let created = deployment.post("/schedules/batch", json!({ "items": every })).await?;
-    let ids: Vec<uuid::Uuid> = created["items"]
-        .as_array()
-        .context("items")?
-        .iter()
-        .map(|item| Ok(item["id"].as_str().context("id")?.parse()?))
-        .collect::<anyhow::Result<_>>()?;
+    let every = json!({"workflow_id": workflow, "interval_seconds": 1, "repeat_count": repeats, "start_at": start});
+    let ids = deployment.create_in_bulk(schedules, |_| every.clone()).await?;
     let done_by = start + SignedDuration::from_secs(i64::try_from(repeats).unwrap_or(0) + 10);
     let done_key = deployment.keys.schedules_by_status(ScheduleStatus::Done);
     while conn.zcard::<_, usize>(&done_key).await? < schedules && Timestamp::now() < done_by {
@@ -301,18 +297,10 @@ pub async fn scale(redis: &TestRedis, schedules: usize) -> anyhow::Result<Scale>
     let far = Timestamp::now() + SignedDuration::from_hours(24);
     let memory_before = stats::used_memory(&mut conn).await?;
     let started = Instant::now();
-    let answers: Vec<anyhow::Result<Value>> = stream::iter((0..schedules).step_by(1_000))
-        .map(|first| {
-            let items: Vec<Value> = (first..(first + 1_000).min(schedules))
-                .map(|_| json!({"workflow_id": workflow, "interval_seconds": 3600, "start_at": far}))
-                .collect();
-            deployment.post("/schedules/batch", json!({ "items": items }))
-        })
-        .buffered(4)
-        .collect()
-        .await;
+    deployment
+        .create_in_bulk(schedules, |_| json!({"workflow_id": workflow, "interval_seconds": 3600, "start_at": far}))
+        .await?;
     let seconds = started.elapsed().as_secs_f64();
-    answers.into_iter().collect::<anyhow::Result<Vec<_>>>()?;
     let bytes = stats::used_memory(&mut conn).await?.saturating_sub(memory_before) as f64 / schedules as f64;
     let pass = Instant::now();
     deployment.store.reconcile().await?;
