@@ -100,13 +100,6 @@ impl Keys {
         self.key(format_args!("schedules:{}", status.as_str()))
     }
 
-    /// ZSET of the ids of ad-hoc runs (`POST /workflows/{id}/run`) by creation ms. Their one-shot schedule
-    /// records are indexed here alone, not in the schedule indexes; trimmed to the execution retention age by
-    /// `finish_jobs.lua`, which also expires each run's records when it ends.
-    pub fn runs(&self) -> String {
-        self.key(format_args!("runs"))
-    }
-
     /// ZSET of all execution ids by start ms: the run history across schedules (`GET /executions`); written
     /// by `start_jobs.lua` and `finish_jobs.lua`, trimmed by age in `trim_history.lua`.
     pub fn execution_index(&self) -> String {
@@ -229,7 +222,6 @@ impl Keys {
             self.schedule(id),
             self.schedules(),
             self.schedules_by_status(ScheduleStatus::Active),
-            self.runs(),
             self.execution_index(),
             self.workflow_executions(id),
             self.executions(id),

@@ -10,7 +10,10 @@ use std::{collections::HashMap, str::FromStr};
 use jiff::Timestamp;
 use redis::{RedisWrite, ToRedisArgs};
 
-use crate::model::{CronRule, Execution, ExecutionId, QueueName, Recurrence, Schedule, from_millis, millis};
+use crate::model::{
+    CronRule, DEFAULT_TIMEOUT_SECONDS, Execution, ExecutionId, JobId, QueueName, Recurrence, Schedule, ScheduleStatus,
+    from_millis, millis,
+};
 
 /// A schedule as a script writes it: the fields to set and the ones to delete, passed as one JSON argument
 /// (`{"set": [name, value, ...], "del": [name, ...]}`) that `lib/write_schedule.lua` decodes once.
@@ -107,7 +110,6 @@ fn fields(schedule: &Schedule) -> Vec<(&'static str, Option<String>)> {
         ("run_count", Some(schedule.run_count.to_string())),
         ("error_count", Some(schedule.error_count.to_string())),
         ("missed_count", Some(schedule.missed_count.to_string())),
-        ("ad_hoc", schedule.ad_hoc.then(|| "1".to_string())),
         ("created_at", Some(ms(schedule.created_at))),
         ("updated_at", Some(ms(schedule.updated_at))),
         ("rev", Some(schedule.rev.to_string())),
@@ -173,7 +175,7 @@ pub(crate) fn decode_schedule(fields: &HashMap<String, String>) -> Result<Schedu
         run_count: parse(fields, "run_count")?,
         error_count: parse(fields, "error_count")?,
         missed_count: parse(fields, "missed_count")?,
-        ad_hoc: fields.contains_key("ad_hoc"),
+        ad_hoc: false,
         created_at: instant("created_at")?,
         updated_at: instant("updated_at")?,
         rev: parse(fields, "rev")?,
@@ -187,6 +189,57 @@ pub(crate) fn decode_schedule(fields: &HashMap<String, String>) -> Result<Schedu
     })
 }
 
+/// Whether a job's hash is an ad-hoc run: a bare job that names its workflow and belongs to no schedule.
+pub(crate) fn is_run(job: &HashMap<String, String>) -> bool {
+    !job.contains_key("schedule_id") && job.contains_key("workflow_id")
+}
+
+/// When a job is due, from its hash: `due_at` as written for a schedule's job, `due_ms` for an ad-hoc run.
+pub(crate) fn decode_due(job: &HashMap<String, String>) -> Result<Timestamp, String> {
+    if let Some(text) = job.get("due_at") {
+        return text.parse().map_err(|_| format!("field due_at has invalid value {text:?}"));
+    }
+    let text = job.get("due_ms").ok_or("missing field due_ms")?;
+    text.parse().map(from_millis).map_err(|_| format!("field due_ms has invalid value {text:?}"))
+}
+
+/// The one-shot schedule an ad-hoc run `job` runs under, built from its hash (see `enqueue_runs.lua`): due
+/// when it was queued, no retry, never stored. Its name is empty: the run has none.
+pub(crate) fn decode_run(job: &JobId, fields: &HashMap<String, String>) -> Result<Schedule, String> {
+    let due = millis(decode_due(fields)?).to_string();
+    let field = |name: &str| fields.get(name).cloned().ok_or_else(|| format!("missing field {name}"));
+    let record: HashMap<String, String> = [
+        ("id", job.schedule().to_string()),
+        ("name", String::new()),
+        ("workflow_id", field("workflow_id")?),
+        ("run_at", due.clone()),
+        ("start_at", due.clone()),
+        ("repeat_count", "0".to_string()),
+        ("retry_max", "0".to_string()),
+        ("timeout_seconds", fields.get("timeout_seconds").cloned().unwrap_or(DEFAULT_TIMEOUT_SECONDS.to_string())),
+        ("queue", field("queue")?),
+        ("payload", fields.get("payload").cloned().unwrap_or("{}".to_string())),
+        ("status", ScheduleStatus::Active.as_str().to_string()),
+        ("current_repeat", "0".to_string()),
+        ("current_retry", "0".to_string()),
+        ("next_run_at", due.clone()),
+        ("run_count", "0".to_string()),
+        ("error_count", "0".to_string()),
+        ("missed_count", "0".to_string()),
+        ("created_at", due.clone()),
+        ("updated_at", due.clone()),
+        ("rev", "0".to_string()),
+        ("anchor_at", due),
+        ("live_job", job.to_string()),
+    ]
+    .into_iter()
+    .map(|(name, value)| (name.to_string(), value))
+    .collect();
+    let mut run = decode_schedule(&record)?;
+    run.ad_hoc = true;
+    Ok(run)
+}
+
 /// The running execution `id` as `start_jobs.lua` marked it in its job's hash, if the job names it.
 pub(crate) fn decode_running_execution(id: &ExecutionId, job: &HashMap<String, String>) -> Option<Execution> {
     if job.get("execution_id")? != &id.to_string() {
@@ -194,9 +247,9 @@ pub(crate) fn decode_running_execution(id: &ExecutionId, job: &HashMap<String, S
     }
     Some(Execution::running(
         *id,
-        job.get("schedule_id")?.parse().ok()?,
+        id.job.schedule(),
         job.get("workflow_id")?.parse().ok()?,
-        job.get("due_at")?.parse().ok()?,
+        decode_due(job).ok()?,
         None,
         job.get("started_at")?.parse().ok()?,
         job.get("worker").cloned().unwrap_or_default(),

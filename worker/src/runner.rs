@@ -334,8 +334,9 @@ fn trigger(started: &StartedJob, clock: &dyn Clock) -> Value {
         JobId::Manual { .. } | JobId::Backfill { .. } => (schedule.current_repeat, 0),
     };
     json!({
+        // An ad-hoc run has no schedule: its id is the run's, and it has no name.
         "schedule_id": schedule.id,
-        "schedule_name": schedule.name,
+        "schedule_name": (!schedule.ad_hoc).then_some(&schedule.name),
         "node_id": schedule.trigger_node_id,
         "repeat_number": repeat,
         "retry_number": retry,

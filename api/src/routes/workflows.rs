@@ -1,7 +1,8 @@
 use axum::{Json, extract::State, http::StatusCode};
 use recur_common::{
     inspect::Page,
-    model::{ExecutionId, JobId, NewRun, NewWorkflow, Schedule, Workflow},
+    model::{ExecutionId, NewRun, NewWorkflow, Workflow},
+    store::QueuedRun,
 };
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -60,8 +61,8 @@ pub async fn run_workflow(
     PathId(id): PathId<Uuid>,
     JsonBody(run): JsonBody<NewRun>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let schedule = state.store.run_workflow(id, run).await?;
-    Ok((StatusCode::ACCEPTED, Json(run_answer(&schedule))))
+    let queued = state.store.run_workflow(id, run).await?;
+    Ok((StatusCode::ACCEPTED, Json(run_answer(&queued))))
 }
 
 /// `POST /workflows/{id}/runs`: up to 1,000 runs, checked as a whole; 202 with each run as
@@ -75,13 +76,11 @@ pub async fn run_workflow_many(
     Ok((StatusCode::ACCEPTED, Json(json!({ "items": runs.iter().map(run_answer).collect::<Vec<_>>() }))))
 }
 
-/// What an ad-hoc run is known by: its first execution, job, schedule and queue.
-fn run_answer(schedule: &Schedule) -> Value {
-    let job = JobId::regular(schedule.id, 0, 0);
+/// What an ad-hoc run is known by: its first execution, its job and its queue.
+fn run_answer(queued: &QueuedRun) -> Value {
     json!({
-        "execution_id": ExecutionId { job, attempt: 1 },
-        "job_id": job.to_string(),
-        "schedule_id": schedule.id,
-        "queue": schedule.queue,
+        "execution_id": ExecutionId { job: queued.job, attempt: 1 },
+        "job_id": queued.job.to_string(),
+        "queue": queued.queue,
     })
 }

@@ -1,6 +1,9 @@
 //! Read-only queries: what the API serves and what `recur-worker inspect` prints. Nothing here writes.
 
-use std::{collections::BTreeSet, sync::Arc};
+use std::{
+    collections::{BTreeSet, HashMap},
+    sync::Arc,
+};
 
 use jiff::Timestamp;
 use redis::{AsyncCommands, aio::ConnectionManager};
@@ -14,7 +17,7 @@ use crate::{
     model::{
         Execution, ExecutionId, ExecutionState, JobId, QueueName, Schedule, ScheduleStatus, Workflow, from_millis,
     },
-    record::{decode_running_execution, decode_schedule},
+    record::{decode_run, decode_running_execution, decode_schedule, is_run},
 };
 
 mod overview;
@@ -103,7 +106,7 @@ impl Inspect {
     pub async fn schedule(&self, id: Uuid) -> Result<Schedule> {
         let mut conn = self.conn.clone();
         let key = self.keys.schedule(id);
-        let fields: std::collections::HashMap<String, String> = conn.hgetall(&key).await?;
+        let fields: HashMap<String, String> = conn.hgetall(&key).await?;
         if fields.is_empty() {
             return Err(Error::not_found("schedule", id));
         }
@@ -122,7 +125,7 @@ impl Inspect {
             return Ok(Vec::new());
         }
         let mut conn = self.conn.clone();
-        let found: Vec<std::collections::HashMap<String, String>> = pipe.query_async(&mut conn).await?;
+        let found: Vec<HashMap<String, String>> = pipe.query_async(&mut conn).await?;
         // A schedule deleted between reading the index and reading the record is skipped.
         found
             .iter()
@@ -372,12 +375,18 @@ impl Inspect {
     /// The running execution of a job and its schedule, if both still exist: what an expired lease abandoned.
     pub(crate) async fn abandoned_attempt(&self, job: &JobId) -> Result<Option<(Execution, Schedule)>> {
         let mut conn = self.conn.clone();
-        let execution_id: Option<String> = conn.hget(self.keys.job(job), "execution_id").await?;
-        let Some(id) = execution_id.and_then(|id| id.parse::<ExecutionId>().ok()) else { return Ok(None) };
+        let fields: HashMap<String, String> = conn.hgetall(self.keys.job(job)).await?;
+        let Some(id) = fields.get("execution_id").and_then(|id| id.parse::<ExecutionId>().ok()) else {
+            return Ok(None);
+        };
         let Some(execution) = self.executions_by_id(&[id]).await?.pop().filter(|e| e.state == ExecutionState::Running)
         else {
             return Ok(None);
         };
+        if is_run(&fields) {
+            let run = decode_run(job, &fields).map_err(|detail| Error::corrupt(self.keys.job(job), detail))?;
+            return Ok(Some((execution, run)));
+        }
         match self.schedule(job.schedule()).await {
             Ok(schedule) => Ok(Some((execution, schedule))),
             Err(Error::NotFound { .. }) => Ok(None),

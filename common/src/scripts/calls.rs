@@ -2,8 +2,9 @@
 //! Lists (`..name`) are the repeated tails: several queues, schedules or occurrences in one call.
 
 use super::{
-    BackfillAnswer, CancelAnswer, ClaimAnswer, Finished, LeaseRenewal, ReconcilerTurn, RequeueAnswer, ScheduleCreated,
-    ScheduleWritten, StartAnswer, TriggerAnswer, WorkflowCreated, WorkflowDeleted, WorkflowUpdated, scripts,
+    BackfillAnswer, CancelAnswer, ClaimAnswer, Finished, LeaseRenewal, ReconcilerTurn, RequeueAnswer, RunsEnqueued,
+    ScheduleCreated, ScheduleWritten, StartAnswer, TriggerAnswer, WorkflowCreated, WorkflowDeleted, WorkflowUpdated,
+    scripts,
 };
 use crate::record::ScheduleRecord;
 
@@ -33,6 +34,12 @@ scripts! {
     CreateSchedules = "create_schedules.lua" ["write_schedule.lua", "enqueue.lua", "items.lua"] -> Vec<ScheduleCreated> {
         keys { queues: String, ..schedule_keys: Vec<String>, }
         args { wakeup_channel: String, ..schedule_args: Vec<String>, }
+    }
+
+    /// Queues ad-hoc runs of a workflow as bare jobs, due now.
+    EnqueueRuns = "enqueue_runs.lua" ["items.lua"] -> RunsEnqueued {
+        keys { workflow: String, queues: String, ..run_keys: Vec<String>, }
+        args { workflow_id: String, now_ms: i64, wakeup_channel: String, ..run_args: Vec<String>, }
     }
 
     /// Applies a PATCH, moving the pending job when its timing or queue changed.

@@ -1,5 +1,6 @@
 -- Claims up to `count` due jobs for one worker, from its queues in priority order, each with a lease, in
--- one call. Due jobs are promoted in bounded batches only when a ready list runs dry, which keeps due order.
+-- one call. Each call first promotes a bounded batch of due jobs to the tail of the ready list, so that they
+-- take their turn behind ad-hoc runs (which are pushed there directly) instead of waiting for it to run dry.
 -- KEYS[1..] queue_keys: for each queue in priority order, 4 keys: delayed (ZSET), ready (LIST),
 -- running (HASH), leases (ZSET)
 -- ARGV[1] now_ms
@@ -15,12 +16,8 @@ local taken = 0
 local earliest = nil
 for i = queue_keys, #KEYS, 4 do
   local delayed, ready, running, leases = KEYS[i], KEYS[i + 1], KEYS[i + 2], KEYS[i + 3]
+  promote_due(delayed, ready, now_ms, tonumber(batch))
   local jobs = redis.call('LPOP', ready, wanted - taken) or {}
-  if #jobs < wanted - taken and promote_due(delayed, ready, now_ms, tonumber(batch)) > 0 then
-    for _, job in ipairs(redis.call('LPOP', ready, wanted - taken - #jobs) or {}) do
-      jobs[#jobs + 1] = job
-    end
-  end
   if #jobs > 0 then
     local owners, expiries = {}, {}
     for _, job in ipairs(jobs) do

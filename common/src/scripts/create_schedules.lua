@@ -3,7 +3,7 @@
 -- KEYS[1] queues: every queue (SET)
 -- KEYS[2..] schedule_keys: for each schedule, 7 keys: the schedule (HASH), all schedules (ZSET), schedules:active
 -- (ZSET), its workflow (STRING), the workflow's schedules (ZSET), its first job (HASH), its queue's delayed
--- jobs (ZSET); an ad-hoc run has the ad-hoc run index in place of each of the three indexes
+-- jobs (ZSET)
 -- ARGV[1] wakeup_channel
 -- ARGV[2..] schedule_args: for each schedule, 7 values: schedule id, creation ms, first job id, queue, due ms,
 -- due RFC 3339, the schedule record (see write_schedule)

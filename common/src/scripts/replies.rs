@@ -43,6 +43,8 @@ status_reply! {
     WorkflowDeleted { Deleted = "deleted", Missing = "missing", InUse = "in_use", }
     /// `create_schedule.lua`.
     ScheduleCreated { Created = "created", UnknownWorkflow = "unknown_workflow", }
+    /// `enqueue_runs.lua`.
+    RunsEnqueued { Queued = "queued", UnknownWorkflow = "unknown_workflow", }
     /// The schedule scripts that check the revision a change was planned from.
     ScheduleWritten {
         Written = "written",
@@ -158,11 +160,11 @@ impl Reply for ClaimAnswer {
 /// One job's answer in `start_jobs.lua`.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum StartAnswer {
-    /// `{'started', execution id, due RFC 3339, {schedule fields...}, 1 if it took a slot or 0, workflow
-    /// version or 0}`.
+    /// `{'started', execution id, {job fields...}, {schedule fields...} (none for an ad-hoc run), 1 if it
+    /// took a slot or 0, workflow version or 0}`.
     Started {
         execution_id: String,
-        due_at: String,
+        job: std::collections::HashMap<String, String>,
         schedule: std::collections::HashMap<String, String>,
         holds_slot: bool,
         workflow_version: Option<u32>,
@@ -191,7 +193,7 @@ impl StartAnswer {
         match items.next::<String>()?.as_str() {
             "started" => Ok(Self::Started {
                 execution_id: items.next()?,
-                due_at: items.next()?,
+                job: items.next()?,
                 schedule: items.next()?,
                 holds_slot: items.next()?,
                 workflow_version: Some(items.next::<u32>()?).filter(|version| *version > 0),

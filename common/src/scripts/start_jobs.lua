@@ -1,6 +1,7 @@
 -- Starts jobs this worker claimed, in one call. For each: counts the delivery, names its execution
 -- `execution_prefix` followed by the attempt, and marks it running in the job record (the running execution
 -- is read from there; its JSON record is written once, by Rust, when it ends) and in the history indexes.
+-- An ad-hoc run is a bare job: its hash holds its workflow, payload and timeout, and it has no schedule.
 -- A job whose schedule was deleted meanwhile is dropped instead. Before that, the workflow's requirements
 -- are checked, and a job that cannot start here goes back to its delayed set without counting a delivery:
 -- to wait for a free slot (`max_concurrency`), or for a worker that offers a handler its workflow calls.
@@ -22,8 +23,9 @@
 -- ARGV[10] handler_retry_ms: how long a job lacking a handler waits before it is offered again
 -- ARGV[11..] job_args: for each job, 4 values: job id, queue, '1' if it counts as a run under way (regular
 -- and manual runs), its execution id prefix
--- Returns one answer per job, in order: {'started', execution id, due RFC 3339, {schedule fields...}, 1 if
--- it took a workflow slot or 0, the workflow's version or 0 when unknown} | {'dropped'} |
+-- Returns one answer per job, in order: {'started', execution id, {job fields...}, {schedule fields...}
+-- (none for an ad-hoc run), 1 if it took a workflow slot or 0, the workflow's version or 0 when unknown} |
+-- {'dropped'} |
 -- {'lost'} the claim is no longer this worker's | {'missing_handler', handler} | {'waiting_for_slot'}
 local now = tonumber(now_ms)
 
@@ -32,15 +34,23 @@ local function start(job, schedule, execution_times, running, leases, delayed, j
   if redis.call('HGET', running, job_id) ~= worker_id then
     return {'lost'}
   end
-  local record = redis.call('HMGET', job, 'schedule_id', 'due_at', 'attempt')
-  local fields = redis.call('HGETALL', schedule)
-  if not record[1] or #fields == 0 then
+  local job_fields = redis.call('HGETALL', job)
+  local record = {}
+  for i = 1, #job_fields, 2 do
+    record[job_fields[i]] = job_fields[i + 1]
+  end
+  local is_run = record.schedule_id == nil and record.workflow_id ~= nil
+  local fields = {}
+  if not is_run then
+    fields = redis.call('HGETALL', schedule)
+  end
+  if #job_fields == 0 or not is_run and #fields == 0 then
     redis.call('HDEL', running, job_id)
     redis.call('ZREM', leases, job_id)
     redis.call('DEL', job)
     return {'dropped'}
   end
-  local workflow_id
+  local workflow_id = record.workflow_id
   for i = 1, #fields, 2 do
     if fields[i] == 'workflow_id' then
       workflow_id = fields[i + 1]
@@ -81,17 +91,17 @@ local function start(job, schedule, execution_times, running, leases, delayed, j
     end
   end
 
-  local attempt = tonumber(record[3]) + 1
+  local attempt = tonumber(record.attempt) + 1
   local execution_id = execution_prefix .. attempt
   redis.call('HSET', job, 'attempt', attempt, 'execution_id', execution_id, 'worker', worker_id,
     'workflow_id', workflow_id, 'started_at', now_at)
-  if counts_as_run == '1' then
+  if counts_as_run == '1' and not is_run then
     redis.call('HINCRBY', schedule, 'running_jobs', 1)
   end
   redis.call('ZADD', execution_times, now_ms, execution_id)
   redis.call('ZADD', execution_index, now_ms, execution_id)
   redis.call('ZADD', fill_key(workflow_executions_pattern, workflow_id), now_ms, execution_id)
-  return {'started', execution_id, record[2], fields, slot, version}
+  return {'started', execution_id, job_fields, fields, slot, version}
 end
 
 return each_item(job_keys, 6, job_args, 4, start)

@@ -9,13 +9,26 @@ use uuid::Uuid;
 use super::{BATCH, Store, planned_job};
 use crate::{
     Error, Result,
-    model::{NewRun, NewSchedule, QueueName, Schedule, ScheduleStatus, Workflow, millis, rfc3339},
+    model::{
+        DEFAULT_TIMEOUT_SECONDS, JobId, NewRun, NewSchedule, QueueName, Schedule, ScheduleStatus, Workflow, millis,
+        rfc3339,
+    },
     record::ScheduleRecord,
-    scripts::{ScheduleCreated, calls::CreateSchedules},
+    scripts::{
+        RunsEnqueued, ScheduleCreated,
+        calls::{CreateSchedules, EnqueueRuns},
+    },
 };
 
 /// Items a bulk request may hold.
 pub const MAX_BULK_ITEMS: usize = 1_000;
+
+/// An ad-hoc run as queued: its job, and the queue it waits in. Its first execution is the job's attempt 1.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueuedRun {
+    pub job: JobId,
+    pub queue: QueueName,
+}
 
 impl Store {
     /// Saves a new active schedule and enqueues its first job.
@@ -47,25 +60,61 @@ impl Store {
         self.insert_schedules(schedules).await
     }
 
-    /// Runs a workflow once, now, as `run` says: an ad-hoc run, kept as a one-shot schedule out of the
-    /// schedule listings (see [`crate::keys::Keys::runs`]). Its first execution is `sched-{id}-n0-rc0-a1`.
+    /// Runs a workflow once, now, as `run` says: an ad-hoc run, queued as a bare job (no schedule record).
+    /// Its first execution is `sched-{id}-n0-rc0-a1`.
     #[tracing::instrument(skip_all, fields(workflow.id = %workflow_id))]
-    pub async fn run_workflow(&self, workflow_id: Uuid, run: NewRun) -> Result<Schedule> {
-        single(self.run_workflow_many(workflow_id, vec![run]).await)
+    pub async fn run_workflow(&self, workflow_id: Uuid, run: NewRun) -> Result<QueuedRun> {
+        let mut queued = self.run_workflow_many(workflow_id, vec![run]).await.map_err(single_item_error)?;
+        queued.pop().ok_or_else(|| Error::corrupt("enqueue_runs.lua", "no run queued"))
     }
 
     /// Runs a workflow once per item of `runs`, now, in order; refused as a whole like
     /// [`Store::create_schedules`].
     #[tracing::instrument(skip_all, fields(workflow.id = %workflow_id, items = runs.len()))]
-    pub async fn run_workflow_many(&self, workflow_id: Uuid, runs: Vec<NewRun>) -> Result<Vec<Schedule>> {
+    pub async fn run_workflow_many(&self, workflow_id: Uuid, runs: Vec<NewRun>) -> Result<Vec<QueuedRun>> {
         check_count(runs.len())?;
         let workflow = self.inspect().workflow(workflow_id).await?;
         let now = self.clock.now();
         let built = runs
             .into_iter()
             .map(|run| Ok((run.into_schedule(Uuid::now_v7(), workflow_id, &workflow.name, now)?, &workflow)));
-        let schedules = self.accept(built.collect()).await?;
-        self.insert_schedules(schedules).await
+        let runs = self.accept(built.collect()).await?;
+        let mut queued = Vec::with_capacity(runs.len());
+        for (chunk_index, chunk) in runs.chunks(BATCH).enumerate() {
+            let (mut run_keys, mut run_args) = (Vec::new(), Vec::new());
+            for run in chunk {
+                let job = run.current_job();
+                run_keys.extend([self.keys.job(&job), self.keys.ready(&run.queue)]);
+                let payload = if run.payload.is_empty() {
+                    String::new()
+                } else {
+                    serde_json::Value::Object(run.payload.clone()).to_string()
+                };
+                let timeout = run.timeout_seconds;
+                let timeout = if timeout == DEFAULT_TIMEOUT_SECONDS { String::new() } else { timeout.to_string() };
+                run_args.extend([job.to_string(), run.queue.to_string(), payload, timeout]);
+                queued.push(QueuedRun { job, queue: run.queue.clone() });
+            }
+            let answer = self
+                .run(EnqueueRuns {
+                    workflow: self.keys.workflow(workflow_id),
+                    queues: self.keys.queues(),
+                    run_keys,
+                    workflow_id: workflow_id.to_string(),
+                    now_ms: millis(now),
+                    wakeup_channel: self.keys.wakeup_channel(),
+                    run_args,
+                })
+                .await?;
+            if answer == RunsEnqueued::UnknownWorkflow {
+                // Deleted while the request was written: the chunks written so far stay queued.
+                let refused =
+                    (chunk_index * BATCH..runs.len()).map(|index| (index, Error::UnknownWorkflow(workflow_id)));
+                return Err(Error::InvalidItems { items: refused.collect() });
+            }
+        }
+        tracing::info!(workflow.id = %workflow_id, "{} ad-hoc runs of workflow {workflow_id} queued", queued.len());
+        Ok(queued)
     }
 
     /// The schedules of a bulk request if every item was built and its handlers are offered (checked once
@@ -112,23 +161,12 @@ impl Store {
             let (mut schedule_keys, mut schedule_args) = (Vec::new(), Vec::new());
             for schedule in chunk {
                 let (job, due) = planned_job(schedule);
-                // An ad-hoc run is indexed under `runs` alone: it does not keep its workflow from being
-                // deleted, and the reconciler does not page through it.
-                let (all, active, of_workflow) = if schedule.ad_hoc {
-                    (self.keys.runs(), self.keys.runs(), self.keys.runs())
-                } else {
-                    (
-                        self.keys.schedules(),
-                        self.keys.schedules_by_status(ScheduleStatus::Active),
-                        self.keys.workflow_schedules(schedule.workflow_id),
-                    )
-                };
                 schedule_keys.extend([
                     self.keys.schedule(schedule.id),
-                    all,
-                    active,
+                    self.keys.schedules(),
+                    self.keys.schedules_by_status(ScheduleStatus::Active),
                     self.keys.workflow(schedule.workflow_id),
-                    of_workflow,
+                    self.keys.workflow_schedules(schedule.workflow_id),
                     self.keys.job(&job),
                     self.keys.delayed(&schedule.queue),
                 ]);
@@ -172,10 +210,14 @@ impl Store {
 
 /// The one schedule of a single-item request, or its item's own error.
 fn single(created: Result<Vec<Schedule>>) -> Result<Schedule> {
-    match created {
-        Ok(mut schedules) => schedules.pop().ok_or_else(|| Error::corrupt("create", "no schedule created")),
-        Err(Error::InvalidItems { mut items }) if items.len() == 1 => Err(items.remove(0).1),
-        Err(error) => Err(error),
+    created.map_err(single_item_error)?.pop().ok_or_else(|| Error::corrupt("create", "no schedule created"))
+}
+
+/// The error of a single-item request: its item's own.
+fn single_item_error(error: Error) -> Error {
+    match error {
+        Error::InvalidItems { mut items } if items.len() == 1 => items.remove(0).1,
+        error => error,
     }
 }
 

@@ -7,7 +7,7 @@ use jiff::Timestamp;
 use super::{BATCH, MAX_PLAN_ATTEMPTS, Store, contended, counts_as_run, jobs::StartedJob, schedules::job_text};
 use crate::{
     Error, Result,
-    model::{Execution, JobId, Outcome, QueueName, Schedule, ScheduleStatus, from_millis, millis, rfc3339},
+    model::{Execution, JobId, Outcome, QueueName, Schedule, from_millis, millis, rfc3339},
     record::ScheduleRecord,
     scripts::{Finished, calls::FinishJobs, flag},
 };
@@ -52,7 +52,7 @@ pub(super) enum Holder {
 /// One finish as `finish_jobs.lua` takes it (see its header for the order), and what it plans.
 struct PlannedFinish {
     keys: [String; 16],
-    args: [String; 20],
+    args: [String; 19],
     next: Schedule,
     next_job: Option<(JobId, Timestamp)>,
 }
@@ -185,7 +185,6 @@ impl Store {
             flag(counts_as_run(&job) && matches!(holder, Holder::Worker { .. })),
             job_text(settlement.dropped_job),
             flag(is_backfill),
-            flag(current.ad_hoc && next.status != ScheduleStatus::Active),
             flag(started.holds_slot),
             flag(self.trims_history(current, now)),
             ScheduleRecord::changes(current, &next).to_json(),

@@ -17,7 +17,7 @@ use crate::{
         Admission, Execution, ExecutionId, ExecutionState, JobId, Outcome, QueueName, Schedule, from_millis, millis,
         rfc3339,
     },
-    record::decode_schedule,
+    record::{decode_due, decode_run, decode_schedule, is_run},
     scripts::{
         CancelAnswer, ClaimAnswer, LeaseRenewal, RequeueAnswer, StartAnswer,
         calls::{CancelExecution, ClaimJobs, RenewLease, RequeueJob, StartJobs},
@@ -173,11 +173,15 @@ impl Store {
         let mut starts = Vec::with_capacity(jobs.len());
         for ((job, queue), answer) in jobs.iter().zip(answers) {
             starts.push(match answer {
-                StartAnswer::Started { execution_id, due_at, schedule, holds_slot, workflow_version } => {
-                    let schedule = decode_schedule(&schedule)
-                        .map_err(|detail| Error::corrupt(self.keys.schedule(job.schedule()), detail))?;
-                    let scheduled_for: Timestamp =
-                        due_at.parse().map_err(|_| Error::corrupt(self.keys.job(job), format!("due_at {due_at:?}")))?;
+                StartAnswer::Started { execution_id, job: job_fields, schedule, holds_slot, workflow_version } => {
+                    let schedule = if is_run(&job_fields) {
+                        decode_run(job, &job_fields).map_err(|detail| Error::corrupt(self.keys.job(job), detail))?
+                    } else {
+                        decode_schedule(&schedule)
+                            .map_err(|detail| Error::corrupt(self.keys.schedule(job.schedule()), detail))?
+                    };
+                    let scheduled_for =
+                        decode_due(&job_fields).map_err(|detail| Error::corrupt(self.keys.job(job), detail))?;
                     let execution = Execution::running(
                         execution_id.parse()?,
                         job.schedule(),

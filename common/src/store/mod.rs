@@ -44,7 +44,7 @@ mod tests;
 #[cfg(test)]
 mod workflow_tests;
 
-pub use create::MAX_BULK_ITEMS;
+pub use create::{MAX_BULK_ITEMS, QueuedRun};
 pub use finish::{FinishOutcome, JobEnd};
 pub use jobs::{Claim, Claimant, Renewal, Start, StartedJob};
 pub use reconciler::{ReconcileReport, WALK_BUDGET};
@@ -142,9 +142,9 @@ impl Store {
         scripts::run(&mut conn, &call).await
     }
 
-    /// The index a schedule is listed in by status: `runs` for every ad-hoc run.
+    /// The index a schedule is listed in by status.
     fn status_index(&self, schedule: &Schedule) -> String {
-        if schedule.ad_hoc { self.keys.runs() } else { self.keys.schedules_by_status(schedule.status) }
+        self.keys.schedules_by_status(schedule.status)
     }
 
     /// Plans a change from a fresh snapshot of schedule `id` and applies it; `attempt` answers `None` when the

@@ -162,7 +162,7 @@ impl Store {
         let mut cursor = None;
         loop {
             let page = self.inspect().workflow_ids(BATCH, cursor.as_deref()).await?;
-            let mut indexes = vec![self.keys.execution_index(), self.keys.runs()];
+            let mut indexes = vec![self.keys.execution_index()];
             indexes.extend(page.items.iter().map(|id| self.keys.workflow_executions(*id)));
             dropped += self.run(TrimHistory { indexes, drop_before_ms }).await?;
             match page.next_cursor {

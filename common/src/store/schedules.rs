@@ -40,7 +40,6 @@ impl Store {
     pub async fn update_schedule(&self, id: Uuid, patch: SchedulePatch) -> Result<Schedule> {
         let patch = &patch;
         self.change_schedule(id, move |current| async move {
-            let current = changeable(current)?;
             let next = current.patched(patch.clone(), self.clock.now())?;
             self.apply_update(&current, next).await
         })
@@ -88,7 +87,6 @@ impl Store {
     #[tracing::instrument(skip_all, fields(schedule.id = %id))]
     pub async fn pause_schedule(&self, id: Uuid) -> Result<Schedule> {
         self.change_schedule(id, |current| async move {
-            let current = changeable(current)?;
             let mut next = current.paused(self.clock.now())?;
             next.rev = current.rev + 1;
             let written = self
@@ -132,7 +130,6 @@ impl Store {
         plan: fn(&Schedule, Timestamp) -> Result<Schedule>,
     ) -> Result<Schedule> {
         self.change_schedule(id, |current| async move {
-            let current = changeable(current)?;
             let mut next = plan(&current, self.clock.now())?;
             next.rev = current.rev + 1;
             let (job, due) = planned_job(&next);
@@ -196,7 +193,7 @@ impl Store {
     /// while a run is under way: `skip` refuses (`AlreadyRunning`), `buffer_one` lets it wait for the end.
     #[tracing::instrument(skip_all, fields(schedule.id = %id))]
     pub async fn trigger_schedule(&self, id: Uuid) -> Result<Triggered> {
-        let schedule = changeable(self.inspect().schedule(id).await?)?;
+        let schedule = self.inspect().schedule(id).await?;
         let job = JobId::manual(id);
         let now = self.clock.now();
         let triggered = self
@@ -230,7 +227,7 @@ impl Store {
         if to < from {
             return Err(Error::invalid("to", "to must not be before from"));
         }
-        let schedule = changeable(self.inspect().schedule(id).await?)?;
+        let schedule = self.inspect().schedule(id).await?;
         let occurrences = schedule.occurrences_between(from, to, MAX_OCCURRENCES + 1);
         if occurrences.len() > MAX_OCCURRENCES {
             return Err(Error::invalid(
@@ -286,15 +283,4 @@ fn applied(written: ScheduleWritten, id: Uuid) -> Result<bool> {
 /// A job id as a script argument: `''` for none.
 pub(super) fn job_text(job: Option<JobId>) -> String {
     job.map(|job| job.to_string()).unwrap_or_default()
-}
-
-/// `schedule`, unless it is an ad-hoc run, which runs once as it was asked to and is never changed.
-fn changeable(schedule: Schedule) -> Result<Schedule> {
-    if schedule.ad_hoc {
-        return Err(Error::Conflict(format!(
-            "{} is an ad-hoc run of a workflow and cannot be changed; cancel its execution or delete it",
-            schedule.id
-        )));
-    }
-    Ok(schedule)
 }

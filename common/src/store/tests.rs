@@ -801,3 +801,52 @@ async fn a_schedule_that_runs_rarely_is_trimmed_on_every_finish() {
         assert_eq!(f.redis.zset(&f.keys.execution_times(schedule.id)).await.len(), 1);
     }
 }
+
+#[tokio::test]
+async fn an_ad_hoc_run_is_a_bare_job_that_runs_records_its_execution_and_leaves_no_schedule() {
+    let f = Fixture::new().await;
+    let workflow = f.workflow().await;
+    let runs = vec![
+        serde_json::from_value(json!({"payload": {"n": 1}, "timeout_seconds": 5})).unwrap(),
+        serde_json::from_value(json!({})).unwrap(),
+    ];
+    let queued = f.store.run_workflow_many(workflow.id, runs).await.unwrap();
+    let jobs: Vec<String> = queued.iter().map(|run| run.job.to_string()).collect();
+    assert_eq!(f.redis.list(&f.keys.ready(&f.queue)).await, jobs, "due now, straight to the ready list in order");
+    let run_id = queued[0].job.schedule();
+    assert!(!f.redis.exists(&f.keys.schedule(run_id)).await, "no schedule record");
+    let stored = f.redis.hash(&f.keys.job(&queued[0].job)).await;
+    let mut fields: Vec<&str> = stored.keys().map(String::as_str).collect();
+    fields.sort_unstable();
+    assert_eq!(fields, ["attempt", "due_ms", "payload", "queue", "timeout_seconds", "workflow_id"]);
+    let bare: Vec<String> = f.redis.hash(&f.keys.job(&queued[1].job)).await.into_keys().collect();
+    assert_eq!(bare.len(), 4, "no payload and the default timeout are not stored: {bare:?}");
+
+    f.advance(1);
+    let first = f.start_next().await;
+    assert_eq!(first.job, queued[0].job);
+    assert_eq!((first.schedule.workflow_id, first.schedule.timeout_seconds), (workflow.id, 5));
+    assert_eq!(first.schedule.payload.get("n"), Some(&json!(1)));
+    assert_eq!(first.execution.scheduled_for, f.now() - SignedDuration::from_secs(1));
+    let mut execution = first.execution.clone();
+    execution.close(ExecutionState::Succeeded, f.now(), None);
+    let outcome = finish_one(&f.store, &first, &execution, &Outcome::Succeeded).await;
+    assert_eq!(outcome, FinishOutcome::RecordedWithoutSchedule);
+    let recorded = f.store.inspect().execution(&first.execution.id.to_string()).await.unwrap();
+    assert_eq!((recorded.state, recorded.schedule_id), (ExecutionState::Succeeded, run_id));
+    assert!(!f.redis.exists(&f.keys.job(&first.job)).await);
+    assert!(!f.redis.exists(&f.keys.schedule(run_id)).await, "a finish creates no schedule record either");
+    let mut conn = f.redis.connection().await;
+    let ttl: i64 = conn.pttl(f.keys.executions(run_id)).await.unwrap();
+    assert!(ttl > 0, "the run's history expires with the retention period");
+
+    // A run whose worker died is handed back when its lease expires, its attempt closed, and runs again.
+    let second = f.start_next().await;
+    f.advance(31);
+    assert_eq!(f.store.reconcile().await.unwrap().requeued, 1);
+    let closed = f.store.inspect().execution(&second.execution.id.to_string()).await.unwrap();
+    assert_eq!((closed.state, closed.error.as_deref()), (ExecutionState::Failed, Some("lease_expired")));
+    let again = f.start_next().await;
+    assert_eq!((again.job, again.execution.attempt), (second.job, 2));
+    assert!(!f.redis.exists(&f.keys.schedule(second.job.schedule())).await);
+}

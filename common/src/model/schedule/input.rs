@@ -13,6 +13,8 @@ use crate::{
 
 /// Largest serialized payload a schedule may carry.
 pub const MAX_PAYLOAD_BYTES: usize = 64 * 1024;
+/// How long a run may take when its schedule or request does not say.
+pub const DEFAULT_TIMEOUT_SECONDS: u64 = 600;
 const MAX_NAME_CHARS: usize = 200;
 const MAX_DESCRIPTION_CHARS: usize = 2_000;
 const MAX_RETRY: u32 = 100;
@@ -149,7 +151,11 @@ impl NewSchedule {
             end_at: self.end_at,
             repeat_count: self.repeat_count.unwrap_or(0),
             retry_max: check_retry_max(self.retry_max.unwrap_or(3))?,
-            timeout_seconds: check_seconds("timeout_seconds", self.timeout_seconds.unwrap_or(600), 1)?,
+            timeout_seconds: check_seconds(
+                "timeout_seconds",
+                self.timeout_seconds.unwrap_or(DEFAULT_TIMEOUT_SECONDS),
+                1,
+            )?,
             queue: QueueName::parse(self.queue.as_deref().unwrap_or("default"))?,
             payload: check_payload(self.payload.unwrap_or_default())?,
             catchup_window_seconds: self

@@ -15,7 +15,7 @@ mod rules;
 #[cfg(test)]
 mod tests;
 
-pub use input::{MAX_PAYLOAD_BYTES, NewRun, NewSchedule, SchedulePatch};
+pub use input::{DEFAULT_TIMEOUT_SECONDS, MAX_PAYLOAD_BYTES, NewRun, NewSchedule, SchedulePatch};
 
 string_enum! {
     /// Where a schedule is in its life.
@@ -119,8 +119,8 @@ pub struct Schedule {
     pub error_count: u64,
     /// Occurrences skipped: passed during a run or a retry, beyond the catch-up window, or overlapping.
     pub missed_count: u64,
-    /// An ad-hoc run (`POST /workflows/{id}/run`): a one-shot schedule kept out of the schedule listings,
-    /// that cannot be changed, and that expires with its execution.
+    /// The one-shot an ad-hoc run (`POST /workflows/{id}/run`) runs under: built from its job, never stored.
+    #[serde(skip)]
     pub ad_hoc: bool,
     #[serde(with = "serde_instant")]
     pub created_at: Timestamp,
