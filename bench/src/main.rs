@@ -7,6 +7,8 @@
 //!   per job (`INFO commandstats`, which counts the commands scripts run too), script calls and reads per
 //!   job, bytes per queued job.
 //!   BullMQ runs twice: keeping its completed jobs (as recur keeps history) and removing them.
+//! - W1a: the same number of no-op ad-hoc runs, due now, queued while no worker runs (recur:
+//!   `POST /workflows/{id}/runs`; BullMQ: `addBulk` without delay), then drained by one starting worker.
 //! - W2: `--precision-runs` one-shot jobs due spread over `--spread-seconds`: start lateness and early starts.
 //! - W3: `--recurring` schedules every second for `--recurring-seconds` (BullMQ: job schedulers with `every`):
 //!   fires, duplicates, misses, start lateness; and bytes per idle schedule.
@@ -142,6 +144,61 @@ async fn main() -> anyhow::Result<()> {
     row(
         "W1 bytes per queued job",
         w1.bytes_per_queued_job,
+        peer_figure(&kept, "bytes_per_queued_job"),
+        Better::Lower,
+        0,
+    );
+
+    let w1a = recur::ad_hoc_throughput(&redis, args.jobs, args.concurrency).await?;
+    let (kept, removed) = match peer {
+        Some(_) => {
+            let options = [("jobs", jobs.clone()), ("concurrency", concurrency.clone()), ("due-now", String::new())];
+            let kept = bullmq::run("w1", port, &options)?;
+            let mut removing = options.to_vec();
+            removing.push(("remove-on-complete", String::new()));
+            (Some(kept), Some(bullmq::run("w1", port, &removing)?))
+        }
+        None => (None, None),
+    };
+    let w1a_jobs = format!("W1a {} no-op jobs due now, queued before the worker starts", args.jobs);
+    row(
+        &format!("{w1a_jobs}: enqueue jobs/s (recur: POST /workflows/{{id}}/runs; BullMQ: addBulk), 1,000 a request"),
+        w1a.enqueue_per_second,
+        peer_figure(&kept, "enqueue_per_second"),
+        Better::Higher,
+        0,
+    );
+    row(
+        &format!("{w1a_jobs}: processing jobs/s, BullMQ keeping completed jobs"),
+        w1a.jobs_per_second,
+        peer_figure(&kept, "jobs_per_second"),
+        Better::Higher,
+        0,
+    );
+    row(
+        &format!("{w1a_jobs}: processing jobs/s, BullMQ removing completed jobs"),
+        w1a.jobs_per_second,
+        peer_figure(&removed, "jobs_per_second"),
+        Better::Higher,
+        0,
+    );
+    row(
+        "W1a Redis commands per job processed, inside scripts included",
+        w1a.commands_per_job,
+        peer_figure(&kept, "commands_per_job"),
+        Better::Lower,
+        1,
+    );
+    row(
+        "W1a script calls and plain reads per job (recur: EVALSHA + GET; BullMQ: EVALSHA)",
+        w1a.round_trips_per_job,
+        peer_figure(&kept, "script_calls_per_job"),
+        Better::Lower,
+        2,
+    );
+    row(
+        "W1a bytes per queued job",
+        w1a.bytes_per_queued_job,
         peer_figure(&kept, "bytes_per_queued_job"),
         Better::Lower,
         0,
@@ -284,12 +341,14 @@ async fn main() -> anyhow::Result<()> {
         );
     }
 
-    println!();
-    println!("recur's Redis commands per job in W1, by command:");
-    let mut by_count: Vec<(&String, &f64)> = w1.by_command.iter().collect();
-    by_count.sort_by(|a, b| b.1.total_cmp(a.1));
-    for (command, per_job) in by_count.into_iter().filter(|(_, per_job)| **per_job >= 0.005) {
-        println!("  {command:<18} {per_job:>6.2}");
+    for (name, measured) in [("W1", &w1), ("W1a", &w1a)] {
+        println!();
+        println!("recur's Redis commands per job in {name}, by command:");
+        let mut by_count: Vec<(&String, &f64)> = measured.by_command.iter().collect();
+        by_count.sort_by(|a, b| b.1.total_cmp(a.1));
+        for (command, per_job) in by_count.into_iter().filter(|(_, per_job)| **per_job >= 0.005) {
+            println!("  {command:<18} {per_job:>6.2}");
+        }
     }
     Ok(())
 }

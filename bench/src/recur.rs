@@ -13,7 +13,12 @@ use anyhow::{Context as _, bail};
 use futures_util::{StreamExt, stream};
 use jiff::{SignedDuration, Timestamp};
 use recur_common::{
-    clock::SystemClock, config::RedisSettings, keys::Keys, model::ScheduleStatus, store::Store, testing::TestRedis,
+    clock::SystemClock,
+    config::RedisSettings,
+    keys::Keys,
+    model::{QueueName, ScheduleStatus},
+    store::Store,
+    testing::TestRedis,
 };
 use redis::AsyncCommands;
 use serde_json::{Value, json};
@@ -167,26 +172,92 @@ pub async fn throughput(redis: &TestRedis, jobs: usize, concurrency: usize) -> a
     let started = Instant::now();
     let polls = deployment.wait_done(&mut conn, jobs).await?;
     let seconds = started.elapsed().as_secs_f64();
-    let mut calls = stats::command_stats(&mut conn).await?;
-    // The bench's own polls and CONFIG RESETSTAT are not recur's (INFO does not count the call that reports).
-    calls.remove("config|resetstat");
-    if let Some(zcard) = calls.get_mut("zcard") {
-        *zcard = zcard.saturating_sub(polls);
+    // The bench's own polls are one ZCARD each.
+    let figures = Figures { jobs, enqueue_seconds, seconds, bytes, polls: &[("zcard", polls)] };
+    figures.measured(&mut conn).await
+}
+
+/// W1, ad-hoc: `jobs` no-op runs queued through `POST /workflows/{id}/runs` (due now) while no worker runs,
+/// then drained by one starting worker.
+pub async fn ad_hoc_throughput(redis: &TestRedis, jobs: usize, concurrency: usize) -> anyhow::Result<Throughput> {
+    let deployment = Deployment::start_api(redis, "w1a").await?;
+    let mut conn = redis.connection().await;
+    let workflow = deployment.noop_workflow().await?;
+    let memory_before = stats::used_memory(&mut conn).await?;
+    let path = format!("/workflows/{workflow}/runs");
+    let enqueue = Instant::now();
+    let runs: Vec<anyhow::Result<Value>> = stream::iter((0..jobs).step_by(1_000))
+        .map(|first| {
+            let items: Vec<Value> = (first..(first + 1_000).min(jobs)).map(|_| json!({})).collect();
+            deployment.post(&path, json!({ "items": items }))
+        })
+        .buffered(4)
+        .collect()
+        .await;
+    for answer in runs {
+        answer?;
     }
-    let total: u64 = calls.values().sum();
-    let round_trips = calls.get("evalsha").copied().unwrap_or(0) + calls.get("get").copied().unwrap_or(0);
-    Ok(Throughput {
-        enqueue_per_second: jobs as f64 / enqueue_seconds,
-        jobs_per_second: jobs as f64 / seconds,
-        commands_per_job: total as f64 / jobs as f64,
-        round_trips_per_job: round_trips as f64 / jobs as f64,
-        bytes_per_queued_job: bytes,
-        by_command: calls
-            .into_iter()
-            .filter(|(_, calls)| *calls > 0)
-            .map(|(command, calls)| (command, calls as f64 / jobs as f64))
-            .collect(),
-    })
+    let enqueue_seconds = enqueue.elapsed().as_secs_f64();
+    let bytes = stats::used_memory(&mut conn).await?.saturating_sub(memory_before) as f64 / jobs as f64;
+    stats::reset(&mut conn).await?;
+    let started = Instant::now();
+    deployment.start_worker(concurrency)?;
+    // Drained when no run waits and none is held: a finish takes the job out of `running`.
+    let (ready, running) =
+        (deployment.keys.ready(&QueueName::default()), deployment.keys.running(&QueueName::default()));
+    let mut polls = 0;
+    loop {
+        polls += 1;
+        let (waiting, held): (usize, usize) = redis::pipe().llen(&ready).hlen(&running).query_async(&mut conn).await?;
+        if waiting + held == 0 {
+            break;
+        }
+        if started.elapsed() > Duration::from_secs(600) {
+            bail!("{waiting} runs still waiting and {held} held after 10 minutes");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let figures = Figures { jobs, enqueue_seconds, seconds, bytes, polls: &[("llen", polls), ("hlen", polls)] };
+    figures.measured(&mut conn).await
+}
+
+/// What a W1 variant timed, before Redis's command counts are read.
+struct Figures<'a> {
+    jobs: usize,
+    enqueue_seconds: f64,
+    seconds: f64,
+    bytes: f64,
+    /// The bench's own polling commands, by command, to take out of the counts.
+    polls: &'a [(&'a str, u64)],
+}
+
+impl Figures<'_> {
+    async fn measured(&self, conn: &mut redis::aio::ConnectionManager) -> anyhow::Result<Throughput> {
+        let jobs = self.jobs as f64;
+        let mut calls = stats::command_stats(conn).await?;
+        // CONFIG RESETSTAT is the bench's too (INFO does not count the call that reports).
+        calls.remove("config|resetstat");
+        for (command, polls) in self.polls {
+            if let Some(count) = calls.get_mut(*command) {
+                *count = count.saturating_sub(*polls);
+            }
+        }
+        let total: u64 = calls.values().sum();
+        let round_trips = calls.get("evalsha").copied().unwrap_or(0) + calls.get("get").copied().unwrap_or(0);
+        Ok(Throughput {
+            enqueue_per_second: jobs / self.enqueue_seconds,
+            jobs_per_second: jobs / self.seconds,
+            commands_per_job: total as f64 / jobs,
+            round_trips_per_job: round_trips as f64 / jobs,
+            bytes_per_queued_job: self.bytes,
+            by_command: calls
+                .into_iter()
+                .filter(|(_, calls)| *calls > 0)
+                .map(|(command, calls)| (command, calls as f64 / jobs))
+                .collect(),
+        })
+    }
 }
 
 /// W2: `jobs` one-shot jobs due spread evenly over `spread`, run by one idle worker.
