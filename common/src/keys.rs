@@ -50,14 +50,14 @@ impl Keys {
     }
 
     /// HASH workflow id → `{"version", "max_concurrency", "handlers"}`: what a run needs; written by the
-    /// workflow scripts, read by `start_jobs.lua` before a run may start (the version tells workers which
+    /// workflow scripts, read by `claim_jobs.lua` before a run may start (the version tells workers which
     /// cached workflow to run).
     pub fn workflow_requirements(&self) -> String {
         self.key(format_args!("workflow-requirements"))
     }
 
     /// ZSET of the job ids running a workflow with `max_concurrency`, scored by lease expiry ms: one member per
-    /// slot taken. Taken by `start_jobs.lua`, renewed with the job's lease, freed by `finish_jobs.lua`; a
+    /// slot taken. Taken by `claim_jobs.lua`, renewed with the job's lease, freed by `finish_jobs.lua`; a
     /// crashed worker's slot frees itself when its score passes.
     pub fn workflow_slots(&self, id: Uuid) -> String {
         self.key(format_args!("workflow:{id}:slots"))
@@ -101,7 +101,7 @@ impl Keys {
     }
 
     /// ZSET of all execution ids by start ms: the run history across schedules (`GET /executions`); written
-    /// by `start_jobs.lua` and `finish_jobs.lua`, trimmed by age in `trim_history.lua`.
+    /// by `claim_jobs.lua` and `finish_jobs.lua`, trimmed by age in `trim_history.lua`.
     pub fn execution_index(&self) -> String {
         self.key(format_args!("executions"))
     }
@@ -131,10 +131,15 @@ impl Keys {
     }
 
     /// HASH, one live job: schedule, queue, due time, attempt, and the running execution (id, worker,
-    /// workflow, start); created by the enqueue step of the schedule scripts, marked by `start_jobs.lua`,
-    /// deleted by `finish_jobs.lua`.
+    /// workflow, start); created by the enqueue step of the schedule scripts and by `enqueue_runs.lua`,
+    /// marked by `claim_jobs.lua`, deleted by `finish_jobs.lua`.
     pub fn job(&self, id: &JobId) -> String {
         self.key(format_args!("job:{id}"))
+    }
+
+    /// The job key with `<job>` in place of the id, for `claim_jobs.lua`, which learns the ids it pops.
+    pub fn job_pattern(&self) -> String {
+        self.key(format_args!("job:<job>"))
     }
 
     /// ZSET of job ids scored by due ms; written by every script that enqueues, drained by the promote step

@@ -240,7 +240,7 @@ pub(crate) fn decode_run(job: &JobId, fields: &HashMap<String, String>) -> Resul
     Ok(run)
 }
 
-/// The running execution `id` as `start_jobs.lua` marked it in its job's hash, if the job names it.
+/// The running execution `id` as `claim_jobs.lua` marked it in its job's hash, if the job names it.
 pub(crate) fn decode_running_execution(id: &ExecutionId, job: &HashMap<String, String>) -> Option<Execution> {
     if job.get("execution_id")? != &id.to_string() {
         return None;

@@ -17,6 +17,10 @@ use crate::{
     workflows::WorkflowCache,
 };
 
+/// How long after a due time a worker that just handed a job back for a missing handler waits before it
+/// claims again, so that a worker offering the handler takes the job instead of racing it for the claim.
+const HANDED_BACK_DELAY: Duration = Duration::from_millis(100);
+
 /// How long a finish is retried while Redis is unreachable before the job is left to the reconciler.
 const FINISH_RETRY_FOR: Duration = Duration::from_secs(30);
 
@@ -33,6 +37,9 @@ struct Context {
     workflows: WorkflowCache,
     /// Records job ends in batches: one round trip for the finishes that complete together.
     finisher: Finisher,
+    /// One permit per job end waiting to be recorded, as many as jobs run at once: a job hands its run
+    /// permit on when it ends, and waits here if Redis falls behind.
+    recording: Arc<Semaphore>,
     /// Cancelled when the shutdown grace period is over: running jobs hand their leases back.
     hand_back: CancellationToken,
 }
@@ -69,6 +76,7 @@ pub async fn run(settings: Settings, handlers: Handlers, shutdown: CancellationT
         lease: settings.lease,
     };
     let context = Arc::new(Context {
+        recording: Arc::new(Semaphore::new(settings.concurrency)),
         executor: Executor::new(handlers),
         settings,
         claimant,
@@ -123,13 +131,14 @@ pub async fn run(settings: Settings, handlers: Handlers, shutdown: CancellationT
     Ok(())
 }
 
-/// Claims as many jobs as permits are free in one call and hands them to a task that starts them in another,
-/// so the loop never waits for a start before claiming again; sleeps until the earliest due time (or a
-/// wake-up) when none is due.
+/// Claims and starts as many jobs as permits are free in one call, and runs each in a task of its own;
+/// sleeps until the earliest due time (or a wake-up) when none is due.
 async fn claim_loop(context: &Arc<Context>, jobs: &TaskTracker, wake: &Notify, shutdown: &CancellationToken) {
     let permits = Arc::new(Semaphore::new(context.settings.concurrency));
     let settings = &context.settings;
     let mut error_backoff = Duration::from_millis(50);
+    // Whether the last claim handed a job back for a handler this worker lacks.
+    let mut handed_back = false;
     loop {
         let first = tokio::select! {
             permit = permits.clone().acquire_owned() => match permit {
@@ -149,8 +158,10 @@ async fn claim_loop(context: &Arc<Context>, jobs: &TaskTracker, wake: &Notify, s
         let idle_until = match context.store.claim_jobs(&context.claimant, held.len()).await {
             Ok(Claim::Claimed(claimed)) => {
                 error_backoff = Duration::from_millis(50);
-                held.truncate(claimed.len());
-                jobs.spawn(start_jobs(context.clone(), claimed, held, jobs.clone()));
+                handed_back = claimed.iter().any(|(_, start)| matches!(start, Start::MissingHandler(_)));
+                for ((job, start), permit) in claimed.into_iter().zip(held) {
+                    run_started(context, jobs, job, start, permit);
+                }
                 continue;
             }
             Ok(Claim::Empty { next_due }) => {
@@ -158,7 +169,9 @@ async fn claim_loop(context: &Arc<Context>, jobs: &TaskTracker, wake: &Notify, s
                 let until_due = next_due.map_or(settings.reconcile_every, |due| {
                     Duration::try_from(due.duration_since(now)).unwrap_or(Duration::ZERO)
                 });
-                until_due.min(settings.reconcile_every)
+                // Lose the race for a job handed back to a worker that offers its handler.
+                let yield_to_others = if handed_back { HANDED_BACK_DELAY } else { Duration::ZERO };
+                until_due.min(settings.reconcile_every) + yield_to_others
             }
             Err(error) => {
                 tracing::warn!(error = %error, "claim failed; retrying in {error_backoff:?}");
@@ -175,31 +188,37 @@ async fn claim_loop(context: &Arc<Context>, jobs: &TaskTracker, wake: &Notify, s
     }
 }
 
-/// Starts claimed jobs in one call and runs each one that started, with its permit.
-async fn start_jobs(
-    context: Arc<Context>,
-    claimed: Vec<(JobId, QueueName)>,
-    permits: Vec<OwnedSemaphorePermit>,
-    jobs: TaskTracker,
-) {
-    let starts = match context.store.start_jobs(&context.claimant, &claimed).await {
-        Ok(starts) => starts,
-        Err(error) => {
-            return tracing::warn!(error = %error, "could not start {} claimed jobs; their leases will expire", claimed.len());
+/// Runs a job the claim started, with its permit, in a task of its own; says why one did not start.
+fn run_started(context: &Arc<Context>, jobs: &TaskTracker, job: JobId, start: Start, permit: OwnedSemaphorePermit) {
+    match start {
+        Start::Started(started) => {
+            jobs.spawn(admit_and_run(context.clone(), *started, permit));
         }
-    };
-    for (((job, _), start), permit) in claimed.into_iter().zip(starts).zip(permits) {
-        match start {
-            Start::Started(started) => {
-                jobs.spawn(run_job(context.clone(), *started, permit));
-            }
-            Start::WaitingForSlot => tracing::debug!(job.id = %job, "job {job} waits for a free slot of its workflow"),
-            Start::MissingHandler(handler) => tracing::info!(job.id = %job,
-                "job {job} needs the handler {handler:?}, which this worker lacks; left for another worker"),
-            Start::Dropped => tracing::info!(job.id = %job, "job {job} dropped: its schedule was deleted"),
-            Start::Lost => tracing::warn!(job.id = %job, "job {job} was taken over before it started"),
-            Start::Skipped(reason) => tracing::info!(job.id = %job, "job {job} not run: {reason}"),
-        }
+        other => not_run(job, other),
+    }
+}
+
+/// Says why a claimed job does not run here.
+fn not_run(job: JobId, start: Start) {
+    match start {
+        Start::Started(_) => {}
+        Start::WaitingForSlot => tracing::debug!(job.id = %job, "job {job} waits for a free slot of its workflow"),
+        Start::MissingHandler(handler) => tracing::info!(job.id = %job,
+            "job {job} needs the handler {handler:?}, which this worker lacks; left for another worker"),
+        Start::Dropped => tracing::info!(job.id = %job, "job {job} dropped: its schedule was deleted"),
+        Start::Lost => tracing::warn!(job.id = %job, "job {job} was taken over before it started"),
+        Start::Skipped(reason) => tracing::info!(job.id = %job, "job {job} not run: {reason}"),
+    }
+}
+
+/// Runs a started job once its schedule's rules admit it (see [`Store::admit`]).
+async fn admit_and_run(context: Arc<Context>, started: StartedJob, permit: OwnedSemaphorePermit) {
+    let job = started.job;
+    match context.store.admit(started).await {
+        Ok(Start::Started(started)) => run_job(context, *started, permit).await,
+        Ok(other) => not_run(job, other),
+        Err(error) => tracing::warn!(job.id = %job, error = %error,
+            "could not admit job {job}; it runs again when its lease expires"),
     }
 }
 
@@ -216,7 +235,6 @@ enum RunEnd {
 }
 
 async fn run_job(context: Arc<Context>, started: StartedJob, permit: OwnedSemaphorePermit) {
-    let _permit = permit;
     let job = started.job;
     tracing::debug!(job.id = %job, attempt = started.execution.attempt, "job {job} started");
     let mut steps = Vec::new();
@@ -249,6 +267,10 @@ async fn run_job(context: Arc<Context>, started: StartedJob, permit: OwnedSemaph
             if count_as_failure { Outcome::Failed(CANCELLED.to_string()) } else { Outcome::Cancelled }
         }
     };
+    // The job no longer runs: its permit goes to the next claim while the end is recorded, so recording
+    // is off the path from one job to the next. At most `concurrency` ends wait to be recorded.
+    let _recording = context.recording.clone().acquire_owned().await;
+    drop(permit);
     let duration_ms = execution.duration_ms.unwrap_or(0);
     let mut retry_in = Duration::from_millis(100);
     let deadline = tokio::time::Instant::now() + FINISH_RETRY_FOR;

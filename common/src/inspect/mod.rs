@@ -240,6 +240,13 @@ impl Inspect {
             (None, Some(workflow_id)) => self.keys.workflow_executions(workflow_id),
             (None, None) => self.keys.execution_index(),
         };
+        if let (Some(id), None) = (filter.schedule_id, cursor) {
+            let mut conn = self.conn.clone();
+            let indexed: bool = conn.exists(&index).await?;
+            if !indexed {
+                return self.run_history(id, filter, limit).await;
+            }
+        }
         let filter = filter.clone();
         self.walk_since(&index, filter.since, limit, cursor, |ids: Vec<String>| {
             let inspect = self.clone();
@@ -254,6 +261,28 @@ impl Inspect {
             }
         })
         .await
+    }
+
+    /// The executions of ad-hoc run `id`, newest first, in one page: a run keeps no schedule index (see
+    /// `enqueue_runs.lua`), only its records, and has a few attempts at most.
+    async fn run_history(&self, id: Uuid, filter: &ExecutionFilter, limit: usize) -> Result<Page<Execution>> {
+        let mut conn = self.conn.clone();
+        let ended: Vec<String> = conn.hvals(self.keys.executions(id)).await?;
+        let mut executions =
+            ended.iter().map(|json| serde_json::from_str(json)).collect::<Result<Vec<Execution>, _>>()?;
+        let running: Option<String> = conn.hget(self.keys.job(&JobId::regular(id, 0, 0)), "execution_id").await?;
+        let running = running.and_then(|id| id.parse::<ExecutionId>().ok());
+        if let Some(running) = running.filter(|running| executions.iter().all(|ended| ended.id != *running)) {
+            executions.extend(self.executions_by_id(&[running]).await?);
+        }
+        executions.retain(|execution| {
+            filter.workflow_id.is_none_or(|id| execution.workflow_id == id)
+                && filter.state.is_none_or(|state| execution.state == state)
+                && filter.since.is_none_or(|since| execution.started_at >= since)
+        });
+        executions.sort_by_key(|execution| std::cmp::Reverse(execution.attempt));
+        executions.truncate(limit);
+        Ok(Page { items: executions, next_cursor: None })
     }
 
     /// Walks the sorted-set `index` from the highest score down, after the member `cursor`, loading and

@@ -16,10 +16,13 @@ pub struct ExecutionId {
 }
 
 impl ExecutionId {
+    /// What joins a job id and an attempt number; `claim_jobs.lua` names each execution it starts with it.
+    pub const SEPARATOR: &str = "-a";
+
     /// What every execution id of `job` starts with; the attempt number follows. Scripts that count a
     /// delivery name its execution with it, so the format stays here.
     pub fn prefix(job: &JobId) -> String {
-        format!("{job}-a")
+        format!("{job}{}", Self::SEPARATOR)
     }
 }
 
@@ -34,7 +37,7 @@ impl FromStr for ExecutionId {
 
     fn from_str(text: &str) -> Result<Self, Error> {
         let invalid = || Error::invalid("execution_id", format!("{text:?} is not an execution id"));
-        let (job, attempt) = text.rsplit_once("-a").ok_or_else(invalid)?;
+        let (job, attempt) = text.rsplit_once(Self::SEPARATOR).ok_or_else(invalid)?;
         if attempt.is_empty() || !attempt.bytes().all(|b| b.is_ascii_digit()) {
             return Err(invalid());
         }

@@ -3,8 +3,7 @@
 
 use super::{
     BackfillAnswer, CancelAnswer, ClaimAnswer, Finished, LeaseRenewal, ReconcilerTurn, RequeueAnswer, RunsEnqueued,
-    ScheduleCreated, ScheduleWritten, StartAnswer, TriggerAnswer, WorkflowCreated, WorkflowDeleted, WorkflowUpdated,
-    scripts,
+    ScheduleCreated, ScheduleWritten, TriggerAnswer, WorkflowCreated, WorkflowDeleted, WorkflowUpdated, scripts,
 };
 use crate::record::ScheduleRecord;
 
@@ -90,18 +89,14 @@ scripts! {
             wakeup_channel: String, }
     }
 
-    /// Claims up to a count of due jobs of a worker's queues, each with a lease.
-    ClaimJobs = "claim_jobs.lua" ["promote.lua"] -> ClaimAnswer {
-        keys { ..queue_keys: Vec<String>, }
-        args { now_ms: i64, lease_until_ms: i64, worker_id: String, count: usize, batch: usize, }
-    }
-
-    /// Starts claimed jobs: counts each delivery and marks each execution running.
-    StartJobs = "start_jobs.lua" ["enqueue.lua", "slots.lua", "items.lua"] -> Vec<StartAnswer> {
-        keys { workflow_requirements: String, execution_index: String, ..job_keys: Vec<String>, }
-        args { worker_id: String, now_ms: i64, now_at: String, lease_until_ms: i64, handlers: String,
+    /// Claims and starts due jobs of a worker's queues: leases each, counts its delivery, marks it running.
+    ClaimJobs = "claim_jobs.lua" ["promote.lua", "enqueue.lua", "slots.lua"] -> ClaimAnswer {
+        keys { workflow_requirements: String, execution_index: String, ..queue_keys: Vec<String>, }
+        args { now_ms: i64, now_at: String, lease_until_ms: i64, worker_id: String, count: usize, batch: usize,
+            handlers: String, job_pattern: String, schedule_pattern: String, execution_times_pattern: String,
             slots_pattern: String, waiting_pattern: String, workflow_executions_pattern: String,
-            wakeup_channel: String, handler_retry_ms: i64, ..job_args: Vec<String>, }
+            execution_separator: String, wakeup_channel: String, handler_retry_ms: i64,
+            ..queue_names: Vec<String>, }
     }
 
     /// Extends a running job's lease and reports a cancel request.

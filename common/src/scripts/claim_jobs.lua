@@ -1,15 +1,119 @@
--- Claims up to `count` due jobs for one worker, from its queues in priority order, each with a lease, in
--- one call. Each call first promotes a bounded batch of due jobs to the tail of the ready list, so that they
--- take their turn behind ad-hoc runs (which are pushed there directly) instead of waiting for it to run dry.
--- KEYS[1..] queue_keys: for each queue in priority order, 4 keys: delayed (ZSET), ready (LIST),
+-- Claims and starts up to `count` due jobs for one worker, from its queues in priority order, in one call.
+-- Each call first promotes a bounded batch of due jobs to the tail of the ready list, so that they take their
+-- turn behind ad-hoc runs (which are pushed there directly) instead of waiting for it to run dry.
+-- For each job popped: the workflow's requirements are checked first, and a job that cannot start here goes
+-- back to its delayed set without counting a delivery: to wait for a free slot (`max_concurrency`), or for
+-- a worker that offers a handler its workflow calls. A job whose record or schedule is gone is dropped.
+-- Otherwise the job is leased to the worker, its delivery counted, and its execution (`execution_separator`
+-- and the attempt after the job id) marked running in the job's record (its JSON record is written once, by
+-- Rust, when it ends) and in the history indexes. An ad-hoc run is a bare job: its hash names its workflow,
+-- and it has no schedule and no schedule history. Each schedule is returned as it was before this start,
+-- so that Rust can judge overlap against the runs already under way.
+-- The keys of a popped job's record, schedule and history are filled in from patterns (`fill_key`): they are
+-- known only once the job is popped.
+-- KEYS[1] workflow_requirements: workflow id -> {version, max_concurrency, handlers} (HASH)
+-- KEYS[2] execution_index: every execution (ZSET)
+-- KEYS[3..] queue_keys: for each queue in priority order, 4 keys: delayed (ZSET), ready (LIST),
 -- running (HASH), leases (ZSET)
 -- ARGV[1] now_ms
--- ARGV[2] lease_until_ms
--- ARGV[3] worker_id
--- ARGV[4] count: how many jobs at most (at most `batch`, so that no reply is unbounded)
--- ARGV[5] batch: how many due jobs one promotion moves at most
--- Returns {'claimed', job id, queue index from 1, job id, queue index, ...} | {'empty', earliest due ms of
--- the queues} | {'empty'} when every queue is empty
+-- ARGV[2] now_at: RFC 3339
+-- ARGV[3] lease_until_ms
+-- ARGV[4] worker_id
+-- ARGV[5] count: how many jobs at most (at most `batch`, so that no reply is unbounded)
+-- ARGV[6] batch: how many due jobs one promotion moves at most
+-- ARGV[7] handlers: the handlers this worker offers, as ',a,b,'
+-- ARGV[8] job_pattern: the job key with `<job>` for the job id
+-- ARGV[9] schedule_pattern: the schedule key with `<id>` for the schedule id
+-- ARGV[10] execution_times_pattern: the schedule's execution index key with `<id>`
+-- ARGV[11] slots_pattern: the workflow slots key with `<id>` for the workflow
+-- ARGV[12] waiting_pattern: the workflow waiting key with `<id>`
+-- ARGV[13] workflow_executions_pattern: the workflow execution index key with `<id>`
+-- ARGV[14] execution_separator: what joins a job id and an attempt into an execution id
+-- ARGV[15] wakeup_channel
+-- ARGV[16] handler_retry_ms: how long a job lacking a handler waits before it is offered again
+-- ARGV[17..] queue_names: the name of each queue, in the order of queue_keys
+-- Returns {'claimed', {job id, queue index from 1, answer...}, ...} with one answer per job popped:
+-- 'started', execution id, {job fields...}, {schedule fields...} (none for an ad-hoc run), 1 if it took a
+-- workflow slot or 0, the workflow's version or 0 when unknown | 'dropped' | 'missing_handler', handler |
+-- 'waiting_for_slot'; or {'empty', earliest due ms of the queues} | {'empty'} when every queue is empty
+local now = tonumber(now_ms)
+-- Each workflow's requirements, read once per call: a batch mostly runs a few workflows.
+local requirements_of = {}
+
+local function start(delayed, job_id, queue)
+  local job = fill_key(job_pattern, job_id)
+  local job_fields = redis.call('HGETALL', job)
+  local record = {}
+  for i = 1, #job_fields, 2 do
+    record[job_fields[i]] = job_fields[i + 1]
+  end
+  local is_run = record.schedule_id == nil and record.workflow_id ~= nil
+  local schedule, fields = nil, {}
+  if record.schedule_id then
+    schedule = fill_key(schedule_pattern, record.schedule_id)
+    fields = redis.call('HGETALL', schedule)
+  end
+  if #job_fields == 0 or not is_run and #fields == 0 then
+    redis.call('DEL', job)
+    return {'dropped'}
+  end
+  local workflow_id = record.workflow_id
+  local backfill_job
+  for i = 1, #fields, 2 do
+    if fields[i] == 'workflow_id' then
+      workflow_id = fields[i + 1]
+    elseif fields[i] == 'backfill_job' then
+      backfill_job = fields[i + 1]
+    end
+  end
+
+  local slot, version = 0, 0
+  if requirements_of[workflow_id] == nil then
+    local stored = redis.call('HGET', workflow_requirements, workflow_id)
+    requirements_of[workflow_id] = stored and cjson.decode(stored) or false
+  end
+  local requirements = requirements_of[workflow_id]
+  if requirements then
+    version = requirements.version or 0
+    for _, handler in ipairs(requirements.handlers or {}) do
+      if not string.find(handlers, ',' .. handler .. ',', 1, true) then
+        make_due(delayed, job_id, now + tonumber(handler_retry_ms), wakeup_channel)
+        return {'missing_handler', handler}
+      end
+    end
+    if requirements.max_concurrency then
+      local slots = fill_key(slots_pattern, workflow_id)
+      local waiting = fill_key(waiting_pattern, workflow_id)
+      -- Slots whose lease passed belong to crashed workers.
+      redis.call('ZREMRANGEBYSCORE', slots, '-inf', '(' .. now)
+      if not redis.call('ZSCORE', slots, job_id) and redis.call('ZCARD', slots) >= requirements.max_concurrency then
+        -- Wait until the earliest lease could end; a slot freed sooner makes the first waiting job due at once.
+        make_due(delayed, job_id, tonumber(redis.call('ZRANGE', slots, 0, 0, 'WITHSCORES')[2]), wakeup_channel)
+        redis.call('ZADD', waiting, 'NX', now, queue .. '/' .. job_id)
+        return {'waiting_for_slot'}
+      end
+      redis.call('ZADD', slots, lease_until_ms, job_id)
+      redis.call('ZREM', waiting, queue .. '/' .. job_id)
+      slot = 1
+    end
+  end
+
+  local attempt = tonumber(record.attempt or 0) + 1
+  local execution_id = job_id .. execution_separator .. attempt
+  redis.call('HSET', job, 'attempt', attempt, 'execution_id', execution_id, 'worker', worker_id,
+    'workflow_id', workflow_id, 'started_at', now_at)
+  if schedule then
+    -- A backfill run is the schedule's `backfill_job`; it does not count as a run under way.
+    if backfill_job ~= job_id then
+      redis.call('HINCRBY', schedule, 'running_jobs', 1)
+    end
+    redis.call('ZADD', fill_key(execution_times_pattern, record.schedule_id), now_ms, execution_id)
+  end
+  redis.call('ZADD', execution_index, now_ms, execution_id)
+  redis.call('ZADD', fill_key(workflow_executions_pattern, workflow_id), now_ms, execution_id)
+  return {'started', execution_id, job_fields, fields, slot, version}
+end
+
 local wanted = tonumber(count)
 local claimed = {'claimed'}
 local taken = 0
@@ -18,20 +122,26 @@ for i = queue_keys, #KEYS, 4 do
   local delayed, ready, running, leases = KEYS[i], KEYS[i + 1], KEYS[i + 2], KEYS[i + 3]
   promote_due(delayed, ready, now_ms, tonumber(batch))
   local jobs = redis.call('LPOP', ready, wanted - taken) or {}
-  if #jobs > 0 then
-    local owners, expiries = {}, {}
-    for _, job in ipairs(jobs) do
-      owners[#owners + 1], owners[#owners + 2] = job, worker_id
-      expiries[#expiries + 1], expiries[#expiries + 2] = lease_until_ms, job
-      claimed[#claimed + 1], claimed[#claimed + 2] = job, (i - queue_keys) / 4 + 1
+  local owners, expiries = {}, {}
+  for _, job_id in ipairs(jobs) do
+    local answer = start(delayed, job_id, ARGV[queue_names + (i - queue_keys) / 4])
+    if answer[1] == 'started' then
+      owners[#owners + 1], owners[#owners + 2] = job_id, worker_id
+      expiries[#expiries + 1], expiries[#expiries + 2] = lease_until_ms, job_id
     end
+    table.insert(answer, 1, (i - queue_keys) / 4 + 1)
+    table.insert(answer, 1, job_id)
+    claimed[#claimed + 1] = answer
+  end
+  if #owners > 0 then
     redis.call('HSET', running, unpack(owners))
     redis.call('ZADD', leases, unpack(expiries))
-    taken = taken + #jobs
-    if taken >= wanted then
-      return claimed
-    end
-  elseif taken == 0 then
+  end
+  taken = taken + #jobs
+  if taken >= wanted then
+    return claimed
+  end
+  if #jobs == 0 and taken == 0 then
     local first = redis.call('ZRANGE', delayed, 0, 0, 'WITHSCORES')[2]
     if first and (not earliest or tonumber(first) < earliest) then
       earliest = tonumber(first)

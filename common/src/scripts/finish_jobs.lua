@@ -17,12 +17,13 @@
 -- ARGV[5] wakeup_channel
 -- ARGV[6] delayed_pattern: the delayed key with `<queue>`
 -- ARGV[7] trim_batch: executions trimmed at most per finish, so one call never does unbounded work
--- ARGV[8..] finish_args: for each finish, 19 values: job id, '1' for a pending job never started that the
+-- ARGV[8..] finish_args: for each finish, 20 values: job id, '1' for a pending job never started that the
 -- reconciler skips, the owner worker ('' when pending), execution id, the execution's JSON as it ended,
 -- '0' or the ms its lease must have ended before, expected schedule rev, schedule id, schedule creation ms,
 -- next job id or '', next queue, next due ms, next due RFC 3339, '1' if the job counted as a run under way,
 -- a pending job to drop or '', '1' for a backfill job (the next job is then the head of the backfill list),
--- '1' if the job holds a workflow slot, '1' to trim the schedule's history to the retention bounds (every 16th
+-- '1' if the job holds a workflow slot, '1' for an ad-hoc run (a bare job: no schedule, no schedule history
+-- index), '1' to trim the schedule's history to the retention bounds (every 16th
 -- finish of a schedule, so the trim is paid for once per 16), the schedule record (see write_schedule)
 -- Returns one answer per finish, in order: 'recorded' | 'recorded_without_schedule' an ad-hoc run (which
 -- has no schedule) or a job whose schedule was deleted: its history expires after the retention period |
@@ -33,13 +34,13 @@ local function finish(job, running, leases, schedule, executions, execution_time
                       workflow_waiting, workflow_executions, job_id, pending, owner, execution_id,
                       execution_json, expired_before_ms, expected_rev, schedule_id, created_ms, next_job_id,
                       next_queue, next_due_ms, next_due_at, counted_as_run, dropped_job_id, is_backfill,
-                      holds_slot, trim, record)
+                      holds_slot, is_run, trim, record)
   local skipping = pending == '1'
   if not skipping and not (held_by(running, leases, job_id, owner, expired_before_ms)
       and redis.call('HGET', job, 'execution_id') == execution_id) then
     return 'lost'
   end
-  local rev = redis.call('HGET', schedule, 'rev')
+  local rev = is_run ~= '1' and redis.call('HGET', schedule, 'rev')
   local schedule_exists = rev ~= false
   if schedule_exists and rev ~= expected_rev then
     return 'stale'
@@ -87,7 +88,9 @@ local function finish(job, running, leases, schedule, executions, execution_time
 
   if not schedule_exists then
     redis.call('PEXPIRE', executions, retention_ms)
-    redis.call('PEXPIRE', execution_times, retention_ms)
+    if is_run ~= '1' then
+      redis.call('PEXPIRE', execution_times, retention_ms)
+    end
     return 'recorded_without_schedule'
   end
   write_schedule(schedule, record)
@@ -117,4 +120,4 @@ local function finish(job, running, leases, schedule, executions, execution_time
   return 'recorded'
 end
 
-return each_item(finish_keys, 16, finish_args, 19, finish)
+return each_item(finish_keys, 16, finish_args, 20, finish)

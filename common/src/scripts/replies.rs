@@ -134,8 +134,8 @@ impl Items {
 /// `claim_jobs.lua`.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum ClaimAnswer {
-    /// `{'claimed', job id, queue index from 1, ...}`.
-    Claimed(Vec<(JobId, usize)>),
+    /// `{'claimed', {job id, queue index from 1, answer...}, ...}`: one start answer per job popped.
+    Claimed(Vec<(JobId, usize, StartAnswer)>),
     /// `{'empty'}` or `{'empty', earliest due ms of the queues}`.
     Empty { next_due_ms: Option<i64> },
 }
@@ -147,7 +147,8 @@ impl Reply for ClaimAnswer {
             "claimed" => {
                 let mut claimed = Vec::new();
                 while items.items.len() > 0 {
-                    claimed.push((items.job()?, items.next()?));
+                    let mut job = Items::new(items.next::<Value>()?, script)?;
+                    claimed.push((job.job()?, job.next()?, StartAnswer::decode_rest(job, script)?));
                 }
                 Ok(Self::Claimed(claimed))
             }
@@ -157,11 +158,11 @@ impl Reply for ClaimAnswer {
     }
 }
 
-/// One job's answer in `start_jobs.lua`.
+/// What `claim_jobs.lua` did with one job it popped.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum StartAnswer {
-    /// `{'started', execution id, {job fields...}, {schedule fields...} (none for an ad-hoc run), 1 if it
-    /// took a slot or 0, workflow version or 0}`.
+    /// `'started', execution id, {job fields...}, {schedule fields...} (none for an ad-hoc run), 1 if it took
+    /// a slot or 0, workflow version or 0`.
     Started {
         execution_id: String,
         job: std::collections::HashMap<String, String>,
@@ -169,27 +170,16 @@ pub(crate) enum StartAnswer {
         holds_slot: bool,
         workflow_version: Option<u32>,
     },
-    /// `{'dropped'}`: the job's schedule or record is gone.
+    /// `'dropped'`: the job's schedule or record is gone.
     Dropped,
-    /// `{'lost'}`: the claim is no longer this worker's.
-    Lost,
-    /// `{'missing_handler', name}`.
+    /// `'missing_handler', name`.
     MissingHandler(String),
-    /// `{'waiting_for_slot'}`.
+    /// `'waiting_for_slot'`.
     WaitingForSlot,
 }
 
-/// `start_jobs.lua`: one answer per job, in order.
-impl Reply for Vec<StartAnswer> {
-    fn decode(value: Value, script: &'static str) -> Result<Self> {
-        let Value::Array(answers) = value else { return Err(unexpected(script, &value)) };
-        answers.into_iter().map(|answer| StartAnswer::decode_one(answer, script)).collect()
-    }
-}
-
 impl StartAnswer {
-    fn decode_one(value: Value, script: &'static str) -> Result<Self> {
-        let mut items = Items::new(value, script)?;
+    fn decode_rest(mut items: Items, script: &'static str) -> Result<Self> {
         match items.next::<String>()?.as_str() {
             "started" => Ok(Self::Started {
                 execution_id: items.next()?,
@@ -199,7 +189,6 @@ impl StartAnswer {
                 workflow_version: Some(items.next::<u32>()?).filter(|version| *version > 0),
             }),
             "dropped" => Ok(Self::Dropped),
-            "lost" => Ok(Self::Lost),
             "missing_handler" => Ok(Self::MissingHandler(items.next()?)),
             "waiting_for_slot" => Ok(Self::WaitingForSlot),
             _ => Err(unexpected(script, &items.whole)),

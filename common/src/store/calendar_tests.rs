@@ -61,8 +61,7 @@ async fn a_worker_skips_an_expired_occurrence_at_start_and_without_a_window_it_r
     let f = Fixture::new().await;
     let windowed = f.schedule(json!({"interval_seconds": 60, "catchup_window_seconds": 10})).await;
     f.advance(75);
-    let Some((job, queue)) = f.claim_one().await else { panic!("nothing due") };
-    let start = f.start(job, &queue, &claimant()).await;
+    let Some((_, start)) = f.claim_for(&claimant()).await else { panic!("nothing due") };
     assert!(matches!(start, Start::Skipped(SkipReason::Expired { .. })), "{start:?}");
     assert_eq!(f.reload(windowed.id).await.next_run_at, Some(at("2026-01-01T00:02:00Z")));
 

@@ -52,7 +52,7 @@ pub(super) enum Holder {
 /// One finish as `finish_jobs.lua` takes it (see its header for the order), and what it plans.
 struct PlannedFinish {
     keys: [String; 16],
-    args: [String; 19],
+    args: [String; 20],
     next: Schedule,
     next_job: Option<(JobId, Timestamp)>,
 }
@@ -186,6 +186,7 @@ impl Store {
             job_text(settlement.dropped_job),
             flag(is_backfill),
             flag(started.holds_slot),
+            flag(current.ad_hoc),
             flag(self.trims_history(current, now)),
             ScheduleRecord::changes(current, &next).to_json(),
         ];

@@ -20,8 +20,7 @@ use crate::{
     record::{decode_due, decode_run, decode_schedule, is_run},
     scripts::{
         CancelAnswer, ClaimAnswer, LeaseRenewal, RequeueAnswer, StartAnswer,
-        calls::{CancelExecution, ClaimJobs, RenewLease, RequeueJob, StartJobs},
-        flag,
+        calls::{CancelExecution, ClaimJobs, RenewLease, RequeueJob},
     },
 };
 
@@ -39,10 +38,11 @@ pub struct Claimant {
 }
 
 /// What [`Store::claim_jobs`] found.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub enum Claim {
-    /// Jobs, each with its queue, now leased to the worker; at most as many as asked for, at least one.
-    Claimed(Vec<(JobId, QueueName)>),
+    /// The jobs popped, at most as many as asked for and at least one, each with what became of it: most
+    /// started, leased to the worker; some wait or were dropped.
+    Claimed(Vec<(JobId, Start)>),
     /// Nothing due; the earliest due time of the queues, if any job waits.
     Empty { next_due: Option<Timestamp> },
 }
@@ -64,7 +64,7 @@ pub struct StartedJob {
     pub holds_slot: bool,
 }
 
-/// What [`Store::start_jobs`] found for one job.
+/// What became of one job [`Store::claim_jobs`] popped.
 #[derive(Debug, Clone)]
 pub enum Start {
     Started(Box<StartedJob>),
@@ -93,8 +93,11 @@ pub enum Renewal {
 }
 
 impl Store {
-    /// Claims up to `count` due jobs (at most [`BATCH`]) of the claimant's queues, in priority order, each
-    /// leased for its lease, in one round trip.
+    /// Claims and starts up to `count` due jobs (at most [`BATCH`]) of the claimant's queues, in priority
+    /// order, in one round trip: each is leased for the claimant's lease, its delivery counted and its
+    /// execution marked running. A job whose workflow has no free slot, or calls a handler `claimant` lacks,
+    /// goes back to wait instead, without counting. A started job runs once [`Store::admit`] lets it.
+    #[tracing::instrument(skip_all, fields(count))]
     pub async fn claim_jobs(&self, claimant: &Claimant, count: usize) -> Result<Claim> {
         let now = self.clock.now();
         let queue_keys = claimant
@@ -106,115 +109,81 @@ impl Store {
             .collect();
         let answer = self
             .run(ClaimJobs {
+                workflow_requirements: self.keys.workflow_requirements(),
+                execution_index: self.keys.execution_index(),
                 queue_keys,
                 now_ms: millis(now),
+                now_at: rfc3339(now),
                 lease_until_ms: lease_until(now, claimant.lease),
                 worker_id: claimant.id.clone(),
                 count: count.clamp(1, BATCH),
                 batch: BATCH,
-            })
-            .await?;
-        match answer {
-            ClaimAnswer::Empty { next_due_ms } => Ok(Claim::Empty { next_due: next_due_ms.map(from_millis) }),
-            ClaimAnswer::Claimed(claimed) => claimed
-                .into_iter()
-                .map(|(job, queue_index)| {
-                    let queue = queue_index.checked_sub(1).and_then(|index| claimant.queues.get(index)).cloned();
-                    let queue =
-                        queue.ok_or_else(|| Error::corrupt("claim_jobs.lua", format!("queue index {queue_index}")))?;
-                    Ok((job, queue))
-                })
-                .collect::<Result<_>>()
-                .map(Claim::Claimed),
-        }
-    }
-
-    /// Starts claimed jobs in one round trip: counts each delivery and marks each execution running. A job
-    /// whose workflow has no free slot, or calls a handler `claimant` lacks, goes back to wait instead,
-    /// without counting. One answer per job, in order.
-    #[tracing::instrument(skip_all, fields(jobs = jobs.len()))]
-    pub async fn start_jobs(&self, claimant: &Claimant, jobs: &[(JobId, QueueName)]) -> Result<Vec<Start>> {
-        let now = self.clock.now();
-        let mut job_keys = Vec::with_capacity(jobs.len() * 6);
-        let mut job_args = Vec::with_capacity(jobs.len() * 4);
-        for (job, queue) in jobs {
-            let schedule_id = job.schedule();
-            job_keys.extend([
-                self.keys.job(job),
-                self.keys.schedule(schedule_id),
-                self.keys.execution_times(schedule_id),
-                self.keys.running(queue),
-                self.keys.leases(queue),
-                self.keys.delayed(queue),
-            ]);
-            job_args.extend([job.to_string(), queue.to_string(), flag(counts_as_run(job)), ExecutionId::prefix(job)]);
-        }
-        let answers = self
-            .run(StartJobs {
-                workflow_requirements: self.keys.workflow_requirements(),
-                execution_index: self.keys.execution_index(),
-                job_keys,
-                worker_id: claimant.id.clone(),
-                now_ms: millis(now),
-                now_at: rfc3339(now),
-                lease_until_ms: lease_until(now, claimant.lease),
                 handlers: format!(",{},", claimant.handlers.join(",")),
+                job_pattern: self.keys.job_pattern(),
+                schedule_pattern: self.keys.pattern(|keys| keys.schedule(Uuid::nil())),
+                execution_times_pattern: self.keys.pattern(|keys| keys.execution_times(Uuid::nil())),
                 slots_pattern: self.keys.pattern(|keys| keys.workflow_slots(Uuid::nil())),
                 waiting_pattern: self.keys.pattern(|keys| keys.workflow_waiting(Uuid::nil())),
                 workflow_executions_pattern: self.keys.pattern(|keys| keys.workflow_executions(Uuid::nil())),
+                execution_separator: ExecutionId::SEPARATOR.to_string(),
                 wakeup_channel: self.keys.wakeup_channel(),
                 handler_retry_ms: duration_ms(HANDLER_RETRY),
-                job_args,
+                queue_names: claimant.queues.iter().map(ToString::to_string).collect(),
             })
             .await?;
-        if answers.len() != jobs.len() {
-            return Err(Error::corrupt("start_jobs.lua", format!("{} answers for {} jobs", answers.len(), jobs.len())));
-        }
-        let mut starts = Vec::with_capacity(jobs.len());
-        for ((job, queue), answer) in jobs.iter().zip(answers) {
-            starts.push(match answer {
+        let claimed = match answer {
+            ClaimAnswer::Empty { next_due_ms } => return Ok(Claim::Empty { next_due: next_due_ms.map(from_millis) }),
+            ClaimAnswer::Claimed(claimed) => claimed,
+        };
+        let mut starts = Vec::with_capacity(claimed.len());
+        for (job, queue_index, answer) in claimed {
+            let queue = queue_index.checked_sub(1).and_then(|index| claimant.queues.get(index)).cloned();
+            let queue = queue.ok_or_else(|| Error::corrupt("claim_jobs.lua", format!("queue index {queue_index}")))?;
+            let start = match answer {
                 StartAnswer::Started { execution_id, job: job_fields, schedule, holds_slot, workflow_version } => {
                     let schedule = if is_run(&job_fields) {
-                        decode_run(job, &job_fields).map_err(|detail| Error::corrupt(self.keys.job(job), detail))?
+                        decode_run(&job, &job_fields).map_err(|detail| Error::corrupt(self.keys.job(&job), detail))?
                     } else {
                         decode_schedule(&schedule)
                             .map_err(|detail| Error::corrupt(self.keys.schedule(job.schedule()), detail))?
                     };
                     let scheduled_for =
-                        decode_due(&job_fields).map_err(|detail| Error::corrupt(self.keys.job(job), detail))?;
+                        decode_due(&job_fields).map_err(|detail| Error::corrupt(self.keys.job(&job), detail))?;
                     let execution = Execution::running(
                         execution_id.parse()?,
                         job.schedule(),
                         schedule.workflow_id,
                         scheduled_for,
-                        jitter_of(job, &schedule, scheduled_for),
+                        jitter_of(&job, &schedule, scheduled_for),
                         from_millis(millis(now)),
                         claimant.id.clone(),
                     );
                     let started = StartedJob {
-                        job: *job,
-                        queue: queue.clone(),
+                        job,
+                        queue,
                         execution,
                         schedule,
                         lease: claimant.lease,
                         workflow_version,
                         holds_slot,
                     };
-                    self.admit(started, now).await?
+                    Start::Started(Box::new(started))
                 }
                 StartAnswer::Dropped => Start::Dropped,
-                StartAnswer::Lost => Start::Lost,
                 StartAnswer::MissingHandler(name) => Start::MissingHandler(name),
                 StartAnswer::WaitingForSlot => Start::WaitingForSlot,
-            });
+            };
+            starts.push((job, start));
         }
-        Ok(starts)
+        Ok(Claim::Claimed(starts))
     }
 
-    /// Decides, in Rust where the rules live, whether a job the script started runs: an occurrence that may no
+    /// Decides, in Rust where the rules live, whether a job the claim started runs (the worker asks before
+    /// it runs one, in the job's own task, so the claim loop never waits for it): an occurrence that may no
     /// longer run is recorded as skipped and its schedule moves on; with overlap `allow` the next occurrence
-    /// is enqueued as this run starts.
-    async fn admit(&self, started: StartedJob, now: Timestamp) -> Result<Start> {
+    /// is enqueued as this run starts. `Started` again when it runs.
+    pub async fn admit(&self, started: StartedJob) -> Result<Start> {
+        let now = started.execution.started_at;
         let job = started.job;
         let scheduled_for = started.execution.scheduled_for;
         if let Admission::Skip(reason) = started.schedule.admission(&job, scheduled_for, now) {

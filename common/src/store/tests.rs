@@ -78,34 +78,53 @@ impl Fixture {
         started
     }
 
-    /// Claims one job of the fixture's queue.
+    /// Claims (and starts) one job of the fixture's queue.
     pub(super) async fn claim(&self) -> Claim {
         self.store.claim_jobs(&Claimant { queues: vec![self.queue.clone()], ..claimant() }, 1).await.unwrap()
     }
 
-    /// The one job a claim took, if any.
-    pub(super) async fn claim_one(&self) -> Option<(JobId, QueueName)> {
-        match self.claim().await {
-            Claim::Claimed(mut jobs) if jobs.len() == 1 => jobs.pop(),
+    /// The one job a claim for `claimant` took, if any, and what became of it once admitted, as a worker
+    /// admits it before running it.
+    pub(super) async fn claim_for(&self, claimant: &Claimant) -> Option<(JobId, Start)> {
+        let claimant = Claimant { queues: vec![self.queue.clone()], ..claimant.clone() };
+        match self.store.claim_jobs(&claimant, 1).await.unwrap() {
+            Claim::Claimed(mut jobs) if jobs.len() == 1 => {
+                let (job, start) = jobs.remove(0);
+                Some((job, admitted(&self.store, start).await))
+            }
             Claim::Claimed(jobs) => panic!("asked for one job, claimed {jobs:?}"),
             Claim::Empty { .. } => None,
         }
     }
 
-    /// Starts one claimed job for `claimant`.
-    pub(super) async fn start(&self, job: JobId, queue: &QueueName, claimant: &Claimant) -> Start {
-        let mut starts = self.store.start_jobs(claimant, &[(job, queue.clone())]).await.unwrap();
-        assert_eq!(starts.len(), 1);
-        starts.remove(0)
-    }
-
     pub(super) async fn start_next(&self) -> StartedJob {
-        let Some((job, queue)) = self.claim_one().await else {
+        let Some((_, start)) = self.claim_for(&claimant()).await else {
             panic!("nothing to claim at {}", self.now());
         };
-        let Start::Started(started) = self.start(job, &queue, &claimant()).await else { panic!("not started") };
+        let Start::Started(started) = start else { panic!("not started: {start:?}") };
         *started
     }
+}
+
+/// `start` as the worker runs it: a started job once its schedule's rules admit it.
+pub(super) async fn admitted(store: &Store, start: Start) -> Start {
+    match start {
+        Start::Started(started) => store.admit(*started).await.unwrap(),
+        other => other,
+    }
+}
+
+/// The jobs of a claim that started, each admitted, in order; panics on any other answer.
+pub(super) async fn started_jobs(store: &Store, claim: Claim) -> Vec<StartedJob> {
+    let Claim::Claimed(claimed) = claim else { panic!("nothing due") };
+    let mut started = Vec::new();
+    for (_, start) in claimed {
+        match admitted(store, start).await {
+            Start::Started(job) => started.push(*job),
+            other => panic!("{other:?}"),
+        }
+    }
+    started
 }
 
 /// Finishes one job through the batch path, as a worker does.
@@ -168,7 +187,10 @@ async fn nothing_is_claimed_before_it_is_due_and_the_earliest_due_time_is_report
     let f = Fixture::new().await;
     f.schedule(json!({"interval_seconds": 60})).await;
     let claim = f.claim().await;
-    assert_eq!(claim, Claim::Empty { next_due: Some("2026-01-01T00:01:00Z".parse().unwrap()) });
+    assert!(
+        matches!(claim, Claim::Empty { next_due: Some(due) } if due == "2026-01-01T00:01:00Z".parse::<Timestamp>().unwrap()),
+        "{claim:?}"
+    );
     f.advance(60);
     assert!(matches!(f.claim().await, Claim::Claimed(_)));
 }
@@ -489,8 +511,7 @@ async fn execution_history_is_trimmed_to_the_retention_count_every_sixteenth_fin
     let schedule = f.schedule(json!({"interval_seconds": 1})).await;
     for finished in 1..=17 {
         f.advance(1);
-        let Claim::Claimed(jobs) = store.claim_jobs(&claimant(), 1).await.unwrap() else { panic!() };
-        let Some(Start::Started(started)) = store.start_jobs(&claimant(), &jobs).await.unwrap().pop() else { panic!() };
+        let started = started_jobs(&store, store.claim_jobs(&claimant(), 1).await.unwrap()).await.remove(0);
         let mut execution: Execution = started.execution.clone();
         execution.close(ExecutionState::Succeeded, f.now(), None);
         finish_one(&store, &started, &execution, &Outcome::Succeeded).await;
@@ -578,10 +599,13 @@ async fn claims_take_queues_in_the_order_given() {
     let both = Claimant { queues: vec![urgent.clone(), f.queue.clone()], ..claimant() };
     let mut claimed = Vec::new();
     while let Claim::Claimed(jobs) = f.store.claim_jobs(&both, 1).await.unwrap() {
-        claimed.extend(jobs.into_iter().map(|(_, queue)| queue));
+        claimed.extend(jobs.into_iter().map(|(_, start)| match start {
+            Start::Started(started) => started.queue,
+            other => panic!("{other:?}"),
+        }));
     }
     assert_eq!(claimed, [urgent, f.queue.clone()]);
-    assert_eq!(f.store.claim_jobs(&both, 1).await.unwrap(), Claim::Empty { next_due: None });
+    assert!(matches!(f.store.claim_jobs(&both, 1).await.unwrap(), Claim::Empty { next_due: None }));
 }
 
 #[tokio::test]
@@ -601,7 +625,7 @@ async fn one_worker_per_interval_takes_the_reconciler_turn() {
 }
 
 #[tokio::test]
-async fn a_batch_claim_takes_up_to_its_count_in_due_order_and_one_start_call_starts_them_all() {
+async fn a_batch_claim_takes_up_to_its_count_in_due_order_and_starts_them_all_in_the_same_call() {
     let f = Fixture::new().await;
     let mut ids = Vec::new();
     for seconds in [3, 1, 2, 5, 4] {
@@ -616,15 +640,18 @@ async fn a_batch_claim_takes_up_to_its_count_in_due_order_and_one_start_call_sta
     assert_eq!(f.redis.zset(&f.keys.leases(&f.queue)).await.len(), 3);
     assert_eq!(f.redis.list(&f.keys.ready(&f.queue)).await.len(), 2, "the rest of the promoted batch waits");
 
-    let starts = f.store.start_jobs(&claimant(), &claimed).await.unwrap();
-    let started: Vec<(JobId, u32, Option<u32>)> = starts
+    let started: Vec<(JobId, u32, Option<u32>)> = claimed
         .iter()
-        .map(|start| match start {
+        .map(|(_, start)| match start {
             Start::Started(started) => (started.job, started.execution.attempt, started.workflow_version),
             other => panic!("{other:?}"),
         })
         .collect();
     assert_eq!(started, in_due_order.iter().map(|job| (*job, 1, Some(1))).collect::<Vec<_>>());
+    for job in &in_due_order {
+        let record = f.redis.hash(&f.keys.job(job)).await;
+        assert_eq!((record["attempt"].as_str(), record["worker"].as_str()), ("1", WORKER), "{record:?}");
+    }
 }
 
 #[tokio::test]
@@ -633,13 +660,14 @@ async fn a_batch_answers_each_job_in_order_whatever_happened_to_it() {
     let kept = f.schedule(json!({"interval_seconds": 1})).await;
     let deleted = f.schedule(json!({"interval_seconds": 2})).await;
     f.advance(5);
+    // The second job's record outlives its schedule (deleted by hand, as a damaged Redis might leave it).
+    f.redis.delete(&[f.keys.schedule(deleted.id)]).await;
     let Claim::Claimed(claimed) = f.store.claim_jobs(&claimant(), 10).await.unwrap() else { panic!("nothing due") };
     assert_eq!(claimed.len(), 2);
-    f.store.delete_schedule(deleted.id).await.unwrap();
-    let starts = f.store.start_jobs(&claimant(), &claimed).await.unwrap();
-    assert!(matches!(&starts[0], Start::Started(started) if started.schedule.id == kept.id), "{starts:?}");
-    assert!(matches!(starts[1], Start::Dropped), "{starts:?}");
+    assert!(matches!(&claimed[0].1, Start::Started(started) if started.schedule.id == kept.id), "{claimed:?}");
+    assert!(matches!(claimed[1].1, Start::Dropped), "{claimed:?}");
     assert!(!f.redis.exists(&f.keys.job(&JobId::regular(deleted.id, 0, 0))).await);
+    assert_eq!(f.redis.hash(&f.keys.running(&f.queue)).await.len(), 1, "only the started job is leased");
 }
 
 #[tokio::test]
@@ -648,17 +676,17 @@ async fn a_batch_claim_whose_reply_is_lost_strands_none_of_its_jobs() {
     let ids =
         [f.schedule(json!({"interval_seconds": 1})).await.id, f.schedule(json!({"interval_seconds": 2})).await.id];
     f.advance(5);
-    // The worker claims two jobs and dies before it hears the answer: nothing was started.
+    // The worker claims two jobs and dies before it hears the answer.
     let Claim::Claimed(lost) = f.store.claim_jobs(&claimant(), 2).await.unwrap() else { panic!("nothing due") };
     assert_eq!(lost.len(), 2);
-    assert_eq!(f.claim().await, Claim::Empty { next_due: None }, "both are leased to the dead worker");
+    assert!(matches!(f.claim().await, Claim::Empty { next_due: None }), "both are leased to the dead worker");
     f.advance(31);
     let queue = f.queue.clone();
     assert_eq!(f.store.requeue_expired_jobs(&queue).await.unwrap(), 2);
     let mut rerun = Vec::new();
     for _ in ids {
         let started = f.start_next().await;
-        assert_eq!(started.execution.attempt, 1, "never started: the lost claim counted no delivery");
+        assert_eq!(started.execution.attempt, 2, "the lost claim counted a delivery");
         rerun.push(started.job);
     }
     rerun.sort_by_key(JobId::schedule);
@@ -674,18 +702,7 @@ async fn one_call_finishes_a_batch_each_on_its_own_and_replans_one_whose_schedul
         f.schedule(json!({"interval_seconds": 30})).await.id,
     ];
     f.advance(30);
-    let Claim::Claimed(claimed) = f.store.claim_jobs(&claimant(), 3).await.unwrap() else { panic!("nothing due") };
-    let mut started: Vec<StartedJob> = f
-        .store
-        .start_jobs(&claimant(), &claimed)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|start| match start {
-            Start::Started(started) => *started,
-            other => panic!("{other:?}"),
-        })
-        .collect();
+    let mut started = started_jobs(&f.store, f.store.claim_jobs(&claimant(), 3).await.unwrap()).await;
     started.sort_by_key(|started| started.job.schedule());
     // While they run: the first schedule is patched, the third job is taken from this worker.
     f.store.update_schedule(ids[0], serde_json::from_value(json!({"interval_seconds": 5})).unwrap()).await.unwrap();
@@ -793,8 +810,7 @@ async fn a_schedule_that_runs_rarely_is_trimmed_on_every_finish() {
     let schedule = f.schedule(json!({"interval_seconds": 60})).await;
     for _ in 0..3 {
         f.advance(60);
-        let Claim::Claimed(jobs) = store.claim_jobs(&claimant(), 1).await.unwrap() else { panic!() };
-        let Some(Start::Started(started)) = store.start_jobs(&claimant(), &jobs).await.unwrap().pop() else { panic!() };
+        let started = started_jobs(&store, store.claim_jobs(&claimant(), 1).await.unwrap()).await.remove(0);
         let mut execution: Execution = started.execution.clone();
         execution.close(ExecutionState::Succeeded, f.now(), None);
         finish_one(&store, &started, &execution, &Outcome::Succeeded).await;
@@ -849,4 +865,8 @@ async fn an_ad_hoc_run_is_a_bare_job_that_runs_records_its_execution_and_leaves_
     let again = f.start_next().await;
     assert_eq!((again.job, again.execution.attempt), (second.job, 2));
     assert!(!f.redis.exists(&f.keys.schedule(second.job.schedule())).await);
+    // Its history, by its id, without a schedule index: the running attempt, then the abandoned one.
+    let history = f.store.inspect().executions(second.job.schedule(), 10, None).await.unwrap();
+    let listed: Vec<(u32, ExecutionState)> = history.items.iter().map(|e| (e.attempt, e.state)).collect();
+    assert_eq!(listed, [(2, ExecutionState::Running), (1, ExecutionState::Failed)]);
 }

@@ -18,8 +18,8 @@ impl Fixture {
     }
 
     async fn claim_and_start(&self, claimant: &Claimant) -> (JobId, Start) {
-        let Some((job, queue)) = self.claim_one().await else { panic!("nothing to claim at {}", self.now()) };
-        (job, self.start(job, &queue, claimant).await)
+        let Some(claimed) = self.claim_for(claimant).await else { panic!("nothing to claim at {}", self.now()) };
+        claimed
     }
 
     async fn due_ms(&self, job: &JobId) -> Option<i64> {

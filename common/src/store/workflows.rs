@@ -121,7 +121,7 @@ fn name_taken(workflow: &Workflow) -> Error {
     Error::Conflict(format!("a workflow named {:?} exists already", workflow.name))
 }
 
-/// What `start_jobs.lua` checks and reports before a run of `workflow` may start: the version a run loads
+/// What `claim_jobs.lua` checks and reports before a run of `workflow` may start: the version a run loads
 /// (so workers cache workflows by version), its concurrency limit and the handlers it calls.
 fn requirements(workflow: &Workflow) -> String {
     let mut requirements = serde_json::json!({ "version": workflow.version, "handlers": workflow.handlers() });
