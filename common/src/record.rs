@@ -203,9 +203,9 @@ pub(crate) fn decode_due(job: &HashMap<String, String>) -> Result<Timestamp, Str
     text.parse().map(from_millis).map_err(|_| format!("field due_ms has invalid value {text:?}"))
 }
 
-/// The one-shot schedule an ad-hoc run `job` runs under, built from its hash (see `enqueue_runs.lua`): due
-/// when it was queued, no retry, never stored. Its name is empty: the run has none.
-pub(crate) fn decode_run(job: &JobId, fields: &HashMap<String, String>) -> Result<Schedule, String> {
+/// The one-shot schedule an ad-hoc run `job`, waiting in `queue`, runs under, built from its hash (see
+/// `enqueue_runs.lua`): due when it was queued, no retry, never stored. Its name is empty: the run has none.
+pub(crate) fn decode_run(job: &JobId, queue: &QueueName, fields: &HashMap<String, String>) -> Result<Schedule, String> {
     let due = millis(decode_due(fields)?).to_string();
     let field = |name: &str| fields.get(name).cloned().ok_or_else(|| format!("missing field {name}"));
     let record: HashMap<String, String> = [
@@ -217,7 +217,7 @@ pub(crate) fn decode_run(job: &JobId, fields: &HashMap<String, String>) -> Resul
         ("repeat_count", "0".to_string()),
         ("retry_max", "0".to_string()),
         ("timeout_seconds", fields.get("timeout_seconds").cloned().unwrap_or(DEFAULT_TIMEOUT_SECONDS.to_string())),
-        ("queue", field("queue")?),
+        ("queue", queue.to_string()),
         ("payload", fields.get("payload").cloned().unwrap_or("{}".to_string())),
         ("status", ScheduleStatus::Active.as_str().to_string()),
         ("current_repeat", "0".to_string()),

@@ -401,8 +401,13 @@ impl Inspect {
         ids.iter().zip(owners).map(|(id, owner)| Ok((id.parse()?, owner.unwrap_or_default()))).collect()
     }
 
-    /// The running execution of a job and its schedule, if both still exist: what an expired lease abandoned.
-    pub(crate) async fn abandoned_attempt(&self, job: &JobId) -> Result<Option<(Execution, Schedule)>> {
+    /// The running execution of a job waiting in `queue` and its schedule (an ad-hoc run's built from its job),
+    /// if both still exist: what an expired lease abandoned.
+    pub(crate) async fn abandoned_attempt(
+        &self,
+        job: &JobId,
+        queue: &QueueName,
+    ) -> Result<Option<(Execution, Schedule)>> {
         let mut conn = self.conn.clone();
         let fields: HashMap<String, String> = conn.hgetall(self.keys.job(job)).await?;
         let Some(id) = fields.get("execution_id").and_then(|id| id.parse::<ExecutionId>().ok()) else {
@@ -413,7 +418,7 @@ impl Inspect {
             return Ok(None);
         };
         if is_run(&fields) {
-            let run = decode_run(job, &fields).map_err(|detail| Error::corrupt(self.keys.job(job), detail))?;
+            let run = decode_run(job, queue, &fields).map_err(|detail| Error::corrupt(self.keys.job(job), detail))?;
             return Ok(Some((execution, run)));
         }
         match self.schedule(job.schedule()).await {

@@ -1,6 +1,7 @@
 -- Queues ad-hoc runs of one workflow, due now, if the workflow still exists: one call for a whole bulk
--- request (or one run). A run is a bare job, not a schedule: its hash holds what it needs to run, and it
--- goes straight to the tail of its queue's ready list. Idle workers are woken once per call.
+-- request (or one run). A run is a bare job, not a schedule: its hash holds what it needs to run (its queue
+-- is the one it waits in, and no attempt is an attempt 0), and it goes straight to the tail of its queue's
+-- ready list. Idle workers are woken once per call.
 -- KEYS[1] workflow: the workflow (STRING)
 -- KEYS[2] queues: every queue (SET)
 -- KEYS[3..] run_keys: for each run, 2 keys: the job (HASH) and its queue's ready list (LIST)
@@ -15,7 +16,7 @@ if redis.call('EXISTS', workflow) == 0 then
 end
 local last_queue
 local function enqueue(job, ready, job_id, queue, payload, timeout_seconds)
-  local fields = {'workflow_id', workflow_id, 'queue', queue, 'due_ms', now_ms, 'attempt', 0}
+  local fields = {'workflow_id', workflow_id, 'due_ms', now_ms}
   if payload ~= '' then
     fields[#fields + 1], fields[#fields + 2] = 'payload', payload
   end

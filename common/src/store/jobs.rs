@@ -142,7 +142,8 @@ impl Store {
             let start = match answer {
                 StartAnswer::Started { execution_id, job: job_fields, schedule, holds_slot, workflow_version } => {
                     let schedule = if is_run(&job_fields) {
-                        decode_run(&job, &job_fields).map_err(|detail| Error::corrupt(self.keys.job(&job), detail))?
+                        decode_run(&job, &queue, &job_fields)
+                            .map_err(|detail| Error::corrupt(self.keys.job(&job), detail))?
                     } else {
                         decode_schedule(&schedule)
                             .map_err(|detail| Error::corrupt(self.keys.schedule(job.schedule()), detail))?

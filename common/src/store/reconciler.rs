@@ -230,7 +230,7 @@ impl Store {
     /// Ends one abandoned attempt: closes its execution as `lease_expired` and hands the job back, or after
     /// [`MAX_DELIVERIES`] counts it as a failure of the schedule.
     async fn recover_abandoned_job(&self, job: &JobId, queue: &QueueName, owner: &str, now: Timestamp) -> Result<bool> {
-        let abandoned = self.inspect().abandoned_attempt(job).await?;
+        let abandoned = self.inspect().abandoned_attempt(job, queue).await?;
         let Some((mut execution, schedule)) = abandoned else {
             return self.requeue(job, queue, owner, None, Some(now)).await;
         };
