@@ -31,6 +31,11 @@ const connection = { host: '127.0.0.1', port, maxRetriesPerRequest: null };
 
 const redis = new IORedis(connection);
 const usedMemory = async () => Number(/used_memory:(\d+)/.exec(await redis.info('memory'))[1]);
+// CPU seconds Redis has used, user + system.
+const redisCpu = async () => {
+  const info = await redis.info('cpu');
+  return Number(/used_cpu_user:([\d.]+)/.exec(info)[1]) + Number(/used_cpu_sys:([\d.]+)/.exec(info)[1]);
+};
 const commandStats = async () => {
   const stats = {};
   for (const line of (await redis.info('commandstats')).split('\n')) {
@@ -49,6 +54,7 @@ async function w1() {
   const dueIn = 3000 + jobs / 4;
   const due = Date.now() + dueIn;
   const memoryBefore = await usedMemory();
+  await redis.config('RESETSTAT');
   const enqueueStart = performance.now();
   for (let first = 0; first < jobs; first += 1000) {
     const batch = [];
@@ -59,6 +65,10 @@ async function w1() {
     await queue.addBulk(batch);
   }
   const enqueueSeconds = (performance.now() - enqueueStart) / 1000;
+  const enqueueStats = await commandStats();
+  delete enqueueStats.info;
+  delete enqueueStats['config|resetstat'];
+  const enqueueCommands = Object.values(enqueueStats).reduce((a, b) => a + b, 0);
   const bytesPerJob = Math.round(((await usedMemory()) - memoryBefore) / jobs);
   if (!dueNow && Date.now() >= due) throw new Error(`enqueueing took ${enqueueSeconds} s, past the due time`);
   let completed = 0;
@@ -70,8 +80,10 @@ async function w1() {
     if (completed === jobs) resolveDone();
   });
   let start;
+  let cpuAtStart;
   if (dueNow) {
     await redis.config('RESETSTAT');
+    cpuAtStart = [await redisCpu(), process.cpuUsage()];
     start = performance.now();
     worker.run();
   } else {
@@ -80,10 +92,13 @@ async function w1() {
     await sleep(Math.max(0, due - Date.now() - 200));
     await redis.config('RESETSTAT');
     await sleep(Math.max(0, due - Date.now()));
+    cpuAtStart = [await redisCpu(), process.cpuUsage()];
     start = performance.now();
   }
   await done;
   const seconds = (performance.now() - start) / 1000;
+  const workerCpu = process.cpuUsage(cpuAtStart[1]);
+  const redisCpuSeconds = (await redisCpu()) - cpuAtStart[0];
   const stats = await commandStats();
   // Less our CONFIG RESETSTAT (INFO does not count the call that reports).
   const total = Object.values(stats).reduce((a, b) => a + b, 0) - 1;
@@ -91,10 +106,13 @@ async function w1() {
   await queue.close();
   return {
     enqueue_per_second: jobs / enqueueSeconds,
+    enqueue_commands_per_job: enqueueCommands / jobs,
     jobs_per_second: jobs / seconds,
     commands_per_job: total / jobs,
     script_calls_per_job: ((stats.evalsha ?? 0) + (stats.eval ?? 0)) / jobs,
     bytes_per_queued_job: bytesPerJob,
+    redis_cpu_ms: (redisCpuSeconds * 1e6) / jobs,
+    worker_cpu_ms: (workerCpu.user + workerCpu.system) / 1000 / jobs * 1000,
   };
 }
 

@@ -29,10 +29,14 @@ use crate::stats;
 /// What W1 measured.
 pub struct Throughput {
     pub enqueue_per_second: f64,
+    pub enqueue_commands_per_job: f64,
     pub jobs_per_second: f64,
     pub commands_per_job: f64,
     pub round_trips_per_job: f64,
     pub bytes_per_queued_job: f64,
+    /// CPU milliseconds per 1,000 jobs processed: Redis's, and the worker process's.
+    pub redis_cpu_ms: f64,
+    pub worker_cpu_ms: f64,
     pub by_command: BTreeMap<String, f64>,
 }
 
@@ -160,20 +164,24 @@ pub async fn throughput(redis: &TestRedis, jobs: usize, concurrency: usize) -> a
     let workflow = deployment.noop_workflow().await?;
     let due = Timestamp::now() + SignedDuration::from_millis(3_000 + i64::try_from(jobs).unwrap_or(0) / 2);
     let memory_before = stats::used_memory(&mut conn).await?;
+    stats::reset(&mut conn).await?;
     let enqueue = Instant::now();
     deployment.one_shots(&workflow, &vec![due; jobs]).await?;
     let enqueue_seconds = enqueue.elapsed().as_secs_f64();
+    let enqueue_commands = stats::commands_since_reset(&mut conn).await? as f64 / jobs as f64;
     let bytes = stats::used_memory(&mut conn).await?.saturating_sub(memory_before) as f64 / jobs as f64;
     if Timestamp::now() >= due {
         bail!("enqueueing {jobs} jobs took {enqueue_seconds:.1} s, past their due time; use fewer jobs");
     }
     tokio::time::sleep(Duration::try_from(due.duration_since(Timestamp::now())).unwrap_or_default()).await;
     stats::reset(&mut conn).await?;
+    let cpu = Cpu::now(&mut conn).await?;
     let started = Instant::now();
     let polls = deployment.wait_done(&mut conn, jobs).await?;
     let seconds = started.elapsed().as_secs_f64();
+    let cpu = cpu.since(&mut conn).await?;
     // The bench's own polls are one ZCARD each.
-    let figures = Figures { jobs, enqueue_seconds, seconds, bytes, polls: &[("zcard", polls)] };
+    let figures = Figures { jobs, enqueue_seconds, enqueue_commands, seconds, bytes, cpu, polls: &[("zcard", polls)] };
     figures.measured(&mut conn).await
 }
 
@@ -184,6 +192,7 @@ pub async fn ad_hoc_throughput(redis: &TestRedis, jobs: usize, concurrency: usiz
     let mut conn = redis.connection().await;
     let workflow = deployment.noop_workflow().await?;
     let memory_before = stats::used_memory(&mut conn).await?;
+    stats::reset(&mut conn).await?;
     let path = format!("/workflows/{workflow}/runs");
     let enqueue = Instant::now();
     let runs: Vec<anyhow::Result<Value>> = stream::iter((0..jobs).step_by(1_000))
@@ -198,8 +207,10 @@ pub async fn ad_hoc_throughput(redis: &TestRedis, jobs: usize, concurrency: usiz
         answer?;
     }
     let enqueue_seconds = enqueue.elapsed().as_secs_f64();
+    let enqueue_commands = stats::commands_since_reset(&mut conn).await? as f64 / jobs as f64;
     let bytes = stats::used_memory(&mut conn).await?.saturating_sub(memory_before) as f64 / jobs as f64;
     stats::reset(&mut conn).await?;
+    let cpu = Cpu::now(&mut conn).await?;
     let started = Instant::now();
     deployment.start_worker(concurrency)?;
     // Drained when no run waits and none is held: a finish takes the job out of `running`.
@@ -218,16 +229,46 @@ pub async fn ad_hoc_throughput(redis: &TestRedis, jobs: usize, concurrency: usiz
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let seconds = started.elapsed().as_secs_f64();
-    let figures = Figures { jobs, enqueue_seconds, seconds, bytes, polls: &[("llen", polls), ("hlen", polls)] };
+    let cpu = cpu.since(&mut conn).await?;
+    let figures = Figures {
+        jobs,
+        enqueue_seconds,
+        enqueue_commands,
+        seconds,
+        bytes,
+        cpu,
+        polls: &[("llen", polls), ("hlen", polls)],
+    };
     figures.measured(&mut conn).await
+}
+
+/// CPU seconds of Redis and of this process: at a start, or used since it.
+struct Cpu {
+    redis: f64,
+    worker: f64,
+}
+
+impl Cpu {
+    async fn now(conn: &mut redis::aio::ConnectionManager) -> anyhow::Result<Self> {
+        Ok(Self { redis: stats::redis_cpu_seconds(conn).await?, worker: stats::own_cpu_seconds()? })
+    }
+
+    async fn since(&self, conn: &mut redis::aio::ConnectionManager) -> anyhow::Result<Self> {
+        let now = Self::now(conn).await?;
+        Ok(Self { redis: now.redis - self.redis, worker: now.worker - self.worker })
+    }
 }
 
 /// What a W1 variant timed, before Redis's command counts are read.
 struct Figures<'a> {
     jobs: usize,
     enqueue_seconds: f64,
+    /// Redis commands per job while they were enqueued, inside scripts included.
+    enqueue_commands: f64,
     seconds: f64,
     bytes: f64,
+    /// CPU seconds Redis and this process (the worker) used while the jobs were processed.
+    cpu: Cpu,
     /// The bench's own polling commands, by command, to take out of the counts.
     polls: &'a [(&'a str, u64)],
 }
@@ -247,10 +288,13 @@ impl Figures<'_> {
         let round_trips = calls.get("evalsha").copied().unwrap_or(0) + calls.get("get").copied().unwrap_or(0);
         Ok(Throughput {
             enqueue_per_second: jobs / self.enqueue_seconds,
+            enqueue_commands_per_job: self.enqueue_commands,
             jobs_per_second: jobs / self.seconds,
             commands_per_job: total as f64 / jobs,
             round_trips_per_job: round_trips as f64 / jobs,
             bytes_per_queued_job: self.bytes,
+            redis_cpu_ms: self.cpu.redis * 1e6 / jobs,
+            worker_cpu_ms: self.cpu.worker * 1e6 / jobs,
             by_command: calls
                 .into_iter()
                 .filter(|(_, calls)| *calls > 0)

@@ -38,6 +38,39 @@ pub async fn command_stats(conn: &mut ConnectionManager) -> anyhow::Result<BTree
         .collect())
 }
 
+/// CPU seconds the server has used (user + system), from `INFO cpu`.
+pub async fn redis_cpu_seconds(conn: &mut ConnectionManager) -> anyhow::Result<f64> {
+    let info: String = redis::cmd("INFO").arg("cpu").query_async(conn).await?;
+    let field = |name| -> anyhow::Result<f64> {
+        Ok(info_field(&info, name).with_context(|| format!("INFO cpu has no {name}"))?.parse()?)
+    };
+    Ok(field("used_cpu_user")? + field("used_cpu_sys")?)
+}
+
+/// CPU seconds this process has used (user + system, every thread), from `/proc/self/stat`.
+pub fn own_cpu_seconds() -> anyhow::Result<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat")?;
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let after_name = stat.rsplit_once(") ").context("unexpected /proc/self/stat")?.1;
+    let fields: Vec<&str> = after_name.split(' ').collect();
+    let ticks = |index: usize| -> anyhow::Result<f64> {
+        Ok(fields.get(index).context("unexpected /proc/self/stat")?.parse::<f64>()?)
+    };
+    // utime and stime (fields 14 and 15 of the whole line), in USER_HZ ticks: 100 a second on Linux.
+    Ok((ticks(11)? + ticks(12)?) / 100.0)
+}
+
+/// Commands Redis ran since the counters were reset, inside scripts included, less the bench's own `INFO`
+/// and `CONFIG RESETSTAT`.
+pub async fn commands_since_reset(conn: &mut ConnectionManager) -> anyhow::Result<u64> {
+    let calls = command_stats(conn).await?;
+    Ok(calls
+        .iter()
+        .filter(|(command, _)| !matches!(command.as_str(), "info" | "config|resetstat"))
+        .map(|(_, n)| n)
+        .sum())
+}
+
 fn info_field<'a>(info: &'a str, name: &str) -> Option<&'a str> {
     info.lines().find_map(|line| line.strip_prefix(name)?.strip_prefix(':')).map(str::trim)
 }
