@@ -35,6 +35,8 @@ impl Finisher {
 
 async fn run(store: Store, mut requests: mpsc::UnboundedReceiver<Request>) {
     while let Some(first) = requests.recv().await {
+        // Yielding once lets jobs ending at this moment join the batch (microseconds, not a timer).
+        tokio::task::yield_now().await;
         let mut batch = vec![first];
         while batch.len() < BATCH {
             match requests.try_recv() {

@@ -147,7 +147,9 @@ async fn claim_loop(context: &Arc<Context>, jobs: &TaskTracker, wake: &Notify, s
             },
             () = shutdown.cancelled() => return,
         };
-        // A permit per job claimed: every free one, so a busy worker claims in batches.
+        // A permit per job claimed: every free one, so a busy worker claims in batches. Yielding once first
+        // lets jobs that are ending right now hand their permits on to this claim (microseconds, not a timer).
+        tokio::task::yield_now().await;
         let mut held = vec![first];
         while held.len() < BATCH {
             match permits.clone().try_acquire_owned() {
