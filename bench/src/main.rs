@@ -96,141 +96,24 @@ async fn main() -> anyhow::Result<()> {
     let jobs = args.jobs.to_string();
     let concurrency = args.concurrency.to_string();
     let w1 = recur::throughput(&redis, args.jobs, args.concurrency).await?;
-    let (kept, removed) = match peer {
-        Some(_) => {
-            let options = [("jobs", jobs.clone()), ("concurrency", concurrency.clone())];
-            let kept = bullmq::run("w1", port, &options)?;
-            let removed = bullmq::run(
-                "w1",
-                port,
-                &[("remove-on-complete", String::new()), options[0].clone(), options[1].clone()],
-            )?;
-            (Some(kept), Some(removed))
-        }
-        None => (None, None),
+    let w1_peer = match peer {
+        Some(_) => Some(bullmq_w1(port, &[("jobs", jobs.clone()), ("concurrency", concurrency.clone())])?),
+        None => None,
     };
-    let peer_figure = |result: &Option<Value>, name: &str| result.as_ref().and_then(|r| r[name].as_f64());
-    let w1_jobs = format!("W1 {} due no-op jobs", args.jobs);
-    row(
-        &format!("{w1_jobs}: enqueue jobs/s (recur: POST /schedules/batch; BullMQ: addBulk), 1,000 a request"),
-        w1.enqueue_per_second,
-        peer_figure(&kept, "enqueue_per_second"),
-        Better::Higher,
-        0,
-    );
-    row(
-        &format!("{w1_jobs}: processing jobs/s, BullMQ keeping completed jobs"),
-        w1.jobs_per_second,
-        peer_figure(&kept, "jobs_per_second"),
-        Better::Higher,
-        0,
-    );
-    row(
-        &format!("{w1_jobs}: processing jobs/s, BullMQ removing completed jobs"),
-        w1.jobs_per_second,
-        peer_figure(&removed, "jobs_per_second"),
-        Better::Higher,
-        0,
-    );
-    row(
-        "W1 Redis commands per job enqueued, inside scripts included",
-        w1.enqueue_commands_per_job,
-        peer_figure(&kept, "enqueue_commands_per_job"),
-        Better::Lower,
-        1,
-    );
-    row(
-        "W1 Redis commands per job processed, inside scripts included",
-        w1.commands_per_job,
-        peer_figure(&kept, "commands_per_job"),
-        Better::Lower,
-        1,
-    );
-    row(
-        "W1 script calls and plain reads per job (recur: EVALSHA + GET; BullMQ: EVALSHA)",
-        w1.round_trips_per_job,
-        peer_figure(&kept, "script_calls_per_job"),
-        Better::Lower,
-        2,
-    );
-    row(
-        "W1 bytes per queued job",
-        w1.bytes_per_queued_job,
-        peer_figure(&kept, "bytes_per_queued_job"),
-        Better::Lower,
-        0,
-    );
+    let w1_name = format!("W1 {} due no-op jobs", args.jobs);
+    throughput_rows("W1", &w1_name, "POST /schedules/batch", &w1, w1_peer.as_ref());
 
     let w1a = recur::ad_hoc_throughput(&redis, args.jobs, args.concurrency).await?;
-    let (kept, removed) = match peer {
-        Some(_) => {
-            let options = [("jobs", jobs.clone()), ("concurrency", concurrency.clone()), ("due-now", String::new())];
-            let kept = bullmq::run("w1", port, &options)?;
-            let mut removing = options.to_vec();
-            removing.push(("remove-on-complete", String::new()));
-            (Some(kept), Some(bullmq::run("w1", port, &removing)?))
-        }
-        None => (None, None),
+    let w1a_peer = match peer {
+        Some(_) => Some(bullmq_w1(
+            port,
+            &[("jobs", jobs.clone()), ("concurrency", concurrency.clone()), ("due-now", String::new())],
+        )?),
+        None => None,
     };
-    let w1a_jobs = format!("W1a {} no-op jobs due now, queued before the worker starts", args.jobs);
-    row(
-        &format!("{w1a_jobs}: enqueue jobs/s (recur: POST /workflows/{{id}}/runs; BullMQ: addBulk), 1,000 a request"),
-        w1a.enqueue_per_second,
-        peer_figure(&kept, "enqueue_per_second"),
-        Better::Higher,
-        0,
-    );
-    row(
-        &format!("{w1a_jobs}: processing jobs/s, BullMQ keeping completed jobs"),
-        w1a.jobs_per_second,
-        peer_figure(&kept, "jobs_per_second"),
-        Better::Higher,
-        0,
-    );
-    row(
-        &format!("{w1a_jobs}: processing jobs/s, BullMQ removing completed jobs"),
-        w1a.jobs_per_second,
-        peer_figure(&removed, "jobs_per_second"),
-        Better::Higher,
-        0,
-    );
-    row(
-        "W1a Redis commands per job enqueued, inside scripts included",
-        w1a.enqueue_commands_per_job,
-        peer_figure(&kept, "enqueue_commands_per_job"),
-        Better::Lower,
-        1,
-    );
-    row(
-        "W1a Redis commands per job processed, inside scripts included",
-        w1a.commands_per_job,
-        peer_figure(&kept, "commands_per_job"),
-        Better::Lower,
-        1,
-    );
-    row(
-        "W1a script calls and plain reads per job (recur: EVALSHA + GET; BullMQ: EVALSHA)",
-        w1a.round_trips_per_job,
-        peer_figure(&kept, "script_calls_per_job"),
-        Better::Lower,
-        2,
-    );
-    row(
-        "W1a bytes per queued job",
-        w1a.bytes_per_queued_job,
-        peer_figure(&kept, "bytes_per_queued_job"),
-        Better::Lower,
-        0,
-    );
-    // On two cores the processing rate is bounded by the CPU both processes spend per job.
-    row("W1a CPU ms per 1,000 jobs: Redis", w1a.redis_cpu_ms, peer_figure(&kept, "redis_cpu_ms"), Better::Lower, 0);
-    row(
-        "W1a CPU ms per 1,000 jobs: the worker process (recur: Rust; BullMQ: Node)",
-        w1a.worker_cpu_ms,
-        peer_figure(&kept, "worker_cpu_ms"),
-        Better::Lower,
-        0,
-    );
+    let w1a_name = format!("W1a {} no-op jobs due now, queued before the worker starts", args.jobs);
+    throughput_rows("W1a", &w1a_name, "POST /workflows/{id}/runs", &w1a, w1a_peer.as_ref());
+    let peer_figure = |result: &Option<Value>, name: &str| result.as_ref().and_then(|r| r[name].as_f64());
 
     let spread = Duration::from_secs(args.spread_seconds);
     let w2 = recur::lateness(&redis, args.precision_runs, spread, args.concurrency).await?;
@@ -379,6 +262,44 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// BullMQ's W1 with `options`, twice: keeping its completed jobs (as recur keeps history) and removing them.
+fn bullmq_w1(port: u16, options: &[(&str, String)]) -> anyhow::Result<(Value, Value)> {
+    let kept = bullmq::run("w1", port, options)?;
+    let mut removing = options.to_vec();
+    removing.push(("remove-on-complete", String::new()));
+    Ok((kept, bullmq::run("w1", port, &removing)?))
+}
+
+/// The rows of one W1 variant `label` (`name` in the first rows), recur enqueueing through `endpoint`, beside
+/// BullMQ keeping and removing its completed jobs.
+fn throughput_rows(label: &str, name: &str, endpoint: &str, recur: &recur::Throughput, peer: Option<&(Value, Value)>) {
+    let kept = |figure: &str| peer.and_then(|(kept, _)| kept[figure].as_f64());
+    let removed = |figure: &str| peer.and_then(|(_, removed)| removed[figure].as_f64());
+    let enqueue = format!("{name}: enqueue jobs/s (recur: {endpoint}; BullMQ: addBulk), 1,000 a request");
+    row(&enqueue, recur.enqueue_per_second, kept("enqueue_per_second"), Better::Higher, 0);
+    let processing = format!("{name}: processing jobs/s, BullMQ keeping completed jobs");
+    row(&processing, recur.jobs_per_second, kept("jobs_per_second"), Better::Higher, 0);
+    let processing = format!("{name}: processing jobs/s, BullMQ removing completed jobs");
+    row(&processing, recur.jobs_per_second, removed("jobs_per_second"), Better::Higher, 0);
+    let commands = format!("{label} Redis commands per job enqueued, inside scripts included");
+    row(&commands, recur.enqueue_commands_per_job, kept("enqueue_commands_per_job"), Better::Lower, 1);
+    let commands = format!("{label} Redis commands per job processed, inside scripts included");
+    row(&commands, recur.commands_per_job, kept("commands_per_job"), Better::Lower, 1);
+    let calls = format!("{label} script calls and plain reads per job (recur: EVALSHA + GET; BullMQ: EVALSHA)");
+    row(&calls, recur.round_trips_per_job, kept("script_calls_per_job"), Better::Lower, 2);
+    row(
+        &format!("{label} bytes per queued job"),
+        recur.bytes_per_queued_job,
+        kept("bytes_per_queued_job"),
+        Better::Lower,
+        0,
+    );
+    // On two cores the processing rate is bounded by the CPU both processes spend per job.
+    row(&format!("{label} CPU ms per 1,000 jobs: Redis"), recur.redis_cpu_ms, kept("redis_cpu_ms"), Better::Lower, 0);
+    let worker = format!("{label} CPU ms per 1,000 jobs: the worker process (recur: Rust; BullMQ: Node)");
+    row(&worker, recur.worker_cpu_ms, kept("worker_cpu_ms"), Better::Lower, 0);
 }
 
 /// Which way a figure is better, so the ratio reads the same way for every row.
