@@ -69,10 +69,13 @@ impl ToRedisArgs for ScheduleRecord {
     }
 }
 
-/// Every planned field of `schedule` as text; `None` fields are left out of the hash (deleted on write).
+/// Every planned field of `schedule` as text; `None` fields are left out of the hash (deleted on write), and
+/// so are counters at 0 and an empty description or payload, which read back as such: most schedules keep
+/// most of them at their default, and each field costs its name in every record.
 /// `running_jobs` and `buffered_job` belong to the job scripts and are never written from here.
 fn fields(schedule: &Schedule) -> Vec<(&'static str, Option<String>)> {
     let ms = |t: Timestamp| millis(t).to_string();
+    let count = |n: u64| (n > 0).then(|| n.to_string());
     let (interval_seconds, cron, timezone, run_at) = match &schedule.recurrence {
         Recurrence::Interval { seconds } => (Some(seconds.to_string()), None, None, None),
         Recurrence::Cron(rule) => (None, Some(rule.expression().to_string()), Some(rule.timezone().to_string()), None),
@@ -81,7 +84,7 @@ fn fields(schedule: &Schedule) -> Vec<(&'static str, Option<String>)> {
     vec![
         ("id", Some(schedule.id.to_string())),
         ("name", Some(schedule.name.clone())),
-        ("description", Some(schedule.description.clone())),
+        ("description", (!schedule.description.is_empty()).then(|| schedule.description.clone())),
         ("trigger_node_id", schedule.trigger_node_id.clone()),
         ("workflow_id", Some(schedule.workflow_id.to_string())),
         ("interval_seconds", interval_seconds),
@@ -90,32 +93,35 @@ fn fields(schedule: &Schedule) -> Vec<(&'static str, Option<String>)> {
         ("run_at", run_at),
         ("start_at", Some(ms(schedule.start_at))),
         ("end_at", schedule.end_at.map(ms)),
-        ("repeat_count", Some(schedule.repeat_count.to_string())),
+        ("repeat_count", count(schedule.repeat_count)),
         ("retry_max", Some(schedule.retry_max.to_string())),
         ("timeout_seconds", Some(schedule.timeout_seconds.to_string())),
         ("queue", Some(schedule.queue.to_string())),
-        ("payload", Some(serde_json::Value::Object(schedule.payload.clone()).to_string())),
+        (
+            "payload",
+            (!schedule.payload.is_empty()).then(|| serde_json::Value::Object(schedule.payload.clone()).to_string()),
+        ),
         ("catchup_window_seconds", schedule.catchup_window_seconds.map(|s| s.to_string())),
         ("overlap", Some(schedule.overlap.as_str().to_string())),
-        ("jitter_seconds", Some(schedule.jitter_seconds.to_string())),
+        ("jitter_seconds", count(schedule.jitter_seconds)),
         ("status", Some(schedule.status.as_str().to_string())),
-        ("current_repeat", Some(schedule.current_repeat.to_string())),
-        ("current_retry", Some(schedule.current_retry.to_string())),
-        ("completed_repeats", Some(schedule.completed_repeats.to_string())),
+        ("current_repeat", count(schedule.current_repeat)),
+        ("current_retry", count(u64::from(schedule.current_retry))),
+        ("completed_repeats", count(schedule.completed_repeats)),
         ("next_run_at", schedule.next_run_at.map(ms)),
         ("last_run_at", schedule.last_run_at.map(ms)),
         ("last_status", schedule.last_status.map(|s| s.as_str().to_string())),
         ("last_error", schedule.last_error.clone()),
         ("last_execution_id", schedule.last_execution_id.map(|id| id.to_string())),
-        ("run_count", Some(schedule.run_count.to_string())),
-        ("error_count", Some(schedule.error_count.to_string())),
-        ("missed_count", Some(schedule.missed_count.to_string())),
+        ("run_count", count(schedule.run_count)),
+        ("error_count", count(schedule.error_count)),
+        ("missed_count", count(schedule.missed_count)),
         ("created_at", Some(ms(schedule.created_at))),
         ("updated_at", Some(ms(schedule.updated_at))),
         ("rev", Some(schedule.rev.to_string())),
         ("anchor_at", Some(ms(schedule.anchor_at))),
         ("slot_at", schedule.slot_at.map(ms)),
-        ("repeat_base", Some(schedule.repeat_base.to_string())),
+        ("repeat_base", count(schedule.repeat_base)),
         ("live_job", schedule.live_job.map(|id| id.to_string())),
         ("backfill_job", schedule.backfill_job.map(|id| id.to_string())),
     ]
@@ -155,7 +161,7 @@ pub(crate) fn decode_schedule(fields: &HashMap<String, String>) -> Result<Schedu
         recurrence,
         start_at: instant("start_at")?,
         end_at: optional_instant("end_at")?,
-        repeat_count: parse(fields, "repeat_count")?,
+        repeat_count: optional(fields, "repeat_count")?.unwrap_or(0),
         retry_max: parse(fields, "retry_max")?,
         timeout_seconds: parse(fields, "timeout_seconds")?,
         queue: QueueName::stored(text("queue").ok_or("missing field queue")?),
@@ -164,17 +170,17 @@ pub(crate) fn decode_schedule(fields: &HashMap<String, String>) -> Result<Schedu
         overlap: optional(fields, "overlap")?.unwrap_or_default(),
         jitter_seconds: optional(fields, "jitter_seconds")?.unwrap_or(0),
         status: parse(fields, "status")?,
-        current_repeat: parse(fields, "current_repeat")?,
-        current_retry: parse(fields, "current_retry")?,
+        current_repeat: optional(fields, "current_repeat")?.unwrap_or(0),
+        current_retry: optional(fields, "current_retry")?.unwrap_or(0),
         completed_repeats: optional(fields, "completed_repeats")?.unwrap_or(0),
         next_run_at: optional_instant("next_run_at")?,
         last_run_at: optional_instant("last_run_at")?,
         last_status: optional(fields, "last_status")?,
         last_error: text("last_error"),
         last_execution_id: optional(fields, "last_execution_id")?,
-        run_count: parse(fields, "run_count")?,
-        error_count: parse(fields, "error_count")?,
-        missed_count: parse(fields, "missed_count")?,
+        run_count: optional(fields, "run_count")?.unwrap_or(0),
+        error_count: optional(fields, "error_count")?.unwrap_or(0),
+        missed_count: optional(fields, "missed_count")?.unwrap_or(0),
         ad_hoc: false,
         created_at: instant("created_at")?,
         updated_at: instant("updated_at")?,
@@ -214,18 +220,12 @@ pub(crate) fn decode_run(job: &JobId, queue: &QueueName, fields: &HashMap<String
         ("workflow_id", field("workflow_id")?),
         ("run_at", due.clone()),
         ("start_at", due.clone()),
-        ("repeat_count", "0".to_string()),
         ("retry_max", "0".to_string()),
         ("timeout_seconds", fields.get("timeout_seconds").cloned().unwrap_or(DEFAULT_TIMEOUT_SECONDS.to_string())),
         ("queue", queue.to_string()),
         ("payload", fields.get("payload").cloned().unwrap_or("{}".to_string())),
         ("status", ScheduleStatus::Active.as_str().to_string()),
-        ("current_repeat", "0".to_string()),
-        ("current_retry", "0".to_string()),
         ("next_run_at", due.clone()),
-        ("run_count", "0".to_string()),
-        ("error_count", "0".to_string()),
-        ("missed_count", "0".to_string()),
         ("created_at", due.clone()),
         ("updated_at", due.clone()),
         ("rev", "0".to_string()),
@@ -287,6 +287,21 @@ mod tests {
             written.last_error = Some("boom".to_string());
             assert_eq!(decode_schedule(&stored(&written)).unwrap(), written);
         }
+    }
+
+    #[test]
+    fn defaults_are_left_out_of_the_record_and_a_change_back_to_one_deletes_the_field() {
+        let fresh = schedule(serde_json::json!({"interval_seconds": 60}));
+        let stored = stored(&fresh);
+        for name in ["description", "payload", "current_repeat", "current_retry", "run_count", "error_count"] {
+            assert!(!stored.contains_key(name), "{name} stored at its default");
+        }
+        let mut failed = fresh.clone();
+        (failed.current_retry, failed.error_count) = (2, 2);
+        let mut recovered = failed.clone();
+        recovered.current_retry = 0;
+        let change = ScheduleRecord::changes(&failed, &recovered).to_json();
+        assert_eq!(change, r#"{"del":["current_retry"],"set":[]}"#);
     }
 
     #[test]
