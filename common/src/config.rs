@@ -1,18 +1,24 @@
 //! Settings that both binaries share, and the one helper that reads environment variables.
 
-use std::str::FromStr;
+use std::{str::FromStr, time::Duration};
 
-/// Where Redis is and which key prefix this deployment uses.
+/// How long a Redis command may take before it fails, unless `RECUR_REDIS_TIMEOUT_MS` says otherwise:
+/// long enough for a big page or a short stall, short enough that an unreachable Redis is noticed.
+pub const DEFAULT_REDIS_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Where Redis is, which key prefix this deployment uses, and how long a command may take.
 #[derive(Debug, Clone)]
 pub struct RedisSettings {
     /// `redis://` or `rediss://` URL, with password and db index.
     pub url: String,
     /// First segment of every key (`RECUR_PREFIX`).
     pub prefix: String,
+    /// How long a reply may take before the command fails (`RECUR_REDIS_TIMEOUT_MS`).
+    pub response_timeout: Duration,
 }
 
 impl RedisSettings {
-    /// Reads `REDIS_URL` and `RECUR_PREFIX`.
+    /// Reads `REDIS_URL`, `RECUR_PREFIX` and `RECUR_REDIS_TIMEOUT_MS`.
     pub fn from_env() -> Result<Self, ConfigError> {
         let prefix: String = env_or("RECUR_PREFIX", "recur".to_string())?;
         // The prefix becomes the keys' hash tag, so braces or spaces in it would break the layout.
@@ -25,7 +31,24 @@ impl RedisSettings {
                 reason: "must match [A-Za-z0-9_.-]{1,64}".to_string(),
             });
         }
-        Ok(Self { url: env_or("REDIS_URL", "redis://127.0.0.1:6379".to_string())?, prefix })
+        let timeout_ms: u64 = env_or("RECUR_REDIS_TIMEOUT_MS", DEFAULT_REDIS_TIMEOUT.as_millis() as u64)?;
+        if !(1..=600_000).contains(&timeout_ms) {
+            return Err(ConfigError {
+                name: "RECUR_REDIS_TIMEOUT_MS",
+                value: timeout_ms.to_string(),
+                reason: "must be between 1 and 600000".to_string(),
+            });
+        }
+        Ok(Self {
+            url: env_or("REDIS_URL", "redis://127.0.0.1:6379".to_string())?,
+            prefix,
+            response_timeout: Duration::from_millis(timeout_ms),
+        })
+    }
+
+    /// Settings for `url` with the default prefix and timeout.
+    pub fn for_url(url: impl Into<String>) -> Self {
+        Self { url: url.into(), prefix: "recur".to_string(), response_timeout: DEFAULT_REDIS_TIMEOUT }
     }
 
     /// Connects to Redis with a multiplexed connection that reconnects by itself.
@@ -38,7 +61,8 @@ impl RedisSettings {
         let client = redis::Client::open(self.url.as_str()).map_err(unreachable)?;
         let config = redis::aio::ConnectionManagerConfig::new()
             .set_number_of_retries(1)
-            .set_connection_timeout(Some(std::time::Duration::from_secs(3)));
+            .set_connection_timeout(Some(Duration::from_secs(3)))
+            .set_response_timeout(Some(self.response_timeout));
         redis::aio::ConnectionManager::new_with_config(client, config).await.map_err(unreachable)
     }
 }
@@ -101,7 +125,19 @@ mod tests {
     use super::*;
 
     fn redacted(url: &str) -> String {
-        RedisSettings { url: url.to_string(), prefix: "recur".to_string() }.redacted_url()
+        RedisSettings::for_url(url).redacted_url()
+    }
+
+    #[tokio::test]
+    async fn a_reply_slower_than_the_response_timeout_fails_and_one_within_it_arrives() {
+        let redis = crate::testing::TestRedis::start_with(&["--save", "", "--enable-debug-command", "yes"]);
+        let stall = redis::cmd("DEBUG").arg("SLEEP").arg("0.6").to_owned();
+        let short = RedisSettings { response_timeout: Duration::from_millis(150), ..redis.settings() };
+        let error = stall.query_async::<()>(&mut short.connect().await.unwrap()).await.unwrap_err();
+        assert!(error.is_timeout(), "{error}");
+        let default = redis.settings();
+        assert_eq!(default.response_timeout, DEFAULT_REDIS_TIMEOUT);
+        stall.query_async::<()>(&mut default.connect().await.unwrap()).await.unwrap();
     }
 
     #[test]

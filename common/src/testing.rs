@@ -170,12 +170,12 @@ impl TestRedis {
 
     /// Settings that point at this server with the default prefix.
     pub fn settings(&self) -> RedisSettings {
-        RedisSettings { url: self.url(), prefix: "recur".to_string() }
+        RedisSettings::for_url(self.url())
     }
 
     /// A connection for direct reads in assertions (over plain TCP, also for a TLS server).
     pub async fn connection(&self) -> ConnectionManager {
-        let plain = RedisSettings { url: format!("redis://127.0.0.1:{}", self.port), prefix: "recur".to_string() };
+        let plain = RedisSettings::for_url(format!("redis://127.0.0.1:{}", self.port));
         plain.connect().await.expect("connect to the test redis")
     }
 
