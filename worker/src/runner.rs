@@ -1,6 +1,10 @@
 //! The worker's life: start-up recovery, the claim loop, job tasks, background duties, and shutdown.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    collections::HashSet,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use anyhow::Context as _;
 use recur_common::{
@@ -42,6 +46,9 @@ struct Context {
     recording: Arc<Semaphore>,
     /// Cancelled when the shutdown grace period is over: running jobs hand their leases back.
     hand_back: CancellationToken,
+    /// The jobs this worker holds (claimed and not yet recorded), so that after a claim whose reply was lost
+    /// it can hand back at once what it holds in Redis but never saw.
+    held: Mutex<HashSet<JobId>>,
 }
 
 /// Runs a worker offering `handlers` until SIGTERM or SIGINT, then drains it.
@@ -85,6 +92,7 @@ pub async fn run(settings: Settings, handlers: Handlers, shutdown: CancellationT
         finisher: Finisher::start(store.clone()),
         store,
         hand_back: CancellationToken::new(),
+        held: Mutex::default(),
     });
     let background = CancellationToken::new();
     let wake = Arc::new(Notify::new());
@@ -139,7 +147,16 @@ async fn claim_loop(context: &Arc<Context>, jobs: &TaskTracker, wake: &Notify, s
     let mut error_backoff = Duration::from_millis(50);
     // Whether the last claim handed a job back for a handler this worker lacks.
     let mut handed_back = false;
+    // Whether a claim failed, so that Redis may hold jobs claimed for this worker that it never saw.
+    let mut unseen_claims = false;
     loop {
+        if unseen_claims {
+            let held = context.held.lock().map(|held| held.clone()).unwrap_or_default();
+            match context.store.hand_back_unseen_claims(&context.claimant, &held).await {
+                Ok(_) => unseen_claims = false,
+                Err(error) => tracing::warn!(error = %error, "could not check for claims whose reply was lost"),
+            }
+        }
         let first = tokio::select! {
             permit = permits.clone().acquire_owned() => match permit {
                 Ok(permit) => permit,
@@ -177,6 +194,7 @@ async fn claim_loop(context: &Arc<Context>, jobs: &TaskTracker, wake: &Notify, s
             }
             Err(error) => {
                 tracing::warn!(error = %error, "claim failed; retrying in {error_backoff:?}");
+                unseen_claims = true;
                 error_backoff = (error_backoff * 2).min(Duration::from_secs(5));
                 error_backoff
             }
@@ -194,7 +212,16 @@ async fn claim_loop(context: &Arc<Context>, jobs: &TaskTracker, wake: &Notify, s
 fn run_started(context: &Arc<Context>, jobs: &TaskTracker, job: JobId, start: Start, permit: OwnedSemaphorePermit) {
     match start {
         Start::Started(started) => {
-            jobs.spawn(admit_and_run(context.clone(), *started, permit));
+            if let Ok(mut held) = context.held.lock() {
+                held.insert(job);
+            }
+            let context = context.clone();
+            jobs.spawn(async move {
+                admit_and_run(context.clone(), *started, permit).await;
+                if let Ok(mut held) = context.held.lock() {
+                    held.remove(&job);
+                }
+            });
         }
         other => not_run(job, other),
     }

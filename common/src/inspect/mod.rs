@@ -378,6 +378,13 @@ impl Inspect {
     }
 
     /// Up to `count` jobs of `queue` whose lease expired before `now`, with the worker that held them.
+    /// The jobs of `queue` that the running hash gives to `worker`.
+    pub(crate) async fn held_by(&self, queue: &QueueName, worker: &str) -> Result<Vec<JobId>> {
+        let mut conn = self.conn.clone();
+        let running: HashMap<String, String> = conn.hgetall(self.keys.running(queue)).await?;
+        running.into_iter().filter(|(_, owner)| owner == worker).map(|(job, _)| job.parse()).collect()
+    }
+
     pub async fn expired_leases(
         &self,
         queue: &QueueName,

@@ -47,7 +47,7 @@ mod workflow_tests;
 pub use create::{MAX_BULK_ITEMS, QueuedRun};
 pub use finish::{FinishOutcome, JobEnd};
 pub use jobs::{Claim, Claimant, Renewal, Start, StartedJob};
-pub use reconciler::{ReconcileReport, WALK_BUDGET};
+pub use reconciler::{CLAIM_REPLY_LOST, ReconcileReport, WALK_BUDGET};
 pub use schedules::{Backfill, Triggered};
 
 /// How often a transition is re-planned after a stale revision before giving up; each retry means a

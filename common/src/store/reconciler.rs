@@ -1,14 +1,14 @@
 //! The reconciler pass (spec §4.4): hand back jobs whose lease expired, promote overdue jobs, skip
 //! occurrences that may no longer run, re-create lost jobs, and trim the history indexes by age.
 
-use std::time::Duration;
+use std::{collections::HashSet, time::Duration};
 
 use jiff::Timestamp;
 
 use super::{
     BATCH, MAX_DELIVERIES, Store, duration_ms,
     finish::{FinishOutcome, Holder},
-    jobs::{StartedJob, jitter_of},
+    jobs::{Claimant, StartedJob, jitter_of},
 };
 use crate::{
     Result,
@@ -21,6 +21,9 @@ use crate::{
         calls::{PromoteDueJobs, RecoverScheduleJobs, TakeReconcilerTurn, TrimHistory},
     },
 };
+
+/// The error an attempt is closed with when its worker never saw the claim that started it.
+pub const CLAIM_REPLY_LOST: &str = "claim_reply_lost";
 
 /// Active schedules one reconciler pass reads at most.
 pub const WALK_BUDGET: usize = 1_000;
@@ -225,6 +228,31 @@ impl Store {
                 return Ok(requeued);
             }
         }
+    }
+
+    /// Hands back at once the jobs the claimant holds but does not run (`running` lists what it runs): the
+    /// jobs of a claim whose reply it never saw, which would otherwise wait for their lease. Each one's
+    /// attempt is closed as failed, as for an expired lease; how many it handed back.
+    pub async fn hand_back_unseen_claims(&self, claimant: &Claimant, running: &HashSet<JobId>) -> Result<u64> {
+        let mut handed_back = 0;
+        for queue in &claimant.queues {
+            for job in self.inspect().held_by(queue, &claimant.id).await? {
+                if running.contains(&job) {
+                    continue;
+                }
+                let abandoned = self.inspect().abandoned_attempt(&job, queue).await?;
+                let closed = abandoned.map(|(mut execution, _)| {
+                    execution.close(ExecutionState::Failed, self.clock.now(), Some(CLAIM_REPLY_LOST.to_string()));
+                    execution
+                });
+                tracing::warn!(job.id = %job, worker.id = %claimant.id,
+                    "job {job} was claimed by worker {} in a call whose reply was lost; handing it back", claimant.id);
+                if self.requeue(&job, queue, &claimant.id, closed.as_ref(), None).await? {
+                    handed_back += 1;
+                }
+            }
+        }
+        Ok(handed_back)
     }
 
     /// Ends one abandoned attempt: closes its execution as `lease_expired` and hands the job back, or after

@@ -870,3 +870,26 @@ async fn an_ad_hoc_run_is_a_bare_job_that_runs_records_its_execution_and_leaves_
     let listed: Vec<(u32, ExecutionState)> = history.items.iter().map(|e| (e.attempt, e.state)).collect();
     assert_eq!(listed, [(2, ExecutionState::Running), (1, ExecutionState::Failed)]);
 }
+
+#[tokio::test]
+async fn a_worker_hands_back_at_once_the_jobs_of_a_claim_whose_reply_it_lost() {
+    let f = Fixture::new().await;
+    f.schedule(json!({"interval_seconds": 1})).await;
+    f.schedule(json!({"interval_seconds": 2})).await;
+    f.advance(5);
+    let running = f.start_next().await;
+    // The next claim lands in Redis, but its reply never reaches the worker.
+    let Claim::Claimed(lost) = f.store.claim_jobs(&claimant(), 1).await.unwrap() else { panic!("nothing due") };
+    let lost_job = lost[0].0;
+    let handed_back = f.store.hand_back_unseen_claims(&claimant(), &[running.job].into()).await.unwrap();
+    assert_eq!(handed_back, 1);
+    let closed = f.store.inspect().execution(&format!("{lost_job}-a1")).await.unwrap();
+    assert_eq!((closed.state, closed.error.as_deref()), (ExecutionState::Failed, Some(CLAIM_REPLY_LOST)));
+    // Claimable again at once, not after its lease; the job the worker runs is still its own.
+    let again = f.start_next().await;
+    assert_eq!((again.job, again.execution.attempt), (lost_job, 2));
+    assert_eq!(
+        f.redis.hash(&f.keys.running(&f.queue)).await.get(&running.job.to_string()).map(String::as_str),
+        Some(WORKER)
+    );
+}
