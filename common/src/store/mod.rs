@@ -142,11 +142,6 @@ impl Store {
         scripts::run(&mut conn, &call).await
     }
 
-    /// The index a schedule is listed in by status.
-    fn status_index(&self, schedule: &Schedule) -> String {
-        self.keys.schedules_by_status(schedule.status)
-    }
-
     /// Plans a change from a fresh snapshot of schedule `id` and applies it; `attempt` answers `None` when the
     /// script found the revision stale, and the change is planned again from a newer snapshot.
     async fn change_schedule<T, Attempt>(&self, id: Uuid, mut attempt: impl FnMut(Schedule) -> Attempt) -> Result<T>
