@@ -88,6 +88,11 @@ impl From<Error> for ApiError {
             Error::UnknownHandler { field, message } => {
                 Self::new(StatusCode::UNPROCESSABLE_ENTITY, "unknown_handler", message, Some(field))
             }
+            Error::Corrupt { ref key, ref detail } => {
+                tracing::error!(record.key = %key, "{key} does not decode: {detail}");
+                let message = format!("the stored record {key} cannot be read ({detail}); repair or delete it");
+                Self::new(StatusCode::INTERNAL_SERVER_ERROR, "corrupt_record", message, None)
+            }
             // Redis is down or restarting: the request may succeed when retried.
             Error::Unreachable { .. } => Self::unavailable("Redis is unavailable; retry shortly"),
             Error::Redis(error) if error.is_io_error() || error.is_connection_dropped() || error.is_timeout() => {

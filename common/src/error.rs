@@ -39,6 +39,9 @@ pub enum Error {
     /// A record in Redis could not be decoded.
     #[error("corrupt record {key}: {detail}")]
     Corrupt { key: String, detail: String },
+    /// A script answered what its header does not document: a bug, not bad data.
+    #[error("{script} answered unexpectedly: {detail}")]
+    UnexpectedReply { script: &'static str, detail: String },
     /// A JSON value could not be encoded or decoded.
     #[error("json: {0}")]
     Json(#[from] serde_json::Error),
@@ -55,9 +58,14 @@ impl Error {
         Self::NotFound { kind, id: id.to_string() }
     }
 
-    /// An [`Error::Corrupt`]: what was stored under `key` (or answered by a script) could not be decoded.
+    /// An [`Error::Corrupt`]: what was stored under `key` could not be decoded.
     pub fn corrupt(key: impl Into<String>, detail: impl Into<String>) -> Self {
         Self::Corrupt { key: key.into(), detail: detail.into() }
+    }
+
+    /// An [`Error::UnexpectedReply`] of `script`.
+    pub fn unexpected_reply(script: &'static str, detail: impl Into<String>) -> Self {
+        Self::UnexpectedReply { script, detail: detail.into() }
     }
 
     /// An [`Error::Invalid`] about one field with a precise error code.

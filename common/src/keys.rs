@@ -11,6 +11,13 @@ use uuid::Uuid;
 
 use crate::model::{JobId, QueueName, ScheduleStatus};
 
+/// A record that [`Keys::record_of`] recognised by its key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoredRecord {
+    Schedule(Uuid),
+    Workflow(Uuid),
+}
+
 /// The key builder of one deployment (one `RECUR_PREFIX`).
 #[derive(Debug, Clone)]
 pub struct Keys {
@@ -182,6 +189,24 @@ impl Keys {
         self.key(format_args!("reconcile-cursor"))
     }
 
+    /// HASH key → why it does not decode, of the schedule and workflow records a worker could not read;
+    /// written by `note_corrupt_records.lua` (added when met, removed by the reconciler once repaired or gone).
+    pub fn corrupt_records(&self) -> String {
+        self.key(format_args!("corrupt-records"))
+    }
+
+    /// Which record `key` holds, if it is a schedule's or a workflow's: the inverse of [`Keys::schedule`] and
+    /// [`Keys::workflow`].
+    pub fn record_of(&self, key: &str) -> Option<StoredRecord> {
+        let id = |prefix: String| -> Option<Uuid> {
+            let prefix = prefix.strip_suffix(&Uuid::nil().to_string())?.to_string();
+            key.strip_prefix(&prefix)?.parse().ok()
+        };
+        id(self.schedule(Uuid::nil()))
+            .map(StoredRecord::Schedule)
+            .or_else(|| id(self.workflow(Uuid::nil())).map(StoredRecord::Workflow))
+    }
+
     /// ZSET of worker ids scored by last heartbeat ms; written by `record_worker_heartbeat.lua`.
     pub fn workers(&self) -> String {
         self.key(format_args!("workers"))
@@ -240,6 +265,7 @@ impl Keys {
             self.queues(),
             self.reconciled_at(),
             self.reconcile_cursor(),
+            self.corrupt_records(),
             self.workers(),
             self.worker("<worker>"),
             self.wakeup_channel(),
@@ -260,6 +286,15 @@ mod tests {
         for key in Keys::new("recur").patterns() {
             assert!(key.starts_with("{recur}:"), "{key}");
         }
+    }
+
+    #[test]
+    fn a_record_key_names_its_record() {
+        let (keys, id) = (Keys::new("recur"), Uuid::now_v7());
+        assert_eq!(keys.record_of(&keys.schedule(id)), Some(StoredRecord::Schedule(id)));
+        assert_eq!(keys.record_of(&keys.workflow(id)), Some(StoredRecord::Workflow(id)));
+        assert_eq!(keys.record_of(&keys.executions(id)), None);
+        assert_eq!(keys.record_of(&Keys::new("other").schedule(id)), None);
     }
 
     #[test]

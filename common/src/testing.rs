@@ -210,6 +210,13 @@ impl TestRedis {
         self.connection().await.exists(key).await.expect("EXISTS")
     }
 
+    /// Runs one command as an operator would with `redis-cli` (to damage a record, say), answering its reply.
+    pub async fn command(&self, args: &[&str]) -> redis::Value {
+        let mut command = redis::cmd(args[0]);
+        command.arg(&args[1..]);
+        command.query_async(&mut self.connection().await).await.expect("command")
+    }
+
     /// Deletes keys, as an operator's mistake or a lost write would.
     pub async fn delete(&self, keys: &[String]) {
         let _: () = self.connection().await.del(keys).await.expect("DEL");

@@ -450,13 +450,15 @@ async fn admin_tick_runs_one_reconciler_pass_and_reports_it() {
         (status, first),
         (
             StatusCode::OK,
-            json!({"promoted": 0, "requeued": 0, "recovered": 1, "skipped_expired": 0, "skipped_overlap": 0})
+            json!({"promoted": 0, "requeued": 0, "recovered": 1, "skipped_expired": 0, "skipped_overlap": 0,
+                "corrupt": 0})
         )
     );
     let (_, second) = app.request(Method::POST, "/admin/tick", None).await;
     assert_eq!(
         second,
-        json!({"promoted": 1, "requeued": 0, "recovered": 0, "skipped_expired": 0, "skipped_overlap": 0}),
+        json!({"promoted": 1, "requeued": 0, "recovered": 0, "skipped_expired": 0, "skipped_overlap": 0,
+            "corrupt": 0}),
         "the recovered job was overdue"
     );
     assert_eq!(redis.list(&keys.ready(&queue)).await, [format!("sched-{id}-n0-rc0")]);

@@ -148,3 +148,63 @@ async fn a_redis_crash_and_restart_loses_no_run_and_doubles_none() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_corrupt_record_is_passed_over_by_listings_tick_and_recovery_and_named_by_its_own_get() {
+    let redis = TestRedis::start();
+    let app = spawn_app(&redis).await;
+    let workflow = app.post_workflow(json!([{"kind": "log", "message": "x"}])).await;
+    let damaged_workflow =
+        app.post_workflow_body(json!({"name": "damaged", "steps": [{"kind": "log", "message": "y"}]})).await;
+    let ids = app.post_repeating_schedules(&workflow, 2, 1).await;
+    let (broken, healthy) = (&ids[0], &ids[1]);
+    let keys = Keys::new("recur");
+    let broken_key = keys.schedule(broken.parse().unwrap());
+    let workflow_key = keys.workflow(damaged_workflow.parse().unwrap());
+    redis.command(&["HSET", &broken_key, "interval_seconds", "abc"]).await;
+    redis.command(&["SET", &workflow_key, "{not json"]).await;
+    // The healthy schedule lost its job: the pass must rebuild it in spite of the broken one.
+    let queue = QueueName::default();
+    redis.delete(&[keys.delayed(&queue), keys.ready(&queue)]).await;
+
+    let (status, body) = app.request(reqwest::Method::GET, &format!("/schedules/{broken}"), None).await;
+    assert_eq!((status.as_u16(), body["error"]["code"].as_str()), (500, Some("corrupt_record")), "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains(&broken_key), "{body}");
+    let (status, body) = app.request(reqwest::Method::GET, &format!("/workflows/{damaged_workflow}"), None).await;
+    assert_eq!((status.as_u16(), body["error"]["code"].as_str()), (500, Some("corrupt_record")), "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains(&workflow_key), "{body}");
+
+    let (status, listed) = app.request(reqwest::Method::GET, "/schedules", None).await;
+    assert_eq!(status.as_u16(), 200, "{listed}");
+    let listed: Vec<&str> = listed["items"].as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap()).collect();
+    assert_eq!(listed, [healthy.as_str()]);
+    let (status, listed) = app.request(reqwest::Method::GET, "/workflows", None).await;
+    assert_eq!(status.as_u16(), 200, "{listed}");
+    assert_eq!(listed["items"].as_array().unwrap().len(), 1, "{listed}");
+
+    let (status, report) = app.request(reqwest::Method::POST, "/admin/tick", None).await;
+    assert_eq!(status.as_u16(), 200, "{report}");
+    assert_eq!((report["corrupt"].as_u64(), report["recovered"].as_u64()), (Some(1), Some(1)), "{report}");
+    let inspect = || {
+        let output = std::process::Command::new(crate::support::binary("recur-worker"))
+            .args(["inspect", "--json"])
+            .env("REDIS_URL", redis.url())
+            .output()
+            .expect("run inspect");
+        assert!(output.status.success());
+        serde_json::from_slice::<serde_json::Value>(&output.stdout).expect("inspect JSON")
+    };
+    let listed = inspect();
+    let detail = listed["corrupt_records"][&broken_key].as_str().unwrap_or_default().to_string();
+    assert!(detail.contains("interval_seconds"), "{listed}");
+
+    // Repaired by hand: the next pass drops it from the list, and the schedule runs.
+    redis.command(&["HSET", &broken_key, "interval_seconds", "60"]).await;
+    let (_, report) = app.request(reqwest::Method::POST, "/admin/tick", None).await;
+    assert_eq!(report["corrupt"].as_u64(), Some(0), "{report}");
+    assert_eq!(inspect()["corrupt_records"], json!({}));
+    let _worker = spawn_worker(&redis, WorkerOptions::default());
+    for id in [broken, healthy] {
+        app.wait_for_status(id, "done", Duration::from_secs(20)).await;
+    }
+}

@@ -45,5 +45,11 @@ pub fn print_overview(overview: &Overview, json: bool) -> anyhow::Result<String>
     writeln!(out, "Workers\n{workers}\n")?;
     let counts: Vec<String> = overview.schedules.iter().map(|(status, count)| format!("{status} {count}")).collect();
     writeln!(out, "Schedules: {}", counts.join(", "))?;
+    if !overview.corrupt_records.is_empty() {
+        writeln!(out, "\nCorrupt records (left out of listings and reconciler passes until repaired):")?;
+        for (key, detail) in &overview.corrupt_records {
+            writeln!(out, "  {key}: {detail}")?;
+        }
+    }
     Ok(out)
 }

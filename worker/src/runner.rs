@@ -237,6 +237,8 @@ fn not_run(job: JobId, start: Start) {
         Start::Dropped => tracing::info!(job.id = %job, "job {job} dropped: its schedule was deleted"),
         Start::Lost => tracing::warn!(job.id = %job, "job {job} was taken over before it started"),
         Start::Skipped(reason) => tracing::info!(job.id = %job, "job {job} not run: {reason}"),
+        Start::Unreadable { key, detail } => tracing::error!(job.id = %job, record.key = %key,
+            "job {job} not run: {key} does not decode ({detail}); it is handed back when its lease expires"),
     }
 }
 

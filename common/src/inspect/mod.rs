@@ -1,7 +1,7 @@
 //! Read-only queries: what the API serves and what `recur-worker inspect` prints. Nothing here writes.
 
 use std::{
-    collections::{BTreeSet, HashMap},
+    collections::{BTreeMap, BTreeSet, HashMap},
     sync::Arc,
 };
 
@@ -77,7 +77,7 @@ impl Inspect {
         let mut conn = self.conn.clone();
         let json: Option<String> = conn.get(self.keys.workflow(id)).await?;
         let json = json.ok_or_else(|| Error::not_found("workflow", id))?;
-        Ok(serde_json::from_str(&json)?)
+        serde_json::from_str(&json).map_err(|error| Error::corrupt(self.keys.workflow(id), error.to_string()))
     }
 
     /// Workflows, newest first.
@@ -88,7 +88,11 @@ impl Inspect {
                 let keys: Vec<String> =
                     ids.iter().filter_map(|id| id.parse().ok()).map(|id| keys.workflow(id)).collect();
                 let found: Vec<Option<String>> = if keys.is_empty() { Vec::new() } else { conn.mget(&keys).await? };
-                found.into_iter().flatten().map(|json| Ok(serde_json::from_str(&json)?)).collect()
+                let decoded = found.iter().zip(&keys).filter_map(|(json, key)| {
+                    let decoded = serde_json::from_str(json.as_deref()?).map_err(|e| (key.clone(), e.to_string()));
+                    Some(decoded)
+                });
+                Ok(skip_corrupt(decoded.collect()))
             }
         })
         .await
@@ -113,11 +117,12 @@ impl Inspect {
         decode_schedule(&fields).map_err(|detail| Error::corrupt(key, detail))
     }
 
-    async fn schedules_by_id(&self, ids: &[String]) -> Result<Vec<Schedule>> {
+    /// The schedules `ids` that exist, in order, and the records among them that do not decode (key and
+    /// why), left out.
+    async fn schedules_by_id(&self, ids: &[String]) -> Result<Decoded<Schedule>> {
         let mut pipe = redis::pipe();
         let mut keys = Vec::with_capacity(ids.len());
-        for id in ids {
-            let id: Uuid = id.parse().map_err(|_| Error::corrupt("schedule index", format!("id {id:?}")))?;
+        for id in ids.iter().filter_map(|id| id.parse().ok()) {
             keys.push(self.keys.schedule(id));
             pipe.hgetall(self.keys.schedule(id));
         }
@@ -127,12 +132,12 @@ impl Inspect {
         let mut conn = self.conn.clone();
         let found: Vec<HashMap<String, String>> = pipe.query_async(&mut conn).await?;
         // A schedule deleted between reading the index and reading the record is skipped.
-        found
+        Ok(found
             .iter()
             .zip(&keys)
             .filter(|(fields, _)| !fields.is_empty())
-            .map(|(fields, key)| decode_schedule(fields).map_err(|detail| Error::corrupt(key.clone(), detail)))
-            .collect()
+            .map(|(fields, key)| decode_schedule(fields).map_err(|detail| (key.clone(), detail)))
+            .collect())
     }
 
     /// Schedules, newest first, optionally of one status and one workflow.
@@ -151,15 +156,16 @@ impl Inspect {
         self.walk(&index, limit, cursor, |ids: Vec<String>| {
             let inspect = self.clone();
             async move {
-                let schedules = inspect.schedules_by_id(&ids).await?;
+                let schedules = skip_corrupt(inspect.schedules_by_id(&ids).await?);
                 Ok(schedules.into_iter().filter(|s| status.is_none_or(|status| s.status == status)).collect())
             }
         })
         .await
     }
 
-    /// A page of active schedules in creation order, for the reconciler.
-    pub async fn active_schedules(&self, offset: usize, count: usize) -> Result<Vec<Schedule>> {
+    /// A page of active schedules in creation order, for the reconciler: each one read, or the key and why it
+    /// does not decode.
+    pub async fn active_schedules(&self, offset: usize, count: usize) -> Result<Decoded<Schedule>> {
         let mut conn = self.conn.clone();
         let stop = isize::try_from(offset + count).unwrap_or(isize::MAX) - 1;
         let ids: Vec<String> = conn
@@ -424,13 +430,20 @@ impl Inspect {
         else {
             return Ok(None);
         };
-        if is_run(&fields) {
-            let run = decode_run(job, queue, &fields).map_err(|detail| Error::corrupt(self.keys.job(job), detail))?;
-            return Ok(Some((execution, run)));
-        }
-        match self.schedule(job.schedule()).await {
+        let schedule = if is_run(&fields) {
+            decode_run(job, queue, &fields).map_err(|detail| Error::corrupt(self.keys.job(job), detail))
+        } else {
+            self.schedule(job.schedule()).await
+        };
+        match schedule {
             Ok(schedule) => Ok(Some((execution, schedule))),
             Err(Error::NotFound { .. }) => Ok(None),
+            // Handed back as it is, so that it runs once the record is repaired.
+            Err(Error::Corrupt { key, detail }) => {
+                tracing::error!(record.key = %key, job.id = %job, "job {job} cannot be recovered as it stands: \
+                    {key} does not decode ({detail}); handing it back");
+                Ok(None)
+            }
             Err(error) => Err(error),
         }
     }
@@ -477,6 +490,32 @@ impl Inspect {
         let mut conn = self.conn.clone();
         let json: Option<String> = conn.hget(self.keys.workflow_versions(id), version).await?;
         let json = json.ok_or_else(|| Error::not_found("workflow version", format!("{id} v{version}")))?;
-        Ok(serde_json::from_str(&json)?)
+        serde_json::from_str(&json).map_err(|error| {
+            Error::corrupt(format!("{} field {version}", self.keys.workflow_versions(id)), error.to_string())
+        })
     }
+
+    /// The records a worker found it could not decode, by key, with why.
+    pub async fn corrupt_records(&self) -> Result<BTreeMap<String, String>> {
+        let mut conn = self.conn.clone();
+        Ok(conn.hgetall(self.keys.corrupt_records()).await?)
+    }
+}
+
+/// Records read in one go: each decoded, or the key it is stored under and why it does not decode.
+pub type Decoded<T> = Vec<Result<T, (String, String)>>;
+
+/// The records of a listing that decode; each one that does not is logged with its key and left out, so one
+/// damaged record cannot hide the others.
+fn skip_corrupt<T>(decoded: Decoded<T>) -> Vec<T> {
+    decoded
+        .into_iter()
+        .filter_map(|record| {
+            record
+                .inspect_err(|(key, detail)| {
+                    tracing::warn!(record.key = %key, "left out of a listing: {key} does not decode ({detail})");
+                })
+                .ok()
+        })
+        .collect()
 }

@@ -151,6 +151,12 @@ scripts! {
         args { drop_before_ms: i64, }
     }
 
+    /// Adds records that do not decode to the list operators see, and drops repaired ones from it.
+    NoteCorruptRecords = "note_corrupt_records.lua" [] -> () {
+        keys { corrupt_records: String, }
+        args { ..entries: Vec<String>, }
+    }
+
     /// Marks a worker alive and forgets silent ones.
     RecordWorkerHeartbeat = "record_worker_heartbeat.lua" [] -> () {
         keys { workers: String, worker: String, }

@@ -31,7 +31,7 @@ pub(crate) trait ScriptCall {
     fn invocation(&self) -> ScriptInvocation<'static>;
 }
 
-/// A script's answer as a Rust value; a shape the script never answers is [`Error::Corrupt`].
+/// A script's answer as a Rust value; a shape the script never answers is [`Error::UnexpectedReply`].
 pub(crate) trait Reply: Sized {
     fn decode(value: Value, script: &'static str) -> Result<Self>;
 }
@@ -187,7 +187,7 @@ pub(crate) async fn run<S: ScriptCall>(conn: &mut redis::aio::ConnectionManager,
 
 /// A reply that is not one the script's header documents.
 pub(crate) fn unexpected(script: &'static str, value: &Value) -> Error {
-    Error::corrupt(script, format!("unexpected answer {value:?}"))
+    Error::unexpected_reply(script, format!("unexpected answer {value:?}"))
 }
 
 #[cfg(test)]

@@ -65,7 +65,7 @@ impl Store {
     #[tracing::instrument(skip_all, fields(workflow.id = %workflow_id))]
     pub async fn run_workflow(&self, workflow_id: Uuid, run: NewRun) -> Result<QueuedRun> {
         let mut queued = self.run_workflow_many(workflow_id, vec![run]).await.map_err(single_item_error)?;
-        queued.pop().ok_or_else(|| Error::corrupt("enqueue_runs.lua", "no run queued"))
+        queued.pop().ok_or_else(|| Error::unexpected_reply("enqueue_runs.lua", "no run queued"))
     }
 
     /// Runs a workflow once per item of `runs`, now, in order; refused as a whole like
@@ -189,7 +189,7 @@ impl Store {
                 })
                 .await?;
             if answers.len() != chunk.len() {
-                return Err(Error::corrupt(
+                return Err(Error::unexpected_reply(
                     "create_schedules.lua",
                     format!("{} answers for {}", answers.len(), chunk.len()),
                 ));
@@ -210,7 +210,10 @@ impl Store {
 
 /// The one schedule of a single-item request, or its item's own error.
 fn single(created: Result<Vec<Schedule>>) -> Result<Schedule> {
-    created.map_err(single_item_error)?.pop().ok_or_else(|| Error::corrupt("create", "no schedule created"))
+    created
+        .map_err(single_item_error)?
+        .pop()
+        .ok_or_else(|| Error::unexpected_reply("create_schedules.lua", "no schedule created"))
 }
 
 /// The error of a single-item request: its item's own.

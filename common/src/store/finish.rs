@@ -109,7 +109,8 @@ impl Store {
             let now = self.clock.now();
             let plan = self.plan_finish(&current, started, execution, outcome, holder, now).await?;
             let answer = self.apply_finishes(std::slice::from_ref(&plan), now).await?.pop();
-            let answer = answer.ok_or_else(|| Error::corrupt("finish_jobs.lua", "no answer for one finish"))?;
+            let answer =
+                answer.ok_or_else(|| Error::unexpected_reply("finish_jobs.lua", "no answer for one finish"))?;
             if let Some(outcome) = recorded(answer, &started.job, &plan) {
                 return Ok(outcome);
             }
@@ -219,7 +220,7 @@ impl Store {
             })
             .await?;
         if answers.len() != planned.len() {
-            return Err(Error::corrupt(
+            return Err(Error::unexpected_reply(
                 "finish_jobs.lua",
                 format!("{} answers for {} finishes", answers.len(), planned.len()),
             ));

@@ -78,6 +78,12 @@ pub enum Start {
     WaitingForSlot,
     /// The workflow calls this handler, which the claimant lacks: the job waits for another worker.
     MissingHandler(String),
+    /// The job's record or its schedule's does not decode: the job is not run; it is handed back when its
+    /// lease expires.
+    Unreadable {
+        key: String,
+        detail: String,
+    },
 }
 
 /// What [`Store::renew_lease`] found.
@@ -136,20 +142,32 @@ impl Store {
             ClaimAnswer::Claimed(claimed) => claimed,
         };
         let mut starts = Vec::with_capacity(claimed.len());
+        let mut unreadable = Vec::new();
         for (job, queue_index, answer) in claimed {
             let queue = queue_index.checked_sub(1).and_then(|index| claimant.queues.get(index)).cloned();
-            let queue = queue.ok_or_else(|| Error::corrupt("claim_jobs.lua", format!("queue index {queue_index}")))?;
+            let queue =
+                queue.ok_or_else(|| Error::unexpected_reply("claim_jobs.lua", format!("queue index {queue_index}")))?;
             let start = match answer {
                 StartAnswer::Started { execution_id, job: job_fields, schedule, holds_slot, workflow_version } => {
-                    let schedule = if is_run(&job_fields) {
-                        decode_run(&job, &queue, &job_fields)
-                            .map_err(|detail| Error::corrupt(self.keys.job(&job), detail))?
+                    let decoded = if is_run(&job_fields) {
+                        decode_run(&job, &queue, &job_fields).map_err(|detail| (self.keys.job(&job), detail))
                     } else {
-                        decode_schedule(&schedule)
-                            .map_err(|detail| Error::corrupt(self.keys.schedule(job.schedule()), detail))?
+                        decode_schedule(&schedule).map_err(|detail| (self.keys.schedule(job.schedule()), detail))
                     };
-                    let scheduled_for =
-                        decode_due(&job_fields).map_err(|detail| Error::corrupt(self.keys.job(&job), detail))?;
+                    let decoded = decoded.and_then(|schedule| {
+                        let due = decode_due(&job_fields).map_err(|detail| (self.keys.job(&job), detail))?;
+                        Ok((schedule, due))
+                    });
+                    let (schedule, scheduled_for) = match decoded {
+                        Ok(decoded) => decoded,
+                        Err((key, detail)) => {
+                            // Not run: its lease runs out and it is handed back, to run once the record is
+                            // repaired. The other jobs of the claim run.
+                            unreadable.push((key.clone(), detail.clone()));
+                            starts.push((job, Start::Unreadable { key, detail }));
+                            continue;
+                        }
+                    };
                     let execution = Execution::running(
                         execution_id.parse()?,
                         job.schedule(),
@@ -175,6 +193,9 @@ impl Store {
                 StartAnswer::WaitingForSlot => Start::WaitingForSlot,
             };
             starts.push((job, start));
+        }
+        if !unreadable.is_empty() {
+            self.note_corrupt_records(unreadable).await?;
         }
         Ok(Claim::Claimed(starts))
     }

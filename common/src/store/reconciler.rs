@@ -11,14 +11,15 @@ use super::{
     jobs::{Claimant, StartedJob, jitter_of},
 };
 use crate::{
-    Result,
+    Error, Result,
+    keys::StoredRecord,
     model::{
         Admission, Execution, ExecutionId, ExecutionState, JobId, Outcome, QueueName, Schedule, ScheduleStatus,
         SkipReason, millis, rfc3339,
     },
     scripts::{
         ReconcilerTurn,
-        calls::{PromoteDueJobs, RecoverScheduleJobs, TakeReconcilerTurn, TrimHistory},
+        calls::{NoteCorruptRecords, PromoteDueJobs, RecoverScheduleJobs, TakeReconcilerTurn, TrimHistory},
     },
 };
 
@@ -41,6 +42,8 @@ pub struct ReconcileReport {
     pub skipped_expired: u64,
     /// Due occurrences skipped because another run of their schedule was under way (overlap `skip`).
     pub skipped_overlap: u64,
+    /// Schedule records the walk could not decode and passed over (listed by `recur-worker inspect`).
+    pub corrupt: u64,
 }
 
 impl Store {
@@ -61,10 +64,25 @@ impl Store {
                 }
             }
         }
+        self.recheck_corrupt_records().await?;
         let mut rank = self.inspect().reconcile_cursor().await?;
         let mut walked = 0;
         loop {
-            let page = self.inspect().active_schedules(rank, BATCH).await?;
+            let decoded = self.inspect().active_schedules(rank, BATCH).await?;
+            let read = decoded.len();
+            let (mut page, mut corrupt) = (Vec::with_capacity(read), Vec::new());
+            for record in decoded {
+                match record {
+                    Ok(schedule) => page.push(schedule),
+                    Err(unreadable) => corrupt.push(unreadable),
+                }
+            }
+            for (key, detail) in &corrupt {
+                tracing::error!(record.key = %key,
+                    "reconciler passes over {key}: the record does not decode ({detail}); repair or delete it");
+            }
+            report.corrupt += corrupt.len() as u64;
+            self.note_corrupt_records(corrupt).await?;
             for schedule in &page {
                 match self.skip_due_occurrence(schedule).await? {
                     Some(SkipReason::Expired { .. } | SkipReason::Ended) => report.skipped_expired += 1,
@@ -72,8 +90,8 @@ impl Store {
                     None => {}
                 }
             }
-            walked += page.len();
-            let next_rank = if page.len() < BATCH { 0 } else { rank + BATCH };
+            walked += read;
+            let next_rank = if read < BATCH { 0 } else { rank + BATCH };
             report.recovered += self.recover_schedule_jobs(&page, next_rank).await?;
             if next_rank == 0 || walked >= WALK_BUDGET {
                 break;
@@ -88,16 +106,53 @@ impl Store {
                 recovered = report.recovered,
                 skipped_expired = report.skipped_expired,
                 skipped_overlap = report.skipped_overlap,
+                corrupt = report.corrupt,
                 "reconciler promoted {} due jobs, requeued {} abandoned jobs, recovered {} lost jobs, skipped {} \
-                 expired and {} overlapping occurrences",
+                 expired and {} overlapping occurrences, passed over {} corrupt records",
                 report.promoted,
                 report.requeued,
                 report.recovered,
                 report.skipped_expired,
-                report.skipped_overlap
+                report.skipped_overlap,
+                report.corrupt
             );
         }
         Ok(report)
+    }
+
+    /// Adds records that do not decode (key and why) to the list `recur-worker inspect` shows; only schedule
+    /// and workflow records, the ones [`Store::reconcile`] re-checks.
+    pub async fn note_corrupt_records(&self, corrupt: Vec<(String, String)>) -> Result<()> {
+        let entries: Vec<String> = corrupt
+            .into_iter()
+            .filter(|(key, _)| self.keys.record_of(key).is_some())
+            .flat_map(|(key, detail)| [key, if detail.is_empty() { "does not decode".to_string() } else { detail }])
+            .collect();
+        if entries.is_empty() {
+            return Ok(());
+        }
+        self.run(NoteCorruptRecords { corrupt_records: self.keys.corrupt_records(), entries }).await
+    }
+
+    /// Drops from the list of corrupt records those that read again or are gone.
+    async fn recheck_corrupt_records(&self) -> Result<()> {
+        let mut entries = Vec::new();
+        for key in self.inspect().corrupt_records().await?.into_keys() {
+            let read = match self.keys.record_of(&key) {
+                Some(StoredRecord::Schedule(id)) => self.inspect().schedule(id).await.map(drop),
+                Some(StoredRecord::Workflow(id)) => self.inspect().workflow(id).await.map(drop),
+                None => Ok(()),
+            };
+            match read {
+                Ok(()) | Err(Error::NotFound { .. }) => entries.extend([key, String::new()]),
+                Err(Error::Corrupt { .. }) => {}
+                Err(error) => return Err(error),
+            }
+        }
+        if entries.is_empty() {
+            return Ok(());
+        }
+        self.run(NoteCorruptRecords { corrupt_records: self.keys.corrupt_records(), entries }).await
     }
 
     /// Whether this worker should run the periodic reconciler pass now: true for one caller per `every`.

@@ -275,7 +275,7 @@ fn applied(written: ScheduleWritten, id: Uuid) -> Result<bool> {
         ScheduleWritten::Stale => Ok(false),
         ScheduleWritten::Missing => Err(Error::not_found("schedule", id)),
         ScheduleWritten::UnknownWorkflow => {
-            Err(Error::corrupt("schedule script", format!("unexpected unknown workflow for schedule {id}")))
+            Err(Error::unexpected_reply("schedule script", format!("unexpected unknown workflow for schedule {id}")))
         }
     }
 }

@@ -893,3 +893,38 @@ async fn a_worker_hands_back_at_once_the_jobs_of_a_claim_whose_reply_it_lost() {
         Some(WORKER)
     );
 }
+
+#[tokio::test]
+async fn a_claim_runs_the_jobs_it_can_read_and_leaves_one_whose_schedule_is_corrupt_to_its_lease() {
+    let f = Fixture::new().await;
+    let start = json!(crate::model::rfc3339(f.now()));
+    let broken = f.schedule(json!({"interval_seconds": 60, "start_at": start})).await;
+    let healthy = f.schedule(json!({"interval_seconds": 60, "start_at": start})).await;
+    let broken_key = f.keys.schedule(broken.id);
+    f.redis.command(&["HSET", &broken_key, "status", "sleepy"]).await;
+
+    let Claim::Claimed(claimed) = f.store.claim_jobs(&claimant(), 10).await.unwrap() else { panic!("nothing claimed") };
+    let mut outcome: Vec<(Uuid, &str)> = claimed
+        .iter()
+        .map(|(job, start)| {
+            let kind = match start {
+                Start::Started(_) => "started",
+                Start::Unreadable { key, .. } if *key == broken_key => "unreadable",
+                _ => "other",
+            };
+            (job.schedule(), kind)
+        })
+        .collect();
+    outcome.sort();
+    let mut expected = vec![(broken.id, "unreadable"), (healthy.id, "started")];
+    expected.sort();
+    assert_eq!(outcome, expected);
+    let listed = f.store.inspect().corrupt_records().await.unwrap();
+    assert!(listed[&broken_key].contains("status"), "{listed:?}");
+
+    // Its lease runs out: it is handed back as it stands, not failed, and the pass goes on.
+    f.advance(31);
+    f.store.reconcile().await.unwrap();
+    let ready = f.redis.list(&f.keys.ready(&f.queue)).await;
+    assert!(ready.contains(&broken.planned_job().to_string()), "{ready:?}");
+}
