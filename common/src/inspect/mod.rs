@@ -307,6 +307,10 @@ impl Inspect {
     }
 
     /// [`Inspect::walk`] that stops at the first member scored before `since`.
+    ///
+    /// A cursor is the last item's score and member (`<score>:<member>`), and the next page starts after
+    /// that place in the order (score, then member, both descending), so it keeps working when the item it
+    /// names is deleted.
     async fn walk_since<T, Load>(
         &self,
         index: &str,
@@ -319,48 +323,78 @@ impl Inspect {
         Load: Future<Output = Result<Vec<T>>> + Send,
     {
         let mut conn = self.conn.clone();
-        // Members at ranks (highest score first) below `end` are scored at or after `since`.
-        let end: usize = match since {
-            Some(since) => conn.zcount(index, since.as_millisecond(), "+inf").await?,
-            None => usize::MAX,
+        let after = match cursor {
+            None => None,
+            Some(cursor) => Some(self.cursor_place(index, cursor).await?),
         };
-        let mut start = match cursor {
-            None => 0,
-            Some(cursor) => {
-                let rank: Option<usize> = conn.zrevrank(index, cursor).await?;
-                rank.ok_or_else(|| {
-                    Error::invalid("cursor", "the cursor is unknown or expired; start again without it")
-                })? + 1
-            }
-        };
+        let max = after.as_ref().map_or_else(|| "+inf".to_string(), |(score, _)| score.to_string());
+        let min = since.map_or_else(|| "-inf".to_string(), |since| since.as_millisecond().to_string());
+        let mut offset = 0;
         let mut items = Vec::new();
-        let mut last_id = None;
-        let mut scanned = 0;
+        let mut last = None;
         loop {
-            if scanned >= SCAN_BUDGET {
+            if offset >= SCAN_BUDGET {
                 // A selective filter: answer what was found so far; the cursor resumes the walk.
-                return Ok(Page { items, next_cursor: last_id });
+                return Ok(Page { items, next_cursor: last.map(cursor_of) });
             }
-            let wanted = (limit - items.len()).min(end.saturating_sub(start));
-            if wanted == 0 {
-                return Ok(Page { items, next_cursor: None });
-            }
-            let stop = isize::try_from(start + wanted).unwrap_or(isize::MAX) - 1;
-            let ids: Vec<String> = conn.zrevrange(index, isize::try_from(start).unwrap_or(isize::MAX), stop).await?;
-            if ids.is_empty() {
-                return Ok(Page { items, next_cursor: None });
-            }
-            start += ids.len();
-            scanned += ids.len();
-            let exhausted = ids.len() < wanted;
-            last_id = ids.last().cloned().or(last_id);
+            let wanted = limit - items.len();
+            let page: Vec<(String, f64)> = redis::cmd("ZRANGE")
+                .arg(index)
+                .arg(&max)
+                .arg(&min)
+                .arg("BYSCORE")
+                .arg("REV")
+                .arg("LIMIT")
+                .arg(offset)
+                .arg(wanted)
+                .arg("WITHSCORES")
+                .query_async(&mut conn)
+                .await?;
+            offset += page.len();
+            let exhausted = page.len() < wanted;
+            last = page.last().cloned().or(last);
+            // Members that share the cursor's score and come before it in the order were on earlier pages.
+            let ids: Vec<String> = page
+                .into_iter()
+                .filter(|(member, score)| {
+                    after.as_ref().is_none_or(|(after_score, after_member)| {
+                        score < after_score || member.as_str() < after_member.as_str()
+                    })
+                })
+                .map(|(member, _)| member)
+                .collect();
             items.extend(load(ids).await?);
-            if items.len() >= limit || exhausted {
-                let total: usize = conn.zcard::<_, usize>(index).await?.min(end);
-                let more = !exhausted && start < total;
-                return Ok(Page { items, next_cursor: if more { last_id } else { None } });
+            if exhausted {
+                return Ok(Page { items, next_cursor: None });
+            }
+            if items.len() >= limit {
+                let more: Vec<String> = redis::cmd("ZRANGE")
+                    .arg(index)
+                    .arg(&max)
+                    .arg(&min)
+                    .arg("BYSCORE")
+                    .arg("REV")
+                    .arg("LIMIT")
+                    .arg(offset)
+                    .arg(1)
+                    .query_async(&mut conn)
+                    .await?;
+                return Ok(Page { items, next_cursor: (!more.is_empty()).then(|| last.map(cursor_of)).flatten() });
             }
         }
+    }
+
+    /// The place a cursor names: `<score>:<member>`, or (as cursors were before) a bare member still in the
+    /// index.
+    async fn cursor_place(&self, index: &str, cursor: &str) -> Result<(f64, String)> {
+        let invalid = || Error::invalid("cursor", "the cursor is unknown or expired; start again without it");
+        if let Some((score, member)) = cursor.split_once(':') {
+            let score: f64 = score.parse().map_err(|_| invalid())?;
+            return if score.is_finite() { Ok((score, member.to_string())) } else { Err(invalid()) };
+        }
+        let mut conn = self.conn.clone();
+        let score: Option<f64> = conn.zscore(index, cursor).await?;
+        Ok((score.ok_or_else(invalid)?, cursor.to_string()))
     }
 
     /// Every queue that ever held a job.
@@ -500,6 +534,11 @@ impl Inspect {
         let mut conn = self.conn.clone();
         Ok(conn.hgetall(self.keys.corrupt_records()).await?)
     }
+}
+
+/// The cursor that resumes a walk after `member`, scored `score`.
+fn cursor_of((member, score): (String, f64)) -> String {
+    format!("{score}:{member}")
 }
 
 /// Records read in one go: each decoded, or the key it is stored under and why it does not decode.

@@ -567,6 +567,32 @@ async fn listings_page_newest_first_with_a_cursor() {
 }
 
 #[tokio::test]
+async fn a_cursor_keeps_working_when_its_item_is_deleted_and_among_items_created_in_the_same_millisecond() {
+    let f = Fixture::new().await;
+    let workflow = f.workflow().await;
+    let mut created = Vec::new();
+    for _ in 0..5 {
+        let new = serde_json::from_value(json!({"workflow_id": workflow.id, "interval_seconds": 10})).unwrap();
+        created.push(f.store.create_schedule(new).await.unwrap().id);
+    }
+    let inspect = f.store.inspect();
+    let all = crate::inspect::ScheduleFilter::default();
+    let mut seen = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = inspect.schedules(&all, 2, cursor.as_deref()).await.unwrap();
+        seen.extend(page.items.iter().map(|s| s.id));
+        let Some(next) = page.next_cursor else { break };
+        // The item the cursor names goes away before the next page is asked for.
+        f.store.delete_schedule(*seen.last().unwrap()).await.unwrap();
+        cursor = Some(next);
+    }
+    let mut expected = created.clone();
+    expected.sort_by(|a, b| b.cmp(a));
+    assert_eq!(seen, expected, "every schedule once, newest (then highest id) first");
+}
+
+#[tokio::test]
 async fn a_job_handed_back_on_shutdown_is_first_in_line_and_its_attempt_is_closed() {
     let f = Fixture::new().await;
     let schedule = f.schedule(json!({"interval_seconds": 10})).await;
