@@ -9,6 +9,10 @@ use axum::{
 use recur_common::Error;
 use serde_json::json;
 
+/// What a request refused for lack of Redis memory is told.
+pub const OUT_OF_MEMORY: &str = "Redis is out of memory (maxmemory reached with the noeviction policy) and \
+    refuses writes; nothing was written. Free memory or raise maxmemory, then retry";
+
 /// An error answer. Internal errors are logged here, once, and answered with a generic message.
 #[derive(Debug)]
 pub struct ApiError {
@@ -92,6 +96,10 @@ impl From<Error> for ApiError {
                 tracing::error!(record.key = %key, "{key} does not decode: {detail}");
                 let message = format!("the stored record {key} cannot be read ({detail}); repair or delete it");
                 Self::new(StatusCode::INTERNAL_SERVER_ERROR, "corrupt_record", message, None)
+            }
+            Error::Redis(_) if error.is_out_of_memory() => {
+                tracing::warn!(error = %error, "request refused: Redis is out of memory");
+                Self::unavailable(OUT_OF_MEMORY)
             }
             // Redis is down or restarting: the request may succeed when retried.
             Error::Unreachable { .. } => Self::unavailable("Redis is unavailable; retry shortly"),

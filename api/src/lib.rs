@@ -34,7 +34,7 @@ impl Application {
         let store = Store::new(conn, &settings.redis.prefix, Arc::new(SystemClock)).with_retention(settings.retention);
         store
             .inspect()
-            .ping()
+            .redis_health()
             .await
             .with_context(|| format!("cannot reach Redis at {}", settings.redis.redacted_url()))?;
         let listener =

@@ -63,6 +63,13 @@ impl Error {
         Self::Corrupt { key: key.into(), detail: detail.into() }
     }
 
+    /// Whether Redis refused a write because it reached `maxmemory` under the `noeviction` policy (then
+    /// nothing of the refused command or script was written).
+    pub fn is_out_of_memory(&self) -> bool {
+        matches!(self, Self::Redis(error) if error.code() == Some("OOM")
+            || error.to_string().contains("OOM command not allowed"))
+    }
+
     /// An [`Error::UnexpectedReply`] of `script`.
     pub fn unexpected_reply(script: &'static str, detail: impl Into<String>) -> Self {
         Self::UnexpectedReply { script, detail: detail.into() }

@@ -393,10 +393,48 @@ async fn healthz_and_api_calls_answer_503_while_redis_is_gone() {
     redis.kill();
     let (status, answer) = app.request(Method::GET, "/healthz", None).await;
     assert_eq!((status, answer["error"]["code"].as_str()), (StatusCode::SERVICE_UNAVAILABLE, Some("unavailable")));
+    let message = answer["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.starts_with("Redis is unreachable: ") && !message.contains("redis: redis"), "{message}");
     for _ in 0..2 {
         let (status, answer) = app.request(Method::GET, "/schedules", None).await;
         assert_eq!((status, answer["error"]["code"].as_str()), (StatusCode::SERVICE_UNAVAILABLE, Some("unavailable")));
     }
+}
+
+#[tokio::test]
+async fn redis_out_of_memory_is_a_503_that_says_so_and_writes_nothing() {
+    let redis = TestRedis::start();
+    let app = spawn_app(&redis).await;
+    let workflow = app.post_workflow(json!([{"kind": "log", "message": "x"}])).await;
+    let schedule = app.post_schedule(json!({"workflow_id": workflow, "interval_seconds": 60})).await;
+    let id = schedule["id"].as_str().unwrap();
+    redis.command(&["CONFIG", "SET", "maxmemory-policy", "noeviction"]).await;
+    redis.command(&["CONFIG", "SET", "maxmemory", "1"]).await;
+
+    let workflow_body = json!({"name": "refused", "steps": [{"kind": "log", "message": "y"}]});
+    for (method, path, body) in [
+        (Method::POST, "/workflows".to_string(), Some(workflow_body)),
+        (Method::POST, "/schedules".to_string(), Some(json!({"workflow_id": workflow, "interval_seconds": 60}))),
+        (Method::POST, format!("/schedules/{id}/trigger"), None),
+        (Method::PATCH, format!("/schedules/{id}"), Some(json!({"interval_seconds": 120}))),
+    ] {
+        let (status, answer) = app.request(method.clone(), &path, body).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{method} {path}: {answer}");
+        assert_eq!(answer["error"]["code"], "unavailable", "{method} {path}: {answer}");
+        assert!(answer["error"]["message"].as_str().unwrap().contains("out of memory"), "{answer}");
+    }
+    let (status, answer) = app.request(Method::GET, "/healthz", None).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{answer}");
+    assert!(answer["error"]["message"].as_str().unwrap().contains("out of memory"), "{answer}");
+
+    redis.command(&["CONFIG", "SET", "maxmemory", "0"]).await;
+    assert_eq!(app.request(Method::GET, "/healthz", None).await.0, StatusCode::OK);
+    for listing in ["/workflows", "/schedules"] {
+        let (_, listed) = app.request(Method::GET, listing, None).await;
+        assert_eq!(listed["items"].as_array().map(Vec::len), Some(1), "nothing half-written: {listed}");
+    }
+    let unchanged = app.show_schedule(id).await;
+    assert_eq!((unchanged["interval_seconds"].as_u64(), unchanged["run_count"].as_u64()), (Some(60), Some(0)));
 }
 
 #[tokio::test]

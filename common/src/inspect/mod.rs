@@ -65,11 +65,11 @@ impl Inspect {
         Self { conn, keys, clock }
     }
 
-    /// Whether Redis answers.
-    pub async fn ping(&self) -> Result<()> {
+    /// Whether Redis answers, and whether it takes writes.
+    pub async fn redis_health(&self) -> Result<RedisHealth> {
         let mut conn = self.conn.clone();
-        let _: String = redis::cmd("PING").query_async(&mut conn).await?;
-        Ok(())
+        let info: String = redis::cmd("INFO").arg("memory").query_async(&mut conn).await?;
+        Ok(RedisHealth::from_info(&info))
     }
 
     /// One workflow.
@@ -533,6 +533,32 @@ impl Inspect {
     pub async fn corrupt_records(&self) -> Result<BTreeMap<String, String>> {
         let mut conn = self.conn.clone();
         Ok(conn.hgetall(self.keys.corrupt_records()).await?)
+    }
+}
+
+/// What `/healthz` reports of Redis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RedisHealth {
+    Ok,
+    /// `used_memory` reached `maxmemory` under `noeviction`: Redis refuses writes.
+    OutOfMemory {
+        used: u64,
+        max: u64,
+    },
+}
+
+impl RedisHealth {
+    /// Reads the answer of `INFO memory`.
+    fn from_info(info: &str) -> Self {
+        let field = |name: &str| {
+            info.lines().find_map(|line| line.strip_prefix(name)?.strip_prefix(':')).map(str::trim).unwrap_or("")
+        };
+        let (used, max) = (field("used_memory").parse().unwrap_or(0), field("maxmemory").parse().unwrap_or(0));
+        if max > 0 && used >= max && field("maxmemory_policy") == "noeviction" {
+            Self::OutOfMemory { used, max }
+        } else {
+            Self::Ok
+        }
     }
 }
 

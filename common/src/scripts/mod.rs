@@ -52,8 +52,30 @@ pub(crate) struct Declaration {
     pub script: LazyLock<Script>,
 }
 
-/// The text Redis runs: a line binding every key and argument by name, the shared steps, the file.
+/// The scripts Redis runs when it is out of memory (`maxmemory` reached under `noeviction`): those that
+/// free memory or keep work under way from being lost (finishes, lease renewals, hand-backs, heartbeats, the
+/// reconciler's bookkeeping, deletes). Every other script is refused before it writes anything, so a full
+/// Redis takes no new schedules, workflows or runs and never holds half a change.
+const RUN_WHEN_OUT_OF_MEMORY: &[&str] = &[
+    "cancel_execution.lua",
+    "delete_schedule.lua",
+    "delete_workflow.lua",
+    "finish_jobs.lua",
+    "note_corrupt_records.lua",
+    "pause_schedule.lua",
+    "promote_due_jobs.lua",
+    "record_worker_heartbeat.lua",
+    "remove_worker.lua",
+    "renew_lease.lua",
+    "requeue_job.lua",
+    "take_reconciler_turn.lua",
+    "trim_history.lua",
+];
+
+/// The text Redis runs: the shebang that sets its flags, a line binding every key and argument by name, the
+/// shared steps, the file.
 pub(crate) fn assemble(
+    file: &str,
     keys: &[&str],
     key_list: Option<&str>,
     args: &[&str],
@@ -79,9 +101,12 @@ pub(crate) fn assemble(
         names.push(name);
         values.push((args.len() + 1).to_string());
     }
-    let mut text = String::new();
+    // A script without a shebang is checked for memory only at its first write that may grow memory, and
+    // not at all after a delete, so whether it ran under `maxmemory` depended on its order of commands.
+    let mut text =
+        if RUN_WHEN_OUT_OF_MEMORY.contains(&file) { "#!lua flags=allow-oom\n" } else { "#!lua\n" }.to_string();
     if !names.is_empty() {
-        text = format!("local {} = {}\n", names.join(", "), values.join(", "));
+        text.push_str(&format!("local {} = {}\n", names.join(", "), values.join(", ")));
     }
     for library in libraries {
         text.push_str(library);
@@ -129,6 +154,7 @@ macro_rules! scripts {
                         arg_list: ARG_LIST,
                         script: std::sync::LazyLock::new(|| {
                             redis::Script::new(&$crate::scripts::assemble(
+                                $file,
                                 KEYS,
                                 KEY_LIST,
                                 ARGS,
@@ -274,7 +300,20 @@ mod tests {
 
     #[test]
     fn the_bindings_line_names_every_key_and_argument_and_list_starts() {
-        let text = assemble(&["job", "queue"], Some("jobs"), &["now_ms"], Some("pairs"), &["-- lib"], "return 1");
-        assert_eq!(text, "local job, queue, jobs, now_ms, pairs = KEYS[1], KEYS[2], 3, ARGV[1], 2\n-- lib\nreturn 1");
+        let text =
+            assemble("x.lua", &["job", "queue"], Some("jobs"), &["now_ms"], Some("pairs"), &["-- lib"], "return 1");
+        assert_eq!(
+            text,
+            "#!lua\nlocal job, queue, jobs, now_ms, pairs = KEYS[1], KEYS[2], 3, ARGV[1], 2\n-- lib\nreturn 1"
+        );
+    }
+
+    #[test]
+    fn every_script_allowed_out_of_memory_exists_and_says_so() {
+        let files: Vec<&str> = calls::declarations().iter().map(|declaration| declaration.file).collect();
+        for file in RUN_WHEN_OUT_OF_MEMORY {
+            assert!(files.contains(file), "{file} is not a declared script");
+            assert!(assemble(file, &[], None, &[], None, &[], "").starts_with("#!lua flags=allow-oom\n"));
+        }
     }
 }
