@@ -3,7 +3,7 @@
 use axum::{
     body::Bytes,
     extract::{FromRequest, FromRequestParts, Path, Query, Request},
-    http::{StatusCode, request::Parts},
+    http::{StatusCode, header::CONTENT_TYPE, request::Parts},
 };
 use serde::de::DeserializeOwned;
 
@@ -12,13 +12,19 @@ use crate::error::ApiError;
 /// Largest accepted request body.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
-/// A JSON body: unknown, missing and ill-typed fields are 400 with the field named; over 1 MiB is 413.
+/// A JSON body: another content type is 415; unknown, missing and ill-typed fields are 400 with the field
+/// named; over 1 MiB is 413.
 pub struct JsonBody<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        let content_type = request.headers().get(CONTENT_TYPE).and_then(|value| value.to_str().ok());
+        if !content_type.is_some_and(is_json) {
+            // A form or text/plain body is what a cross-site page can send without asking.
+            return Err(ApiError::unsupported_media_type());
+        }
         let bytes = Bytes::from_request(request, state).await.map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::too_large(MAX_BODY_BYTES)
@@ -41,6 +47,12 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
         deserializer.end().map_err(|error| ApiError::validation(format!("malformed JSON: {error}"), None))?;
         Ok(Self(value))
     }
+}
+
+/// Whether a `Content-Type` is JSON: `application/json` or `application/<something>+json`, with parameters.
+fn is_json(content_type: &str) -> bool {
+    let essence = content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
 /// Query parameters: unknown and ill-typed parameters are 400.

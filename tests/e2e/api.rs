@@ -372,6 +372,58 @@ async fn configured_keys_are_required_except_on_healthz() {
     assert_eq!(app.send(app.builder(Method::GET, "/schedules").bearer_auth("wrong")).await.0, StatusCode::UNAUTHORIZED);
     assert_eq!(app.send(app.builder(Method::GET, "/schedules").bearer_auth("second-key")).await.0, StatusCode::OK);
     assert_eq!(app.request(Method::GET, "/healthz", None).await.0, StatusCode::OK);
+    // The scheme is case-insensitive.
+    let lower = app.builder(Method::GET, "/schedules").header("authorization", "bearer first-key");
+    assert_eq!(app.send(lower).await.0, StatusCode::OK);
+    // Routes cannot be probed without a key: an unknown path or a wrong method is 401 too.
+    for (method, path) in [(Method::GET, "/no-such-route"), (Method::PUT, "/schedules"), (Method::GET, "/admin/tick")] {
+        let (status, answer) = app.request(method.clone(), path, None).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{method} {path}: {answer}");
+    }
+    let known = app.builder(Method::PUT, "/schedules").bearer_auth("first-key");
+    assert_eq!(app.send(known).await.0, StatusCode::METHOD_NOT_ALLOWED);
+}
+
+#[tokio::test]
+async fn a_cross_site_page_cannot_drive_the_keyless_loopback_api() {
+    let redis = TestRedis::start();
+    let app = spawn_app(&redis).await;
+    let body = r#"{"name": "from-a-web-page", "steps": [{"kind": "log", "message": "x"}]}"#;
+    // A page can post text/plain without asking: bodies must say they are JSON.
+    let plain = app.builder(Method::POST, "/workflows").header("content-type", "text/plain").body(body);
+    let (status, answer) = app.send(plain).await;
+    assert_eq!(
+        (status, answer["error"]["code"].as_str()),
+        (StatusCode::UNSUPPORTED_MEDIA_TYPE, Some("unsupported_media_type"))
+    );
+    let untyped = app.builder(Method::POST, "/workflows").body(body);
+    assert_eq!(app.send(untyped).await.0, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    // A DNS-rebound name reaches this port with a foreign Host.
+    let rebound = app.builder(Method::GET, "/workflows").header("host", "attacker.example:8080");
+    let (status, answer) = app.send(rebound).await;
+    assert_eq!((status, answer["error"]["code"].as_str()), (StatusCode::FORBIDDEN, Some("forbidden")), "{answer}");
+    // A browser says where a cross-site request comes from, even a body-less POST from a form.
+    let workflow = app.post_workflow(json!([{"kind": "log", "message": "x"}])).await;
+    let schedule = app.post_schedule(json!({"workflow_id": workflow, "interval_seconds": 60})).await;
+    let path = format!("/schedules/{}/trigger", schedule["id"].as_str().unwrap());
+    let forged = app.builder(Method::POST, &path).header("origin", "http://attacker.example");
+    assert_eq!(app.send(forged).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(app.executions(schedule["id"].as_str().unwrap()).await, Vec::<Value>::new());
+    // No CORS: a preflight is not granted.
+    let preflight = app
+        .builder(Method::OPTIONS, "/workflows")
+        .header("origin", "http://attacker.example")
+        .header("access-control-request-method", "POST")
+        .send()
+        .await
+        .unwrap();
+    assert!(preflight.headers().get("access-control-allow-origin").is_none(), "{:?}", preflight.headers());
+    let (_, listed) = app.request(Method::GET, "/workflows", None).await;
+    assert_eq!(listed["items"].as_array().map(Vec::len), Some(1), "only the workflow posted as JSON: {listed}");
+    // The API's own origin (a page it would serve) is welcome.
+    let port = app.builder(Method::GET, "/workflows").build().unwrap().url().port().unwrap();
+    let same = app.builder(Method::GET, "/workflows").header("origin", format!("http://127.0.0.1:{port}"));
+    assert_eq!(app.send(same).await.0, StatusCode::OK);
 }
 
 #[test]

@@ -9,14 +9,15 @@ mod workflows;
 use axum::{
     Router,
     extract::{Request, State},
-    http::header::AUTHORIZATION,
+    http::header::{AUTHORIZATION, HOST, ORIGIN},
     middleware::{self, Next},
     response::Response,
     routing::{get, post},
 };
 use recur_common::store::Store;
 use secrecy::{ExposeSecret, SecretString};
-use std::sync::Arc;
+use sha2::{Digest, Sha256};
+use std::{net::IpAddr, sync::Arc};
 
 use crate::error::ApiError;
 
@@ -57,33 +58,96 @@ pub fn router(state: AppState) -> Router {
         .route("/executions/{id}", get(executions::show_execution))
         .route("/executions/{id}/cancel", post(executions::cancel_execution))
         .route("/admin/tick", post(admin::tick))
-        .route_layer(middleware::from_fn_with_state(state.clone(), authenticate))
         .route("/healthz", get(health::healthz));
     Router::new()
         .nest("/api/v1", api)
         .route("/healthz", get(health::healthz))
         .fallback(|| async { ApiError::not_found("no such path") })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
+        .layer(middleware::from_fn_with_state(state.clone(), guard))
         .with_state(state)
 }
 
-/// Requires `Authorization: Bearer <key>` when keys are configured.
-async fn authenticate(State(state): State<AppState>, request: Request, next: Next) -> Result<Response, ApiError> {
-    if state.api_keys.is_empty() {
+/// Runs before routing, so an unknown path or a wrong method reveals nothing without a key. Without keys
+/// (loopback only) it refuses requests a browser sends on behalf of another site (their `Origin` names
+/// another host) and any `Host` but a loopback one (a DNS-rebound name resolving to this machine); with keys
+/// it requires `Authorization: Bearer <key>` on every path but `/healthz`.
+async fn guard(State(state): State<AppState>, request: Request, next: Next) -> Result<Response, ApiError> {
+    let headers = request.headers();
+    let host = headers.get(HOST).and_then(|value| value.to_str().ok()).unwrap_or_default();
+    // With keys a page on another site cannot act: the browser does not add a bearer token by itself (and a
+    // proxy in front may rewrite Host, so Origin is not compared then).
+    let keyless = state.api_keys.is_empty();
+    if let Some(origin) = headers.get(ORIGIN).filter(|_| keyless) {
+        let same_site =
+            origin.to_str().ok().and_then(|origin| origin.split_once("://")).is_some_and(|(_, o)| o == host);
+        if !same_site {
+            return Err(ApiError::forbidden("cross-site requests are refused (the Origin is not this API's host)"));
+        }
+    }
+    if keyless && !host.is_empty() && !is_loopback_host(host) {
+        return Err(ApiError::forbidden(format!(
+            "without RECUR_API_KEYS only loopback host names are served, not {host:?}; set keys to serve others"
+        )));
+    }
+    let path = request.uri().path();
+    if keyless || path == "/healthz" || path == "/api/v1/healthz" {
         return Ok(next.run(request).await);
     }
-    let presented = request
-        .headers()
+    let presented = headers
         .get(AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "))
-        .map(str::trim);
-    let known =
-        presented.is_some_and(|token| state.api_keys.iter().any(|key| constant_time_eq(key.expose_secret(), token)));
-    if known { Ok(next.run(request).await) } else { Err(ApiError::unauthorized()) }
+        .and_then(|value| value.trim().split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim());
+    if presented.is_some_and(|token| is_known_key(&state.api_keys, token)) {
+        Ok(next.run(request).await)
+    } else {
+        Err(ApiError::unauthorized())
+    }
 }
 
-/// Compares without an early exit, so response time does not reveal how much of a key matched.
-fn constant_time_eq(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+/// Whether a `Host` header (name and optional port) names this machine's loopback interface.
+fn is_loopback_host(host: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        Some(bracketed) => bracketed.split(']').next().unwrap_or_default(),
+        None => host.rsplit_once(':').map_or(host, |(name, _)| name),
+    };
+    name.eq_ignore_ascii_case("localhost") || name.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Compares SHA-256 digests of the token and of every key, all of them, without an early exit: neither a
+/// key's length nor which key matched shows in the response time.
+fn is_known_key(keys: &[SecretString], token: &str) -> bool {
+    let presented = Sha256::digest(token.as_bytes());
+    keys.iter().fold(false, |known, key| {
+        let digest = Sha256::digest(key.expose_secret().as_bytes());
+        let equal = digest.iter().zip(presented.iter()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0;
+        known | equal
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_hosts_are_names_and_addresses_of_this_machine_with_or_without_a_port() {
+        for host in ["localhost", "LOCALHOST:8080", "127.0.0.1", "127.0.0.1:8080", "127.1.2.3:1", "[::1]:8080", "[::1]"]
+        {
+            assert!(is_loopback_host(host), "{host}");
+        }
+        for host in ["attacker.example:8080", "10.0.0.1", "localhost.attacker.example", "[::2]:80", "0.0.0.0:8080"] {
+            assert!(!is_loopback_host(host), "{host}");
+        }
+    }
+
+    #[test]
+    fn a_key_is_known_by_its_whole_value_only() {
+        let keys = vec![SecretString::from("first-key"), SecretString::from("second")];
+        assert!(is_known_key(&keys, "second") && is_known_key(&keys, "first-key"));
+        for token in ["", "sec", "second2", "first-ke"] {
+            assert!(!is_known_key(&keys, token), "{token}");
+        }
+    }
 }

@@ -111,7 +111,8 @@ impl TestApp {
 
     /// Sends a request with a raw body.
     pub async fn request_raw(&self, method: Method, path: &str, body: &str) -> (StatusCode, Value) {
-        self.send(self.client.request(method, format!("{}{path}", self.base)).body(body.to_string())).await
+        let request = self.client.request(method, format!("{}{path}", self.base));
+        self.send(request.header("content-type", "application/json").body(body.to_string())).await
     }
 
     /// Sends a prepared request.
