@@ -135,14 +135,14 @@ scripts! {
 
     /// Re-creates the lost live job of active schedules.
     RecoverScheduleJobs = "recover_schedule_jobs.lua" ["enqueue.lua"] -> u64 {
-        keys { reconcile_cursor: String, ..schedule_keys: Vec<String>, }
+        keys { reconcile_cursor: String, queues: String, ..schedule_keys: Vec<String>, }
         args { wakeup_channel: String, next_rank: usize, ..schedule_args: Vec<String>, }
     }
 
     /// Lets one worker run the periodic reconciler pass per interval.
     TakeReconcilerTurn = "take_reconciler_turn.lua" [] -> ReconcilerTurn {
         keys { reconciled_at: String, }
-        args { now_ms: i64, every_ms: i64, }
+        args { now_ms: i64, min_gap_ms: i64, }
     }
 
     /// Drops history index entries past the retention age.

@@ -1,9 +1,10 @@
 -- For a page of schedules read in Rust: an active schedule whose live job is in no delayed set, ready list
 -- or running hash (lost to a crash between steps, a flushed queue, a restore) gets that job again under
--- its deterministic id. Schedules changed since they were read are skipped; the next pass sees them. Records
--- where the walk resumes.
+-- its deterministic id. Schedules changed since they were read are skipped; the next pass sees them. Adds
+-- the page's queues to the queue index (rebuilding it if it was lost) and records where the walk resumes.
 -- KEYS[1] reconcile_cursor: the rank the next page starts at (STRING)
--- KEYS[2..] schedule_keys: for each schedule, 5 keys: schedule (HASH), its live job (HASH), delayed (ZSET),
+-- KEYS[2] queues: names of the queues in use (SET)
+-- KEYS[3..] schedule_keys: for each schedule, 5 keys: schedule (HASH), its live job (HASH), delayed (ZSET),
 -- ready (LIST), running (HASH)
 -- ARGV[1] wakeup_channel
 -- ARGV[2] next_rank: where the walk resumes (0 when this page ended it)
@@ -11,11 +12,16 @@
 -- due RFC 3339
 -- Returns the number of jobs created
 local recovered = 0
+local seen, names = {}, {}
 for i = 0, (#KEYS - schedule_keys + 1) / 5 - 1 do
   local k, a = schedule_keys + 5 * i, schedule_args + 6 * i
   local schedule, job, delayed, ready, running = KEYS[k], KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], KEYS[k + 4]
   local expected_rev, schedule_id, job_id = ARGV[a], ARGV[a + 1], ARGV[a + 2]
   local queue, due_ms, due_at = ARGV[a + 3], ARGV[a + 4], ARGV[a + 5]
+  if not seen[queue] then
+    seen[queue] = true
+    names[#names + 1] = queue
+  end
   local current = redis.call('HMGET', schedule, 'rev', 'status')
   if current[1] == expected_rev and current[2] == 'active' then
     local live = redis.call('EXISTS', job) == 1 and (redis.call('ZSCORE', delayed, job_id)
@@ -27,6 +33,9 @@ for i = 0, (#KEYS - schedule_keys + 1) / 5 - 1 do
       recovered = recovered + 1
     end
   end
+end
+if #names > 0 then
+  redis.call('SADD', queues, unpack(names))
 end
 redis.call('SET', reconcile_cursor, next_rank)
 return recovered

@@ -156,12 +156,15 @@ impl Store {
     }
 
     /// Whether this worker should run the periodic reconciler pass now: true for one caller per `every`.
+    /// A tick may fire a few milliseconds before a full interval has passed since the last pass (timers
+    /// and clocks are not exact), so a turn is taken once nine tenths of the interval have passed: otherwise
+    /// such a tick was skipped and passes came two intervals apart.
     pub async fn take_reconciler_turn(&self, every: Duration) -> Result<bool> {
         let turn = self
             .run(TakeReconcilerTurn {
                 reconciled_at: self.keys.reconciled_at(),
                 now_ms: millis(self.clock.now()),
-                every_ms: duration_ms(every),
+                min_gap_ms: duration_ms(every - every / 10),
             })
             .await?;
         Ok(turn == ReconcilerTurn::Taken)
@@ -178,8 +181,9 @@ impl Store {
         .await
     }
 
-    /// Re-creates the live job of each active schedule in `page` that has none in any queue structure, and
-    /// records that the walk resumes at `next_rank`.
+    /// Re-creates the live job of each active schedule in `page` that has none in any queue structure, adds
+    /// their queues to the queue index (so a lost index is rebuilt from the schedules), and records that the
+    /// walk resumes at `next_rank`.
     pub async fn recover_schedule_jobs(&self, page: &[Schedule], next_rank: usize) -> Result<u64> {
         let now = self.clock.now();
         let (mut schedule_keys, mut schedule_args) = (Vec::new(), Vec::new());
@@ -205,6 +209,7 @@ impl Store {
         }
         self.run(RecoverScheduleJobs {
             reconcile_cursor: self.keys.reconcile_cursor(),
+            queues: self.keys.queues(),
             schedule_keys,
             wakeup_channel: self.keys.wakeup_channel(),
             next_rank,
