@@ -448,13 +448,10 @@ impl Inspect {
         ids.iter().zip(owners).map(|(id, owner)| Ok((id.parse()?, owner.unwrap_or_default()))).collect()
     }
 
-    /// The running execution of a job waiting in `queue` and its schedule (an ad-hoc run's built from its job),
-    /// if both still exist: what an expired lease abandoned.
-    pub(crate) async fn abandoned_attempt(
-        &self,
-        job: &JobId,
-        queue: &QueueName,
-    ) -> Result<Option<(Execution, Schedule)>> {
+    /// The running execution of a job waiting in `queue`, its schedule (an ad-hoc run's built from its job)
+    /// and how many of its deliveries were lost before (leases that expired), if both still exist: what an
+    /// expired lease abandoned.
+    pub(crate) async fn abandoned_attempt(&self, job: &JobId, queue: &QueueName) -> Result<Option<Abandoned>> {
         let mut conn = self.conn.clone();
         let fields: HashMap<String, String> = conn.hgetall(self.keys.job(job)).await?;
         let Some(id) = fields.get("execution_id").and_then(|id| id.parse::<ExecutionId>().ok()) else {
@@ -469,8 +466,9 @@ impl Inspect {
         } else {
             self.schedule(job.schedule()).await
         };
+        let lost_before = fields.get("lost").and_then(|count| count.parse().ok()).unwrap_or(0);
         match schedule {
-            Ok(schedule) => Ok(Some((execution, schedule))),
+            Ok(schedule) => Ok(Some(Abandoned { execution, schedule, lost_before })),
             Err(Error::NotFound { .. }) => Ok(None),
             // Handed back as it is, so that it runs once the record is repaired.
             Err(Error::Corrupt { key, detail }) => {
@@ -534,6 +532,14 @@ impl Inspect {
         let mut conn = self.conn.clone();
         Ok(conn.hgetall(self.keys.corrupt_records()).await?)
     }
+}
+
+/// An attempt whose worker stopped renewing its lease.
+pub(crate) struct Abandoned {
+    pub execution: Execution,
+    pub schedule: Schedule,
+    /// Earlier deliveries of the job that were lost the same way (graceful hand-backs do not count).
+    pub lost_before: u32,
 }
 
 /// What `/healthz` reports of Redis.

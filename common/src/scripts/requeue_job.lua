@@ -34,6 +34,10 @@ if started and counts_as_run == '1' and redis.call('EXISTS', schedule) == 1 then
   end_run(schedule, delayed, now_ms, wakeup_channel)
 end
 redis.call('HDEL', job, 'worker')
+-- A delivery lost with its worker counts towards failing the job; a graceful hand-back does not.
+if expired_before_ms ~= '0' then
+  redis.call('HINCRBY', job, 'lost', 1)
+end
 redis.call('LPUSH', ready, job_id)
 redis.call('PUBLISH', wakeup_channel, now_ms)
 return 'requeued'

@@ -12,6 +12,7 @@ use super::{
 };
 use crate::{
     Error, Result,
+    inspect::Abandoned,
     keys::StoredRecord,
     model::{
         Admission, Execution, ExecutionId, ExecutionState, JobId, Outcome, QueueName, Schedule, ScheduleStatus,
@@ -301,7 +302,7 @@ impl Store {
                     continue;
                 }
                 let abandoned = self.inspect().abandoned_attempt(&job, queue).await?;
-                let closed = abandoned.map(|(mut execution, _)| {
+                let closed = abandoned.map(|Abandoned { mut execution, .. }| {
                     execution.close(ExecutionState::Failed, self.clock.now(), Some(CLAIM_REPLY_LOST.to_string()));
                     execution
                 });
@@ -319,13 +320,14 @@ impl Store {
     /// [`MAX_DELIVERIES`] counts it as a failure of the schedule.
     async fn recover_abandoned_job(&self, job: &JobId, queue: &QueueName, owner: &str, now: Timestamp) -> Result<bool> {
         let abandoned = self.inspect().abandoned_attempt(job, queue).await?;
-        let Some((mut execution, schedule)) = abandoned else {
+        let Some(Abandoned { mut execution, schedule, lost_before }) = abandoned else {
             return self.requeue(job, queue, owner, None, Some(now)).await;
         };
         execution.close(ExecutionState::Failed, now, Some("lease_expired".to_string()));
         tracing::warn!(job.id = %job, worker.id = %owner, attempt = execution.attempt,
             "lease of job {job} expired on worker {owner}, attempt {}", execution.attempt);
-        if execution.attempt < MAX_DELIVERIES {
+        // Only lost deliveries count: a job handed back by graceful restarts (a rolling deploy) is not at fault.
+        if lost_before + 1 < MAX_DELIVERIES {
             return self.requeue(job, queue, owner, Some(&execution), Some(now)).await;
         }
         // Its slot, if it took one, is freed now rather than when its lease score is next purged.
@@ -338,7 +340,7 @@ impl Store {
             workflow_version: None,
             holds_slot: true,
         };
-        let outcome = Outcome::Failed(format!("delivered {MAX_DELIVERIES} times without finishing"));
+        let outcome = Outcome::Failed(format!("its lease expired {MAX_DELIVERIES} times without a finish"));
         let holder = Holder::Worker { expired_before: Some(now) };
         Ok(self.settle(&started, &execution, &outcome, holder).await? != FinishOutcome::Lost)
     }

@@ -435,8 +435,27 @@ async fn a_job_abandoned_three_times_counts_as_a_failure() {
     }
     let after = f.store.inspect().schedule(schedule.id).await.unwrap();
     assert_eq!((after.current_retry, after.error_count), (1, 1));
-    assert_eq!(after.last_error.as_deref(), Some("delivered 3 times without finishing"));
+    assert_eq!(after.last_error.as_deref(), Some("its lease expired 3 times without a finish"));
     assert_eq!(f.delayed().await[0].0, JobId::regular(schedule.id, 0, 1).to_string());
+}
+
+#[tokio::test]
+async fn graceful_hand_backs_of_a_rolling_deploy_do_not_count_towards_failing_a_job() {
+    let f = Fixture::new().await;
+    let schedule = f.schedule(json!({"interval_seconds": 10})).await;
+    f.advance(10);
+    for _ in 0..MAX_DELIVERIES {
+        let started = f.start_next().await;
+        assert!(f.store.requeue_job(&started, "worker shut down before the job finished").await.unwrap());
+    }
+    f.start_next().await;
+    f.advance(31);
+    let report = f.store.reconcile().await.unwrap();
+    assert_eq!(report.requeued, 1);
+    let after = f.store.inspect().schedule(schedule.id).await.unwrap();
+    assert_eq!((after.current_retry, after.error_count), (0, 0), "not failed: {:?}", after.last_error);
+    let job = JobId::regular(schedule.id, 0, 0).to_string();
+    assert_eq!(f.redis.list(&f.keys.ready(&f.queue)).await, [job]);
 }
 
 #[tokio::test]
