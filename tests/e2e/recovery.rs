@@ -208,3 +208,31 @@ async fn a_corrupt_record_is_passed_over_by_listings_tick_and_recovery_and_named
         app.wait_for_status(id, "done", Duration::from_secs(20)).await;
     }
 }
+
+#[tokio::test]
+async fn a_redelivered_http_step_carries_the_same_idempotency_key_so_its_target_can_deduplicate() {
+    let redis = TestRedis::start();
+    let app = spawn_app(&redis).await;
+    let target = Target::start().await;
+    let mut first = spawn_worker(&redis, WorkerOptions { id: "doomed".to_string(), ..fast_recovery() });
+    let workflow = app
+        .post_workflow(json!([
+            {"kind": "http", "method": "POST", "url": target.url("/ok/charge")},
+            {"kind": "sleep", "seconds": 3},
+            {"kind": "http", "method": "POST", "url": target.url("/ok/receipt")}
+        ]))
+        .await;
+    let id = &app.post_schedule_due_now(&workflow).await;
+    wait_until(Duration::from_secs(10), "the first step reached its target", || async { target.count("charge") == 1 })
+        .await;
+
+    first.kill_9();
+    let _second = spawn_worker(&redis, WorkerOptions { id: "survivor".to_string(), ..fast_recovery() });
+    wait_until(Duration::from_secs(20), "the job ran again to its end", || async { target.count("receipt") == 1 })
+        .await;
+
+    let keys: Vec<String> = target.hits("charge").iter().map(|hit| hit.headers["idempotency-key"].clone()).collect();
+    let job = format!("sched-{id}-n0-rc0");
+    assert_eq!(keys, [format!("{job}/step-0"), format!("{job}/step-0")], "one key for both deliveries");
+    assert_eq!(target.hits("receipt")[0].headers["idempotency-key"], format!("{job}/step-2"));
+}

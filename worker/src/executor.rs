@@ -8,7 +8,7 @@ use std::{
 
 use recur_common::{
     clock::Clock,
-    model::{ExecutionState, StatusPattern, Step, StepRecord, Workflow},
+    model::{ExecutionState, JobId, StatusPattern, Step, StepRecord, Workflow},
     template,
 };
 use serde_json::{Value, json};
@@ -18,6 +18,15 @@ use crate::handlers::{HandlerCall, Handlers};
 /// Step output kept in an execution record, summed over its steps; later outputs are replaced by a note.
 /// Templates of later steps still see every output whole.
 const MAX_STORED_OUTPUT_BYTES: usize = 2 * 1024 * 1024;
+
+/// The header that lets an http step's target recognise a redelivery of the same step of the same job.
+const IDEMPOTENCY_KEY: &str = "idempotency-key";
+
+/// The `Idempotency-Key` of step `index` of `job`: the same on every delivery of that job (a worker that
+/// lost its lease, a hand-back on shutdown), different for each step and for each retry or occurrence.
+fn idempotency_key(job: &JobId, index: usize) -> String {
+    format!("{job}/step-{index}")
+}
 
 /// Executes workflows. Cheap to clone: HTTP clients and handlers are shared.
 #[derive(Clone)]
@@ -64,11 +73,12 @@ impl Executor {
         Ok(client)
     }
 
-    /// Runs every step of `workflow` in order, appending a record per step to `log`. Stops at the first
-    /// failed step. Returns the last step's output (bounded as stored), or the failed step's error.
+    /// Runs every step of `workflow` in order for job `job`, appending a record per step to `log`. Stops at
+    /// the first failed step. Returns the last step's output (bounded as stored), or the failed step's error.
     pub async fn run(
         &self,
         workflow: &Workflow,
+        job: &JobId,
         trigger: &Value,
         clock: &dyn Clock,
         log: &mut Vec<StepRecord>,
@@ -90,7 +100,7 @@ impl Executor {
                 error: None,
             });
             let result = match render(step, &context) {
-                Ok(step) => self.run_step(&step, trigger).await,
+                Ok(step) => self.run_step(&step, trigger, &idempotency_key(job, index)).await,
                 Err(error) => Err(StepFailure::from(error)),
             };
             let record = log.last_mut().ok_or("step log is empty")?;
@@ -114,7 +124,7 @@ impl Executor {
         Ok(output)
     }
 
-    async fn run_step(&self, step: &Step, trigger: &Value) -> Result<Value, StepFailure> {
+    async fn run_step(&self, step: &Step, trigger: &Value, idempotency_key: &str) -> Result<Value, StepFailure> {
         match step {
             Step::Log { message, .. } => {
                 tracing::info!(step.kind = "log", "{message}");
@@ -147,6 +157,10 @@ impl Executor {
                     matches!(method, reqwest::Method::POST | reqwest::Method::PUT | reqwest::Method::PATCH);
                 let mut request =
                     self.client(*max_redirects)?.request(method, url).timeout(Duration::from_secs(*timeout_seconds));
+                // A step that sets its own Idempotency-Key keeps it.
+                if !headers.keys().any(|name| name.eq_ignore_ascii_case(IDEMPOTENCY_KEY)) {
+                    request = request.header(IDEMPOTENCY_KEY, idempotency_key);
+                }
                 for (name, value) in headers {
                     request = request.header(name, value);
                 }

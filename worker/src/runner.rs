@@ -349,8 +349,11 @@ async fn execute(
             .await
             .map_err(|error| format!("cannot load workflow {}: {error}", schedule.workflow_id))?;
         *version = Some(workflow.version);
-        match tokio::time::timeout(timeout, context.executor.run(&workflow, &trigger, store.clock().as_ref(), steps))
-            .await
+        match tokio::time::timeout(
+            timeout,
+            context.executor.run(&workflow, &started.job, &trigger, store.clock().as_ref(), steps),
+        )
+        .await
         {
             Ok(result) => result,
             Err(_) => Err(format!("timed out after {} s", schedule.timeout_seconds)),
