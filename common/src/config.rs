@@ -1,6 +1,6 @@
 //! Settings that both binaries share, and the one helper that reads environment variables.
 
-use std::{str::FromStr, time::Duration};
+use std::{ops::RangeInclusive, str::FromStr, time::Duration};
 
 /// How long a Redis command may take before it fails, unless `RECUR_REDIS_TIMEOUT_MS` says otherwise:
 /// long enough for a big page or a short stall, short enough that an unreachable Redis is noticed.
@@ -31,14 +31,7 @@ impl RedisSettings {
                 reason: "must match [A-Za-z0-9_.-]{1,64}".to_string(),
             });
         }
-        let timeout_ms: u64 = env_or("RECUR_REDIS_TIMEOUT_MS", DEFAULT_REDIS_TIMEOUT.as_millis() as u64)?;
-        if !(1..=600_000).contains(&timeout_ms) {
-            return Err(ConfigError {
-                name: "RECUR_REDIS_TIMEOUT_MS",
-                value: timeout_ms.to_string(),
-                reason: "must be between 1 and 600000".to_string(),
-            });
-        }
+        let timeout_ms = env_within("RECUR_REDIS_TIMEOUT_MS", DEFAULT_REDIS_TIMEOUT.as_millis() as u64, 1..=600_000)?;
         Ok(Self {
             url: env_or("REDIS_URL", "redis://127.0.0.1:6379".to_string())?,
             prefix,
@@ -70,16 +63,8 @@ impl RedisSettings {
 /// Reads `RECUR_EXECUTION_KEEP` (executions kept per schedule, default 1000) and `RECUR_EXECUTION_TTL_DAYS`
 /// (how long an execution is kept, default 7).
 pub fn retention_from_env() -> Result<crate::store::Retention, ConfigError> {
-    let keep: u64 = env_or("RECUR_EXECUTION_KEEP", 1_000)?;
-    let days: u64 = env_or("RECUR_EXECUTION_TTL_DAYS", 7)?;
-    let invalid =
-        |name, value: u64, reason: &str| ConfigError { name, value: value.to_string(), reason: reason.to_string() };
-    if keep == 0 {
-        return Err(invalid("RECUR_EXECUTION_KEEP", keep, "must be at least 1"));
-    }
-    if !(1..=3650).contains(&days) {
-        return Err(invalid("RECUR_EXECUTION_TTL_DAYS", days, "must be between 1 and 3650"));
-    }
+    let keep = env_within("RECUR_EXECUTION_KEEP", 1_000, 1..=1_000_000)?;
+    let days: u64 = env_within("RECUR_EXECUTION_TTL_DAYS", 7, 1..=3650)?;
     Ok(crate::store::Retention { keep, max_age: jiff::SignedDuration::from_hours(24 * days as i64) })
 }
 
@@ -103,6 +88,22 @@ where
             value.trim().parse().map_err(|error: T::Err| ConfigError { name, value, reason: error.to_string() })
         }
         _ => Ok(default),
+    }
+}
+
+/// [`env_or`] for a number that must lie within `range`: every setting is checked at start, so a value out
+/// of range stops the binary with one clear line instead of failing later in a background task.
+pub fn env_within<T>(name: &'static str, default: T, range: RangeInclusive<T>) -> Result<T, ConfigError>
+where
+    T: FromStr + PartialOrd + std::fmt::Display,
+    T::Err: std::fmt::Display,
+{
+    let value = env_or(name, default)?;
+    if range.contains(&value) {
+        Ok(value)
+    } else {
+        let reason = format!("must be between {} and {}", range.start(), range.end());
+        Err(ConfigError { name, value: value.to_string(), reason })
     }
 }
 

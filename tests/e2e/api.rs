@@ -24,7 +24,32 @@ async fn every_bad_request_gets_the_right_status_code_and_field_never_a_500() {
         body
     };
     let big = "x".repeat(70 * 1024);
+    let long_cron = format!("0 {} * * *", vec!["1"; 600].join(","));
     let cases: Vec<Case> = vec![
+        (
+            Method::POST,
+            "/schedules".into(),
+            Some(schedule(json!({"start_at": "0001-01-01T00:00:00Z"}))),
+            StatusCode::BAD_REQUEST,
+            "validation_error",
+            Some("start_at"),
+        ),
+        (
+            Method::POST,
+            "/schedules".into(),
+            Some(schedule(json!({"end_at": "9999-06-01T00:00:00Z"}))),
+            StatusCode::BAD_REQUEST,
+            "validation_error",
+            Some("end_at"),
+        ),
+        (
+            Method::POST,
+            "/schedules".into(),
+            Some(json!({"workflow_id": workflow, "cron": long_cron})),
+            StatusCode::BAD_REQUEST,
+            "invalid_cron",
+            Some("cron"),
+        ),
         (
             Method::POST,
             "/schedules".into(),

@@ -65,6 +65,28 @@ fn both_binaries_exit_non_zero_with_one_clear_line_when_redis_is_unreachable() {
     }
 }
 
+#[test]
+fn a_setting_out_of_range_stops_the_binary_at_start_with_one_line_naming_it() {
+    for (variable, value) in [
+        ("RECUR_LEASE_SECONDS", "18446744073709551615"),
+        ("RECUR_RECONCILE_SECONDS", "0"),
+        ("RECUR_CONCURRENCY", "1000000"),
+        ("RECUR_SHUTDOWN_GRACE_SECONDS", "-1"),
+        ("RECUR_EXECUTION_KEEP", "0"),
+    ] {
+        let output = Command::new(binary("recur-worker"))
+            .env("REDIS_URL", "redis://127.0.0.1:1")
+            .env(variable, value)
+            .env("RUST_LOG", "off")
+            .output()
+            .expect("run recur-worker");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{variable}={value}: {stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "{variable}={value}: {stderr}");
+        assert!(stderr.contains(variable), "{variable}={value}: {stderr}");
+    }
+}
+
 #[tokio::test]
 async fn inspect_reports_queues_workers_and_schedules_as_json() {
     let redis = TestRedis::start();

@@ -28,6 +28,12 @@ fn idempotency_key(job: &JobId, index: usize) -> String {
     format!("{job}/step-{index}")
 }
 
+/// `text` with its control characters escaped (a newline as `\n`), so a message cannot forge a line of
+/// the text log.
+fn one_log_line(text: &str) -> String {
+    text.chars().flat_map(|c| if c.is_control() { c.escape_default().collect::<Vec<_>>() } else { vec![c] }).collect()
+}
+
 /// Executes workflows. Cheap to clone: HTTP clients and handlers are shared.
 #[derive(Clone)]
 pub struct Executor {
@@ -127,7 +133,7 @@ impl Executor {
     async fn run_step(&self, step: &Step, trigger: &Value, idempotency_key: &str) -> Result<Value, StepFailure> {
         match step {
             Step::Log { message, .. } => {
-                tracing::info!(step.kind = "log", "{message}");
+                tracing::info!(step.kind = "log", "{}", one_log_line(message));
                 Ok(json!({ "message": message }))
             }
             Step::Sleep { seconds, .. } => {
@@ -253,4 +259,16 @@ fn describe(patterns: &[StatusPattern]) -> String {
         })
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_logged_message_stays_on_one_line() {
+        let forged = "done\n2026-12-03T00:00:00Z ERROR recur: forged\r\u{1b}[31m";
+        assert_eq!(one_log_line(forged), "done\\n2026-12-03T00:00:00Z ERROR recur: forged\\r\\u{1b}[31m");
+        assert_eq!(one_log_line("café \"ok\""), "café \"ok\"");
+    }
 }

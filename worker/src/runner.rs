@@ -313,7 +313,12 @@ async fn run_job(context: Arc<Context>, started: StartedJob, permit: OwnedSemaph
                     "job {job} {} in {duration_ms} ms", execution.state.as_str());
             }
             Ok(FinishOutcome::Lost) => {
-                return tracing::warn!(job.id = %job, "job {job} was taken over; its result is not recorded");
+                return tracing::warn!(job.id = %job,
+                    "job {job} was taken over by another worker (its lease had expired); its result is not recorded");
+            }
+            Ok(FinishOutcome::Gone) => {
+                return tracing::warn!(job.id = %job, "job {job} no longer exists in Redis (its schedule was \
+                    deleted, or Redis lost its data); its result is not recorded");
             }
             Err(error) if tokio::time::Instant::now() < deadline => {
                 tracing::warn!(job.id = %job, error = %error, "could not record job {job}; retrying in {retry_in:?}");

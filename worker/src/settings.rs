@@ -1,7 +1,7 @@
 use std::time::Duration;
 
 use recur_common::{
-    config::{ConfigError, RedisSettings, env_or, retention_from_env},
+    config::{ConfigError, RedisSettings, env_or, env_within, retention_from_env},
     model::QueueName,
     store::Retention,
 };
@@ -42,24 +42,14 @@ impl Settings {
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let positive = |name: &'static str, value: u64| {
-            if value == 0 {
-                Err(ConfigError { name, value: "0".to_string(), reason: "must be at least 1".to_string() })
-            } else {
-                Ok(value)
-            }
-        };
+        const DAY_SECONDS: u64 = 86_400;
         Ok(Self {
             redis: RedisSettings::from_env()?,
             queues: if queues.is_empty() { vec![QueueName::default()] } else { queues },
-            concurrency: usize::try_from(positive("RECUR_CONCURRENCY", env_or("RECUR_CONCURRENCY", 16)?)?)
-                .unwrap_or(16),
-            lease: Duration::from_secs(positive("RECUR_LEASE_SECONDS", env_or("RECUR_LEASE_SECONDS", 30)?)?),
-            reconcile_every: Duration::from_secs(positive(
-                "RECUR_RECONCILE_SECONDS",
-                env_or("RECUR_RECONCILE_SECONDS", 30)?,
-            )?),
-            shutdown_grace: Duration::from_secs(env_or("RECUR_SHUTDOWN_GRACE_SECONDS", 25)?),
+            concurrency: env_within("RECUR_CONCURRENCY", 16, 1..=10_000)?,
+            lease: Duration::from_secs(env_within("RECUR_LEASE_SECONDS", 30, 1..=DAY_SECONDS)?),
+            reconcile_every: Duration::from_secs(env_within("RECUR_RECONCILE_SECONDS", 30, 1..=DAY_SECONDS)?),
+            shutdown_grace: Duration::from_secs(env_within("RECUR_SHUTDOWN_GRACE_SECONDS", 25, 0..=DAY_SECONDS)?),
             worker_id: env_or("RECUR_WORKER_ID", default_worker_id())?,
             retention: retention_from_env()?,
         })

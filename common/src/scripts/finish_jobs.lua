@@ -27,8 +27,8 @@
 -- finish of a schedule, so the trim is paid for once per 16), the schedule record (see write_schedule)
 -- Returns one answer per finish, in order: 'recorded' | 'recorded_without_schedule' an ad-hoc run (which
 -- has no schedule) or a job whose schedule was deleted: its history expires after the retention period |
--- 'lost' not this owner's job (or no longer pending) | 'stale' the revision or the backfill list
--- changed
+-- 'lost' not this owner's job (or no longer pending) | 'gone' the job's record no longer exists (deleted,
+-- or Redis lost its data) | 'stale' the revision or the backfill list changed
 local function finish(job, running, leases, schedule, executions, execution_times, old_status_index,
                       status_index, next_job, delayed, ready, dropped_job, backfill, workflow_slots,
                       workflow_waiting, workflow_executions, job_id, pending, owner, execution_id,
@@ -38,7 +38,7 @@ local function finish(job, running, leases, schedule, executions, execution_time
   local skipping = pending == '1'
   if not skipping and not (held_by(running, leases, job_id, owner, expired_before_ms)
       and redis.call('HGET', job, 'execution_id') == execution_id) then
-    return 'lost'
+    return redis.call('EXISTS', job) == 1 and 'lost' or 'gone'
   end
   local rev = is_run ~= '1' and redis.call('HGET', schedule, 'rev')
   local schedule_exists = rev ~= false

@@ -74,6 +74,8 @@ status_reply! {
         RecordedWithoutSchedule = "recorded_without_schedule",
         /// Not this owner's job, or no longer pending.
         Lost = "lost",
+        /// The job's record no longer exists.
+        Gone = "gone",
         /// The schedule or its backfill list changed since the finish was planned.
         Stale = "stale",
     }

@@ -37,6 +37,9 @@ pub enum FinishOutcome {
     RecordedWithoutSchedule,
     /// The job is no longer held by this owner: nothing was recorded.
     Lost,
+    /// The job's record no longer exists (deleted with its schedule, or Redis lost its data): nothing was
+    /// recorded.
+    Gone,
 }
 
 /// Who holds the job a finish ends.
@@ -238,6 +241,7 @@ fn recorded(answer: Finished, job: &JobId, plan: &PlannedFinish) -> Option<Finis
         }
         Finished::RecordedWithoutSchedule => Some(FinishOutcome::RecordedWithoutSchedule),
         Finished::Lost => Some(FinishOutcome::Lost),
+        Finished::Gone => Some(FinishOutcome::Gone),
         Finished::Stale => None,
     }
 }

@@ -214,6 +214,7 @@ impl Store {
             let outcome = Outcome::Skipped(reason);
             return match self.settle(&started, &execution, &outcome, Holder::Worker { expired_before: None }).await? {
                 FinishOutcome::Lost => Ok(Start::Lost),
+                FinishOutcome::Gone => Ok(Start::Dropped),
                 FinishOutcome::Recorded | FinishOutcome::RecordedWithoutSchedule => Ok(Start::Skipped(reason)),
             };
         }

@@ -342,6 +342,7 @@ impl Store {
         };
         let outcome = Outcome::Failed(format!("its lease expired {MAX_DELIVERIES} times without a finish"));
         let holder = Holder::Worker { expired_before: Some(now) };
-        Ok(self.settle(&started, &execution, &outcome, holder).await? != FinishOutcome::Lost)
+        let settled = self.settle(&started, &execution, &outcome, holder).await?;
+        Ok(!matches!(settled, FinishOutcome::Lost | FinishOutcome::Gone))
     }
 }

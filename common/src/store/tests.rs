@@ -389,6 +389,18 @@ async fn trigger_runs_an_extra_job_without_touching_the_chain() {
 }
 
 #[tokio::test]
+async fn a_finish_after_redis_lost_its_data_says_the_job_is_gone_not_taken_over() {
+    let f = Fixture::new().await;
+    f.schedule(json!({"interval_seconds": 10})).await;
+    f.advance(10);
+    let started = f.start_next().await;
+    f.redis.command(&["FLUSHALL"]).await;
+    let mut execution = started.execution.clone();
+    execution.close(ExecutionState::Succeeded, f.now(), None);
+    assert_eq!(finish_one(&f.store, &started, &execution, &Outcome::Succeeded).await, FinishOutcome::Gone);
+}
+
+#[tokio::test]
 async fn a_worker_that_lost_its_job_records_nothing() {
     let f = Fixture::new().await;
     let schedule = f.schedule(json!({"interval_seconds": 10})).await;

@@ -18,6 +18,21 @@ pub const DEFAULT_TIMEOUT_SECONDS: u64 = 600;
 const MAX_NAME_CHARS: usize = 200;
 const MAX_DESCRIPTION_CHARS: usize = 2_000;
 const MAX_RETRY: u32 = 100;
+/// Longest cron expression accepted; real ones are a few dozen bytes.
+const MAX_CRON_BYTES: usize = 1024;
+/// The instants a schedule may name (`start_at`, `end_at`, `run_at`): from the Unix epoch to the start of year
+/// 9999.
+const INSTANTS: std::ops::RangeInclusive<Timestamp> = Timestamp::UNIX_EPOCH..=Timestamp::constant(253_370_764_800, 0);
+
+/// `at`, if a schedule may name it as `field`.
+pub(super) fn check_instant(field: &'static str, at: Timestamp) -> Result<Timestamp, Error> {
+    if INSTANTS.contains(&at) {
+        Ok(at)
+    } else {
+        let (earliest, latest) = (INSTANTS.start(), INSTANTS.end());
+        Err(Error::invalid(field, format!("{field} must be between {earliest} and {latest}")))
+    }
+}
 
 /// The body of `POST /schedules` (and of a preview). Pipelit's field names are accepted as aliases.
 #[derive(Debug, Clone, Deserialize)]
@@ -107,6 +122,11 @@ pub(super) fn recurrence_from(
     if timezone.is_some() && cron.is_none() {
         return Err(Error::invalid("timezone", "timezone applies only to a cron schedule"));
     }
+    if let Some(expression) = cron.filter(|expression| expression.len() > MAX_CRON_BYTES) {
+        let message = format!("cron is {} bytes long, at most {MAX_CRON_BYTES} are allowed", expression.len());
+        return Err(Error::invalid_as("invalid_cron", "cron", message));
+    }
+    let run_at = run_at.map(|at| check_instant("run_at", at)).transpose()?;
     match (interval_seconds, cron, run_at) {
         (Some(seconds), None, None) => {
             check_interval(seconds)?;
@@ -135,7 +155,9 @@ impl NewSchedule {
             Some(name) => check_name(name)?,
             None => format!("{workflow_name}-{}", &id.simple().to_string()[..8]),
         };
-        let start_at = self.start_at.unwrap_or(match recurrence {
+        let start_at = self.start_at.map(|at| check_instant("start_at", at)).transpose()?;
+        let end_at = self.end_at.map(|at| check_instant("end_at", at)).transpose()?;
+        let start_at = start_at.unwrap_or(match recurrence {
             Recurrence::Interval { seconds } => timing::after_seconds(now, seconds),
             Recurrence::Cron(_) => now,
             Recurrence::Once { at } => at,
@@ -148,7 +170,7 @@ impl NewSchedule {
             workflow_id: self.workflow_id,
             recurrence,
             start_at,
-            end_at: self.end_at,
+            end_at,
             repeat_count: self.repeat_count.unwrap_or(0),
             retry_max: check_retry_max(self.retry_max.unwrap_or(3))?,
             timeout_seconds: check_seconds(

@@ -241,21 +241,25 @@ impl Schedule {
 
     /// The occurrence to run after the one at `slot` once a run ends at `now`, its due time, and how many
     /// occurrences were skipped. With `buffer`, an occurrence that passed meanwhile runs at once.
+    /// Occurrences before the schedule was created were never expected, so they are not counted as skipped
+    /// (a `start_at` far in the past would otherwise count a grid's worth of them).
     fn slot_after(&self, slot: Timestamp, now: Timestamp, buffer: bool) -> (Option<(Timestamp, Timestamp)>, u64) {
         let calendar = self.calendar();
+        let counted_from = slot.max(self.created_at);
         if buffer {
-            let (passed, latest) = calendar.between(slot, now + SignedDuration::from_millis(1));
+            let (_, latest) = calendar.between(slot, now + SignedDuration::from_millis(1));
             if let Some(latest) = latest.filter(|_| self.end_at.is_none_or(|end| now <= end)) {
-                return (Some((latest, now)), passed - 1);
+                let passed = calendar.between(counted_from, now + SignedDuration::from_millis(1)).0;
+                return (Some((latest, now)), passed.saturating_sub(1));
             }
         }
         match calendar.next(slot.max(now), false) {
             Some(next) => {
                 let jitter = calendar.jitter(self.id, next, self.jitter_seconds);
                 let due = self.end_at.map_or(next + jitter, |end| (next + jitter).min(end.max(next)));
-                (Some((next, due)), calendar.between(slot, next).0)
+                (Some((next, due)), calendar.between(counted_from, next).0)
             }
-            None => (None, calendar.between(slot, now).0),
+            None => (None, calendar.between(counted_from, now).0),
         }
     }
 

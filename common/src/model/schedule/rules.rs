@@ -5,7 +5,9 @@ use jiff::Timestamp;
 
 use super::{
     Admission, Outcome, Overlap, Schedule, SchedulePatch, ScheduleStatus, Settlement, SkipReason,
-    input::{check_description, check_name, check_payload, check_retry_max, check_seconds, recurrence_from},
+    input::{
+        check_description, check_instant, check_name, check_payload, check_retry_max, check_seconds, recurrence_from,
+    },
 };
 use crate::{
     Error,
@@ -107,7 +109,7 @@ impl Schedule {
             next.jitter_seconds = check_seconds("jitter_seconds", jitter_seconds, 0)?;
         }
         if let Some(end_at) = patch.end_at {
-            next.end_at = end_at;
+            next.end_at = end_at.map(|at| check_instant("end_at", at)).transpose()?;
         }
         let kind_given = patch.interval_seconds.is_some() || patch.cron.is_some() || patch.run_at.is_some();
         if kind_given || patch.timezone.is_some() {
@@ -119,7 +121,7 @@ impl Schedule {
             next.recurrence = recurrence_from(patch.interval_seconds, cron, timezone, patch.run_at)?;
         }
         if let Some(start_at) = patch.start_at {
-            next.start_at = start_at;
+            next.start_at = check_instant("start_at", start_at)?;
         } else if let (true, Recurrence::Once { at }) = (patch.run_at.is_some(), &next.recurrence) {
             next.start_at = *at;
         }

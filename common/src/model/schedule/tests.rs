@@ -57,6 +57,15 @@ fn a_start_at_in_the_past_runs_now_and_keeps_its_grid() {
     assert_eq!(schedule.slot_at, Some(at("2026-12-01T09:58:30Z")));
 }
 
+#[test]
+fn occurrences_before_the_schedule_existed_are_not_counted_as_missed() {
+    let clock = ManualClock::new(at(START));
+    let schedule = create(&clock, json!({"interval_seconds": 1, "start_at": "1970-01-01T00:00:00Z"}));
+    let next = run(&clock, &schedule, secs(2), Outcome::Succeeded).schedule;
+    assert_eq!(next.missed_count, 2, "only the two slots that passed while it ran");
+    assert_eq!(next.slot_at, Some(at(START) + secs(3)), "still on its grid");
+}
+
 // ---- success and the fixed-rate grid ----------------------------------------------------------------
 
 #[test]
