@@ -61,6 +61,18 @@ impl ApiError {
         Self::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", message, None)
     }
 
+    /// 414 `uri_too_long`.
+    pub fn uri_too_long(limit: usize) -> Self {
+        let message = format!("the request's path and query are longer than {limit} bytes");
+        Self::new(StatusCode::URI_TOO_LONG, "uri_too_long", message, None)
+    }
+
+    /// 408 `request_timeout`.
+    pub fn request_timeout(limit: std::time::Duration) -> Self {
+        let message = format!("the request took longer than {} s (RECUR_API_REQUEST_TIMEOUT_SECONDS)", limit.as_secs());
+        Self::new(StatusCode::REQUEST_TIMEOUT, "request_timeout", message, None)
+    }
+
     /// 405 `method_not_allowed`.
     pub fn method_not_allowed() -> Self {
         Self::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this path does not accept that method", None)

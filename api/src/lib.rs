@@ -5,20 +5,33 @@ mod extract;
 mod routes;
 mod settings;
 
-use std::{net::SocketAddr, sync::Arc};
+use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::Context as _;
-use axum::{ServiceExt as _, extract::Request, http::Uri};
+use axum::{
+    body::Body,
+    extract::{Request, State},
+    http::Uri,
+    middleware::{self, Next},
+    response::{IntoResponse as _, Response},
+};
+use hyper::body::Incoming;
+use hyper_util::{
+    rt::{TokioExecutor, TokioIo, TokioTimer},
+    server::{conn::auto, graceful::GracefulShutdown},
+    service::TowerToHyperService,
+};
 use recur_common::{clock::SystemClock, store::Store};
-use tokio::net::TcpListener;
-use tower::Layer as _;
+use tokio::{net::TcpListener, sync::Semaphore};
 
-pub use settings::Settings;
+use crate::error::ApiError;
+pub use settings::{Limits, Settings};
 
 /// A built API server: bound to its port, not yet serving.
 pub struct Application {
     listener: TcpListener,
     router: axum::Router,
+    limits: Limits,
 }
 
 impl Application {
@@ -40,10 +53,12 @@ impl Application {
         let listener =
             TcpListener::bind(settings.addr).await.with_context(|| format!("cannot listen on {}", settings.addr))?;
         let state = routes::AppState { store, api_keys: Arc::new(settings.api_keys) };
+        let limits = settings.limits;
         let router = routes::router(state)
             .layer(axum::extract::DefaultBodyLimit::max(extract::MAX_BODY_BYTES))
+            .layer(middleware::from_fn_with_state(limits, bound_request))
             .layer(tower_http::trace::TraceLayer::new_for_http());
-        Ok(Self { listener, router })
+        Ok(Self { listener, router, limits })
     }
 
     /// The address actually bound (useful with port 0).
@@ -56,12 +71,60 @@ impl Application {
         Ok(self.local_addr()?.port())
     }
 
-    /// Serves until `shutdown` resolves, then finishes the requests in flight.
+    /// Serves until `shutdown` resolves, then finishes the requests in flight. At most
+    /// `limits.max_connections` connections are served at once, and a client that is slow to send a
+    /// request's head is disconnected after `limits.header_timeout`.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         // Trailing slashes are stripped before routing, so `/schedules/` and `/schedules` are one route.
-        let app = tower::layer::layer_fn(|inner| tower::util::MapRequest::new(inner, strip_trailing_slash))
-            .layer(self.router);
-        axum::serve(self.listener, app.into_make_service()).with_graceful_shutdown(shutdown).await
+        let app = tower::util::MapRequest::new(self.router, |request: hyper::Request<Incoming>| {
+            strip_trailing_slash(request.map(Body::new))
+        });
+        let mut http = auto::Builder::new(TokioExecutor::new());
+        http.http1().timer(TokioTimer::new()).header_read_timeout(self.limits.header_timeout);
+        let connections = Arc::new(Semaphore::new(self.limits.max_connections));
+        let graceful = GracefulShutdown::new();
+        tokio::pin!(shutdown);
+        loop {
+            let permit = tokio::select! {
+                permit = connections.clone().acquire_owned() => permit.map_err(std::io::Error::other)?,
+                () = &mut shutdown => break,
+            };
+            let stream = tokio::select! {
+                accepted = self.listener.accept() => match accepted {
+                    Ok((stream, _)) => stream,
+                    Err(error) => {
+                        // Out of file descriptors, or a connection reset before it was accepted: keep serving.
+                        tracing::warn!(error = %error, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+                () = &mut shutdown => break,
+            };
+            let service = TowerToHyperService::new(app.clone());
+            let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service).into_owned());
+            tokio::spawn(async move {
+                // A client that goes away or times out ends its own connection; nothing to report.
+                let _ = connection.await;
+                drop(permit);
+            });
+        }
+        graceful.shutdown().await;
+        Ok(())
+    }
+}
+
+/// Longest request target (path and query) served; longer ones are 414 with the error envelope.
+const MAX_URI_BYTES: usize = 8 * 1024;
+
+/// Bounds each request: its target's length, and the time it may take (body and handler included).
+async fn bound_request(State(limits): State<Limits>, request: Request, next: Next) -> Response {
+    if request.uri().to_string().len() > MAX_URI_BYTES {
+        return ApiError::uri_too_long(MAX_URI_BYTES).into_response();
+    }
+    match tokio::time::timeout(limits.request_timeout, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::request_timeout(limits.request_timeout).into_response(),
     }
 }
 

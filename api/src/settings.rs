@@ -1,7 +1,7 @@
-use std::net::SocketAddr;
+use std::{net::SocketAddr, time::Duration};
 
 use recur_common::{
-    config::{ConfigError, RedisSettings, env_or, retention_from_env},
+    config::{ConfigError, RedisSettings, env_or, env_within, retention_from_env},
     store::Retention,
 };
 use secrecy::SecretString;
@@ -16,6 +16,20 @@ pub struct Settings {
     pub api_keys: Vec<SecretString>,
     /// Executions kept per schedule, and for how long (the reconciler pass of `POST /admin/tick` trims).
     pub retention: Retention,
+    /// What one client may hold of the server.
+    pub limits: Limits,
+}
+
+/// Bounds on what clients may hold, so slow or many connections cannot starve the others.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Connections served at once (`RECUR_API_MAX_CONNECTIONS`); past that, new ones wait to be accepted.
+    pub max_connections: usize,
+    /// How long a client may take to send a request's head, and to start the next one on a kept-alive
+    /// connection (`RECUR_API_HEADER_TIMEOUT_SECONDS`).
+    pub header_timeout: Duration,
+    /// How long a request may take, body included (`RECUR_API_REQUEST_TIMEOUT_SECONDS`).
+    pub request_timeout: Duration,
 }
 
 impl Settings {
@@ -32,6 +46,11 @@ impl Settings {
                 .map(|key| SecretString::from(key.to_string()))
                 .collect(),
             retention: retention_from_env()?,
+            limits: Limits {
+                max_connections: env_within("RECUR_API_MAX_CONNECTIONS", 1_024, 1..=100_000)?,
+                header_timeout: Duration::from_secs(env_within("RECUR_API_HEADER_TIMEOUT_SECONDS", 10, 1..=600)?),
+                request_timeout: Duration::from_secs(env_within("RECUR_API_REQUEST_TIMEOUT_SECONDS", 60, 1..=3_600)?),
+            },
         })
     }
 

@@ -677,3 +677,69 @@ async fn bulk_requests_create_schedules_and_runs_in_order_or_list_every_bad_item
         "{refused}"
     );
 }
+
+/// The API's address as `host:port`, for raw TCP clients.
+fn address(app: &crate::support::TestApp) -> String {
+    app.base.trim_start_matches("http://").trim_end_matches("/api/v1").to_string()
+}
+
+#[tokio::test]
+async fn slow_clients_are_cut_off_and_cannot_hold_every_connection() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let redis = TestRedis::start();
+    let app = spawn_app_with(
+        &redis,
+        &[
+            ("RECUR_API_MAX_CONNECTIONS", "3"),
+            ("RECUR_API_HEADER_TIMEOUT_SECONDS", "2"),
+            ("RECUR_API_REQUEST_TIMEOUT_SECONDS", "1"),
+        ],
+    )
+    .await;
+    let addr = address(&app);
+
+    // A client that sends one header line and then nothing is disconnected when the head times out.
+    let mut slow = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    slow.write_all(b"GET /api/v1/schedules HTTP/1.1\r\nHost: 127.0.0.1\r\n").await.unwrap();
+    let started = std::time::Instant::now();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), slow.read_to_end(&mut answer)).await;
+    assert!(read.is_ok(), "the slow client was still connected after 10 s");
+    assert!(started.elapsed() >= Duration::from_millis(1_500), "cut off after {:?}", started.elapsed());
+
+    // A body that never comes ends with 408 in the envelope.
+    let mut stalled = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    stalled
+        .write_all(b"POST /api/v1/workflows HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{")
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), stalled.read_to_end(&mut answer)).await.expect("an answer").unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408") && answer.contains("\"request_timeout\""), "{answer}");
+
+    // Past the connection cap a new client waits for a free connection; it is served once one frees up.
+    let mut held = Vec::new();
+    let holding_since = std::time::Instant::now();
+    for _ in 0..3 {
+        let mut idle = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        idle.write_all(b"GET /api/v1/schedules HTTP/1.1\r\n").await.unwrap();
+        held.push(idle);
+    }
+    let waiting = tokio::spawn({
+        let url = format!("{}/schedules", app.base);
+        async move { reqwest::get(url).await.map(|response| response.status()) }
+    });
+    let status = tokio::time::timeout(Duration::from_secs(10), waiting).await.expect("served in time").unwrap();
+    assert_eq!(status.unwrap(), StatusCode::OK, "served once the held connections timed out");
+    let waited = holding_since.elapsed();
+    assert!(waited >= Duration::from_millis(1_500), "served after {waited:?}, before any held connection freed up");
+}
+
+#[tokio::test]
+async fn an_overlong_request_target_is_a_414_in_the_envelope() {
+    let redis = TestRedis::start();
+    let app = spawn_app(&redis).await;
+    let (status, answer) = app.request(Method::GET, &format!("/schedules?cursor={}", "x".repeat(10_000)), None).await;
+    assert_eq!((status, answer["error"]["code"].as_str()), (StatusCode::URI_TOO_LONG, Some("uri_too_long")));
+}
