@@ -15,9 +15,17 @@ use serde_json::{Value, json};
 
 use crate::handlers::{HandlerCall, Handlers};
 
-/// Step output kept in an execution record, summed over its steps; later outputs are replaced by a note.
-/// Templates of later steps still see every output whole.
-const MAX_STORED_OUTPUT_BYTES: usize = 2 * 1024 * 1024;
+/// Step output kept in an execution record, as JSON, summed over its steps; an output past it is kept as a
+/// `truncated` note with a preview. The run's result is a copy of the last step's output, so step outputs,
+/// result, errors and the rest of the record stay under the documented 256 KiB.
+const MAX_STORED_OUTPUT_BYTES: usize = 120 * 1024;
+/// Bytes of a too-large output kept as its preview.
+const PREVIEW_BYTES: usize = 1024;
+/// Longest step error kept (a handler may fail with any text).
+const MAX_ERROR_BYTES: usize = 2 * 1024;
+/// Step output a run keeps whole for the templates of later steps, summed over its steps; past it, later
+/// steps see outputs as stored. This bounds a worker's memory per run, whatever the number of steps.
+const MAX_CONTEXT_OUTPUT_BYTES: usize = 8 * 1024 * 1024;
 
 /// The header that lets an http step's target recognise a redelivery of the same step of the same job.
 const IDEMPOTENCY_KEY: &str = "idempotency-key";
@@ -93,7 +101,7 @@ impl Executor {
             trigger.clone(),
             json!({ "id": workflow.id, "name": workflow.name, "version": workflow.version }),
         );
-        let mut stored_bytes = 0;
+        let (mut stored_bytes, mut context_bytes) = (0, 0);
         let mut output = None;
         for (index, step) in workflow.steps.iter().enumerate() {
             log.push(StepRecord {
@@ -114,16 +122,23 @@ impl Executor {
             match result {
                 Ok(step_output) => {
                     record.state = ExecutionState::Succeeded;
-                    let stored = bounded(&step_output, &mut stored_bytes);
+                    let size = step_output.to_string().len();
+                    let stored = bounded(&step_output, size, &mut stored_bytes);
                     record.output = Some(stored.clone());
+                    context_bytes += size;
+                    let seen = if context_bytes <= MAX_CONTEXT_OUTPUT_BYTES { step_output } else { stored.clone() };
                     output = Some(stored);
-                    context.push_step(step.kind(), step.name(), step_output);
+                    context.push_step(step.kind(), step.name(), seen);
                 }
                 Err(failure) => {
+                    let error = cut(&failure.error, MAX_ERROR_BYTES);
                     record.state = ExecutionState::Failed;
-                    record.error = Some(failure.error.clone());
-                    record.output = failure.output.map(|output| bounded(&output, &mut stored_bytes));
-                    return Err(format!("step {index} ({}) failed: {}", step.kind(), failure.error));
+                    record.error = Some(error.clone());
+                    record.output = failure.output.map(|output| {
+                        let size = output.to_string().len();
+                        bounded(&output, size, &mut stored_bytes)
+                    });
+                    return Err(format!("step {index} ({}) failed: {error}", step.kind()));
                 }
             }
         }
@@ -240,14 +255,26 @@ fn render(step: &Step, context: &template::Context) -> Result<Step, String> {
     Ok(rendered)
 }
 
-/// `output` as stored, or a note of its size once the execution's budget for outputs is spent.
-fn bounded(output: &Value, stored_bytes: &mut usize) -> Value {
-    let size = output.to_string().len();
-    if *stored_bytes + size > MAX_STORED_OUTPUT_BYTES {
-        return json!({ "truncated": true, "size_bytes": size, "note": "output too large to keep in the execution" });
+/// `output` (`size` bytes as JSON) as stored: whole while the execution's budget for outputs lasts, then a
+/// note that it was truncated, with its size and as much of its start as the budget still holds.
+fn bounded(output: &Value, size: usize, stored_bytes: &mut usize) -> Value {
+    if *stored_bytes + size <= MAX_STORED_OUTPUT_BYTES {
+        *stored_bytes += size;
+        return output.clone();
     }
-    *stored_bytes += size;
-    output.clone()
+    let room = MAX_STORED_OUTPUT_BYTES.saturating_sub(*stored_bytes).min(PREVIEW_BYTES);
+    let preview = cut(&output.to_string(), room);
+    *stored_bytes += preview.len();
+    json!({ "truncated": true, "size_bytes": size, "preview": preview })
+}
+
+/// The first `limit` bytes of `text` (cut at a character boundary), marked when something was cut.
+fn cut(text: &str, limit: usize) -> String {
+    if text.len() <= limit {
+        return text.to_string();
+    }
+    let end = (0..=limit).rev().find(|&end| text.is_char_boundary(end)).unwrap_or(0);
+    format!("{}… ({} bytes cut)", &text[..end], text.len() - end)
 }
 
 fn describe(patterns: &[StatusPattern]) -> String {
@@ -263,7 +290,35 @@ fn describe(patterns: &[StatusPattern]) -> String {
 
 #[cfg(test)]
 mod tests {
+    use recur_common::{clock::ManualClock, model::JobId};
+    use uuid::Uuid;
+
     use super::*;
+
+    #[tokio::test]
+    async fn a_stored_execution_stays_under_its_bound_whatever_its_steps_produce() {
+        let handlers = Handlers::default()
+            .register("blob", |_| async { Ok(json!({ "data": "x".repeat(200 * 1024) })) })
+            .register("boom", |_| async { anyhow::bail!("{}", "e".repeat(10 * 1024)) });
+        let mut steps: Vec<Value> = (0..8).map(|_| json!({"kind": "handler", "name": "blob"})).collect();
+        steps.push(json!({"kind": "handler", "name": "boom"}));
+        let workflow: Workflow = serde_json::from_value(json!({
+            "id": Uuid::nil(), "name": "big", "steps": steps,
+            "created_at": "2026-12-01T00:00:00Z", "updated_at": "2026-12-01T00:00:00Z"
+        }))
+        .unwrap();
+        let clock = ManualClock::new("2026-12-01T00:00:00Z".parse().unwrap());
+        let mut log = Vec::new();
+        let job = JobId::regular(Uuid::nil(), 0, 0);
+        let error = Executor::new(handlers).run(&workflow, &job, &json!({}), &clock, &mut log).await.unwrap_err();
+
+        let stored = serde_json::to_string(&log).unwrap().len() + error.len() * 2;
+        assert!(stored <= 256 * 1024, "{stored} bytes stored, over the documented bound");
+        let first = log[0].output.as_ref().unwrap();
+        assert_eq!((first["truncated"].as_bool(), first["size_bytes"].as_u64()), (Some(true), Some(204_811)));
+        assert!(first["preview"].as_str().unwrap().starts_with(r#"{"data":"xxx"#), "{first}");
+        assert!(log[8].error.as_ref().unwrap().ends_with("bytes cut)"), "the error is cut and says so");
+    }
 
     #[test]
     fn a_logged_message_stays_on_one_line() {

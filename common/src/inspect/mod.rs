@@ -28,6 +28,13 @@ pub use overview::{Overview, QueueOverview, WorkerOverview};
 /// with a cursor instead of walking the whole index in one request.
 const SCAN_BUDGET: usize = 5_000;
 
+/// Bytes of items (as JSON) past which a listing answers a shorter page with a cursor: a page of big
+/// executions stays a few MiB, not `limit` times the largest.
+const MAX_PAGE_BYTES: usize = 4 * 1024 * 1024;
+
+/// Items a listing reads first, before it knows how big they are.
+const FIRST_CHUNK: usize = 16;
+
 /// One page of a listing, newest first, and the cursor of the next page. A page may hold fewer than the
 /// limit and still have a next one.
 #[derive(Debug, Clone, Serialize)]
@@ -301,6 +308,7 @@ impl Inspect {
         load: impl Fn(Vec<String>) -> Load,
     ) -> Result<Page<T>>
     where
+        T: Serialize,
         Load: Future<Output = Result<Vec<T>>> + Send,
     {
         self.walk_since(index, None, limit, cursor, load).await
@@ -320,6 +328,7 @@ impl Inspect {
         load: impl Fn(Vec<String>) -> Load,
     ) -> Result<Page<T>>
     where
+        T: Serialize,
         Load: Future<Output = Result<Vec<T>>> + Send,
     {
         let mut conn = self.conn.clone();
@@ -331,13 +340,15 @@ impl Inspect {
         let min = since.map_or_else(|| "-inf".to_string(), |since| since.as_millisecond().to_string());
         let mut offset = 0;
         let mut items = Vec::new();
+        let mut bytes = 0;
+        let mut chunk = FIRST_CHUNK.min(limit);
         let mut last = None;
         loop {
             if offset >= SCAN_BUDGET {
                 // A selective filter: answer what was found so far; the cursor resumes the walk.
                 return Ok(Page { items, next_cursor: last.map(cursor_of) });
             }
-            let wanted = limit - items.len();
+            let wanted = (limit - items.len()).min(chunk);
             let page: Vec<(String, f64)> = redis::cmd("ZRANGE")
                 .arg(index)
                 .arg(&max)
@@ -363,11 +374,13 @@ impl Inspect {
                 })
                 .map(|(member, _)| member)
                 .collect();
-            items.extend(load(ids).await?);
+            let loaded = load(ids).await?;
+            bytes += loaded.iter().map(|item| serde_json::to_vec(item).map_or(0, |json| json.len())).sum::<usize>();
+            items.extend(loaded);
             if exhausted {
                 return Ok(Page { items, next_cursor: None });
             }
-            if items.len() >= limit {
+            if items.len() >= limit || bytes >= MAX_PAGE_BYTES {
                 let more: Vec<String> = redis::cmd("ZRANGE")
                     .arg(index)
                     .arg(&max)
@@ -381,6 +394,9 @@ impl Inspect {
                     .await?;
                 return Ok(Page { items, next_cursor: (!more.is_empty()).then(|| last.map(cursor_of)).flatten() });
             }
+            // The next read takes as many items as the byte budget still holds at the size seen so far.
+            let average = bytes / items.len().max(1);
+            chunk = (MAX_PAGE_BYTES.saturating_sub(bytes) / average.max(1)).clamp(1, limit);
         }
     }
 

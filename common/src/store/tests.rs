@@ -1005,3 +1005,25 @@ async fn a_lost_queue_index_is_rebuilt_from_the_schedules_so_expired_leases_ther
     assert_eq!(report.requeued, 1, "{report:?}");
     assert_eq!(f.redis.list(&f.keys.ready(&queue)).await, [schedule.planned_job().to_string()]);
 }
+
+#[tokio::test]
+async fn a_listing_of_big_executions_stops_at_its_byte_budget_and_the_cursor_gives_the_rest() {
+    let f = Fixture::new().await;
+    let schedule = f.schedule(json!({"interval_seconds": 10})).await;
+    // Executions as big as the worker stores them (256 KiB at most).
+    for _ in 0..40 {
+        f.advance(10);
+        let started = f.start_next().await;
+        let mut execution = started.execution.clone();
+        execution.close(ExecutionState::Succeeded, f.now(), None);
+        execution.output = Some(json!("x".repeat(250 * 1024)));
+        assert_eq!(finish_one(&f.store, &started, &execution, &Outcome::Succeeded).await, FinishOutcome::Recorded);
+    }
+    let inspect = f.store.inspect();
+    let first = inspect.executions(schedule.id, 50, None).await.unwrap();
+    let size = serde_json::to_vec(&first.items).unwrap().len();
+    assert!(first.items.len() < 40 && size <= 4 * 1024 * 1024 + 256 * 1024, "{} items, {size} B", first.items.len());
+    let rest = inspect.executions(schedule.id, 50, first.next_cursor.as_deref()).await.unwrap();
+    let rest = [rest.items, inspect.executions(schedule.id, 50, rest.next_cursor.as_deref()).await.unwrap().items];
+    assert_eq!(first.items.len() + rest[0].len() + rest[1].len(), 40, "every execution once, over the pages");
+}
