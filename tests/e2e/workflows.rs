@@ -318,3 +318,37 @@ async fn a_handler_runs_in_the_custom_worker_and_a_worker_without_it_leaves_the_
     assert_eq!(done["steps"][0]["output"], json!({"path": "cat.png@640w", "width": 640, "repeat_number": 0}));
     assert_eq!(target.bodies("resized"), [json!({"file": "cat.png@640w"})]);
 }
+
+#[tokio::test]
+async fn the_egress_policy_holds_for_addresses_names_and_redirects() {
+    let redis = TestRedis::start();
+    let app = spawn_app(&redis).await;
+    let target = Target::start().await;
+    let port = target.url("").rsplit(':').next().unwrap().to_string();
+    let run = |url: String, queue: &'static str| {
+        let app = &app;
+        async move {
+            let workflow = app.post_workflow(json!([{"kind": "http", "url": url, "timeout_seconds": 5}])).await;
+            let run = app.run_workflow(&workflow, json!({"queue": queue})).await;
+            let execution = app.wait_for_execution(&run, "failed").await;
+            execution["steps"][0]["error"].as_str().unwrap_or_default().to_string()
+        }
+    };
+    let worker = |queue: &str, deny: &str| {
+        let env = vec![("RECUR_QUEUES", queue.to_string()), ("RECUR_HTTP_DENY", deny.to_string())];
+        spawn_worker(&redis, WorkerOptions { env, ..WorkerOptions::default() })
+    };
+    // One worker denies every loopback address; the other only 127.0.0.2, so its first hop is allowed.
+    let _strict = worker("strict", "169.254.0.0/16,127.0.0.0/8,::1/128");
+    let _loose = worker("loose", "127.0.0.2/32");
+
+    let metadata = run("http://169.254.169.254/latest/meta-data/".to_string(), "strict").await;
+    assert!(metadata.contains("egress policy") && metadata.contains("169.254.0.0/16"), "{metadata}");
+    let by_name = run(format!("http://localhost:{port}/ok/by-name"), "strict").await;
+    assert!(by_name.contains("egress policy: localhost resolves to"), "{by_name}");
+    let away = format!("http://127.0.0.2:{port}/ok/redirected");
+    let redirected = run(format!("{}?url={away}", target.url("/redirect-to")), "loose").await;
+    assert!(redirected.contains("egress policy: redirect refused: 127.0.0.2"), "{redirected}");
+    assert_eq!(target.count("/redirect-to"), 1, "the allowed first hop was made");
+    assert_eq!((target.count("by-name"), target.count("redirected")), (0, 0));
+}

@@ -2,6 +2,7 @@
 
 use std::{
     collections::HashMap,
+    net::IpAddr,
     sync::{Arc, Mutex},
     time::Duration,
 };
@@ -13,7 +14,10 @@ use recur_common::{
 };
 use serde_json::{Value, json};
 
-use crate::handlers::{HandlerCall, Handlers};
+use crate::{
+    egress::{EgressPolicy, PolicyResolver},
+    handlers::{HandlerCall, Handlers},
+};
 
 /// Step output kept in an execution record, as JSON, summed over its steps; an output past it is kept as a
 /// `truncated` note with a preview. The run's result is a copy of the last step's output, so step outputs,
@@ -26,6 +30,11 @@ const MAX_ERROR_BYTES: usize = 2 * 1024;
 /// Step output a run keeps whole for the templates of later steps, summed over its steps; past it, later
 /// steps see outputs as stored. This bounds a worker's memory per run, whatever the number of steps.
 const MAX_CONTEXT_OUTPUT_BYTES: usize = 8 * 1024 * 1024;
+
+/// The address a URL names literally (`http://10.0.0.1/`, `http://[::1]/`), which no resolver sees.
+fn literal_address(url: &reqwest::Url) -> Option<IpAddr> {
+    url.host_str()?.trim_start_matches('[').trim_end_matches(']').parse().ok()
+}
 
 /// The header that lets an http step's target recognise a redelivery of the same step of the same job.
 const IDEMPOTENCY_KEY: &str = "idempotency-key";
@@ -48,6 +57,7 @@ pub struct Executor {
     /// One client per redirect limit, each pooling its connections.
     http: Arc<Mutex<HashMap<u8, reqwest::Client>>>,
     handlers: Handlers,
+    egress: Arc<EgressPolicy>,
 }
 
 /// Why a step failed, and what it produced before failing (an HTTP answer with an unexpected status).
@@ -63,9 +73,9 @@ impl From<String> for StepFailure {
 }
 
 impl Executor {
-    /// An executor offering `handlers` to handler steps.
-    pub fn new(handlers: Handlers) -> Self {
-        Self { http: Arc::default(), handlers }
+    /// An executor offering `handlers` to handler steps, whose http steps reach what `egress` permits.
+    pub fn new(handlers: Handlers, egress: Arc<EgressPolicy>) -> Self {
+        Self { http: Arc::default(), handlers, egress }
     }
 
     fn client(&self, max_redirects: u8) -> Result<reqwest::Client, String> {
@@ -73,12 +83,25 @@ impl Executor {
         if let Some(client) = clients.get(&max_redirects) {
             return Ok(client.clone());
         }
+        let egress = self.egress.clone();
         let redirects = match max_redirects {
             0 => reqwest::redirect::Policy::none(),
-            limit => reqwest::redirect::Policy::limited(usize::from(limit)),
+            limit => reqwest::redirect::Policy::custom(move |attempt| {
+                // `previous` starts with the first URL, which is not a redirect.
+                if attempt.previous().len() > usize::from(limit) {
+                    let error = format!("more than {limit} redirects");
+                    return attempt.error(error);
+                }
+                // A redirect to a name is checked when the name resolves; one to an address, here.
+                match literal_address(attempt.url()).map(|ip| egress.check(ip)) {
+                    Some(Err(refusal)) => attempt.error(format!("egress policy: redirect refused: {refusal}")),
+                    _ => attempt.follow(),
+                }
+            }),
         };
         let client = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
+            .dns_resolver(PolicyResolver(self.egress.clone()))
             .redirect(redirects)
             .user_agent(concat!("recur/", env!("CARGO_PKG_VERSION")))
             .build()
@@ -174,6 +197,10 @@ impl Executor {
                 ..
             } => {
                 let method = reqwest::Method::from_bytes(method.as_bytes()).map_err(|error| error.to_string())?;
+                let parsed = reqwest::Url::parse(url).map_err(|error| format!("invalid URL {url:?}: {error}"))?;
+                if let Some(Err(refusal)) = literal_address(&parsed).map(|ip| self.egress.check(ip)) {
+                    return Err(StepFailure::from(format!("egress policy: {refusal}")));
+                }
                 let sends_body =
                     matches!(method, reqwest::Method::POST | reqwest::Method::PUT | reqwest::Method::PATCH);
                 let mut request =
@@ -310,7 +337,10 @@ mod tests {
         let clock = ManualClock::new("2026-12-01T00:00:00Z".parse().unwrap());
         let mut log = Vec::new();
         let job = JobId::regular(Uuid::nil(), 0, 0);
-        let error = Executor::new(handlers).run(&workflow, &job, &json!({}), &clock, &mut log).await.unwrap_err();
+        let error = Executor::new(handlers, Arc::default())
+            .run(&workflow, &job, &json!({}), &clock, &mut log)
+            .await
+            .unwrap_err();
 
         let stored = serde_json::to_string(&log).unwrap().len() + error.len() * 2;
         assert!(stored <= 256 * 1024, "{stored} bytes stored, over the documented bound");

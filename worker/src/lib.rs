@@ -13,6 +13,7 @@
 //! ```
 
 mod cancels;
+mod egress;
 mod executor;
 mod finisher;
 mod handlers;

@@ -76,6 +76,7 @@ pub async fn run(settings: Settings, handlers: Handlers, shutdown: CancellationT
     if !handlers.names().is_empty() {
         tracing::info!("handlers offered: {}", handlers.names().join(", "));
     }
+    tracing::info!("egress policy: {}", settings.egress);
     let claimant = Claimant {
         id: settings.worker_id.clone(),
         queues: settings.queues.clone(),
@@ -84,7 +85,7 @@ pub async fn run(settings: Settings, handlers: Handlers, shutdown: CancellationT
     };
     let context = Arc::new(Context {
         recording: Arc::new(Semaphore::new(settings.concurrency)),
-        executor: Executor::new(handlers),
+        executor: Executor::new(handlers, Arc::new(settings.egress.clone())),
         settings,
         claimant,
         cancels: Arc::default(),

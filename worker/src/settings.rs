@@ -1,5 +1,6 @@
 use std::time::Duration;
 
+use crate::egress::EgressPolicy;
 use recur_common::{
     config::{ConfigError, RedisSettings, env_or, env_within, retention_from_env},
     model::QueueName,
@@ -24,6 +25,8 @@ pub struct Settings {
     pub worker_id: String,
     /// Executions kept per schedule, and for how long.
     pub retention: Retention,
+    /// Which addresses http steps may reach.
+    pub egress: EgressPolicy,
 }
 
 impl Settings {
@@ -52,6 +55,7 @@ impl Settings {
             shutdown_grace: Duration::from_secs(env_within("RECUR_SHUTDOWN_GRACE_SECONDS", 25, 0..=DAY_SECONDS)?),
             worker_id: env_or("RECUR_WORKER_ID", default_worker_id())?,
             retention: retention_from_env()?,
+            egress: EgressPolicy::from_env()?,
         })
     }
 }

@@ -297,6 +297,8 @@ pub struct WorkerOptions {
     pub reconcile_seconds: u64,
     pub concurrency: usize,
     pub shutdown_grace_seconds: u64,
+    /// Further variables, such as the egress policy.
+    pub env: Vec<(&'static str, String)>,
 }
 
 impl Default for WorkerOptions {
@@ -307,6 +309,7 @@ impl Default for WorkerOptions {
             reconcile_seconds: 30,
             concurrency: 16,
             shutdown_grace_seconds: 10,
+            env: Vec::new(),
         }
     }
 }
@@ -333,6 +336,7 @@ fn spawn_worker_from(program: PathBuf, redis: &TestRedis, options: WorkerOptions
     ];
     let child = Command::new(program)
         .envs(env)
+        .envs(options.env)
         .envs(trust(redis))
         .stdout(output())
         .stderr(output())

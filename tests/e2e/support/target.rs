@@ -8,7 +8,7 @@ use std::{
 
 use axum::{
     Json, Router,
-    extract::{Path, Request, State},
+    extract::{Path, Query, Request, State},
     http::{StatusCode, Uri, header},
     middleware::{self, Next},
     response::{Redirect, Response},
@@ -42,6 +42,7 @@ impl Target {
     /// - `/fail-first/{n}/{key}`: 500 for the first `n` requests of `key`, then 200;
     /// - `/json/{key}`: 200 with `{"id": 4242, "key": key}` as `application/json`;
     /// - `/redirect/{key}`: 302 to `/ok/{key}`;
+    /// - `/redirect-to?url=...`: 303 to that URL;
     /// - `/big/{key}`: 200 with 100,000 bytes of text;
     /// - any other path: 200 with `{"id": 42, "path": path}` as JSON, recorded under the path.
     pub async fn start() -> Self {
@@ -52,6 +53,10 @@ impl Target {
             .route("/fail-first/{n}/{key}", any(fail_first))
             .route("/json/{key}", any(|Path(key): Path<String>| async move { Json(json!({ "id": 4242, "key": key })) }))
             .route("/redirect/{key}", any(|Path(key): Path<String>| async move { Redirect::to(&format!("/ok/{key}")) }))
+            .route(
+                "/redirect-to",
+                any(|Query(to): Query<HashMap<String, String>>| async move { Redirect::to(&to["url"]) }),
+            )
             .route("/big/{key}", any(|| async { ([(header::CONTENT_TYPE, "text/plain")], "x".repeat(100_000)) }))
             .fallback(|uri: Uri| async move { Json(json!({ "id": 42, "path": uri.path() })) })
             .layer(middleware::from_fn_with_state(hits.clone(), record))
