@@ -55,6 +55,7 @@ fn every_documented_variable_is_read_by_a_binary_and_listed_in_the_readme() {
         read("common/src/telemetry.rs"),
         read("api/src/settings.rs"),
         read("worker/src/settings.rs"),
+        read("worker/src/egress.rs"),
     ]
     .concat();
     let readme = read("README.md");
