@@ -3,6 +3,7 @@
 
 mod api;
 mod calendar;
+mod chaos;
 mod compose;
 mod recovery;
 mod schedules;
