@@ -451,6 +451,26 @@ async fn a_cross_site_page_cannot_drive_the_keyless_loopback_api() {
     assert_eq!(app.send(same).await.0, StatusCode::OK);
 }
 
+#[tokio::test]
+async fn recur_api_checks_its_own_health_and_has_help_and_a_version() {
+    let redis = TestRedis::start();
+    let app = spawn_app(&redis).await;
+    let check = |addr: String| {
+        Command::new(binary("recur-api")).arg("--check-health").env("RECUR_API_ADDR", addr).output().expect("run")
+    };
+    let healthy = check(address(&app));
+    assert!(healthy.status.success(), "{}", String::from_utf8_lossy(&healthy.stderr));
+    let nobody = check(format!("127.0.0.1:{}", recur_common::testing::free_port()));
+    let stderr = String::from_utf8_lossy(&nobody.stderr);
+    assert_eq!((nobody.status.code(), stderr.trim().lines().count()), (Some(1), 1), "{stderr}");
+    assert!(stderr.contains("cannot reach recur-api"), "{stderr}");
+
+    let version = Command::new(binary("recur-api")).arg("--version").output().expect("run");
+    assert_eq!(String::from_utf8_lossy(&version.stdout).trim(), concat!("recur-api ", env!("CARGO_PKG_VERSION")));
+    let help = Command::new(binary("recur-api")).arg("--help").output().expect("run");
+    assert!(help.status.success() && String::from_utf8_lossy(&help.stdout).contains("--check-health"));
+}
+
 #[test]
 fn the_api_refuses_a_public_address_without_keys() {
     let output = Command::new(binary("recur-api"))

@@ -72,4 +72,20 @@ fn the_image_is_built_in_two_stages_with_both_binaries() {
     assert_eq!(dockerfile.lines().filter(|line| line.starts_with("FROM ")).count(), 2);
     assert!(dockerfile.contains("-p recur-api -p recur-worker"));
     assert!(dockerfile.contains("recur-api") && dockerfile.contains("recur-worker"));
+    assert!(dockerfile.contains("CARGO_PROFILE_RELEASE_STRIP=true"), "release binaries are stripped");
+    // Dependencies are built in a layer of their own, before the sources are copied.
+    let manifests = dockerfile.find("COPY Cargo.toml Cargo.lock").expect("the manifests are copied first");
+    assert!(manifests < dockerfile.find("COPY . .").expect("then the sources"));
+}
+
+#[test]
+fn both_services_share_one_image_the_api_probes_itself_and_a_missing_key_breaks_no_command() {
+    let text = read("compose.yaml");
+    let compose: Value = serde_norway::from_str(&text).expect("compose.yaml parses");
+    let (api, worker) = (&compose["services"]["api"], &compose["services"]["worker"]);
+    assert_eq!(api["image"], worker["image"]);
+    assert!(api["build"].is_string() && worker.get("build").is_none(), "the image is built once");
+    let probe: Vec<&str> = api["healthcheck"]["test"].as_sequence().unwrap().iter().filter_map(Value::as_str).collect();
+    assert_eq!(probe, ["CMD", "recur-api", "--check-health"]);
+    assert!(!text.contains(":?"), "a required-variable check makes `docker compose ps/logs/down` fail");
 }
