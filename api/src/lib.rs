@@ -2,6 +2,7 @@
 
 mod error;
 mod extract;
+mod metrics;
 mod routes;
 mod settings;
 
@@ -52,7 +53,7 @@ impl Application {
             .with_context(|| format!("cannot reach Redis at {}", settings.redis.redacted_url()))?;
         let listener =
             TcpListener::bind(settings.addr).await.with_context(|| format!("cannot listen on {}", settings.addr))?;
-        let state = routes::AppState { store, api_keys: Arc::new(settings.api_keys) };
+        let state = routes::AppState { store, api_keys: Arc::new(settings.api_keys), metrics: Arc::default() };
         let limits = settings.limits;
         let router = routes::router(state)
             .layer(axum::extract::DefaultBodyLimit::max(extract::MAX_BODY_BYTES))

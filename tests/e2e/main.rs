@@ -5,6 +5,7 @@ mod api;
 mod calendar;
 mod chaos;
 mod compose;
+mod metrics;
 mod recovery;
 mod schedules;
 mod support;

@@ -19,6 +19,7 @@ mod finisher;
 mod handlers;
 mod heartbeat;
 mod inspect;
+mod metrics;
 mod reconciler;
 mod recoverer;
 mod runner;

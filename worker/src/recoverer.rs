@@ -2,17 +2,25 @@
 //! sleeps until the earliest lease of this worker's queues expires, then hands back what expired (closing
 //! the abandoned attempt as `lease_expired`), which wakes idle workers to run it again.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use recur_common::{model::QueueName, store::Store};
 use tokio_util::sync::CancellationToken;
+
+use crate::metrics::Metrics;
 
 /// How long after a lease's end the watcher looks, so that the lease has passed by Redis's milliseconds too.
 const PAST_EXPIRY: Duration = Duration::from_millis(5);
 
 /// Watches the leases of `queues` until `shutdown`. A lease renewed meanwhile is left alone (the hand-back
 /// script checks it again), and several workers watching the same queue hand each job back once.
-pub async fn run(store: Store, queues: Vec<QueueName>, lease: Duration, shutdown: CancellationToken) {
+pub async fn run(
+    store: Store,
+    queues: Vec<QueueName>,
+    lease: Duration,
+    metrics: Arc<Metrics>,
+    shutdown: CancellationToken,
+) {
     let mut error_backoff = Duration::from_millis(100);
     loop {
         // With no job claimed, one claimed from now on cannot expire before a lease from now.
@@ -25,6 +33,7 @@ pub async fn run(store: Store, queues: Vec<QueueName>, lease: Duration, shutdown
                 })
             }
             Err(error) => {
+                metrics.redis_error("recover");
                 tracing::warn!(error = %error, "cannot read leases; retrying in {error_backoff:?}");
                 error_backoff = (error_backoff * 2).min(Duration::from_secs(5));
                 error_backoff
@@ -37,8 +46,14 @@ pub async fn run(store: Store, queues: Vec<QueueName>, lease: Duration, shutdown
         for queue in &queues {
             match store.requeue_expired_jobs(queue).await {
                 Ok(0) => {}
-                Ok(count) => tracing::info!(queue.name = %queue, count, "took over {count} jobs whose lease expired"),
-                Err(error) => tracing::warn!(queue.name = %queue, error = %error, "could not hand back expired jobs"),
+                Ok(count) => {
+                    metrics.leases_expired(queue.as_str(), count);
+                    tracing::info!(queue.name = %queue, count, "took over {count} jobs whose lease expired");
+                }
+                Err(error) => {
+                    metrics.redis_error("recover");
+                    tracing::warn!(queue.name = %queue, error = %error, "could not hand back expired jobs");
+                }
             }
         }
     }

@@ -17,7 +17,12 @@ use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use crate::{
-    Executor, Handlers, Settings, cancels::Cancels, finisher::Finisher, heartbeat, reconciler, recoverer, wakeup,
+    Executor, Handlers, Settings,
+    cancels::Cancels,
+    finisher::Finisher,
+    heartbeat,
+    metrics::{self, Metrics},
+    reconciler, recoverer, wakeup,
     workflows::WorkflowCache,
 };
 
@@ -49,6 +54,8 @@ struct Context {
     /// The jobs this worker holds (claimed and not yet recorded), so that after a claim whose reply was lost
     /// it can hand back at once what it holds in Redis but never saw.
     held: Mutex<HashSet<JobId>>,
+    /// What this worker did, for `RECUR_METRICS_ADDR`.
+    metrics: Arc<Metrics>,
 }
 
 /// Runs a worker offering `handlers` until SIGTERM or SIGINT, then drains it.
@@ -68,6 +75,8 @@ pub async fn run(settings: Settings, handlers: Handlers, shutdown: CancellationT
     let conn = settings.redis.connect().await?;
     let store = Store::new(conn, &settings.redis.prefix, Arc::new(SystemClock)).with_retention(settings.retention);
     let report = store.reconcile().await.context("start-up recovery failed")?;
+    let metrics = Arc::new(Metrics::default());
+    metrics.reconciled(&report);
     tracing::info!(worker.id = %settings.worker_id, concurrency = settings.concurrency,
         "worker {} started on queues [{}] with concurrency {}; start-up recovery promoted {}, requeued {}, recovered {}",
         settings.worker_id, settings.queues.iter().map(QueueName::as_str).collect::<Vec<_>>().join(", "),
@@ -94,6 +103,7 @@ pub async fn run(settings: Settings, handlers: Handlers, shutdown: CancellationT
         store,
         hand_back: CancellationToken::new(),
         held: Mutex::default(),
+        metrics,
     });
     let background = CancellationToken::new();
     let wake = Arc::new(Notify::new());
@@ -104,13 +114,22 @@ pub async fn run(settings: Settings, handlers: Handlers, shutdown: CancellationT
         context.claimant.handlers.clone(),
         background.clone(),
     ));
-    duties.spawn(reconciler::run(context.store.clone(), context.settings.reconcile_every, background.clone()));
+    duties.spawn(reconciler::run(
+        context.store.clone(),
+        context.settings.reconcile_every,
+        context.metrics.clone(),
+        background.clone(),
+    ));
     duties.spawn(recoverer::run(
         context.store.clone(),
         context.claimant.queues.clone(),
         context.claimant.lease,
+        context.metrics.clone(),
         background.clone(),
     ));
+    if let Some(addr) = context.settings.metrics_addr {
+        duties.spawn(metrics::serve(addr, context.metrics.clone(), context.store.clone(), background.clone()));
+    }
     duties.spawn(wakeup::listen(
         context.store.clone(),
         context.settings.redis.url.clone(),
@@ -194,6 +213,7 @@ async fn claim_loop(context: &Arc<Context>, jobs: &TaskTracker, wake: &Notify, s
                 until_due.min(settings.reconcile_every) + yield_to_others
             }
             Err(error) => {
+                context.metrics.redis_error("claim");
                 tracing::warn!(error = %error, "claim failed; retrying in {error_backoff:?}");
                 unseen_claims = true;
                 error_backoff = (error_backoff * 2).min(Duration::from_secs(5));
@@ -245,10 +265,15 @@ fn not_run(job: JobId, start: Start) {
 
 /// Runs a started job once its schedule's rules admit it (see [`Store::admit`]).
 async fn admit_and_run(context: Arc<Context>, started: StartedJob, permit: OwnedSemaphorePermit) {
-    let job = started.job;
+    let (job, queue) = (started.job, started.queue.clone());
     match context.store.admit(started).await {
         Ok(Start::Started(started)) => run_job(context, *started, permit).await,
-        Ok(other) => not_run(job, other),
+        Ok(other) => {
+            if matches!(other, Start::Skipped(_)) {
+                context.metrics.run_finished(queue.as_str(), "skipped", None);
+            }
+            not_run(job, other);
+        }
         Err(error) => tracing::warn!(job.id = %job, error = %error,
             "could not admit job {job}; it runs again when its lease expires"),
     }
@@ -269,6 +294,9 @@ enum RunEnd {
 async fn run_job(context: Arc<Context>, started: StartedJob, permit: OwnedSemaphorePermit) {
     let job = started.job;
     tracing::debug!(job.id = %job, attempt = started.execution.attempt, "job {job} started");
+    let (queue, planned) = (started.queue.as_str(), started.execution.scheduled_for);
+    let lateness = started.execution.started_at.duration_since(planned);
+    context.metrics.run_started(queue, Duration::try_from(lateness).unwrap_or(Duration::ZERO));
     let mut steps = Vec::new();
     let mut execution = started.execution.clone();
     let end = execute(&context, &started, &mut execution.workflow_version, &mut steps).await;
@@ -310,6 +338,8 @@ async fn run_job(context: Arc<Context>, started: StartedJob, permit: OwnedSemaph
         let end = JobEnd { started: started.clone(), execution: execution.clone(), outcome: outcome.clone() };
         match context.finisher.finish(end).await {
             Ok(FinishOutcome::Recorded | FinishOutcome::RecordedWithoutSchedule) => {
+                let duration = Duration::from_millis(duration_ms);
+                context.metrics.run_finished(queue, execution.state.as_str(), Some(duration));
                 return tracing::info!(job.id = %job, execution.state = execution.state.as_str(), duration_ms,
                     "job {job} {} in {duration_ms} ms", execution.state.as_str());
             }
@@ -322,6 +352,7 @@ async fn run_job(context: Arc<Context>, started: StartedJob, permit: OwnedSemaph
                     deleted, or Redis lost its data); its result is not recorded");
             }
             Err(error) if tokio::time::Instant::now() < deadline => {
+                context.metrics.redis_error("finish");
                 tracing::warn!(job.id = %job, error = %error, "could not record job {job}; retrying in {retry_in:?}");
                 tokio::time::sleep(retry_in).await;
                 retry_in = (retry_in * 2).min(Duration::from_secs(2));
@@ -378,7 +409,10 @@ async fn execute(
                     Ok(Renewal::CancelRequested { count_as_failure }) => cancel.request(count_as_failure),
                     Ok(Renewal::Lost) => break RunEnd::LeaseLost,
                     // Keep running: the next renewal may succeed well before the lease ends.
-                    Err(error) => tracing::warn!(job.id = %started.job, error = %error, "lease renewal failed"),
+                    Err(error) => {
+                        context.metrics.redis_error("renew");
+                        tracing::warn!(job.id = %started.job, error = %error, "lease renewal failed");
+                    }
                 }
             }
             () = context.hand_back.cancelled() => break RunEnd::HandBack,

@@ -27,6 +27,8 @@ pub struct Settings {
     pub retention: Retention,
     /// Which addresses http steps may reach.
     pub egress: EgressPolicy,
+    /// Where to serve `/metrics`, `/healthz` and `/readyz` (`RECUR_METRICS_ADDR`); none when empty.
+    pub metrics_addr: Option<std::net::SocketAddr>,
 }
 
 impl Settings {
@@ -56,8 +58,22 @@ impl Settings {
             worker_id: env_or("RECUR_WORKER_ID", default_worker_id())?,
             retention: retention_from_env()?,
             egress: EgressPolicy::from_env()?,
+            metrics_addr: metrics_addr_from_env()?,
         })
     }
+}
+
+/// `RECUR_METRICS_ADDR`: an address to serve metrics and probes on, or none when unset or empty.
+fn metrics_addr_from_env() -> Result<Option<std::net::SocketAddr>, ConfigError> {
+    let addr: String = env_or("RECUR_METRICS_ADDR", String::new())?;
+    if addr.is_empty() {
+        return Ok(None);
+    }
+    addr.parse().map(Some).map_err(|error: std::net::AddrParseError| ConfigError {
+        name: "RECUR_METRICS_ADDR",
+        value: addr,
+        reason: error.to_string(),
+    })
 }
 
 /// `host-pid-random`, unique across restarts and machines.

@@ -19,7 +19,10 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use std::{net::IpAddr, sync::Arc};
 
-use crate::error::ApiError;
+use crate::{
+    error::ApiError,
+    metrics::{self, ApiMetrics},
+};
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -27,6 +30,8 @@ pub struct AppState {
     pub store: Store,
     /// Accepted bearer tokens; empty means no authentication (loopback only, checked at start).
     pub api_keys: Arc<Vec<SecretString>>,
+    /// Request counts and latencies, for `GET /metrics`.
+    pub metrics: Arc<ApiMetrics>,
 }
 
 /// Every route of the API under `/api/v1`, plus an unauthenticated `/healthz`.
@@ -62,9 +67,11 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .nest("/api/v1", api)
         .route("/healthz", get(health::healthz))
+        .route("/metrics", get(metrics::scrape))
         .fallback(|| async { ApiError::not_found("no such path") })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .layer(middleware::from_fn_with_state(state.clone(), guard))
+        .layer(middleware::from_fn_with_state(state.metrics.clone(), metrics::record_request))
         .with_state(state)
 }
 
