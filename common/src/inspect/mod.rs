@@ -349,18 +349,8 @@ impl Inspect {
                 return Ok(Page { items, next_cursor: last.map(cursor_of) });
             }
             let wanted = (limit - items.len()).min(chunk);
-            let page: Vec<(String, f64)> = redis::cmd("ZRANGE")
-                .arg(index)
-                .arg(&max)
-                .arg(&min)
-                .arg("BYSCORE")
-                .arg("REV")
-                .arg("LIMIT")
-                .arg(offset)
-                .arg(wanted)
-                .arg("WITHSCORES")
-                .query_async(&mut conn)
-                .await?;
+            let page: Vec<(String, f64)> =
+                by_score_descending(index, &max, &min, offset, wanted).arg("WITHSCORES").query_async(&mut conn).await?;
             offset += page.len();
             let exhausted = page.len() < wanted;
             last = page.last().cloned().or(last);
@@ -381,17 +371,8 @@ impl Inspect {
                 return Ok(Page { items, next_cursor: None });
             }
             if items.len() >= limit || bytes >= MAX_PAGE_BYTES {
-                let more: Vec<String> = redis::cmd("ZRANGE")
-                    .arg(index)
-                    .arg(&max)
-                    .arg(&min)
-                    .arg("BYSCORE")
-                    .arg("REV")
-                    .arg("LIMIT")
-                    .arg(offset)
-                    .arg(1)
-                    .query_async(&mut conn)
-                    .await?;
+                let more: Vec<String> =
+                    by_score_descending(index, &max, &min, offset, 1).query_async(&mut conn).await?;
                 return Ok(Page { items, next_cursor: (!more.is_empty()).then(|| last.map(cursor_of)).flatten() });
             }
             // The next read takes as many items as the byte budget still holds at the size seen so far.
@@ -582,6 +563,13 @@ impl RedisHealth {
             Self::Ok
         }
     }
+}
+
+/// `ZRANGE` of up to `count` members of `index` scored from `max` down to `min`, skipping `offset`.
+fn by_score_descending(index: &str, max: &str, min: &str, offset: usize, count: usize) -> redis::Cmd {
+    let mut command = redis::cmd("ZRANGE");
+    command.arg(index).arg(max).arg(min).arg("BYSCORE").arg("REV").arg("LIMIT").arg(offset).arg(count);
+    command
 }
 
 /// The cursor that resumes a walk after `member`, scored `score`.
