@@ -36,12 +36,11 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
         let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
             let path = error.path().to_string();
             let message = error.inner().to_string();
+            // A body that is not JSON (cut short, say) is no one field's fault, whatever the parser reached.
+            if error.inner().is_syntax() || error.inner().is_eof() {
+                return ApiError::validation(format!("malformed JSON: {message}"), None);
+            }
             let field = if path == "." { quoted_name(&message) } else { Some(path) };
-            let message = if error.inner().is_syntax() || error.inner().is_eof() {
-                format!("malformed JSON: {message}")
-            } else {
-                message
-            };
             ApiError::validation(message, field)
         })?;
         deserializer.end().map_err(|error| ApiError::validation(format!("malformed JSON: {error}"), None))?;

@@ -1,4 +1,4 @@
-//! The recur REST API (spec §6): an axum server over [`recur_common::store::Store`].
+//! The recur REST API (`docs/api.md`): an axum server over [`recur_common::store::Store`].
 
 mod error;
 mod extract;

@@ -89,6 +89,10 @@ pub async fn record_request(State(metrics): State<Arc<ApiMetrics>>, request: Req
     let started = Instant::now();
     let response = next.run(request).await;
     let status = response.status().as_u16();
+    let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+    // The access log: the route pattern, never ids, query strings or headers (so never a key).
+    tracing::info!(http.method = %method, http.route = %route, http.status = status, elapsed_ms,
+        "{method} {route} {status} in {elapsed_ms:.1} ms");
     metrics.latency.get_or_create(&RouteLabel { route: route.clone() }).observe(started.elapsed().as_secs_f64());
     metrics.requests.get_or_create(&RequestLabels { route, method, status }).inc();
     response

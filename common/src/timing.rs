@@ -1,4 +1,4 @@
-//! Durations and retry backoff as pure functions (spec §3.2); occurrences live in `model::Calendar`.
+//! Durations and retry backoff as pure functions (`docs/cron.md`); occurrences live in `model::Calendar`.
 
 use jiff::{SignedDuration, Timestamp};
 

@@ -62,6 +62,7 @@ fn both_binaries_exit_non_zero_with_one_clear_line_when_redis_is_unreachable() {
         assert!(!output.status.success(), "{name} {args:?} exited 0");
         assert_eq!(stderr.trim().lines().count(), 1, "{name}: {stderr}");
         assert!(stderr.contains("cannot reach Redis at redis://127.0.0.1"), "{name}: {stderr}");
+        assert_eq!(stderr.matches("cannot reach Redis").count(), 1, "said once: {stderr}");
     }
 }
 
@@ -118,6 +119,7 @@ async fn inspect_reports_queues_workers_and_schedules_as_json() {
     assert_eq!(queue["next_job"].as_str(), Some(format!("sched-{}-n0-rc0", schedule["id"].as_str().unwrap()).as_str()));
     assert_eq!(overview["schedules"]["active"], 1);
     assert_eq!(overview["workers"][0]["id"], "inspected-worker");
+    assert_eq!(overview["workers"][0]["description"]["concurrency"], 16, "numbers as numbers");
     let table = run_inspect(false);
     assert!(table.contains("default") && table.contains("inspected-worker") && table.contains("active 1"), "{table}");
 }
@@ -173,4 +175,69 @@ async fn a_job_still_running_when_the_grace_period_ends_is_handed_back_and_run_b
     let executions = app.executions(id).await;
     assert_eq!((executions[1]["worker_id"].as_str(), executions[1]["attempt"].as_u64()), (Some("staying"), Some(2)));
     assert_eq!(executions[0]["job_id"], executions[1]["job_id"]);
+}
+
+/// Starts `name` against `redis` with `env`, its log (text, `RUST_LOG=info`) written to a file; the file.
+fn spawn_logged(name: &str, redis: &TestRedis, env: &[(&str, String)]) -> (std::process::Child, std::path::PathBuf) {
+    let log = std::env::temp_dir().join(format!("recur-log-{}", uuid::Uuid::new_v4()));
+    let file = std::fs::File::create(&log).expect("log file");
+    let child = Command::new(binary(name))
+        .env("REDIS_URL", redis.url())
+        .env("RUST_LOG", "info")
+        .envs(env.iter().map(|(name, value)| (*name, value.as_str())))
+        .stdout(std::process::Stdio::null())
+        .stderr(file)
+        .spawn()
+        .expect("spawn");
+    (child, log)
+}
+
+#[tokio::test]
+async fn failures_are_logged_at_warn_with_their_error_and_requests_in_an_access_log_without_keys() {
+    let redis = TestRedis::start();
+    let port = recur_common::testing::free_port();
+    let env = [("RECUR_API_ADDR", format!("127.0.0.1:{port}")), ("RECUR_API_KEYS", "secret-key".to_string())];
+    let (mut api, api_log) = spawn_logged("recur-api", &redis, &env);
+    let (mut worker, worker_log) = spawn_logged("recur-worker", &redis, &[]);
+    let client = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}/api/v1");
+    let send = |method: reqwest::Method, path: String, body: Option<Value>| {
+        let mut request = client.request(method, format!("{base}{path}")).bearer_auth("secret-key");
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        async move { request.send().await.ok()?.json::<Value>().await.ok() }
+    };
+    wait_until(Duration::from_secs(20), "the API answers", || async {
+        send(reqwest::Method::GET, "/workflows".to_string(), None).await.is_some()
+    })
+    .await;
+    let steps = json!([{"kind": "http", "url": "http://169.254.169.254/", "timeout_seconds": 1}]);
+    let workflow =
+        send(reqwest::Method::POST, "/workflows".to_string(), Some(json!({"name": "doomed", "steps": steps})))
+            .await
+            .expect("workflow");
+    let body = json!({"workflow_id": workflow["id"], "run_at": jiff::Timestamp::now().to_string(), "retry_max": 0});
+    let schedule = send(reqwest::Method::POST, "/schedules".to_string(), Some(body)).await.expect("schedule");
+    let id = schedule["id"].as_str().expect("id").to_string();
+    wait_until(Duration::from_secs(15), "the schedule is dead", || async {
+        send(reqwest::Method::GET, format!("/schedules/{id}"), None).await.is_some_and(|s| s["status"] == "dead")
+    })
+    .await;
+    let worker_text = std::fs::read_to_string(&worker_log).unwrap_or_default();
+    let warned = |needle: &str| worker_text.lines().any(|line| line.contains("WARN") && line.contains(needle));
+    assert!(warned("failed in") && warned("egress policy"), "the failure and its error at WARN:\n{worker_text}");
+    assert!(warned("is dead after its retries"), "the dead schedule at WARN:\n{worker_text}");
+    let api_text = std::fs::read_to_string(&api_log).unwrap_or_default();
+    assert!(api_text.lines().any(|line| line.contains("GET /api/v1/schedules/{id} 200")), "{api_text}");
+    assert!(!api_text.contains("secret-key"), "the key is never logged");
+    let access: Vec<&str> = api_text.lines().filter(|line| line.contains("http.route=")).collect();
+    assert!(access.len() >= 4 && access.iter().all(|line| !line.contains(&id)), "routes, not ids: {access:?}");
+    for child in [&mut api, &mut worker] {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    for log in [api_log, worker_log] {
+        let _ = std::fs::remove_file(log);
+    }
 }

@@ -39,7 +39,11 @@ pub fn print_overview(overview: &Overview, json: bool) -> anyhow::Result<String>
     workers.load_style(UTF8_BORDERS_ONLY).set_header(["worker", "last heartbeat", "queues", "concurrency"]);
     for worker in &overview.workers {
         let ago = overview.now.duration_since(worker.last_heartbeat_at).as_secs_f64();
-        let field = |name: &str| worker.description.get(name).cloned().unwrap_or_else(|| "-".to_string());
+        let field = |name: &str| match worker.description.get(name) {
+            Some(serde_json::Value::String(text)) => text.clone(),
+            Some(value) => value.to_string(),
+            None => "-".to_string(),
+        };
         workers.add_row([worker.id.clone(), format!("{ago:.1} s ago"), field("queues"), field("concurrency")]);
     }
     writeln!(out, "Workers\n{workers}\n")?;

@@ -53,10 +53,8 @@ async fn run_worker() -> anyhow::Result<()> {
 
 async fn inspect(json: bool) -> anyhow::Result<()> {
     let settings = RedisSettings::from_env()?;
-    let conn = settings
-        .connect()
-        .await
-        .map_err(|error| anyhow::anyhow!("cannot reach Redis at {}: {error}", settings.redacted_url()))?;
+    // The error names the URL (without its password) once.
+    let conn = settings.connect().await?;
     let overview = Store::new(conn, &settings.prefix, Arc::new(SystemClock)).inspect().overview().await?;
     print!("{}", print_overview(&overview, json)?);
     Ok(())

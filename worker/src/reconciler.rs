@@ -1,4 +1,4 @@
-//! Runs the reconciler (spec §4.4) every `RECUR_RECONCILE_SECONDS`; the first pass runs at start-up.
+//! Runs the reconciler (`docs/architecture.md`) every `RECUR_RECONCILE_SECONDS`; the first pass runs at start-up.
 //! Periodic passes are shared: one worker per interval takes the turn.
 
 use std::{sync::Arc, time::Duration};

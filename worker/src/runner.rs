@@ -340,6 +340,10 @@ async fn run_job(context: Arc<Context>, started: StartedJob, permit: OwnedSemaph
             Ok(FinishOutcome::Recorded | FinishOutcome::RecordedWithoutSchedule) => {
                 let duration = Duration::from_millis(duration_ms);
                 context.metrics.run_finished(queue, execution.state.as_str(), Some(duration));
+                if let Some(error) = execution.error.as_deref().filter(|_| execution.state == ExecutionState::Failed) {
+                    return tracing::warn!(job.id = %job, execution.state = "failed", duration_ms, error,
+                        "job {job} failed in {duration_ms} ms: {error}");
+                }
                 return tracing::info!(job.id = %job, execution.state = execution.state.as_str(), duration_ms,
                     "job {job} {} in {duration_ms} ms", execution.state.as_str());
             }
@@ -422,7 +426,7 @@ async fn execute(
     end
 }
 
-/// The trigger object a run receives (spec §5).
+/// The trigger object a run receives (`docs/workflows.md`).
 fn trigger(started: &StartedJob, clock: &dyn Clock) -> Value {
     let schedule = &started.schedule;
     let (repeat, retry) = match started.job {

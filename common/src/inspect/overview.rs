@@ -31,7 +31,9 @@ pub struct WorkerOverview {
     pub id: String,
     #[serde(with = "serde_instant")]
     pub last_heartbeat_at: Timestamp,
-    pub description: BTreeMap<String, String>,
+    /// What the worker says of itself: queues, handlers, concurrency, pid, start time, version; numbers as
+    /// numbers.
+    pub description: BTreeMap<String, serde_json::Value>,
 }
 
 /// The state of a deployment for `recur-worker inspect`.
@@ -78,7 +80,14 @@ impl Inspect {
         let heartbeats: Vec<(String, i64)> = conn.zrange_withscores(self.keys.workers(), 0, -1).await?;
         let mut workers = Vec::new();
         for (id, last) in heartbeats {
-            let description: BTreeMap<String, String> = conn.hgetall(self.keys.worker(&id)).await?;
+            let stored: BTreeMap<String, String> = conn.hgetall(self.keys.worker(&id)).await?;
+            let description = stored
+                .into_iter()
+                .map(|(name, text)| {
+                    let value = text.parse::<i64>().map_or(serde_json::Value::String(text), serde_json::Value::from);
+                    (name, value)
+                })
+                .collect();
             workers.push(WorkerOverview { id, last_heartbeat_at: from_millis(last), description });
         }
         let mut pipe = redis::pipe();

@@ -11,7 +11,7 @@ const MAX_STEPS: usize = 100;
 const MAX_SLEEP_SECONDS: f64 = 24.0 * 3600.0;
 const MAX_HTTP_TIMEOUT_SECONDS: u64 = 3600;
 const HTTP_METHODS: [&str; 7] = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
-/// The most of an HTTP answer a step reads by default (spec: the body is cut to 64 KiB).
+/// The most of an HTTP answer a step reads by default: the body is cut to 64 KiB.
 pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 64 * 1024;
 const MAX_RESPONSE_BYTES: u64 = 1024 * 1024;
 const MAX_REDIRECTS: u8 = 10;

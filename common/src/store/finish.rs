@@ -7,7 +7,7 @@ use jiff::Timestamp;
 use super::{BATCH, MAX_PLAN_ATTEMPTS, Store, contended, counts_as_run, jobs::StartedJob, schedules::job_text};
 use crate::{
     Error, Result,
-    model::{Execution, JobId, Outcome, QueueName, Schedule, from_millis, millis, rfc3339},
+    model::{Execution, JobId, Outcome, QueueName, Schedule, ScheduleStatus, from_millis, millis, rfc3339},
     record::ScheduleRecord,
     scripts::{Finished, calls::FinishJobs, flag},
 };
@@ -250,6 +250,11 @@ fn log_settlement(job: &JobId, schedule: &Schedule, next_job: Option<(JobId, Tim
     match next_job {
         Some((next, due)) => tracing::info!(job.id = %job, schedule.id = %schedule.id, next_job.id = %next,
             "job {job} ended; next job {next} due at {due}"),
+        None if schedule.status == ScheduleStatus::Dead => {
+            let error = schedule.last_error.as_deref().unwrap_or("no error recorded");
+            tracing::warn!(job.id = %job, schedule.id = %schedule.id, schedule.status = "dead", error,
+                "job {job} ended; schedule {} ({}) is dead after its retries: {error}", schedule.id, schedule.name);
+        }
         None => tracing::info!(job.id = %job, schedule.id = %schedule.id, schedule.status = schedule.status.as_str(),
             "job {job} ended; schedule is {}", schedule.status.as_str()),
     }

@@ -1,4 +1,4 @@
-//! The reconciler pass (spec §4.4): hand back jobs whose lease expired, promote overdue jobs, skip
+//! The reconciler pass (`docs/architecture.md`): hand back jobs whose lease expired, promote overdue jobs, skip
 //! occurrences that may no longer run, re-create lost jobs, and trim the history indexes by age.
 
 use std::{collections::HashSet, time::Duration};

@@ -153,7 +153,8 @@ impl NewSchedule {
             recurrence_from(self.interval_seconds, self.cron.as_deref(), self.timezone.as_deref(), self.run_at)?;
         let name = match self.name {
             Some(name) => check_name(name)?,
-            None => format!("{workflow_name}-{}", &id.simple().to_string()[..8]),
+            // The end of the id: its start is a UUIDv7's timestamp, shared by schedules made together.
+            None => format!("{workflow_name}-{}", &id.simple().to_string()[24..]),
         };
         let start_at = self.start_at.map(|at| check_instant("start_at", at)).transpose()?;
         let end_at = self.end_at.map(|at| check_instant("end_at", at)).transpose()?;

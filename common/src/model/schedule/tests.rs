@@ -58,6 +58,14 @@ fn a_start_at_in_the_past_runs_now_and_keeps_its_grid() {
 }
 
 #[test]
+fn default_names_of_schedules_made_together_differ() {
+    let clock = ManualClock::new(at(START));
+    let names: std::collections::HashSet<String> =
+        (0..50).map(|_| create(&clock, json!({"interval_seconds": 60})).name).collect();
+    assert_eq!(names.len(), 50, "{names:?}");
+}
+
+#[test]
 fn occurrences_before_the_schedule_existed_are_not_counted_as_missed() {
     let clock = ManualClock::new(at(START));
     let schedule = create(&clock, json!({"interval_seconds": 1, "start_at": "1970-01-01T00:00:00Z"}));
