@@ -217,6 +217,12 @@ impl TestRedis {
         command.query_async(&mut self.connection().await).await.expect("command")
     }
 
+    /// One `INFO` field of `section`, such as `number_of_cached_scripts` of `memory`.
+    pub async fn info_field(&self, section: &str, field: &str) -> Option<String> {
+        let info: String = redis::cmd("INFO").arg(section).query_async(&mut self.connection().await).await.ok()?;
+        info.lines().find_map(|line| Some(line.strip_prefix(field)?.strip_prefix(':')?.trim().to_string()))
+    }
+
     /// Deletes keys, as an operator's mistake or a lost write would.
     pub async fn delete(&self, keys: &[String]) {
         let _: () = self.connection().await.del(keys).await.expect("DEL");

@@ -765,3 +765,20 @@ async fn an_overlong_request_target_is_a_414_in_the_envelope() {
     let (status, answer) = app.request(Method::GET, &format!("/schedules?cursor={}", "x".repeat(10_000)), None).await;
     assert_eq!((status, answer["error"]["code"].as_str()), (StatusCode::URI_TOO_LONG, Some("uri_too_long")));
 }
+
+#[tokio::test]
+async fn readyz_loads_every_script_redis_lacks_and_needs_no_key() {
+    let redis = TestRedis::start();
+    let app = spawn_app_with(&redis, &[("RECUR_API_KEYS", "k")]).await;
+    let cached = || async {
+        redis.info_field("memory", "number_of_cached_scripts").await.and_then(|count| count.parse::<u32>().ok())
+    };
+    redis.command(&["SCRIPT", "FLUSH"]).await;
+    assert_eq!(cached().await, Some(0));
+    let root = app.base.trim_end_matches("/api/v1").to_string();
+    for path in ["/readyz", "/api/v1/readyz"] {
+        let response = reqwest::get(format!("{root}{path}")).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+    }
+    assert!(cached().await.unwrap_or(0) >= 20, "every script loaded: {:?}", cached().await);
+}

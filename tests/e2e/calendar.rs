@@ -89,8 +89,14 @@ async fn preview_and_upcoming_show_the_occurrences_the_runs_follow() {
     // 02:30 does not exist on 2027-03-14 in New York: that day's run is right after the jump, at 03:00 EDT.
     assert_eq!(
         preview,
-        json!({"occurrences": ["2027-03-14T07:00:00Z", "2027-03-15T06:30:00Z", "2027-03-16T06:30:00Z"]})
+        json!({"occurrences": ["2027-03-14T07:00:00Z", "2027-03-15T06:30:00Z", "2027-03-16T06:30:00Z"],
+            "from": "2027-03-13T12:00:00Z"})
     );
+    // A `from` before the schedule's start (start_at defaults to now) counts from the start, and says so.
+    let with_start = json!({"workflow_id": workflow, "cron": "0 * * * *", "start_at": "2027-01-01T00:00:00Z"});
+    let (_, early) =
+        app.request(Method::POST, "/schedules/preview?count=1&from=2026-01-01T00:00:00Z", Some(with_start)).await;
+    assert_eq!(early, json!({"occurrences": ["2027-01-01T00:00:00Z"], "from": "2027-01-01T00:00:00Z"}));
     let (_, listed) = app.request(Method::GET, "/schedules", None).await;
     assert_eq!(listed["items"], json!([]), "a preview saves nothing");
 

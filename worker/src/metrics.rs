@@ -162,8 +162,8 @@ impl Metrics {
     }
 }
 
-/// Serves `/metrics`, `/healthz` (Redis answers and takes writes) and `/readyz` (the same: a worker is
-/// ready when it can claim) on `addr` until `shutdown`.
+/// Serves `/metrics`, `/healthz` (Redis answers and takes writes) and `/readyz` (and holds every script) on
+/// `addr` until `shutdown`.
 pub async fn serve(addr: SocketAddr, metrics: Arc<Metrics>, store: Store, shutdown: CancellationToken) {
     let listener = match tokio::net::TcpListener::bind(addr).await {
         Ok(listener) => listener,
@@ -172,7 +172,7 @@ pub async fn serve(addr: SocketAddr, metrics: Arc<Metrics>, store: Store, shutdo
     let router = Router::new()
         .route("/metrics", get(render))
         .with_state(metrics)
-        .merge(Router::new().route("/healthz", get(health)).route("/readyz", get(health)).with_state(store));
+        .merge(Router::new().route("/healthz", get(health)).route("/readyz", get(ready)).with_state(store));
     tracing::info!("metrics and probes on http://{addr}/metrics");
     let served = axum::serve(listener, router).with_graceful_shutdown(async move { shutdown.cancelled().await }).await;
     if let Err(error) = served {
@@ -190,7 +190,16 @@ async fn render(State(metrics): State<Arc<Metrics>>) -> impl IntoResponse {
 }
 
 async fn health(State(store): State<Store>) -> (StatusCode, String) {
-    match store.inspect().redis_health().await {
+    probe(store.inspect().redis_health().await)
+}
+
+/// Health, and Redis holds every script (the missing ones are loaded).
+async fn ready(State(store): State<Store>) -> (StatusCode, String) {
+    probe(store.readiness().await)
+}
+
+fn probe(health: recur_common::Result<RedisHealth>) -> (StatusCode, String) {
+    match health {
         Ok(RedisHealth::Ok) => (StatusCode::OK, "ok\n".to_string()),
         Ok(RedisHealth::OutOfMemory { .. }) => {
             (StatusCode::SERVICE_UNAVAILABLE, "Redis is out of memory\n".to_string())

@@ -63,10 +63,12 @@ pub fn router(state: AppState) -> Router {
         .route("/executions/{id}", get(executions::show_execution))
         .route("/executions/{id}/cancel", post(executions::cancel_execution))
         .route("/admin/tick", post(admin::tick))
-        .route("/healthz", get(health::healthz));
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz));
     Router::new()
         .nest("/api/v1", api)
         .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
         .route("/metrics", get(metrics::scrape))
         .fallback(|| async { ApiError::not_found("no such path") })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
@@ -74,6 +76,9 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(state.metrics.clone(), metrics::record_request))
         .with_state(state)
 }
+
+/// Paths served without a key, for load balancers and orchestrators.
+const PROBES: [&str; 4] = ["/healthz", "/api/v1/healthz", "/readyz", "/api/v1/readyz"];
 
 /// Runs before routing, so an unknown path or a wrong method reveals nothing without a key. Without keys
 /// (loopback only) it refuses requests a browser sends on behalf of another site (their `Origin` names
@@ -98,7 +103,7 @@ async fn guard(State(state): State<AppState>, request: Request, next: Next) -> R
         )));
     }
     let path = request.uri().path();
-    if keyless || path == "/healthz" || path == "/api/v1/healthz" {
+    if keyless || PROBES.contains(&path) {
         return Ok(next.run(request).await);
     }
     let presented = headers

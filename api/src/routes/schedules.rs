@@ -148,10 +148,12 @@ impl PreviewQuery {
     }
 }
 
+/// The occurrences, and the instant they were counted from: `from` (default now), moved to the schedule's
+/// start when it was earlier, which the answer says rather than doing silently.
 fn occurrences(schedule: &Schedule, query: &PreviewQuery, now: Timestamp) -> Result<Json<Value>, ApiError> {
-    let occurrences: Vec<String> =
-        schedule.upcoming(query.from.unwrap_or(now), query.count()?).into_iter().map(rfc3339).collect();
-    Ok(Json(json!({ "occurrences": occurrences })))
+    let from = query.from.unwrap_or(now);
+    let occurrences: Vec<String> = schedule.upcoming(from, query.count()?).into_iter().map(rfc3339).collect();
+    Ok(Json(json!({ "occurrences": occurrences, "from": rfc3339(schedule.counted_from(from)) })))
 }
 
 pub async fn upcoming_occurrences(

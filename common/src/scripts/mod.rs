@@ -178,8 +178,7 @@ macro_rules! scripts {
             }
         )*
 
-        /// Every declaration, for the header test.
-        #[cfg(test)]
+        /// Every declaration: for the header test, and to load every script when a process gets ready.
         pub(crate) fn declarations() -> Vec<&'static $crate::scripts::Declaration> {
             use $crate::scripts::ScriptCall as _;
             vec![$($name::declaration()),*]
@@ -209,6 +208,24 @@ pub(crate) fn flag(on: bool) -> String {
 pub(crate) async fn run<S: ScriptCall>(conn: &mut redis::aio::ConnectionManager, call: &S) -> Result<S::Reply> {
     let value: Value = call.invocation().invoke_async(conn).await?;
     S::Reply::decode(value, S::declaration().file)
+}
+
+/// Loads into Redis every script it lacks (after a restart or `SCRIPT FLUSH` it has none); how many it
+/// loaded. Calls reload a missing script by themselves; this makes a process ready before its first call.
+pub(crate) async fn load_missing(conn: &mut redis::aio::ConnectionManager) -> Result<usize> {
+    let declarations = calls::declarations();
+    let mut exists = redis::cmd("SCRIPT");
+    exists.arg("EXISTS");
+    for declaration in &declarations {
+        exists.arg(declaration.script.get_hash());
+    }
+    let loaded: Vec<bool> = exists.query_async(conn).await?;
+    let mut count = 0;
+    for (declaration, _) in declarations.iter().zip(loaded).filter(|(_, loaded)| !loaded) {
+        declaration.script.prepare_invoke().load_async(conn).await?;
+        count += 1;
+    }
+    Ok(count)
 }
 
 /// A reply that is not one the script's header documents.

@@ -23,7 +23,7 @@ use uuid::Uuid;
 use crate::{
     Error, Result,
     clock::Clock,
-    inspect::Inspect,
+    inspect::{Inspect, RedisHealth},
     keys::Keys,
     model::{JobId, Schedule, millis},
     scripts::{self, ScriptCall},
@@ -134,6 +134,16 @@ impl Store {
             let (execution, mode) = payload.split_once(' ').unwrap_or((payload.as_str(), ""));
             Signal::Cancel { execution: execution.to_string(), count_as_failure: mode == CANCEL_AS_FAILURE }
         }))
+    }
+
+    /// Whether this process can serve: Redis answers and takes writes, and holds every script (loading the
+    /// ones it lacks).
+    pub async fn readiness(&self) -> Result<RedisHealth> {
+        let health = self.inspect().redis_health().await?;
+        if health == RedisHealth::Ok {
+            scripts::load_missing(&mut self.conn.clone()).await?;
+        }
+        Ok(health)
     }
 
     /// Runs one script call on the shared connection.

@@ -176,10 +176,17 @@ impl Schedule {
     /// Up to `count` occurrences from `from`, the same ones the runs are planned on (without jitter); none
     /// for a schedule that is `done` or `dead`.
     pub fn upcoming(&self, from: Timestamp, count: usize) -> Vec<Timestamp> {
+        let from = self.counted_from(from);
         match self.status {
             ScheduleStatus::Done | ScheduleStatus::Dead => Vec::new(),
             ScheduleStatus::Active | ScheduleStatus::Paused => self.calendar().upcoming(from, count),
         }
+    }
+
+    /// Where [`Schedule::upcoming`] starts counting when asked from `from`: no occurrence comes before the
+    /// schedule's start (`start_at`, or the anchor of its interval grid).
+    pub fn counted_from(&self, from: Timestamp) -> Timestamp {
+        from.max(self.calendar().not_before.unwrap_or(self.anchor_at))
     }
 
     /// Up to `limit` occurrences of the rule from `from` to `to` (both included), ignoring `start_at` and
