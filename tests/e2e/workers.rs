@@ -241,3 +241,28 @@ async fn failures_are_logged_at_warn_with_their_error_and_requests_in_an_access_
         let _ = std::fs::remove_file(log);
     }
 }
+
+#[tokio::test]
+async fn the_alert_webhook_hears_of_a_dead_schedule_and_of_a_recovery() {
+    let redis = TestRedis::start();
+    let app = spawn_app(&redis).await;
+    let target = crate::support::Target::start().await;
+    let env = vec![("RECUR_ALERT_WEBHOOK", target.url("/alert"))];
+    let _worker = spawn_worker(&redis, WorkerOptions { env, ..WorkerOptions::default() });
+    let doomed =
+        app.post_workflow(json!([{"kind": "http", "url": "http://169.254.169.254/", "timeout_seconds": 1}])).await;
+    let dead = app.post_schedule(json!({"workflow_id": doomed, "interval_seconds": 1, "retry_max": 0})).await;
+    let flaky = app.post_workflow(json!([{"kind": "http", "url": target.url("/fail-first/1/flaky")}])).await;
+    let recovering = app
+        .post_schedule(json!({"workflow_id": flaky, "interval_seconds": 1, "retry_max": 2, "repeat_count": 1}))
+        .await;
+    wait_until(Duration::from_secs(20), "both alerts arrived", || async { target.count("/alert") >= 2 }).await;
+
+    let alerts = target.bodies("/alert");
+    let of = |event: &str| alerts.iter().find(|alert| alert["event"] == event).cloned().unwrap_or(Value::Null);
+    let died = of("schedule_dead");
+    assert_eq!(died["schedule_id"], dead["id"], "{alerts:?}");
+    assert!(died["error"].as_str().unwrap_or_default().contains("egress policy"), "{died}");
+    assert_eq!(of("schedule_recovered")["schedule_id"], recovering["id"], "{alerts:?}");
+    assert_eq!(alerts.len(), 2, "a failure that is retried raises no alert: {alerts:?}");
+}

@@ -12,6 +12,7 @@
 //! # }
 //! ```
 
+mod alerts;
 mod cancels;
 mod egress;
 mod executor;

@@ -18,6 +18,7 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use crate::{
     Executor, Handlers, Settings,
+    alerts::Alerts,
     cancels::Cancels,
     finisher::Finisher,
     heartbeat,
@@ -56,6 +57,8 @@ struct Context {
     held: Mutex<HashSet<JobId>>,
     /// What this worker did, for `RECUR_METRICS_ADDR`.
     metrics: Arc<Metrics>,
+    /// Posts alerts to `RECUR_ALERT_WEBHOOK`.
+    alerts: Alerts,
 }
 
 /// Runs a worker offering `handlers` until SIGTERM or SIGINT, then drains it.
@@ -77,6 +80,7 @@ pub async fn run(settings: Settings, handlers: Handlers, shutdown: CancellationT
     let report = store.reconcile().await.context("start-up recovery failed")?;
     let metrics = Arc::new(Metrics::default());
     metrics.reconciled(&report);
+    let settings_alert_webhook = settings.alert_webhook.clone();
     tracing::info!(worker.id = %settings.worker_id, concurrency = settings.concurrency,
         "worker {} started on queues [{}] with concurrency {}; start-up recovery promoted {}, requeued {}, recovered {}",
         settings.worker_id, settings.queues.iter().map(QueueName::as_str).collect::<Vec<_>>().join(", "),
@@ -104,6 +108,7 @@ pub async fn run(settings: Settings, handlers: Handlers, shutdown: CancellationT
         hand_back: CancellationToken::new(),
         held: Mutex::default(),
         metrics,
+        alerts: Alerts::start(settings_alert_webhook),
     });
     let background = CancellationToken::new();
     let wake = Arc::new(Notify::new());
@@ -340,6 +345,7 @@ async fn run_job(context: Arc<Context>, started: StartedJob, permit: OwnedSemaph
             Ok(FinishOutcome::Recorded | FinishOutcome::RecordedWithoutSchedule) => {
                 let duration = Duration::from_millis(duration_ms);
                 context.metrics.run_finished(queue, execution.state.as_str(), Some(duration));
+                context.alerts.on_end(&started, &outcome);
                 if let Some(error) = execution.error.as_deref().filter(|_| execution.state == ExecutionState::Failed) {
                     return tracing::warn!(job.id = %job, execution.state = "failed", duration_ms, error,
                         "job {job} failed in {duration_ms} ms: {error}");

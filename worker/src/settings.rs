@@ -29,6 +29,8 @@ pub struct Settings {
     pub egress: EgressPolicy,
     /// Where to serve `/metrics`, `/healthz` and `/readyz` (`RECUR_METRICS_ADDR`); none when empty.
     pub metrics_addr: Option<std::net::SocketAddr>,
+    /// Where to POST alerts (`RECUR_ALERT_WEBHOOK`); none when empty.
+    pub alert_webhook: Option<String>,
 }
 
 impl Settings {
@@ -59,6 +61,7 @@ impl Settings {
             retention: retention_from_env()?,
             egress: EgressPolicy::from_env()?,
             metrics_addr: metrics_addr_from_env()?,
+            alert_webhook: alert_webhook_from_env()?,
         })
     }
 }
@@ -74,6 +77,18 @@ fn metrics_addr_from_env() -> Result<Option<std::net::SocketAddr>, ConfigError> 
         value: addr,
         reason: error.to_string(),
     })
+}
+
+/// `RECUR_ALERT_WEBHOOK`: an `http(s)://` URL, or none when unset or empty.
+fn alert_webhook_from_env() -> Result<Option<String>, ConfigError> {
+    let url: String = env_or("RECUR_ALERT_WEBHOOK", String::new())?;
+    if url.is_empty() {
+        return Ok(None);
+    }
+    match reqwest::Url::parse(&url) {
+        Ok(parsed) if matches!(parsed.scheme(), "http" | "https") => Ok(Some(url)),
+        _ => Err(ConfigError { name: "RECUR_ALERT_WEBHOOK", value: url, reason: "must be an http(s) URL".to_string() }),
+    }
 }
 
 /// `host-pid-random`, unique across restarts and machines.

@@ -191,7 +191,7 @@ impl Schedule {
     }
 
     /// The schedule after the job `job` (due at `due`) ended with `execution` at `now`, and the job to enqueue
-    /// next, if any. This is where the timing rules of the spec (§3.2) and `docs/cron.md` live.
+    /// next, if any. This is where the timing rules of `docs/cron.md` live.
     pub fn settled(
         &self,
         job: &JobId,
