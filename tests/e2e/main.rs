@@ -4,6 +4,7 @@
 mod api;
 mod calendar;
 mod chaos;
+mod cli;
 mod compose;
 mod metrics;
 mod recovery;

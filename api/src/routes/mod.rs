@@ -63,6 +63,7 @@ pub fn router(state: AppState) -> Router {
         .route("/executions/{id}", get(executions::show_execution))
         .route("/executions/{id}/cancel", post(executions::cancel_execution))
         .route("/admin/tick", post(admin::tick))
+        .route("/status", get(admin::status))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz));
     Router::new()

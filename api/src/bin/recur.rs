@@ -1,0 +1,628 @@
+//! `recur`: the command-line client of the REST API (`docs/operations.md`).
+//!
+//! Human tables by default, `--json` for scripts. Exit codes: 0 done, 1 the API refused (its error message
+//! on one line), 2 bad usage or input, 3 the API could not be reached.
+
+use std::{path::PathBuf, process::ExitCode, time::Duration};
+
+use clap::{Args, Parser, Subcommand};
+use comfy_table::{Table, presets::UTF8_BORDERS_ONLY};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+/// Drive recur over its REST API.
+#[derive(Parser)]
+#[command(version)]
+struct Cli {
+    /// The API's base URL.
+    #[arg(long, env = "RECUR_API_URL", default_value = "http://127.0.0.1:8080/api/v1", global = true)]
+    api_url: String,
+    /// A bearer key, when the API has keys.
+    #[arg(long, env = "RECUR_API_KEY", hide_env_values = true, global = true)]
+    api_key: Option<String>,
+    /// Print the API's JSON instead of tables.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Queues, workers, schedules by status, and what is failing.
+    Status,
+    /// Scheduled jobs.
+    #[command(subcommand)]
+    Schedules(Schedules),
+    /// Workflows.
+    #[command(subcommand)]
+    Workflows(Workflows),
+    /// Run history.
+    #[command(subcommand)]
+    Executions(Executions),
+}
+
+#[derive(Subcommand)]
+enum Schedules {
+    /// Schedules, newest first.
+    List(ListArgs),
+    Get {
+        id: String,
+    },
+    /// Create one from a JSON file (the body of POST /schedules).
+    Create(FileArg),
+    /// Change one with a JSON file (the body of PATCH /schedules/{id}).
+    Patch {
+        id: String,
+        #[command(flatten)]
+        file: FileArg,
+    },
+    /// Create or update by name each schedule in a JSON file, or in every `*.json` file of a directory. A
+    /// schedule may name its workflow (`"workflow": "<name>"`) instead of giving `workflow_id`.
+    Apply(FileArg),
+    Pause {
+        id: String,
+    },
+    Resume {
+        id: String,
+    },
+    /// Run it once now, beside its regular runs.
+    Trigger {
+        id: String,
+    },
+    /// Make a done or dead schedule active again.
+    Restart {
+        id: String,
+    },
+    Delete {
+        id: String,
+    },
+    /// Its next occurrences.
+    Upcoming {
+        id: String,
+        #[arg(long, default_value_t = 10)]
+        count: u32,
+    },
+    /// Run each occurrence between two instants (RFC 3339) once, in order.
+    Backfill {
+        id: String,
+        #[arg(long)]
+        from: String,
+        #[arg(long)]
+        to: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum Workflows {
+    List(ListArgs),
+    Get {
+        id: String,
+    },
+    /// Create or replace by name each workflow in a JSON file, or in every `*.json` file of a directory.
+    Apply(FileArg),
+    /// Run it once now, with an optional JSON payload.
+    Run {
+        id: String,
+        #[arg(long)]
+        payload: Option<String>,
+    },
+    /// Every version it had.
+    Versions {
+        id: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum Executions {
+    /// Executions across schedules, newest first.
+    List {
+        #[arg(long)]
+        schedule: Option<String>,
+        #[arg(long)]
+        workflow: Option<String>,
+        #[arg(long)]
+        state: Option<String>,
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+    },
+    Get {
+        id: String,
+    },
+    /// Ask the worker running it to stop it.
+    Cancel {
+        id: String,
+        #[arg(long)]
+        count_as_failure: bool,
+    },
+    /// Follow new executions as they start and end, until Ctrl-C.
+    Tail {
+        #[arg(long)]
+        schedule: Option<String>,
+        #[arg(long)]
+        workflow: Option<String>,
+    },
+}
+
+#[derive(Args)]
+struct ListArgs {
+    #[arg(long, default_value_t = 50)]
+    limit: u32,
+    /// Only this status (schedules).
+    #[arg(long)]
+    status: Option<String>,
+}
+
+#[derive(Args)]
+struct FileArg {
+    /// A JSON file, or a directory of them (`apply`).
+    #[arg(short = 'f', long = "file")]
+    path: PathBuf,
+}
+
+/// Why a command failed, and its exit code.
+enum Failure {
+    /// The API answered with an error (exit 1).
+    Refused(String),
+    /// The command line or a file is wrong (exit 2).
+    Usage(String),
+    /// No answer from the API (exit 3).
+    Unreachable(String),
+}
+
+type Outcome<T = ()> = Result<T, Failure>;
+
+struct Client {
+    http: reqwest::Client,
+    base: String,
+    key: Option<String>,
+}
+
+impl Client {
+    async fn call(&self, method: Method, path: &str, body: Option<&Value>) -> Outcome<Value> {
+        let mut request = self.http.request(method, format!("{}{path}", self.base.trim_end_matches('/')));
+        if let Some(key) = &self.key {
+            request = request.bearer_auth(key);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().await.map_err(|error| Failure::Unreachable(format!("{}: {error}", self.base)))?;
+        let status = response.status();
+        let text = response.text().await.map_err(|error| Failure::Unreachable(error.to_string()))?;
+        let answer: Value =
+            if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        if status.is_success() {
+            return Ok(answer);
+        }
+        let message = answer["error"]["message"].as_str().map_or_else(|| format!("{status}"), str::to_string);
+        let field = answer["error"]["field"].as_str().map(|field| format!(" ({field})")).unwrap_or_default();
+        let items = answer["error"]["items"].as_array().map_or(String::new(), |items| {
+            let each: Vec<String> = items
+                .iter()
+                .map(|item| format!("#{}: {}", item["index"], item["message"].as_str().unwrap_or("")))
+                .collect();
+            format!(": {}", each.join("; "))
+        });
+        Err(Failure::Refused(format!("{} {message}{field}{items}", status.as_u16())))
+    }
+
+    async fn get(&self, path: &str) -> Outcome<Value> {
+        self.call(Method::GET, path, None).await
+    }
+
+    /// Every item of a listing, following its cursors.
+    async fn all(&self, path: &str) -> Outcome<Vec<Value>> {
+        let separator = if path.contains('?') { '&' } else { '?' };
+        let mut items = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let page_path = match &cursor {
+                Some(cursor) => format!("{path}{separator}limit=500&cursor={cursor}"),
+                None => format!("{path}{separator}limit=500"),
+            };
+            let page = self.get(&page_path).await?;
+            items.extend(page["items"].as_array().cloned().unwrap_or_default());
+            match page["next_cursor"].as_str() {
+                Some(next) => cursor = Some(next.to_string()),
+                None => return Ok(items),
+            }
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let client = Client { http: reqwest::Client::new(), base: cli.api_url.clone(), key: cli.api_key.clone() };
+    match run(&client, cli.command, cli.json).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            let (code, message) = match failure {
+                Failure::Refused(message) => (1, message),
+                Failure::Usage(message) => (2, message),
+                Failure::Unreachable(message) => (3, format!("cannot reach the recur API at {message}")),
+            };
+            eprintln!("recur: {}", message.replace('\n', " "));
+            ExitCode::from(code)
+        }
+    }
+}
+
+async fn run(client: &Client, command: Command, json: bool) -> Outcome {
+    let print = |value: &Value, table: fn(&Value) -> Table| {
+        if json {
+            println!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
+        } else {
+            println!("{}", table(value));
+        }
+    };
+    match command {
+        Command::Status => {
+            let overview = client.get("/status").await?;
+            let dead = client.get("/schedules?status=dead&limit=20").await?;
+            let status = json!({ "overview": overview, "dead_schedules": dead["items"] });
+            print(&status, status_table);
+        }
+        Command::Schedules(command) => schedules(client, command, &print).await?,
+        Command::Workflows(command) => workflows(client, command, &print).await?,
+        Command::Executions(command) => executions(client, command, json, &print).await?,
+    }
+    Ok(())
+}
+
+async fn schedules(client: &Client, command: Schedules, print: &impl Fn(&Value, fn(&Value) -> Table)) -> Outcome {
+    let one = |value: &Value| schedules_table(&json!({ "items": [value] }));
+    match command {
+        Schedules::List(args) => {
+            let status = args.status.map(|status| format!("&status={status}")).unwrap_or_default();
+            print(&client.get(&format!("/schedules?limit={}{status}", args.limit)).await?, schedules_table);
+        }
+        Schedules::Get { id } => print(&client.get(&format!("/schedules/{id}")).await?, one),
+        Schedules::Create(file) => {
+            print(&client.call(Method::POST, "/schedules", Some(&read_json(&file.path)?)).await?, one)
+        }
+        Schedules::Patch { id, file } => {
+            print(&client.call(Method::PATCH, &format!("/schedules/{id}"), Some(&read_json(&file.path)?)).await?, one);
+        }
+        Schedules::Apply(file) => {
+            let existing = client.all("/schedules").await?;
+            let workflows = client.all("/workflows").await?;
+            let mut applied = Vec::new();
+            for mut body in read_all(&file.path)? {
+                name_workflow(&mut body, &workflows)?;
+                let name = body["name"]
+                    .as_str()
+                    .ok_or_else(|| Failure::Usage("every schedule to apply needs a name".to_string()))?;
+                let named: Vec<&Value> = existing.iter().filter(|schedule| schedule["name"] == name).collect();
+                let answer = match named.as_slice() {
+                    [] => client.call(Method::POST, "/schedules", Some(&body)).await?,
+                    [one] => {
+                        let id = one["id"].as_str().unwrap_or_default();
+                        client.call(Method::PATCH, &format!("/schedules/{id}"), Some(&body)).await?
+                    }
+                    _ => {
+                        return Err(Failure::Usage(format!(
+                            "{} schedules are named {name:?}; apply needs one",
+                            named.len()
+                        )));
+                    }
+                };
+                applied.push(answer);
+            }
+            print(&json!({ "items": applied }), schedules_table);
+        }
+        Schedules::Pause { id } => {
+            print(&client.call(Method::POST, &format!("/schedules/{id}/pause"), None).await?, one)
+        }
+        Schedules::Resume { id } => {
+            print(&client.call(Method::POST, &format!("/schedules/{id}/resume"), None).await?, one)
+        }
+        Schedules::Restart { id } => {
+            print(&client.call(Method::POST, &format!("/schedules/{id}/restart"), None).await?, one)
+        }
+        Schedules::Trigger { id } => {
+            print(&client.call(Method::POST, &format!("/schedules/{id}/trigger"), None).await?, fields_table)
+        }
+        Schedules::Delete { id } => {
+            client.call(Method::DELETE, &format!("/schedules/{id}"), None).await?;
+            print(&json!({ "deleted": id }), fields_table);
+        }
+        Schedules::Upcoming { id, count } => {
+            print(&client.get(&format!("/schedules/{id}/upcoming?count={count}")).await?, fields_table);
+        }
+        Schedules::Backfill { id, from, to } => {
+            let body = json!({ "from": from, "to": to });
+            print(&client.call(Method::POST, &format!("/schedules/{id}/backfill"), Some(&body)).await?, fields_table);
+        }
+    }
+    Ok(())
+}
+
+async fn workflows(client: &Client, command: Workflows, print: &impl Fn(&Value, fn(&Value) -> Table)) -> Outcome {
+    let one = |value: &Value| workflows_table(&json!({ "items": [value] }));
+    match command {
+        Workflows::List(args) => {
+            print(&client.get(&format!("/workflows?limit={}", args.limit)).await?, workflows_table)
+        }
+        Workflows::Get { id } => print(&client.get(&format!("/workflows/{id}")).await?, one),
+        Workflows::Apply(file) => {
+            let existing = client.all("/workflows").await?;
+            let mut applied = Vec::new();
+            for body in read_all(&file.path)? {
+                let name = body["name"]
+                    .as_str()
+                    .ok_or_else(|| Failure::Usage("every workflow to apply needs a name".to_string()))?;
+                let answer = match existing.iter().find(|workflow| workflow["name"] == name) {
+                    None => client.call(Method::POST, "/workflows", Some(&body)).await?,
+                    // Unchanged: no new version.
+                    Some(current)
+                        if current["steps"] == body["steps"]
+                            && current["max_concurrency"]
+                                == body.get("max_concurrency").cloned().unwrap_or(Value::Null) =>
+                    {
+                        current.clone()
+                    }
+                    Some(current) => {
+                        let id = current["id"].as_str().unwrap_or_default();
+                        client.call(Method::PUT, &format!("/workflows/{id}"), Some(&body)).await?
+                    }
+                };
+                applied.push(answer);
+            }
+            print(&json!({ "items": applied }), workflows_table);
+        }
+        Workflows::Run { id, payload } => {
+            let payload: Value = match payload {
+                Some(text) => serde_json::from_str(&text)
+                    .map_err(|error| Failure::Usage(format!("--payload is not JSON: {error}")))?,
+                None => json!({}),
+            };
+            let body = json!({ "payload": payload });
+            print(&client.call(Method::POST, &format!("/workflows/{id}/run"), Some(&body)).await?, fields_table);
+        }
+        Workflows::Versions { id } => {
+            let current = client.get(&format!("/workflows/{id}")).await?;
+            let mut versions = Vec::new();
+            for version in 1..=current["version"].as_u64().unwrap_or(1) {
+                versions.push(client.get(&format!("/workflows/{id}/versions/{version}")).await?);
+            }
+            print(&json!({ "items": versions }), workflows_table);
+        }
+    }
+    Ok(())
+}
+
+async fn executions(
+    client: &Client,
+    command: Executions,
+    json: bool,
+    print: &impl Fn(&Value, fn(&Value) -> Table),
+) -> Outcome {
+    let filter = |schedule: Option<String>, workflow: Option<String>| {
+        let mut query = String::new();
+        for (name, value) in [("schedule_id", schedule), ("workflow_id", workflow)] {
+            if let Some(value) = value {
+                query.push_str(&format!("&{name}={value}"));
+            }
+        }
+        query
+    };
+    match command {
+        Executions::List { schedule, workflow, state, limit } => {
+            let state = state.map(|state| format!("&state={state}")).unwrap_or_default();
+            let path = format!("/executions?limit={limit}{}{state}", filter(schedule, workflow));
+            print(&client.get(&path).await?, executions_table);
+        }
+        Executions::Get { id } => print(&client.get(&format!("/executions/{id}")).await?, fields_table),
+        Executions::Cancel { id, count_as_failure } => {
+            let path = format!("/executions/{id}/cancel?count_as_failure={count_as_failure}");
+            print(&client.call(Method::POST, &path, None).await?, fields_table);
+        }
+        Executions::Tail { schedule, workflow } => {
+            let path = format!("/executions?limit=50{}", filter(schedule, workflow));
+            let mut seen = std::collections::HashMap::<String, String>::new();
+            let colour = !json && std::io::IsTerminal::is_terminal(&std::io::stdout());
+            loop {
+                let page = client.get(&path).await?;
+                let mut items = page["items"].as_array().cloned().unwrap_or_default();
+                items.reverse();
+                for execution in items {
+                    let id = execution["id"].as_str().unwrap_or_default().to_string();
+                    let state = execution["state"].as_str().unwrap_or_default().to_string();
+                    if seen.get(&id) == Some(&state) {
+                        continue;
+                    }
+                    seen.insert(id.clone(), state.clone());
+                    if json {
+                        println!("{execution}");
+                    } else {
+                        let shown = if colour { paint(&state) } else { state.clone() };
+                        let error = execution["error"].as_str().map(|error| format!("  {error}")).unwrap_or_default();
+                        println!("{}  {id}  {shown}{error}", execution["started_at"].as_str().unwrap_or(""));
+                    }
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A schedule body may name its workflow (`"workflow": "<name>"`) instead of giving its id, so files can be
+/// applied to any deployment: the name is replaced by the id of that workflow.
+fn name_workflow(body: &mut Value, workflows: &[Value]) -> Outcome {
+    let Some(object) = body.as_object_mut() else {
+        return Err(Failure::Usage("a schedule must be a JSON object".to_string()));
+    };
+    let Some(name) = object.remove("workflow") else { return Ok(()) };
+    let found = workflows.iter().find(|workflow| workflow["name"] == name);
+    let id = found.ok_or_else(|| Failure::Usage(format!("no workflow is named {name}")))?;
+    object.insert("workflow_id".to_string(), id["id"].clone());
+    Ok(())
+}
+
+/// A state in its terminal colour.
+fn paint(state: &str) -> String {
+    let code = match state {
+        "succeeded" => "32",
+        "failed" => "31",
+        "running" => "34",
+        "cancelled" | "skipped" => "33",
+        _ => "0",
+    };
+    format!("\x1b[{code}m{state}\x1b[0m")
+}
+
+/// The body in a file, or every `*.json` file of a directory in name order; a file may hold one object or
+/// an array of them.
+fn read_all(path: &PathBuf) -> Outcome<Vec<Value>> {
+    let files = if path.is_dir() {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(path)
+            .map_err(|error| Failure::Usage(format!("{}: {error}", path.display())))?
+            .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+            .filter(|file| file.extension().is_some_and(|extension| extension == "json"))
+            .collect();
+        files.sort();
+        files
+    } else {
+        vec![path.clone()]
+    };
+    let mut bodies = Vec::new();
+    for file in files {
+        match read_json(&file)? {
+            Value::Array(items) => bodies.extend(items),
+            body => bodies.push(body),
+        }
+    }
+    Ok(bodies)
+}
+
+fn read_json(path: &PathBuf) -> Outcome<Value> {
+    let text = std::fs::read_to_string(path).map_err(|error| Failure::Usage(format!("{}: {error}", path.display())))?;
+    serde_json::from_str(&text).map_err(|error| Failure::Usage(format!("{} is not JSON: {error}", path.display())))
+}
+
+fn table(header: &[&str]) -> Table {
+    let mut table = Table::new();
+    table.load_style(UTF8_BORDERS_ONLY).set_header(header.to_vec());
+    table
+}
+
+/// A cell: a string as it is, anything else as JSON, a missing value as `-`.
+fn cell(value: &Value) -> String {
+    match value {
+        Value::Null => "-".to_string(),
+        Value::String(text) => text.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn schedules_table(page: &Value) -> Table {
+    let mut table = table(&["id", "name", "status", "timing", "next run", "last status", "runs", "errors"]);
+    for schedule in page["items"].as_array().into_iter().flatten() {
+        let timing = match (&schedule["interval_seconds"], &schedule["cron"], &schedule["run_at"]) {
+            (Value::Number(seconds), _, _) => format!("every {seconds} s"),
+            (_, Value::String(cron), _) => format!("{cron} {}", cell(&schedule["timezone"])),
+            (_, _, at) => format!("once at {}", cell(at)),
+        };
+        table.add_row([
+            cell(&schedule["id"]),
+            cell(&schedule["name"]),
+            cell(&schedule["status"]),
+            timing,
+            cell(&schedule["next_run_at"]),
+            cell(&schedule["last_status"]),
+            cell(&schedule["run_count"]),
+            cell(&schedule["error_count"]),
+        ]);
+    }
+    table
+}
+
+fn workflows_table(page: &Value) -> Table {
+    let mut table = table(&["id", "name", "version", "steps", "max concurrency", "updated"]);
+    for workflow in page["items"].as_array().into_iter().flatten() {
+        let steps: Vec<String> =
+            workflow["steps"].as_array().into_iter().flatten().map(|step| cell(&step["kind"])).collect();
+        table.add_row([
+            cell(&workflow["id"]),
+            cell(&workflow["name"]),
+            cell(&workflow["version"]),
+            steps.join(", "),
+            cell(&workflow["max_concurrency"]),
+            cell(&workflow["updated_at"]),
+        ]);
+    }
+    table
+}
+
+fn executions_table(page: &Value) -> Table {
+    let mut table = table(&["id", "state", "started", "ms", "worker", "error"]);
+    for execution in page["items"].as_array().into_iter().flatten() {
+        table.add_row([
+            cell(&execution["id"]),
+            cell(&execution["state"]),
+            cell(&execution["started_at"]),
+            cell(&execution["duration_ms"]),
+            cell(&execution["worker_id"]),
+            cell(&execution["error"]),
+        ]);
+    }
+    table
+}
+
+/// Any object, one field a row.
+fn fields_table(value: &Value) -> Table {
+    let mut table = table(&["field", "value"]);
+    for (name, field) in value.as_object().into_iter().flatten() {
+        table.add_row([name.clone(), cell(field)]);
+    }
+    table
+}
+
+fn status_table(status: &Value) -> Table {
+    let overview = &status["overview"];
+    let mut table = table(&["what", "state"]);
+    for queue in overview["queues"].as_array().into_iter().flatten() {
+        table.add_row([
+            format!("queue {}", cell(&queue["name"])),
+            format!(
+                "ready {}, delayed {}, running {}, expired leases {}",
+                queue["ready"], queue["delayed"], queue["running"], queue["expired_leases"]
+            ),
+        ]);
+    }
+    let workers = overview["workers"].as_array().map_or(0, Vec::len);
+    table.add_row(["workers".to_string(), format!("{workers} live")]);
+    let counts: Vec<String> = overview["schedules"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(status, count)| format!("{status} {count}"))
+        .collect();
+    table.add_row(["schedules".to_string(), counts.join(", ")]);
+    for dead in status["dead_schedules"].as_array().into_iter().flatten() {
+        table.add_row([
+            format!("dead: {}", cell(&dead["name"])),
+            format!("{}: {}", cell(&dead["id"]), cell(&dead["last_error"])),
+        ]);
+    }
+    for (key, detail) in overview["corrupt_records"].as_object().into_iter().flatten() {
+        table.add_row([format!("corrupt: {key}"), cell(detail)]);
+    }
+    table
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cells_show_strings_as_they_are_and_missing_values_as_a_dash() {
+        assert_eq!(
+            (cell(&json!("a")), cell(&json!(3)), cell(&Value::Null)),
+            ("a".to_string(), "3".to_string(), "-".to_string())
+        );
+    }
+}

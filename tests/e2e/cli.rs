@@ -1,0 +1,71 @@
+//! The `recur` command-line client, driven end to end against a real API.
+
+use std::process::{Command, Output};
+
+use serde_json::{Value, json};
+
+use crate::support::{TestApp, TestRedis, binary, spawn_app_with};
+
+fn recur(app: &TestApp, args: &[&str]) -> Output {
+    Command::new(binary("recur"))
+        .args(args)
+        .env("RECUR_API_URL", &app.base)
+        .env("RECUR_API_KEY", "cli-key")
+        .output()
+        .expect("run recur")
+}
+
+fn json_of(output: &Output) -> Value {
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    serde_json::from_slice(&output.stdout).expect("JSON out")
+}
+
+#[tokio::test]
+async fn a_directory_of_workflows_and_schedules_applies_idempotently_and_the_cli_drives_them() {
+    let redis = TestRedis::start();
+    let app = spawn_app_with(&redis, &[("RECUR_API_KEYS", "cli-key")]).await;
+    let dir = std::env::temp_dir().join(format!("recur-cli-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(dir.join("workflows")).unwrap();
+    std::fs::create_dir_all(dir.join("schedules")).unwrap();
+    let workflow = json!({"name": "nightly", "steps": [{"kind": "log", "message": "hi"}]});
+    std::fs::write(dir.join("workflows/nightly.json"), workflow.to_string()).unwrap();
+    let schedule =
+        json!({"name": "nightly-report", "workflow": "nightly", "cron": "0 2 * * *", "timezone": "Europe/Berlin"});
+    std::fs::write(dir.join("schedules/report.json"), schedule.to_string()).unwrap();
+    let (workflows, schedules) = (dir.join("workflows"), dir.join("schedules"));
+    let (workflows, schedules) = (workflows.to_str().unwrap(), schedules.to_str().unwrap());
+
+    for _ in 0..2 {
+        let applied = json_of(&recur(&app, &["workflows", "apply", "-f", workflows, "--json"]));
+        assert_eq!(applied["items"][0]["version"], 1, "an unchanged workflow gets no new version");
+        let applied = json_of(&recur(&app, &["schedules", "apply", "-f", schedules, "--json"]));
+        assert_eq!(applied["items"][0]["cron"], "0 2 * * *");
+    }
+    let listed = json_of(&recur(&app, &["schedules", "list", "--json"]));
+    let items = listed["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "applied twice, one schedule: {listed}");
+    let id = items[0]["id"].as_str().unwrap().to_string();
+
+    let paused = json_of(&recur(&app, &["schedules", "pause", &id, "--json"]));
+    assert_eq!(paused["status"], "paused");
+    let status = json_of(&recur(&app, &["status", "--json"]));
+    assert_eq!(status["overview"]["schedules"]["paused"], 1, "{status}");
+    let table = recur(&app, &["schedules", "get", &id]);
+    assert!(String::from_utf8_lossy(&table.stdout).contains("nightly-report"), "a human table by default");
+
+    // The API's refusal: exit 1 and its message on one line.
+    let missing = recur(&app, &["schedules", "get", &uuid::Uuid::new_v4().to_string()]);
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert_eq!((missing.status.code(), stderr.trim().lines().count()), (Some(1), 1), "{stderr}");
+    assert!(stderr.starts_with("recur: 404"), "{stderr}");
+    // A bad file: exit 2. No API: exit 3.
+    let bad = recur(&app, &["schedules", "create", "-f", "/nonexistent.json"]);
+    assert_eq!(bad.status.code(), Some(2));
+    let nowhere = Command::new(binary("recur"))
+        .args(["status"])
+        .env("RECUR_API_URL", format!("http://127.0.0.1:{}/api/v1", recur_common::testing::free_port()))
+        .output()
+        .unwrap();
+    assert_eq!(nowhere.status.code(), Some(3), "{}", String::from_utf8_lossy(&nowhere.stderr));
+    let _ = std::fs::remove_dir_all(dir);
+}
