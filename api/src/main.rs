@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches, Parser};
 use recur_api::{Application, Settings};
 
 // glibc's malloc was a third of the worker's CPU per job (many small, short-lived allocations across
@@ -11,8 +11,8 @@ use recur_api::{Application, Settings};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// The recur REST API. Configured by environment variables (REDIS_URL, RECUR_API_ADDR, RECUR_API_KEYS, ...;
-/// see the README).
+/// The recur REST API. Every setting is an environment variable (see the README) or the flag below; a flag
+/// wins over its variable.
 #[derive(Parser)]
 #[command(version)]
 struct Cli {
@@ -24,7 +24,13 @@ struct Cli {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let settings = Settings::all();
+    let matches = recur_common::config::with_setting_flags(Cli::command(), &settings).get_matches();
+    recur_common::config::use_flags(&matches, &settings);
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(error) => error.exit(),
+    };
     recur_common::telemetry::init();
     let result = if cli.check_health { check_health().await } else { serve().await };
     match result {

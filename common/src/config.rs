@@ -1,6 +1,6 @@
 //! Settings that both binaries share, and the one helper that reads environment variables.
 
-use std::{ops::RangeInclusive, str::FromStr, time::Duration};
+use std::{collections::HashMap, ops::RangeInclusive, str::FromStr, sync::OnceLock, time::Duration};
 
 /// How long a Redis command may take before it fails, unless `RECUR_REDIS_TIMEOUT_MS` says otherwise:
 /// long enough for a big page or a short stall, short enough that an unreachable Redis is noticed.
@@ -77,14 +77,69 @@ pub struct ConfigError {
     pub reason: String,
 }
 
-/// Reads `name` and parses it, or returns `default` when it is unset or empty.
+/// A variable a binary reads, which it also takes as a command-line flag: the variable's name without
+/// `RECUR_`, in lower case with dashes (`RECUR_LEASE_SECONDS` is `--lease-seconds`).
+#[derive(Debug, Clone, Copy)]
+pub struct Setting {
+    pub variable: &'static str,
+    pub help: &'static str,
+}
+
+/// The settings both binaries read.
+pub const SHARED_SETTINGS: &[Setting] = &[
+    Setting { variable: "REDIS_URL", help: "redis:// or rediss:// URL, with password and db index" },
+    Setting { variable: "RECUR_PREFIX", help: "first segment of every key (its hash tag)" },
+    Setting { variable: "RECUR_REDIS_TIMEOUT_MS", help: "how long a Redis command may take, ms" },
+    Setting { variable: "RECUR_EXECUTION_KEEP", help: "executions kept per schedule" },
+    Setting { variable: "RECUR_EXECUTION_TTL_DAYS", help: "days an execution is kept" },
+    Setting { variable: "RECUR_LOG_FORMAT", help: "json for JSON log lines" },
+];
+
+/// Values given as flags; they win over the environment. Recorded once, at start, by [`use_flags`].
+static FLAGS: OnceLock<HashMap<&'static str, String>> = OnceLock::new();
+
+impl Setting {
+    fn flag(self) -> String {
+        self.variable.trim_start_matches("RECUR_").to_lowercase().replace('_', "-")
+    }
+}
+
+/// `command` with a `--flag VALUE` for each of `settings` (its help names the variable).
+pub fn with_setting_flags(mut command: clap::Command, settings: &[Setting]) -> clap::Command {
+    for setting in settings {
+        command = command.arg(
+            clap::Arg::new(setting.variable)
+                .long(setting.flag())
+                .value_name("VALUE")
+                .global(true)
+                .help(format!("{} [env: {}]", setting.help, setting.variable)),
+        );
+    }
+    command
+}
+
+/// Records the flags of `settings` given in `matches`, so that [`env_or`] reads them before the environment.
+pub fn use_flags(matches: &clap::ArgMatches, settings: &[Setting]) {
+    let given = settings
+        .iter()
+        .filter_map(|setting| Some((setting.variable, matches.get_one::<String>(setting.variable)?.clone())))
+        .collect();
+    let _first_call_wins = FLAGS.set(given);
+}
+
+/// The value of `name`: its flag if one was given, else the environment's.
+pub fn lookup(name: &str) -> Option<String> {
+    FLAGS.get().and_then(|flags| flags.get(name).cloned()).or_else(|| std::env::var(name).ok())
+}
+
+/// Reads `name` (a flag, or the environment) and parses it, or returns `default` when it is unset or empty.
 pub fn env_or<T>(name: &'static str, default: T) -> Result<T, ConfigError>
 where
     T: FromStr,
     T::Err: std::fmt::Display,
 {
-    match std::env::var(name) {
-        Ok(value) if !value.trim().is_empty() => {
+    match lookup(name) {
+        Some(value) if !value.trim().is_empty() => {
             value.trim().parse().map_err(|error: T::Err| ConfigError { name, value, reason: error.to_string() })
         }
         _ => Ok(default),

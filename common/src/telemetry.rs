@@ -12,6 +12,6 @@ pub fn init() {
         .with_env_filter(filter)
         .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
-    let json = std::env::var("RECUR_LOG_FORMAT").is_ok_and(|format| format == "json");
+    let json = crate::config::lookup("RECUR_LOG_FORMAT").is_some_and(|format| format == "json");
     let _already_set = if json { builder.json().try_init() } else { builder.try_init() };
 }

@@ -266,3 +266,49 @@ async fn the_alert_webhook_hears_of_a_dead_schedule_and_of_a_recovery() {
     assert_eq!(of("schedule_recovered")["schedule_id"], recovering["id"], "{alerts:?}");
     assert_eq!(alerts.len(), 2, "a failure that is retried raises no alert: {alerts:?}");
 }
+
+#[tokio::test]
+async fn every_setting_is_a_flag_too_and_a_flag_wins_over_its_variable() {
+    let help = |name: &str| {
+        let output = Command::new(binary(name)).arg("--help").output().expect("run --help");
+        assert!(output.status.success());
+        String::from_utf8(output.stdout).expect("utf-8")
+    };
+    let helps = help("recur-api") + &help("recur-worker");
+    let documented = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../.env.example")).unwrap();
+    for line in documented.lines().filter(|line| !line.starts_with('#') && line.contains('=')) {
+        let variable = line.split('=').next().unwrap();
+        if variable != "RUST_LOG" {
+            assert!(helps.contains(&format!("[env: {variable}]")), "{variable} is not a flag:\n{helps}");
+        }
+    }
+    assert!(helps.contains("--lease-seconds") && helps.contains("--api-addr") && helps.contains("--redis-url"));
+
+    // The flag wins: the worker refuses its flag's value, not the variable's.
+    let output = Command::new(binary("recur-worker"))
+        .args(["--concurrency", "0"])
+        .env("RECUR_CONCURRENCY", "8")
+        .env("REDIS_URL", "redis://127.0.0.1:1")
+        .output()
+        .expect("run recur-worker");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("RECUR_CONCURRENCY=\"0\""), "{stderr}");
+    // And the API listens where its flag says.
+    let redis = TestRedis::start();
+    let port = recur_common::testing::free_port();
+    let mut api = Command::new(binary("recur-api"))
+        .args(["--api-addr", &format!("127.0.0.1:{port}"), "--redis-url", &redis.url()])
+        .env("RECUR_API_ADDR", "127.0.0.1:1")
+        .env("RUST_LOG", "off")
+        .spawn()
+        .expect("spawn recur-api");
+    wait_until(Duration::from_secs(20), "recur-api answers on its flag's address", || async move {
+        reqwest::get(format!("http://127.0.0.1:{port}/healthz"))
+            .await
+            .is_ok_and(|response| response.status().is_success())
+    })
+    .await;
+    let _ = api.kill();
+    let _ = api.wait();
+}

@@ -2,7 +2,7 @@
 
 use std::{process::ExitCode, sync::Arc};
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use recur_common::{clock::SystemClock, config::RedisSettings, store::Store};
 use recur_worker::{Handlers, Settings, print_overview, run_until_signal};
 
@@ -11,8 +11,8 @@ use recur_worker::{Handlers, Settings, print_overview, run_until_signal};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// A recur worker: takes due jobs from Redis queues, runs their workflows, and plans the next runs.
-/// Configured by environment variables (REDIS_URL, RECUR_QUEUES, RECUR_CONCURRENCY, ...).
+/// A recur worker: takes due jobs from Redis queues, runs their workflows, and plans the next runs. Every
+/// setting is an environment variable (see the README) or the flag below; a flag wins over its variable.
 #[derive(Parser)]
 #[command(version)]
 struct Cli {
@@ -32,7 +32,13 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let settings = Settings::all();
+    let matches = recur_common::config::with_setting_flags(Cli::command(), &settings).get_matches();
+    recur_common::config::use_flags(&matches, &settings);
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(error) => error.exit(),
+    };
     recur_common::telemetry::init();
     let result = match cli.command {
         None => run_worker().await,
