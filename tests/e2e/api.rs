@@ -782,3 +782,25 @@ async fn readyz_loads_every_script_redis_lacks_and_needs_no_key() {
     }
     assert!(cached().await.unwrap_or(0) >= 20, "every script loaded: {:?}", cached().await);
 }
+
+#[tokio::test]
+async fn work_queued_where_no_live_worker_consumes_is_accepted_with_a_warning() {
+    let redis = TestRedis::start();
+    let app = spawn_app(&redis).await;
+    let workflow = app.post_workflow(json!([{"kind": "log", "message": "x"}])).await;
+    let lonely = app.post_schedule(json!({"workflow_id": workflow, "interval_seconds": 60})).await;
+    let warnings = lonely["warnings"]
+        .as_array()
+        .map(|w| w.iter().map(|w| w.as_str().unwrap_or("").to_string()).collect::<Vec<_>>());
+    assert!(warnings.is_some_and(|w| w.len() == 1 && w[0].contains("\"default\"")), "{lonely}");
+
+    let _worker = crate::support::spawn_worker(&redis, crate::support::WorkerOptions::default());
+    crate::support::wait_until(Duration::from_secs(10), "the worker's heartbeat is in", || async {
+        app.post_schedule(json!({"workflow_id": workflow, "interval_seconds": 60})).await.get("warnings").is_none()
+    })
+    .await;
+    let (status, run) =
+        app.request(Method::POST, &format!("/workflows/{workflow}/run"), Some(json!({"queue": "mail"}))).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert!(run["warnings"][0].as_str().unwrap_or_default().contains("\"mail\""), "{run}");
+}

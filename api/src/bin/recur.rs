@@ -583,12 +583,21 @@ fn fields_table(value: &Value) -> Table {
 
 fn status_table(status: &Value) -> Table {
     let overview = &status["overview"];
+    let consumed: Vec<&str> = overview["workers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|worker| worker["description"]["queues"].as_str())
+        .flat_map(|queues| queues.split(','))
+        .collect();
     let mut table = table(&["what", "state"]);
     for queue in overview["queues"].as_array().into_iter().flatten() {
+        let name = queue["name"].as_str().unwrap_or_default();
+        let unserved = if consumed.contains(&name) { "" } else { "; no live worker consumes it" };
         table.add_row([
-            format!("queue {}", cell(&queue["name"])),
+            format!("queue {name}"),
             format!(
-                "ready {}, delayed {}, running {}, expired leases {}",
+                "ready {}, delayed {}, running {}, expired leases {}{unserved}",
                 queue["ready"], queue["delayed"], queue["running"], queue["expired_leases"]
             ),
         ]);

@@ -14,10 +14,10 @@ use axum::{
     response::Response,
     routing::{get, post},
 };
-use recur_common::store::Store;
+use recur_common::{model::QueueName, store::Store};
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
-use std::{net::IpAddr, sync::Arc};
+use std::{collections::BTreeSet, net::IpAddr, sync::Arc};
 
 use crate::{
     error::ApiError,
@@ -76,6 +76,29 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(state.clone(), guard))
         .layer(middleware::from_fn_with_state(state.metrics.clone(), metrics::record_request))
         .with_state(state)
+}
+
+/// Warnings for an answer: one per queue of `queues` that no live worker consumes, since what was queued
+/// there waits until a worker for it starts.
+async fn unserved_queues<'a>(
+    state: &AppState,
+    queues: impl IntoIterator<Item = &'a QueueName>,
+) -> Result<Vec<String>, ApiError> {
+    let consumed = state.store.inspect().consumed_queues().await?;
+    let unserved: BTreeSet<&str> =
+        queues.into_iter().map(QueueName::as_str).filter(|q| !consumed.contains(*q)).collect();
+    Ok(unserved
+        .into_iter()
+        .map(|queue| format!("no live worker consumes queue {queue:?}: its jobs wait until one does"))
+        .collect())
+}
+
+/// `answer` with its `warnings`, when there are any.
+fn with_warnings(mut answer: serde_json::Value, warnings: Vec<String>) -> serde_json::Value {
+    if let (false, Some(object)) = (warnings.is_empty(), answer.as_object_mut()) {
+        object.insert("warnings".to_string(), warnings.into());
+    }
+    answer
 }
 
 /// Paths served without a key, for load balancers and orchestrators.

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::AppState;
+use super::{AppState, unserved_queues, with_warnings};
 use crate::{
     error::ApiError,
     extract::{BulkBody, JsonBody, PathId, QueryParams, page_limit},
@@ -27,8 +27,10 @@ pub struct ListSchedulesQuery {
 pub async fn create_schedule(
     State(state): State<AppState>,
     JsonBody(new): JsonBody<NewSchedule>,
-) -> Result<(StatusCode, Json<Schedule>), ApiError> {
-    Ok((StatusCode::CREATED, Json(state.store.create_schedule(new).await?)))
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let schedule = state.store.create_schedule(new).await?;
+    let warnings = unserved_queues(&state, [&schedule.queue]).await?;
+    Ok((StatusCode::CREATED, Json(with_warnings(json!(schedule), warnings))))
 }
 
 /// `POST /schedules/batch`: up to 1,000 schedules, checked as a whole; 201 with `{"id", "next_run_at"}` of each,
@@ -42,7 +44,8 @@ pub async fn create_schedules(
         .iter()
         .map(|schedule| json!({ "id": schedule.id, "next_run_at": schedule.next_run_at.map(rfc3339) }))
         .collect();
-    Ok((StatusCode::CREATED, Json(json!({ "items": items }))))
+    let warnings = unserved_queues(&state, created.iter().map(|schedule| &schedule.queue)).await?;
+    Ok((StatusCode::CREATED, Json(with_warnings(json!({ "items": items }), warnings))))
 }
 
 pub async fn list_schedules(

@@ -7,7 +7,7 @@ use recur_common::{
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::AppState;
+use super::{AppState, unserved_queues, with_warnings};
 use crate::{
     error::ApiError,
     extract::{BulkBody, JsonBody, PageQuery, PathId, QueryParams, page_limit},
@@ -62,7 +62,8 @@ pub async fn run_workflow(
     JsonBody(run): JsonBody<NewRun>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let queued = state.store.run_workflow(id, run).await?;
-    Ok((StatusCode::ACCEPTED, Json(run_answer(&queued))))
+    let warnings = unserved_queues(&state, [&queued.queue]).await?;
+    Ok((StatusCode::ACCEPTED, Json(with_warnings(run_answer(&queued), warnings))))
 }
 
 /// `POST /workflows/{id}/runs`: up to 1,000 runs, checked as a whole; 202 with each run as
@@ -73,7 +74,9 @@ pub async fn run_workflow_many(
     JsonBody(body): JsonBody<BulkBody<NewRun>>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let runs = state.store.run_workflow_many(id, body.items).await?;
-    Ok((StatusCode::ACCEPTED, Json(json!({ "items": runs.iter().map(run_answer).collect::<Vec<_>>() }))))
+    let warnings = unserved_queues(&state, runs.iter().map(|run| &run.queue)).await?;
+    let answer = json!({ "items": runs.iter().map(run_answer).collect::<Vec<_>>() });
+    Ok((StatusCode::ACCEPTED, Json(with_warnings(answer, warnings))))
 }
 
 /// What an ad-hoc run is known by: its first execution, its job and its queue.

@@ -490,6 +490,21 @@ impl Inspect {
         head.map(|id| id.parse()).transpose()
     }
 
+    /// The queues live workers consume.
+    pub async fn consumed_queues(&self) -> Result<BTreeSet<String>> {
+        let mut conn = self.conn.clone();
+        let ids: Vec<String> = conn.zrange(self.keys.workers(), 0, -1).await?;
+        if ids.is_empty() {
+            return Ok(BTreeSet::new());
+        }
+        let mut pipe = redis::pipe();
+        for id in &ids {
+            pipe.hget(self.keys.worker(id), "queues");
+        }
+        let queues: Vec<Option<String>> = pipe.query_async(&mut conn).await?;
+        Ok(queues.iter().flatten().flat_map(|names| names.split(',').map(str::to_string)).collect())
+    }
+
     /// The handlers live workers offer, of the workers consuming `queue` or of all of them.
     pub async fn offered_handlers(&self, queue: Option<&QueueName>) -> Result<BTreeSet<String>> {
         let mut conn = self.conn.clone();
