@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use clap::{CommandFactory, FromArgMatches, Parser};
+use clap::Parser;
 use recur_api::{Application, Settings};
 
 // glibc's malloc was a third of the worker's CPU per job (many small, short-lived allocations across
@@ -24,13 +24,7 @@ struct Cli {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let settings = Settings::all();
-    let matches = recur_common::config::with_setting_flags(Cli::command(), &settings).get_matches();
-    recur_common::config::use_flags(&matches, &settings);
-    let cli = match Cli::from_arg_matches(&matches) {
-        Ok(cli) => cli,
-        Err(error) => error.exit(),
-    };
+    let cli: Cli = recur_common::config::parse_command_line(&Settings::all());
     recur_common::telemetry::init();
     let result = if cli.check_health { check_health().await } else { serve().await };
     match result {

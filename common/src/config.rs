@@ -105,7 +105,7 @@ impl Setting {
 }
 
 /// `command` with a `--flag VALUE` for each of `settings` (its help names the variable).
-pub fn with_setting_flags(mut command: clap::Command, settings: &[Setting]) -> clap::Command {
+fn with_setting_flags(mut command: clap::Command, settings: &[Setting]) -> clap::Command {
     for setting in settings {
         command = command.arg(
             clap::Arg::new(setting.variable)
@@ -118,8 +118,17 @@ pub fn with_setting_flags(mut command: clap::Command, settings: &[Setting]) -> c
     command
 }
 
+/// Parses the command line of a binary whose settings are `settings`: its own arguments, plus a flag per
+/// setting, recorded so that [`env_or`] reads them before the environment. Exits with clap's message on a
+/// bad command line.
+pub fn parse_command_line<Cli: clap::Parser>(settings: &[Setting]) -> Cli {
+    let matches = with_setting_flags(Cli::command(), settings).get_matches();
+    use_flags(&matches, settings);
+    Cli::from_arg_matches(&matches).unwrap_or_else(|error| error.exit())
+}
+
 /// Records the flags of `settings` given in `matches`, so that [`env_or`] reads them before the environment.
-pub fn use_flags(matches: &clap::ArgMatches, settings: &[Setting]) {
+fn use_flags(matches: &clap::ArgMatches, settings: &[Setting]) {
     let given = settings
         .iter()
         .filter_map(|setting| Some((setting.variable, matches.get_one::<String>(setting.variable)?.clone())))

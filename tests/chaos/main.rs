@@ -221,6 +221,26 @@ async fn main() -> anyhow::Result<()> {
         let _ = worker.kill();
         let _ = worker.wait();
     }
+    let missing: Vec<(String, u64)> = {
+        let hits = hits.lock().map_err(|_| anyhow::anyhow!("hits lock"))?;
+        ids.iter()
+            .flat_map(|id| (0..runs).map(move |repeat| (id.clone(), repeat)))
+            .filter(|pair| !hits.pairs.contains_key(pair))
+            .collect()
+    };
+    // What the history says of each lost pair, to tell a bug from an occurrence skipped on purpose.
+    for (id, repeat) in missing.iter().take(5) {
+        let history =
+            client.get(format!("{base}/executions?schedule_id={id}&limit=100")).send().await?.json::<Value>().await?;
+        let attempts: Vec<String> = history["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|execution| execution["job_id"].as_str().is_some_and(|job| job.contains(&format!("-n{repeat}-"))))
+            .map(|execution| format!("{} {} {}", execution["id"], execution["state"], execution["error"]))
+            .collect();
+        println!("lost: schedule {id} repeat {repeat}: {attempts:?}");
+    }
     let _ = api.kill();
     let _ = api.wait();
 

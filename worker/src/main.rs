@@ -2,7 +2,7 @@
 
 use std::{process::ExitCode, sync::Arc};
 
-use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+use clap::{Parser, Subcommand};
 use recur_common::{clock::SystemClock, config::RedisSettings, store::Store};
 use recur_worker::{Handlers, Settings, print_overview, run_until_signal};
 
@@ -32,13 +32,7 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let settings = Settings::all();
-    let matches = recur_common::config::with_setting_flags(Cli::command(), &settings).get_matches();
-    recur_common::config::use_flags(&matches, &settings);
-    let cli = match Cli::from_arg_matches(&matches) {
-        Ok(cli) => cli,
-        Err(error) => error.exit(),
-    };
+    let cli: Cli = recur_common::config::parse_command_line(&Settings::all());
     recur_common::telemetry::init();
     let result = match cli.command {
         None => run_worker().await,

@@ -490,38 +490,35 @@ impl Inspect {
         head.map(|id| id.parse()).transpose()
     }
 
-    /// The queues live workers consume.
-    pub async fn consumed_queues(&self) -> Result<BTreeSet<String>> {
+    /// The queues and the handlers of each live worker, as comma-separated lists. A worker whose description
+    /// expired is not live, even if the index still lists it.
+    async fn live_workers(&self) -> Result<Vec<(String, String)>> {
         let mut conn = self.conn.clone();
         let ids: Vec<String> = conn.zrange(self.keys.workers(), 0, -1).await?;
         if ids.is_empty() {
-            return Ok(BTreeSet::new());
-        }
-        let mut pipe = redis::pipe();
-        for id in &ids {
-            pipe.hget(self.keys.worker(id), "queues");
-        }
-        let queues: Vec<Option<String>> = pipe.query_async(&mut conn).await?;
-        Ok(queues.iter().flatten().flat_map(|names| names.split(',').map(str::to_string)).collect())
-    }
-
-    /// The handlers live workers offer, of the workers consuming `queue` or of all of them.
-    pub async fn offered_handlers(&self, queue: Option<&QueueName>) -> Result<BTreeSet<String>> {
-        let mut conn = self.conn.clone();
-        let ids: Vec<String> = conn.zrange(self.keys.workers(), 0, -1).await?;
-        if ids.is_empty() {
-            return Ok(BTreeSet::new());
+            return Ok(Vec::new());
         }
         let mut pipe = redis::pipe();
         for id in &ids {
             pipe.hmget(self.keys.worker(id), &["queues", "handlers"]);
         }
-        // A worker whose description expired is not live, even if the index still lists it.
         let described: Vec<(Option<String>, Option<String>)> = pipe.query_async(&mut conn).await?;
+        Ok(described.into_iter().filter_map(|(queues, handlers)| Some((queues?, handlers?))).collect())
+    }
+
+    /// The queues live workers consume.
+    pub async fn consumed_queues(&self) -> Result<BTreeSet<String>> {
+        let workers = self.live_workers().await?;
+        Ok(workers.iter().flat_map(|(queues, _)| queues.split(',').map(str::to_string)).collect())
+    }
+
+    /// The handlers live workers offer, of the workers consuming `queue` or of all of them.
+    pub async fn offered_handlers(&self, queue: Option<&QueueName>) -> Result<BTreeSet<String>> {
         let consumes = |queues: &str| queue.is_none_or(|queue| queues.split(',').any(|name| name == queue.as_str()));
-        Ok(described
+        Ok(self
+            .live_workers()
+            .await?
             .into_iter()
-            .filter_map(|(queues, handlers)| Some((queues?, handlers?)))
             .filter(|(queues, _)| consumes(queues))
             .flat_map(|(_, handlers)| {
                 handlers.split(',').filter(|name| !name.is_empty()).map(str::to_string).collect::<Vec<_>>()

@@ -17,8 +17,8 @@
 -- ARGV[5] wakeup_channel
 -- ARGV[6] delayed_pattern: the delayed key with `<queue>`
 -- ARGV[7] trim_batch: executions trimmed at most per finish, so one call never does unbounded work
--- ARGV[8..] finish_args: for each finish, 20 values: job id, '1' for a pending job never started that the
--- reconciler skips, the owner worker ('' when pending), execution id, the execution's JSON as it ended,
+-- ARGV[8..] finish_args: for each finish, 20 values: job id, for a pending job never started that the
+-- reconciler skips the schedule's `running_jobs` its plan saw ('' otherwise), the owner worker ('' when pending), execution id, the execution's JSON as it ended,
 -- '0' or the ms its lease must have ended before, expected schedule rev, schedule id, schedule creation ms,
 -- next job id or '', next queue, next due ms, next due RFC 3339, '1' if the job counted as a run under way,
 -- a pending job to drop or '', '1' for a backfill job (the next job is then the head of the backfill list),
@@ -35,7 +35,7 @@ local function finish(job, running, leases, schedule, executions, execution_time
                       execution_json, expired_before_ms, expected_rev, schedule_id, created_ms, next_job_id,
                       next_queue, next_due_ms, next_due_at, counted_as_run, dropped_job_id, is_backfill,
                       holds_slot, is_run, trim, record)
-  local skipping = pending == '1'
+  local skipping = pending ~= ''
   if not skipping and not (held_by(running, leases, job_id, owner, expired_before_ms)
       and redis.call('HGET', job, 'execution_id') == execution_id) then
     return redis.call('EXISTS', job) == 1 and 'lost' or 'gone'
@@ -43,6 +43,10 @@ local function finish(job, running, leases, schedule, executions, execution_time
   local rev = is_run ~= '1' and redis.call('HGET', schedule, 'rev')
   local schedule_exists = rev ~= false
   if schedule_exists and rev ~= expected_rev then
+    return 'stale'
+  end
+  -- A skip may rest on the runs under way (overlap), which change without a revision: re-plan if they did.
+  if skipping and math.max(0, tonumber(redis.call('HGET', schedule, 'running_jobs') or '0')) ~= tonumber(pending) then
     return 'stale'
   end
   local backfill_turn = is_backfill == '1' and schedule_exists and redis.call('HGET', schedule, 'backfill_job') == job_id

@@ -258,3 +258,36 @@ async fn a_backfill_queued_while_a_regular_run_is_under_way_survives_that_runs_e
     assert_eq!(ran, [from, at("2025-12-31T21:00:00Z"), to], "every backfilled occurrence ran, in order");
     assert_eq!(f.reload(schedule.id).await.backfill_job, None);
 }
+
+#[tokio::test]
+async fn an_overlap_skip_decided_on_a_run_that_has_since_ended_is_not_applied() {
+    let f = Fixture::new().await;
+    let schedule = f.schedule(json!({"interval_seconds": 60})).await;
+    f.store.trigger_schedule(schedule.id).await.unwrap();
+    let manual = f.start_next().await;
+    f.advance(60);
+    // The reconciler reads the schedule while the manual run is under way ...
+    let seen = f.reload(schedule.id).await;
+    assert_eq!(seen.running_jobs, 1);
+    // ... and the run ends before the reconciler applies its skip.
+    f.finish(&manual, Outcome::Succeeded).await;
+    assert_eq!(f.store.skip_due_occurrence(&seen).await.unwrap(), None, "no run is under way any more");
+    let after = f.reload(schedule.id).await;
+    assert_eq!((after.missed_count, after.live_job), (0, schedule.live_job), "the occurrence still runs");
+    assert_eq!(f.start_next().await.job, schedule.live_job.unwrap());
+}
+
+#[tokio::test]
+async fn an_overlap_skip_decided_on_a_run_since_handed_back_is_not_applied() {
+    let f = Fixture::new().await;
+    let schedule = f.schedule(json!({"interval_seconds": 60})).await;
+    f.store.trigger_schedule(schedule.id).await.unwrap();
+    f.start_next().await;
+    f.advance(60);
+    let seen = f.reload(schedule.id).await;
+    assert_eq!(seen.running_jobs, 1);
+    // The manual run's worker died: another worker hands it back (no planned write, no new revision).
+    assert_eq!(f.store.requeue_expired_jobs(&f.queue).await.unwrap(), 1);
+    assert_eq!(f.store.skip_due_occurrence(&seen).await.unwrap(), None, "no run is under way any more");
+    assert_eq!(f.reload(schedule.id).await.missed_count, 0);
+}

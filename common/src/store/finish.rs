@@ -7,7 +7,7 @@ use jiff::Timestamp;
 use super::{BATCH, MAX_PLAN_ATTEMPTS, Store, contended, counts_as_run, jobs::StartedJob, schedules::job_text};
 use crate::{
     Error, Result,
-    model::{Execution, JobId, Outcome, QueueName, Schedule, ScheduleStatus, from_millis, millis, rfc3339},
+    model::{Admission, Execution, JobId, Outcome, QueueName, Schedule, ScheduleStatus, from_millis, millis, rfc3339},
     record::ScheduleRecord,
     scripts::{Finished, calls::FinishJobs, flag},
 };
@@ -110,6 +110,13 @@ impl Store {
                 },
             };
             let now = self.clock.now();
+            // A pending occurrence is skipped only while its schedule's rules still say so (a run under way
+            // may have ended since the skip was decided): otherwise it is left to run.
+            let still_skipped =
+                matches!(current.admission(&started.job, execution.scheduled_for, now), Admission::Skip(_));
+            if matches!(holder, Holder::Pending) && !still_skipped {
+                return Ok(FinishOutcome::Lost);
+            }
             let plan = self.plan_finish(&current, started, execution, outcome, holder, now).await?;
             let answer = self.apply_finishes(std::slice::from_ref(&plan), now).await?.pop();
             let answer =
@@ -174,7 +181,10 @@ impl Store {
         ];
         let args = [
             job.to_string(),
-            flag(matches!(holder, Holder::Pending)),
+            match holder {
+                Holder::Pending => current.running_jobs.to_string(),
+                Holder::Worker { .. } => String::new(),
+            },
             owner,
             execution.id.to_string(),
             serde_json::to_string(execution)?,

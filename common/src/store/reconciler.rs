@@ -239,7 +239,7 @@ impl Store {
     /// Skips the due, not yet started live job of `schedule` when it may no longer run (beyond its catch-up
     /// window, after `end_at`, or overlapping a run under way), records it as skipped and plans the next
     /// occurrence. The reason, when it did.
-    async fn skip_due_occurrence(&self, schedule: &Schedule) -> Result<Option<SkipReason>> {
+    pub(super) async fn skip_due_occurrence(&self, schedule: &Schedule) -> Result<Option<SkipReason>> {
         let now = self.clock.now();
         let (Some(job), Some(due)) = (schedule.live_job, schedule.next_run_at) else { return Ok(None) };
         if due > now {
