@@ -248,6 +248,22 @@ fn spawn_server(port: u16, dir: &std::path::Path, extra: &[String]) -> Child {
         .expect("redis-server must be installed to run the tests (scripts/test installs it)")
 }
 
+/// Polls `condition` every 50 ms until it holds (true) or `timeout` passes (false).
+pub async fn poll_until<F, Fut>(timeout: Duration, mut condition: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if condition().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
 /// A TCP port that was free a moment ago.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")

@@ -19,7 +19,7 @@ use std::{
 use anyhow::{Context as _, bail};
 use axum::{Router, extract::Path, routing};
 use clap::Parser;
-use recur_common::testing::{TestRedis, free_port};
+use recur_common::testing::{TestRedis, free_port, poll_until};
 use serde_json::{Value, json};
 
 /// The run's shape. `--quick` is the test suite's (about a minute); the defaults are the long run.
@@ -103,11 +103,13 @@ async fn main() -> anyhow::Result<()> {
         spawn("recur-api", &[("REDIS_URL", redis_url.clone()), ("RECUR_API_ADDR", format!("127.0.0.1:{api_port}"))])?;
     let base = format!("http://127.0.0.1:{api_port}/api/v1");
     let client = reqwest::Client::new();
-    wait_for(Duration::from_secs(20), || async {
+    let up = poll_until(Duration::from_secs(20), || async {
         client.get(format!("{base}/healthz")).send().await.is_ok_and(|r| r.status().is_success())
     })
-    .await
-    .context("recur-api did not come up")?;
+    .await;
+    if !up {
+        bail!("recur-api did not come up within 20 s");
+    }
     let worker_env = |n: usize| {
         vec![
             ("REDIS_URL", redis_url.clone()),
@@ -368,21 +370,6 @@ async fn post_json(client: &reqwest::Client, url: &str, body: Value) -> anyhow::
         bail!("POST {url}: {status} {body}");
     }
     Ok(body)
-}
-
-async fn wait_for<F, Fut>(timeout: Duration, mut condition: F) -> anyhow::Result<()>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if condition().await {
-            return Ok(());
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    bail!("timed out after {timeout:?}")
 }
 
 /// A small xorshift generator: which worker a fault hits need not be cryptographic.

@@ -49,19 +49,14 @@ fn trust(redis: &TestRedis) -> Vec<(&'static str, PathBuf)> {
 }
 
 /// Polls `condition` every 50 ms until it holds or `timeout` passes; panics with `what` on timeout.
-pub async fn wait_until<F, Fut>(timeout: Duration, what: &str, mut condition: F)
+pub async fn wait_until<F, Fut>(timeout: Duration, what: &str, condition: F)
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = bool>,
 {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if condition().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+    if !recur_common::testing::poll_until(timeout, condition).await {
+        panic!("timed out after {timeout:?} waiting until {what}");
     }
-    panic!("timed out after {timeout:?} waiting until {what}");
 }
 
 /// A running `recur-api` process and a client for it.
