@@ -7,7 +7,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use recur_common::Error;
-use serde_json::json;
+use serde::Serialize;
 
 /// What a request refused for lack of Redis memory is told.
 pub const OUT_OF_MEMORY: &str = "Redis is out of memory (maxmemory reached with the noeviction policy) and \
@@ -21,7 +21,37 @@ pub struct ApiError {
     message: String,
     field: Option<String>,
     /// Per-item errors of a refused bulk request, in order.
-    items: Vec<serde_json::Value>,
+    items: Vec<ItemError>,
+}
+
+/// The body of every error answer.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"error": {"code": "validation_error", "message": "interval_seconds must be at least 1", "field": "interval_seconds"}}))]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+/// What went wrong, for programs (`code`) and people (`message`).
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// Stable and machine-readable: `validation_error`, `not_found`, `conflict`, `unauthorized`, ...
+    pub code: &'static str,
+    pub message: String,
+    /// The request field at fault (`items[3].interval_seconds`), when one is.
+    pub field: Option<String>,
+    /// For a bulk request refused as a whole (`invalid_items`): every item that cannot be accepted.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub items: Vec<ItemError>,
+}
+
+/// Why one item of a bulk request cannot be accepted.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ItemError {
+    /// The item's position in `items`, from 0.
+    pub index: usize,
+    pub code: &'static str,
+    pub message: String,
+    pub field: Option<String>,
 }
 
 impl ApiError {
@@ -100,7 +130,7 @@ impl From<Error> for ApiError {
                         .into_iter()
                         .map(|(index, error)| {
                             let error = Self::from(error);
-                            json!({ "index": index, "code": error.code, "message": error.message, "field": error.field })
+                            ItemError { index, code: error.code, message: error.message, field: error.field }
                         })
                         .collect(),
                     ..Self::new(StatusCode::BAD_REQUEST, "invalid_items", message, Some("items".to_string()))
@@ -145,10 +175,7 @@ impl From<Error> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut body = json!({ "error": { "code": self.code, "message": self.message, "field": self.field } });
-        if !self.items.is_empty() {
-            body["error"]["items"] = self.items.into();
-        }
-        (self.status, Json(body)).into_response()
+        let error = ErrorDetail { code: self.code, message: self.message, field: self.field, items: self.items };
+        (self.status, Json(ErrorBody { error })).into_response()
     }
 }

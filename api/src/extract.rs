@@ -100,17 +100,21 @@ fn quoted_name(message: &str) -> Option<String> {
 /// The body of a bulk request: `{"items": [...]}`, each item what the single request takes. A body that does
 /// not parse is refused naming the first bad field (`items[3].interval_seconds`); items that parse but cannot
 /// be accepted are listed together by the store.
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BulkBody<T> {
+    /// 1 to 1,000 items.
     pub items: Vec<T>,
 }
 
 /// The paging parameters of a listing without filters.
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
+    /// Items a page holds at most: 1 to 500, 50 by default.
     pub limit: Option<usize>,
+    /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
 }
 

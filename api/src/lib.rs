@@ -3,6 +3,7 @@
 mod error;
 mod extract;
 mod metrics;
+mod openapi;
 mod routes;
 mod settings;
 
@@ -131,7 +132,7 @@ async fn bound_request(State(limits): State<Limits>, request: Request, next: Nex
 
 fn strip_trailing_slash(mut request: Request) -> Request {
     let path = request.uri().path();
-    if path.len() > 1 && path.ends_with('/') {
+    if path.len() > 1 && path.ends_with('/') && !openapi::is_docs_page(path) {
         let trimmed = path.trim_end_matches('/');
         let trimmed = if trimmed.is_empty() { "/" } else { trimmed };
         let rebuilt = match request.uri().query() {

@@ -98,7 +98,11 @@ pub async fn record_request(State(metrics): State<Arc<ApiMetrics>>, request: Req
     response
 }
 
-/// `GET /metrics`: the text exposition format, with the Redis-side gauges read now.
+/// Prometheus metrics in the text exposition format, with the Redis-side gauges read now. Same key rule as
+/// the API; `docs/operations.md` lists every metric.
+#[utoipa::path(get, path = "/metrics", tag = "operations", responses(
+    (status = 200, description = "The metrics", content_type = "text/plain; version=0.0.4", body = String),
+))]
 pub async fn scrape(State(state): State<AppState>) -> Result<Response, ApiError> {
     let metrics = &state.metrics;
     let overview = state.store.inspect().overview().await?;

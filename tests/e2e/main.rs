@@ -7,6 +7,7 @@ mod chaos;
 mod cli;
 mod compose;
 mod metrics;
+mod openapi;
 mod recovery;
 mod schedules;
 mod support;

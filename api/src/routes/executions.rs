@@ -2,18 +2,22 @@ use axum::{Json, extract::State, http::StatusCode};
 use jiff::Timestamp;
 use recur_common::{
     inspect::{ExecutionFilter, Page},
-    model::{Execution, ExecutionState},
+    model::{Execution, ExecutionId, ExecutionState},
 };
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::AppState;
 use crate::{
-    error::ApiError,
+    error::{ApiError, ErrorBody},
     extract::{PageQuery, PathId, QueryParams, page_limit},
 };
 
+/// A schedule's executions, newest first, a page at a time.
+#[utoipa::path(get, path = "/schedules/{id}/executions", tag = "executions", params(("id" = Uuid, Path), PageQuery), responses(
+    (status = 200, description = "One page", body = Page<Execution>),
+    (status = 404, description = "No such schedule", body = ErrorBody),
+))]
 pub async fn list_schedule_executions(
     State(state): State<AppState>,
     PathId(id): PathId<Uuid>,
@@ -25,18 +29,28 @@ pub async fn list_schedule_executions(
     Ok(Json(inspect.executions(id, limit, query.cursor.as_deref()).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct HistoryQuery {
+    /// Only executions of this workflow.
     workflow_id: Option<Uuid>,
+    /// Only executions of this schedule (or ad-hoc run).
     schedule_id: Option<Uuid>,
+    /// Only executions in this state.
     state: Option<ExecutionState>,
+    /// Only executions started at or after this instant.
     since: Option<Timestamp>,
+    /// Items a page holds at most: 1 to 500, 50 by default.
     limit: Option<usize>,
+    /// `next_cursor` of the previous page.
     cursor: Option<String>,
 }
 
-/// `GET /executions`: the run history across schedules, newest first.
+/// The run history across schedules and ad-hoc runs, newest first.
+#[utoipa::path(get, path = "/executions", tag = "executions", params(HistoryQuery), responses(
+    (status = 200, description = "One page", body = Page<Execution>),
+))]
 pub async fn list_executions(
     State(state): State<AppState>,
     QueryParams(query): QueryParams<HistoryQuery>,
@@ -51,6 +65,11 @@ pub async fn list_executions(
     Ok(Json(state.store.inspect().history(&filter, limit, query.cursor.as_deref()).await?))
 }
 
+/// One execution with its step log.
+#[utoipa::path(get, path = "/executions/{id}", tag = "executions", params(("id" = ExecutionId, Path)), responses(
+    (status = 200, description = "The execution", body = Execution),
+    (status = 404, description = "No such execution", body = ErrorBody),
+))]
 pub async fn show_execution(
     State(state): State<AppState>,
     PathId(id): PathId<String>,
@@ -58,22 +77,35 @@ pub async fn show_execution(
     Ok(Json(state.store.inspect().execution(&id).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct CancelQuery {
+    /// Count the cancelled run as a failure (retried, and towards `dead`) rather than as cancelled.
     #[serde(default)]
     count_as_failure: bool,
 }
 
-/// `POST /executions/{id}/cancel`: 202 once the worker running it has been asked to stop.
+/// A cancel request on its way to the worker running the execution.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct CancelRequested {
+    pub execution_id: String,
+    pub cancel_requested: bool,
+    pub count_as_failure: bool,
+}
+
+/// Asks the worker running an execution to stop it; answered once the request is recorded.
+#[utoipa::path(post, path = "/executions/{id}/cancel", tag = "executions", params(("id" = ExecutionId, Path), CancelQuery), responses(
+    (status = 202, description = "The worker has been asked to stop it", body = CancelRequested),
+    (status = 404, description = "No such execution", body = ErrorBody),
+    (status = 409, description = "The execution is not running", body = ErrorBody),
+))]
 pub async fn cancel_execution(
     State(state): State<AppState>,
     PathId(id): PathId<String>,
     QueryParams(query): QueryParams<CancelQuery>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<CancelRequested>), ApiError> {
     state.store.cancel_execution(&id, query.count_as_failure).await?;
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(json!({ "execution_id": id, "cancel_requested": true, "count_as_failure": query.count_as_failure })),
-    ))
+    let count_as_failure = query.count_as_failure;
+    Ok((StatusCode::ACCEPTED, Json(CancelRequested { execution_id: id, cancel_requested: true, count_as_failure })))
 }

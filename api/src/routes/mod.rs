@@ -12,16 +12,19 @@ use axum::{
     http::header::{AUTHORIZATION, HOST, ORIGIN},
     middleware::{self, Next},
     response::Response,
-    routing::{get, post},
+    routing::get,
 };
 use recur_common::{model::QueueName, store::Store};
 use secrecy::{ExposeSecret, SecretString};
+use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::{collections::BTreeSet, net::IpAddr, sync::Arc};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
     error::ApiError,
     metrics::{self, ApiMetrics},
+    openapi,
 };
 
 /// What every handler shares.
@@ -34,43 +37,57 @@ pub struct AppState {
     pub metrics: Arc<ApiMetrics>,
 }
 
-/// Every route of the API under `/api/v1`, plus an unauthenticated `/healthz`.
+/// An answer and what the caller should know about it.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Warned<T> {
+    #[serde(flatten)]
+    pub answer: T,
+    /// What will not go as the caller may expect (a queue no live worker consumes); left out when empty.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+/// The answer of a bulk request: one entry per item, in the order sent.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Items<T> {
+    pub items: Vec<T>,
+}
+
+/// Every route of the API under `/api/v1`, plus unauthenticated probes at the root, `/metrics`, and the API's
+/// description (`/api/v1/openapi.json`, `/api/v1/docs`), generated from these routes.
 pub fn router(state: AppState) -> Router {
-    let api = Router::new()
-        .route("/workflows", post(workflows::create_workflow).get(workflows::list_workflows))
-        .route(
-            "/workflows/{id}",
-            get(workflows::show_workflow).put(workflows::update_workflow).delete(workflows::delete_workflow),
-        )
-        .route("/workflows/{id}/versions/{version}", get(workflows::show_workflow_version))
-        .route("/workflows/{id}/run", post(workflows::run_workflow))
-        .route("/workflows/{id}/runs", post(workflows::run_workflow_many))
-        .route("/schedules", post(schedules::create_schedule).get(schedules::list_schedules))
-        .route("/schedules/batch", post(schedules::create_schedules))
-        .route(
-            "/schedules/{id}",
-            get(schedules::show_schedule).patch(schedules::update_schedule).delete(schedules::delete_schedule),
-        )
-        .route("/schedules/{id}/pause", post(schedules::pause_schedule))
-        .route("/schedules/{id}/resume", post(schedules::resume_schedule))
-        .route("/schedules/{id}/trigger", post(schedules::trigger_schedule))
-        .route("/schedules/{id}/restart", post(schedules::restart_schedule))
-        .route("/schedules/{id}/backfill", post(schedules::backfill_schedule))
-        .route("/schedules/{id}/upcoming", get(schedules::upcoming_occurrences))
-        .route("/schedules/preview", post(schedules::preview_schedule))
-        .route("/schedules/{id}/executions", get(executions::list_schedule_executions))
-        .route("/executions", get(executions::list_executions))
-        .route("/executions/{id}", get(executions::show_execution))
-        .route("/executions/{id}/cancel", post(executions::cancel_execution))
-        .route("/admin/tick", post(admin::tick))
-        .route("/status", get(admin::status))
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz));
-    Router::new()
-        .nest("/api/v1", api)
+    let api = OpenApiRouter::new()
+        .routes(routes!(workflows::create_workflow, workflows::list_workflows))
+        .routes(routes!(workflows::show_workflow, workflows::update_workflow, workflows::delete_workflow))
+        .routes(routes!(workflows::show_workflow_version))
+        .routes(routes!(workflows::run_workflow))
+        .routes(routes!(workflows::run_workflow_many))
+        .routes(routes!(schedules::create_schedule, schedules::list_schedules))
+        .routes(routes!(schedules::create_schedules))
+        .routes(routes!(schedules::show_schedule, schedules::update_schedule, schedules::delete_schedule))
+        .routes(routes!(schedules::pause_schedule))
+        .routes(routes!(schedules::resume_schedule))
+        .routes(routes!(schedules::trigger_schedule))
+        .routes(routes!(schedules::restart_schedule))
+        .routes(routes!(schedules::backfill_schedule))
+        .routes(routes!(schedules::upcoming_occurrences))
+        .routes(routes!(schedules::preview_schedule))
+        .routes(routes!(executions::list_schedule_executions))
+        .routes(routes!(executions::list_executions))
+        .routes(routes!(executions::show_execution))
+        .routes(routes!(executions::cancel_execution))
+        .routes(routes!(admin::tick))
+        .routes(routes!(admin::status))
+        .routes(routes!(health::healthz))
+        .routes(routes!(health::readyz));
+    let (router, description) = OpenApiRouter::with_openapi(openapi::base())
+        .nest(openapi::API_BASE, api)
+        .routes(routes!(metrics::scrape))
+        .split_for_parts();
+    router
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
-        .route("/metrics", get(metrics::scrape))
+        .merge(openapi::docs_page(openapi::finish(description)))
         .fallback(|| async { ApiError::not_found("no such path") })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .layer(middleware::from_fn_with_state(state.clone(), guard))
@@ -93,21 +110,14 @@ async fn unserved_queues<'a>(
         .collect())
 }
 
-/// `answer` with its `warnings`, when there are any.
-fn with_warnings(mut answer: serde_json::Value, warnings: Vec<String>) -> serde_json::Value {
-    if let (false, Some(object)) = (warnings.is_empty(), answer.as_object_mut()) {
-        object.insert("warnings".to_string(), warnings.into());
-    }
-    answer
-}
-
-/// Paths served without a key, for load balancers and orchestrators.
-const PROBES: [&str; 4] = ["/healthz", "/api/v1/healthz", "/readyz", "/api/v1/readyz"];
+/// Paths served without a key: probes for load balancers and orchestrators, and the API's description (which
+/// tells nothing of the deployment; its docs page asks for a key to try requests).
+const PUBLIC: [&str; 5] = ["/healthz", "/api/v1/healthz", "/readyz", "/api/v1/readyz", openapi::DOCUMENT_PATH];
 
 /// Runs before routing, so an unknown path or a wrong method reveals nothing without a key. Without keys
 /// (loopback only) it refuses requests a browser sends on behalf of another site (their `Origin` names
 /// another host) and any `Host` but a loopback one (a DNS-rebound name resolving to this machine); with keys
-/// it requires `Authorization: Bearer <key>` on every path but `/healthz`.
+/// it requires `Authorization: Bearer <key>` on every path but the probes and the API description.
 async fn guard(State(state): State<AppState>, request: Request, next: Next) -> Result<Response, ApiError> {
     let headers = request.headers();
     let host = headers.get(HOST).and_then(|value| value.to_str().ok()).unwrap_or_default();
@@ -127,7 +137,7 @@ async fn guard(State(state): State<AppState>, request: Request, next: Next) -> R
         )));
     }
     let path = request.uri().path();
-    if keyless || PROBES.contains(&path) {
+    if keyless || PUBLIC.contains(&path) || openapi::is_docs_page(path) {
         return Ok(next.run(request).await);
     }
     let presented = headers

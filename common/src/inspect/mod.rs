@@ -37,7 +37,7 @@ const FIRST_CHUNK: usize = 16;
 
 /// One page of a listing, newest first, and the cursor of the next page. A page may hold fewer than the
 /// limit and still have a next one.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Page<T> {
     pub items: Vec<T>,
     pub next_cursor: Option<String>,

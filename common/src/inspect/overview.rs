@@ -13,7 +13,7 @@ use crate::{
 };
 
 /// A queue as operators see it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct QueueOverview {
     pub name: String,
     pub ready: u64,
@@ -26,7 +26,7 @@ pub struct QueueOverview {
 }
 
 /// A worker that sent a heartbeat recently.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct WorkerOverview {
     pub id: String,
     #[serde(with = "serde_instant")]
@@ -37,7 +37,7 @@ pub struct WorkerOverview {
 }
 
 /// The state of a deployment for `recur-worker inspect`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Overview {
     #[serde(with = "serde_instant")]
     pub now: Timestamp,

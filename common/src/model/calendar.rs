@@ -46,6 +46,32 @@ impl serde::Serialize for Recurrence {
     }
 }
 
+/// In the API description: the four fields [`Recurrence`] serializes to, exactly one of `interval_seconds`,
+/// `cron` (with `timezone`) and `run_at` set.
+impl utoipa::PartialSchema for Recurrence {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::{ObjectBuilder, Type, schema::SchemaType};
+        let nullable = |kind: Type| SchemaType::from_iter([kind, Type::Null]);
+        ObjectBuilder::new()
+            .property("interval_seconds", ObjectBuilder::new().schema_type(nullable(Type::Integer)).minimum(Some(1)))
+            .property("cron", ObjectBuilder::new().schema_type(nullable(Type::String)))
+            .property("timezone", ObjectBuilder::new().schema_type(nullable(Type::String)))
+            .property(
+                "run_at",
+                ObjectBuilder::new()
+                    .schema_type(nullable(Type::String))
+                    .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(utoipa::openapi::KnownFormat::DateTime))),
+            )
+            .required("interval_seconds")
+            .required("cron")
+            .required("timezone")
+            .required("run_at")
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Recurrence {}
+
 /// A checked cron expression and time zone.
 #[derive(Clone)]
 pub struct CronRule {

@@ -45,6 +45,19 @@ impl Serialize for ExecutionId {
     }
 }
 
+/// In the API description: a string `{job id}-a{attempt}`.
+impl utoipa::PartialSchema for ExecutionId {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::Type::String)
+            .description(Some("`{job_id}-a{attempt}`: one attempt of one job"))
+            .examples([serde_json::json!("sched-0193a8f2-5c3e-7d41-9a6b-2f8e4c1d0b7a-n3-rc0-a1")])
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for ExecutionId {}
+
 impl<'de> Deserialize<'de> for ExecutionId {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let text = String::deserialize(deserializer)?;
@@ -54,7 +67,7 @@ impl<'de> Deserialize<'de> for ExecutionId {
 
 super::string_enum! {
     /// Where an execution is in its life.
-    #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
     #[serde(rename_all = "snake_case")]
     pub enum ExecutionState as "state" {
         Running = "running",
@@ -70,7 +83,7 @@ super::string_enum! {
 /// The record of one attempt to run a job, served as is by the API. Stored as this JSON in Redis once the
 /// attempt ended (written by Rust alone); while it runs it is read from its job's hash. The serde defaults
 /// read records written by earlier versions, whose running form came from Lua's JSON encoder.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Execution {
     pub id: ExecutionId,
     pub job_id: String,
@@ -143,7 +156,7 @@ impl Execution {
 }
 
 /// The log of one step of an execution.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct StepRecord {
     pub kind: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -5,8 +5,9 @@ use serde::{Deserialize, Serialize};
 use crate::Error;
 
 /// A queue name: `[a-z0-9_-]{1,64}`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(try_from = "String", into = "String")]
+#[schema(value_type = String, pattern = "^[a-z0-9_-]{1,64}$", example = "default")]
 pub struct QueueName(String);
 
 impl QueueName {

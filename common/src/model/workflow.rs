@@ -18,7 +18,7 @@ const MAX_REDIRECTS: u8 = 10;
 const MAX_CONCURRENCY: u32 = 10_000;
 
 /// A named, ordered list of steps that workers execute.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Workflow {
     pub id: Uuid,
     pub name: String,
@@ -40,8 +40,17 @@ fn first_version() -> u32 {
 }
 
 /// The body of `POST /workflows` and `PUT /workflows/{id}`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "name": "nightly-report",
+    "max_concurrency": 1,
+    "steps": [
+        {"kind": "http", "name": "report", "method": "POST", "url": "https://reports.example.com/run",
+         "body": {"day": "{{ trigger.scheduled_for }}"}, "expect_status": ["2xx"]},
+        {"kind": "log", "message": "report answered {{ steps.report.status }}"}
+    ]
+}))]
 pub struct NewWorkflow {
     pub name: String,
     pub steps: Vec<Step>,
@@ -51,7 +60,7 @@ pub struct NewWorkflow {
 
 /// One step of a workflow. Every string in it (URL, header values, strings in a JSON body, log message,
 /// strings in handler input) is a template, rendered as the step starts.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Step {
     /// An HTTP request that succeeds on an expected status (2xx unless `expect_status` says otherwise).
@@ -100,7 +109,7 @@ pub enum Step {
 }
 
 /// One entry of `expect_status`: a code, or an inclusive range written `"200-299"` or `"2xx"`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum StatusPattern {
     Code(u16),

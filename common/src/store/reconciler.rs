@@ -31,7 +31,7 @@ pub const CLAIM_REPLY_LOST: &str = "claim_reply_lost";
 pub const WALK_BUDGET: usize = 1_000;
 
 /// What one reconciler pass did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct ReconcileReport {
     /// Due jobs moved to ready lists.
     pub promoted: u64,

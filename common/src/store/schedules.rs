@@ -24,7 +24,7 @@ pub struct Triggered {
 }
 
 /// What [`Store::backfill_schedule`] queued.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct Backfill {
     /// Runs queued, to run one at a time in order.
     pub queued: u64,

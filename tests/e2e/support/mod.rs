@@ -1,13 +1,16 @@
 //! Process helpers: spawn the binaries, drive the API, serve an HTTP target, and wait for conditions.
 
+mod openapi;
 mod target;
 
 use std::{
     path::PathBuf,
     process::{Child, Command, Stdio},
+    sync::Arc,
     time::{Duration, Instant},
 };
 
+pub use openapi::ApiDescription;
 pub use recur_common::testing::TestRedis;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -64,6 +67,8 @@ pub struct TestApp {
     child: Child,
     pub base: String,
     client: reqwest::Client,
+    /// The API description this process serves: every answer [`TestApp::send`] receives is checked against it.
+    pub description: Arc<ApiDescription>,
 }
 
 /// Starts `recur-api` on a free port against `redis` and waits until it answers.
@@ -84,14 +89,31 @@ pub async fn spawn_app_with(redis: &TestRedis, env: &[(&str, &str)]) -> TestApp 
         .stderr(output())
         .spawn()
         .expect("spawn recur-api");
-    let app = TestApp { child, base: format!("http://127.0.0.1:{port}/api/v1"), client: reqwest::Client::new() };
+    let mut child = KillOnDrop(Some(child));
+    let client = reqwest::Client::new();
     let health = format!("http://127.0.0.1:{port}/healthz");
     wait_until(Duration::from_secs(20), "recur-api answers /healthz", || {
-        let (client, health) = (app.client.clone(), health.clone());
+        let (client, health) = (client.clone(), health.clone());
         async move { client.get(&health).send().await.is_ok_and(|response| response.status().is_success()) }
     })
     .await;
-    app
+    let document = client.get(format!("http://127.0.0.1:{port}/api/v1/openapi.json")).send().await;
+    let document: Value = document.expect("GET /api/v1/openapi.json").json().await.expect("a JSON API description");
+    let description = Arc::new(ApiDescription::new(document));
+    let child = child.0.take().expect("recur-api process");
+    TestApp { child, base: format!("http://127.0.0.1:{port}/api/v1"), client, description }
+}
+
+/// A process killed if the test fails before it is handed over.
+struct KillOnDrop(Option<Child>);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
 }
 
 impl TestApp {
@@ -110,13 +132,16 @@ impl TestApp {
         self.send(request.header("content-type", "application/json").body(body.to_string())).await
     }
 
-    /// Sends a prepared request.
+    /// Sends a prepared request, and checks the answer against the API description.
     pub async fn send(&self, request: reqwest::RequestBuilder) -> (StatusCode, Value) {
-        let response = request.send().await.expect("request to recur-api");
+        let request = request.build().expect("a well-formed request");
+        let (method, path) = (request.method().clone(), request.url().path().to_string());
+        let response = self.client.execute(request).await.expect("request to recur-api");
         let status = response.status();
         let text = response.text().await.expect("response body");
         let body =
             if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        self.description.check_answer(&method, &path, status, &body);
         (status, body)
     }
 

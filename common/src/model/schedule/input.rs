@@ -35,8 +35,17 @@ pub(super) fn check_instant(field: &'static str, at: Timestamp) -> Result<Timest
 }
 
 /// The body of `POST /schedules` (and of a preview). Pipelit's field names are accepted as aliases.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "name": "nightly-report",
+    "workflow_id": "0193a8f2-5c3e-7d41-9a6b-2f8e4c1d0b7a",
+    "cron": "0 2 * * *",
+    "timezone": "Europe/Berlin",
+    "retry_max": 3,
+    "queue": "reports",
+    "payload": {"team": "billing"}
+}))]
 pub struct NewSchedule {
     pub name: Option<String>,
     pub description: Option<String>,
@@ -55,6 +64,7 @@ pub struct NewSchedule {
     pub timeout_seconds: Option<u64>,
     pub queue: Option<String>,
     #[serde(alias = "trigger_payload")]
+    #[schema(value_type = Option<Object>)]
     pub payload: Option<serde_json::Map<String, serde_json::Value>>,
     pub catchup_window_seconds: Option<u64>,
     pub overlap: Option<Overlap>,
@@ -63,8 +73,9 @@ pub struct NewSchedule {
 
 /// The body of `PATCH /schedules/{id}`: every field optional; status changes go through pause, resume and
 /// restart. Setting one of `interval_seconds`, `cron` or `run_at` switches the schedule to that kind.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"interval_seconds": 300, "end_at": null, "overlap": "buffer_one"}))]
 pub struct SchedulePatch {
     pub name: Option<String>,
     pub description: Option<String>,
@@ -85,6 +96,7 @@ pub struct SchedulePatch {
     pub timeout_seconds: Option<u64>,
     pub queue: Option<String>,
     #[serde(alias = "trigger_payload")]
+    #[schema(value_type = Option<Object>)]
     pub payload: Option<serde_json::Map<String, serde_json::Value>>,
     #[serde(default, deserialize_with = "explicit_null")]
     pub catchup_window_seconds: Option<Option<u64>>,
@@ -218,10 +230,12 @@ impl NewSchedule {
 }
 
 /// The body of `POST /workflows/{id}/run`: an ad-hoc run of a workflow, now.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"payload": {"invoice": 4711}, "queue": "default", "timeout_seconds": 60}))]
 pub struct NewRun {
     /// The trigger's `payload`.
+    #[schema(value_type = Option<Object>)]
     pub payload: Option<serde_json::Map<String, serde_json::Value>>,
     /// The queue to run on (`default`).
     pub queue: Option<String>,

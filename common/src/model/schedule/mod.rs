@@ -19,7 +19,7 @@ pub use input::{DEFAULT_TIMEOUT_SECONDS, MAX_PAYLOAD_BYTES, NewRun, NewSchedule,
 
 string_enum! {
     /// Where a schedule is in its life.
-    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
     #[serde(rename_all = "snake_case")]
     pub enum ScheduleStatus as "status" {
         Active = "active",
@@ -31,7 +31,7 @@ string_enum! {
 
 string_enum! {
     /// What happens when an occurrence comes while another run of the same schedule is under way.
-    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
     #[serde(rename_all = "snake_case")]
     pub enum Overlap as "overlap" {
         /// The occurrence is skipped and counted in `missed_count`.
@@ -77,7 +77,7 @@ pub enum Admission {
 /// A scheduled job: when to run which workflow, how often, how many times, and how to retry.
 ///
 /// The serialized form is the API's. The `#[serde(skip)]` fields are bookkeeping kept in Redis only.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Schedule {
     pub id: Uuid,
     pub name: String,
@@ -97,6 +97,7 @@ pub struct Schedule {
     pub retry_max: u32,
     pub timeout_seconds: u64,
     pub queue: QueueName,
+    #[schema(value_type = Object)]
     pub payload: serde_json::Map<String, serde_json::Value>,
     /// An occurrence found later than this after its due time is skipped; `None`: it runs once, at once.
     pub catchup_window_seconds: Option<u64>,
