@@ -324,7 +324,8 @@ pub async fn lateness(
     for id in ids {
         let page = deployment.store.inspect().executions(id, 1, None).await?;
         let execution = page.items.first().context("an execution")?;
-        lateness_ms.push(execution.started_at.duration_since(execution.scheduled_for).as_secs_f64() * 1000.0);
+        let started_at = execution.started_at.context("a started execution")?;
+        lateness_ms.push(started_at.duration_since(execution.scheduled_for).as_secs_f64() * 1000.0);
     }
     lateness_ms.sort_by(f64::total_cmp);
     Ok(Lateness {
@@ -382,7 +383,8 @@ pub async fn recurring(
             if !jobs.insert(execution.job_id.clone()) {
                 duplicates += 1;
             }
-            lateness_ms.push(execution.started_at.duration_since(execution.scheduled_for).as_secs_f64() * 1000.0);
+            let started_at = execution.started_at.context("a succeeded execution has a start")?;
+            lateness_ms.push(started_at.duration_since(execution.scheduled_for).as_secs_f64() * 1000.0);
         }
     }
     lateness_ms.sort_by(f64::total_cmp);
@@ -475,7 +477,8 @@ pub async fn rerun_after_kill(redis: &TestRedis, lease: Duration) -> anyhow::Res
     let deadline = Instant::now() + lease * 4 + Duration::from_secs(30);
     loop {
         if let Some(rerun) = attempt(2).await? {
-            return Ok(rerun.started_at.duration_since(killed_at).as_secs_f64());
+            let started_at = rerun.started_at.context("a started attempt")?;
+            return Ok(started_at.duration_since(killed_at).as_secs_f64());
         }
         if Instant::now() > deadline {
             bail!("the job did not run again within {:?} of the kill", lease * 4 + Duration::from_secs(30));

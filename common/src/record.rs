@@ -240,20 +240,24 @@ pub(crate) fn decode_run(job: &JobId, queue: &QueueName, fields: &HashMap<String
     Ok(run)
 }
 
-/// The running execution `id` as `claim_jobs.lua` marked it in its job's hash, if the job names it.
-pub(crate) fn decode_running_execution(id: &ExecutionId, job: &HashMap<String, String>) -> Option<Execution> {
-    if job.get("execution_id")? != &id.to_string() {
-        return None;
+/// Attempt `id` of a live job, from the job's hash: `running` when the job runs that attempt, `queued` when it
+/// is the job's next attempt and no worker holds the job. `workflow_id` is the schedule's, for a job that has
+/// not started yet and so does not carry its own.
+pub(crate) fn decode_live_execution(
+    id: &ExecutionId,
+    job: &HashMap<String, String>,
+    workflow_id: Option<&str>,
+) -> Option<Execution> {
+    let workflow_id = job.get("workflow_id").map(String::as_str).or(workflow_id)?.parse().ok()?;
+    let due = decode_due(job).ok()?;
+    if job.get("execution_id") == Some(&id.to_string()) {
+        let started_at = job.get("started_at")?.parse().ok()?;
+        let worker = job.get("worker").cloned().unwrap_or_default();
+        return Some(Execution::running(*id, id.job.schedule(), workflow_id, due, None, started_at, worker));
     }
-    Some(Execution::running(
-        *id,
-        id.job.schedule(),
-        job.get("workflow_id")?.parse().ok()?,
-        decode_due(job).ok()?,
-        None,
-        job.get("started_at")?.parse().ok()?,
-        job.get("worker").cloned().unwrap_or_default(),
-    ))
+    let deliveries: u32 = job.get("attempt").map_or(Some(0), |attempt| attempt.parse().ok())?;
+    let next = !job.contains_key("worker") && id.attempt == deliveries + 1;
+    next.then(|| Execution::queued(*id, id.job.schedule(), workflow_id, due))
 }
 
 #[cfg(test)]

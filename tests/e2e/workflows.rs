@@ -72,8 +72,14 @@ async fn http_steps_take_expected_statuses_a_size_limit_and_a_redirect_policy_an
         ]))
         .await;
     let run = app.run_workflow(&workflow, json!({})).await;
+    // The execution the answer names is there at once, queued until a worker takes it.
+    let (status, queued) = app.request(Method::GET, &format!("/executions/{run}"), None).await;
+    assert_eq!(status, StatusCode::OK, "{queued}");
+    assert_eq!((queued["state"].as_str(), queued["workflow_id"].as_str()), (Some("queued"), Some(workflow.as_str())));
+    assert!(queued["started_at"].is_null() && queued["worker_id"] == "", "{queued}");
     let _worker = spawn_worker(&redis, WorkerOptions::default());
     let execution = app.wait_for_execution(&run, "failed").await;
+    assert!(execution["started_at"].is_string() && execution["worker_id"] != "", "{execution}");
     let steps = execution["steps"].as_array().expect("steps");
     assert_eq!(
         steps.iter().map(|step| step["state"].as_str().unwrap_or("")).collect::<Vec<_>>(),

@@ -300,7 +300,7 @@ async fn run_job(context: Arc<Context>, started: StartedJob, permit: OwnedSemaph
     let job = started.job;
     tracing::debug!(job.id = %job, attempt = started.execution.attempt, "job {job} started");
     let (queue, planned) = (started.queue.as_str(), started.execution.scheduled_for);
-    let lateness = started.execution.started_at.duration_since(planned);
+    let lateness = started.started_at.duration_since(planned);
     context.metrics.run_started(queue, Duration::try_from(lateness).unwrap_or(Duration::ZERO));
     let mut steps = Vec::new();
     let mut execution = started.execution.clone();

@@ -17,7 +17,7 @@ use crate::{
     model::{
         Execution, ExecutionId, ExecutionState, JobId, QueueName, Schedule, ScheduleStatus, Workflow, from_millis,
     },
-    record::{decode_run, decode_running_execution, decode_schedule, is_run},
+    record::{decode_live_execution, decode_run, decode_schedule, is_run},
 };
 
 mod overview;
@@ -199,8 +199,8 @@ impl Inspect {
         found.into_iter().next().ok_or_else(|| Error::not_found("execution", id))
     }
 
-    /// The executions `ids` that exist, in order: ended ones from their records, running ones from their
-    /// job (a second round trip, only when some have no record yet).
+    /// The executions `ids` that exist, in order: ended ones from their records, running and queued ones from
+    /// their job (a second round trip, only when some have no record yet).
     async fn executions_by_id(&self, ids: &[ExecutionId]) -> Result<Vec<Execution>> {
         if ids.is_empty() {
             return Ok(Vec::new());
@@ -213,15 +213,18 @@ impl Inspect {
         let records: Vec<Option<String>> = pipe.query_async(&mut conn).await?;
         let unrecorded: Vec<&ExecutionId> =
             ids.iter().zip(&records).filter(|(_, record)| record.is_none()).map(|(id, _)| id).collect();
-        let mut jobs = Vec::new();
+        let mut jobs: Vec<(HashMap<String, String>, Option<String>)> = Vec::new();
         if !unrecorded.is_empty() {
             let mut pipe = redis::pipe();
             for id in &unrecorded {
-                pipe.hgetall(self.keys.job(&id.job));
+                pipe.hgetall(self.keys.job(&id.job)).hget(self.keys.schedule(id.job.schedule()), "workflow_id");
             }
             jobs = pipe.query_async(&mut conn).await?;
         }
-        let mut running = unrecorded.into_iter().zip(jobs).map(|(id, job)| decode_running_execution(id, &job));
+        let mut running = unrecorded
+            .into_iter()
+            .zip(jobs)
+            .map(|(id, (job, workflow_id))| decode_live_execution(id, &job, workflow_id.as_deref()));
         let mut executions = Vec::with_capacity(ids.len());
         for record in records {
             // An id whose record was trimmed (or whose schedule was deleted) and that does not run is skipped.
@@ -291,7 +294,7 @@ impl Inspect {
         executions.retain(|execution| {
             filter.workflow_id.is_none_or(|id| execution.workflow_id == id)
                 && filter.state.is_none_or(|state| execution.state == state)
-                && filter.since.is_none_or(|since| execution.started_at >= since)
+                && filter.since.is_none_or(|since| execution.started_at.is_some_and(|started| started >= since))
         });
         executions.sort_by_key(|execution| std::cmp::Reverse(execution.attempt));
         executions.truncate(limit);

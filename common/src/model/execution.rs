@@ -70,6 +70,9 @@ super::string_enum! {
     #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
     #[serde(rename_all = "snake_case")]
     pub enum ExecutionState as "state" {
+        /// Waiting for a worker: its job is due or delayed (`GET /executions/{id}` only; listings hold
+        /// executions that started).
+        Queued = "queued",
         Running = "running",
         Succeeded = "succeeded",
         Failed = "failed",
@@ -99,12 +102,14 @@ pub struct Execution {
     /// The random delay jitter added to this occurrence (`scheduled_for` includes it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jitter_ms: Option<u64>,
-    #[serde(with = "serde_instant")]
-    pub started_at: Timestamp,
+    /// `None` while it is queued.
+    #[serde(default, with = "serde_instant::option")]
+    pub started_at: Option<Timestamp>,
     #[serde(default, with = "serde_instant::option")]
     pub finished_at: Option<Timestamp>,
     #[serde(default)]
     pub duration_ms: Option<u64>,
+    /// Empty until a worker takes it, and for an occurrence skipped without running.
     pub worker_id: String,
     #[serde(default)]
     pub output: Option<serde_json::Value>,
@@ -136,7 +141,7 @@ impl Execution {
             state: ExecutionState::Running,
             scheduled_for,
             jitter_ms,
-            started_at,
+            started_at: Some(started_at),
             finished_at: None,
             duration_ms: None,
             worker_id,
@@ -146,11 +151,21 @@ impl Execution {
         }
     }
 
+    /// Attempt `id`, not taken by a worker yet, of a job due at `scheduled_for`.
+    pub fn queued(id: ExecutionId, schedule_id: Uuid, workflow_id: Uuid, scheduled_for: Timestamp) -> Self {
+        Self {
+            state: ExecutionState::Queued,
+            started_at: None,
+            ..Self::running(id, schedule_id, workflow_id, scheduled_for, None, scheduled_for, String::new())
+        }
+    }
+
     /// Closes a running execution with `state` at `now`.
     pub fn close(&mut self, state: ExecutionState, now: Timestamp, error: Option<String>) {
         self.state = state;
         self.finished_at = Some(now);
-        self.duration_ms = Some(u64::try_from(now.duration_since(self.started_at).as_millis()).unwrap_or(0));
+        let took = self.started_at.map(|started| now.duration_since(started).as_millis());
+        self.duration_ms = Some(took.and_then(|ms| u64::try_from(ms).ok()).unwrap_or(0));
         self.error = error;
     }
 }

@@ -53,6 +53,8 @@ pub struct StartedJob {
     pub job: JobId,
     pub queue: QueueName,
     pub execution: Execution,
+    /// When the claim started it (its execution's `started_at`).
+    pub started_at: Timestamp,
     /// The schedule as it was when the job started; the finish plans from it.
     pub schedule: Schedule,
     /// How long the job stays owned without a renewal.
@@ -168,19 +170,21 @@ impl Store {
                             continue;
                         }
                     };
+                    let started_at = from_millis(millis(now));
                     let execution = Execution::running(
                         execution_id.parse()?,
                         job.schedule(),
                         schedule.workflow_id,
                         scheduled_for,
                         jitter_of(&job, &schedule, scheduled_for),
-                        from_millis(millis(now)),
+                        started_at,
                         claimant.id.clone(),
                     );
                     let started = StartedJob {
                         job,
                         queue,
                         execution,
+                        started_at,
                         schedule,
                         lease: claimant.lease,
                         workflow_version,
@@ -205,7 +209,7 @@ impl Store {
     /// longer run is recorded as skipped and its schedule moves on; with overlap `allow` the next occurrence
     /// is enqueued as this run starts. `Started` again when it runs.
     pub async fn admit(&self, started: StartedJob) -> Result<Start> {
-        let now = started.execution.started_at;
+        let now = started.started_at;
         let job = started.job;
         let scheduled_for = started.execution.scheduled_for;
         if let Admission::Skip(reason) = started.schedule.admission(&job, scheduled_for, now) {

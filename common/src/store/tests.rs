@@ -199,9 +199,17 @@ async fn nothing_is_claimed_before_it_is_due_and_the_earliest_due_time_is_report
 async fn claim_and_start_lease_the_job_and_record_a_running_execution() {
     let f = Fixture::new().await;
     let schedule = f.schedule(json!({"interval_seconds": 60})).await;
+    let job = JobId::regular(schedule.id, 0, 0);
+    let first = format!("{job}-a1");
+    let queued = f.store.inspect().execution(&first).await.unwrap();
+    assert_eq!(
+        (queued.state, queued.started_at, queued.workflow_id),
+        (ExecutionState::Queued, None, schedule.workflow_id)
+    );
+    assert_eq!(queued.scheduled_for, "2026-01-01T00:01:00Z".parse::<Timestamp>().unwrap());
+    assert!(f.store.inspect().execution(&format!("{job}-a2")).await.is_err(), "only the next attempt is queued");
     f.advance(61);
     let started = f.start_next().await;
-    let job = JobId::regular(schedule.id, 0, 0);
     assert_eq!(started.job, job);
     assert_eq!(started.execution.id.to_string(), format!("{job}-a1"));
     assert!(f.delayed().await.is_empty());
