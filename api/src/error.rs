@@ -142,9 +142,6 @@ impl From<Error> for ApiError {
                 error.to_string(),
                 Some("workflow_id".to_string()),
             ),
-            Error::UnknownHandler { field, message } => {
-                Self::new(StatusCode::UNPROCESSABLE_ENTITY, "unknown_handler", message, Some(field))
-            }
             Error::Corrupt { ref key, ref detail } => {
                 tracing::error!(record.key = %key, "{key} does not decode: {detail}");
                 let message = format!("the stored record {key} cannot be read ({detail}); repair or delete it");

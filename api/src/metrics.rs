@@ -73,7 +73,11 @@ impl Default for ApiMetrics {
             latency.clone(),
         );
         let queue_jobs = Family::<QueueStateLabels, Gauge>::default();
-        registry.register("queue_jobs", "Jobs in each queue by state (ready, delayed, running)", queue_jobs.clone());
+        registry.register(
+            "queue_jobs",
+            "Jobs in each queue by state (ready, delayed, running; waiting_for_handler, among ready and delayed)",
+            queue_jobs.clone(),
+        );
         let schedules = Family::<StatusLabel, Gauge>::default();
         registry.register("schedules", "Schedules by status", schedules.clone());
         let workers = Gauge::default();
@@ -107,7 +111,13 @@ pub async fn scrape(State(state): State<AppState>) -> Result<Response, ApiError>
     let metrics = &state.metrics;
     let overview = state.store.inspect().overview().await?;
     for queue in &overview.queues {
-        for (state, count) in [("ready", queue.ready), ("delayed", queue.delayed), ("running", queue.running)] {
+        let states = [
+            ("ready", queue.ready),
+            ("delayed", queue.delayed),
+            ("running", queue.running),
+            ("waiting_for_handler", queue.waiting_for_handler),
+        ];
+        for (state, count) in states {
             let labels = QueueStateLabels { queue: queue.name.clone(), state };
             metrics.queue_jobs.get_or_create(&labels).set(i64::try_from(count).unwrap_or(i64::MAX));
         }

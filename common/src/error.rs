@@ -20,9 +20,6 @@ pub enum Error {
     /// A run was refused because another run of the schedule is under way (overlap policy `skip`).
     #[error("schedule {0} has a run under way and its overlap policy is skip")]
     AlreadyRunning(uuid::Uuid),
-    /// A workflow names a handler that no live worker offers (on the named queue, when one is known).
-    #[error("{message}")]
-    UnknownHandler { field: String, message: String },
     /// Items of a bulk request that cannot be accepted, each with its position (from 0); the request was
     /// refused as a whole.
     #[error("{} of the request's items cannot be accepted; nothing was created", items.len())]

@@ -191,6 +191,10 @@ impl Keys {
 
     /// HASH key → why it does not decode, of the schedule and workflow records a worker could not read;
     /// written by `note_corrupt_records.lua` (added when met, removed by the reconciler once repaired or gone).
+    pub fn handler_waits(&self) -> String {
+        self.key(format_args!("handler-waits"))
+    }
+
     pub fn corrupt_records(&self) -> String {
         self.key(format_args!("corrupt-records"))
     }
@@ -266,6 +270,7 @@ impl Keys {
             self.reconciled_at(),
             self.reconcile_cursor(),
             self.corrupt_records(),
+            self.handler_waits(),
             self.workers(),
             self.worker("<worker>"),
             self.wakeup_channel(),

@@ -11,8 +11,8 @@ use jiff::Timestamp;
 use redis::{RedisWrite, ToRedisArgs};
 
 use crate::model::{
-    CronRule, DEFAULT_TIMEOUT_SECONDS, Execution, ExecutionId, JobId, QueueName, Recurrence, Schedule, ScheduleStatus,
-    from_millis, millis,
+    CronRule, DEFAULT_TIMEOUT_SECONDS, Execution, ExecutionId, ExecutionState, JobId, QueueName, Recurrence, Schedule,
+    ScheduleStatus, from_millis, millis,
 };
 
 /// A schedule as a script writes it: the fields to set and the ones to delete, passed as one JSON argument
@@ -86,6 +86,7 @@ fn fields(schedule: &Schedule) -> Vec<(&'static str, Option<String>)> {
         ("name", Some(schedule.name.clone())),
         ("description", (!schedule.description.is_empty()).then(|| schedule.description.clone())),
         ("trigger_node_id", schedule.trigger_node_id.clone()),
+        ("alert_webhook", schedule.alert_webhook.clone()),
         ("workflow_id", Some(schedule.workflow_id.to_string())),
         ("interval_seconds", interval_seconds),
         ("cron", cron),
@@ -157,6 +158,7 @@ pub(crate) fn decode_schedule(fields: &HashMap<String, String>) -> Result<Schedu
         name: parse(fields, "name")?,
         description: text("description").unwrap_or_default(),
         trigger_node_id: text("trigger_node_id"),
+        alert_webhook: text("alert_webhook"),
         workflow_id: parse(fields, "workflow_id")?,
         recurrence,
         start_at: instant("start_at")?,
@@ -256,8 +258,15 @@ pub(crate) fn decode_live_execution(
         return Some(Execution::running(*id, id.job.schedule(), workflow_id, due, None, started_at, worker));
     }
     let deliveries: u32 = job.get("attempt").map_or(Some(0), |attempt| attempt.parse().ok())?;
-    let next = !job.contains_key("worker") && id.attempt == deliveries + 1;
-    next.then(|| Execution::queued(*id, id.job.schedule(), workflow_id, due))
+    if job.contains_key("worker") || id.attempt != deliveries + 1 {
+        return None;
+    }
+    let mut queued = Execution::queued(*id, id.job.schedule(), workflow_id, due);
+    if let Some(handler) = job.get("waiting_for_handler") {
+        queued.state = ExecutionState::WaitingForHandler;
+        queued.error = Some(format!("waiting for a live worker that offers the handler {handler:?}"));
+    }
+    Some(queued)
 }
 
 #[cfg(test)]

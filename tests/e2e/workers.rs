@@ -2,6 +2,7 @@
 
 use std::{collections::HashSet, process::Command, time::Duration};
 
+use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::support::{TestRedis, WorkerOptions, binary, spawn_app, spawn_worker, wait_until};
@@ -243,7 +244,7 @@ async fn failures_are_logged_at_warn_with_their_error_and_requests_in_an_access_
 }
 
 #[tokio::test]
-async fn the_alert_webhook_hears_of_a_dead_schedule_and_of_a_recovery() {
+async fn the_alert_webhooks_hear_of_a_dead_schedule_and_of_a_recovery() {
     let redis = TestRedis::start();
     let app = spawn_app(&redis).await;
     let target = crate::support::Target::start().await;
@@ -251,12 +252,30 @@ async fn the_alert_webhook_hears_of_a_dead_schedule_and_of_a_recovery() {
     let _worker = spawn_worker(&redis, WorkerOptions { env, ..WorkerOptions::default() });
     let doomed =
         app.post_workflow(json!([{"kind": "http", "url": "http://169.254.169.254/", "timeout_seconds": 1}])).await;
-    let dead = app.post_schedule(json!({"workflow_id": doomed, "interval_seconds": 1, "retry_max": 0})).await;
+    // This schedule's team hears of it too, at its own webhook.
+    let team = target.url("/team-alert");
+    let dead = app
+        .post_schedule(json!({"workflow_id": doomed, "interval_seconds": 1, "retry_max": 0, "alert_webhook": team}))
+        .await;
+    assert_eq!(dead["alert_webhook"], team);
     let flaky = app.post_workflow(json!([{"kind": "http", "url": target.url("/fail-first/1/flaky")}])).await;
     let recovering = app
         .post_schedule(json!({"workflow_id": flaky, "interval_seconds": 1, "retry_max": 2, "repeat_count": 1}))
         .await;
+    let (status, refused) = app
+        .request(
+            Method::PATCH,
+            &format!("/schedules/{}", recovering["id"].as_str().unwrap()),
+            Some(json!({"alert_webhook": "ftp://x"})),
+        )
+        .await;
+    assert_eq!((status, &refused["error"]["field"]), (StatusCode::BAD_REQUEST, &json!("alert_webhook")), "{refused}");
     wait_until(Duration::from_secs(20), "both alerts arrived", || async { target.count("/alert") >= 2 }).await;
+    wait_until(Duration::from_secs(20), "the team's alert arrived", || async { target.count("/team-alert") >= 1 })
+        .await;
+    let team_alerts = target.bodies("/team-alert");
+    assert_eq!((team_alerts.len(), &team_alerts[0]["event"]), (1, &json!("schedule_dead")), "{team_alerts:?}");
+    assert_eq!(team_alerts[0]["schedule_id"], dead["id"]);
 
     let alerts = target.bodies("/alert");
     let of = |event: &str| alerts.iter().find(|alert| alert["event"] == event).cloned().unwrap_or(Value::Null);

@@ -276,53 +276,56 @@ async fn an_edit_does_not_touch_a_running_execution_and_the_next_run_uses_the_ne
 }
 
 #[tokio::test]
-async fn a_handler_runs_in_the_custom_worker_and_a_worker_without_it_leaves_the_job_alone() {
+async fn a_job_waits_visibly_for_its_handler_raises_one_alert_and_runs_once_a_worker_offers_it() {
     let redis = TestRedis::start();
     let app = spawn_app(&redis).await;
     let target = Target::start().await;
-    let (status, body) = app
-        .request(
-            Method::POST,
-            "/workflows",
-            Some(json!({"name": "thumbs", "steps": [{"kind": "handler", "name": "resize"}]})),
-        )
-        .await;
-    assert_eq!(
-        (status, body["error"]["code"].as_str()),
-        (StatusCode::UNPROCESSABLE_ENTITY, Some("unknown_handler")),
-        "{body}"
-    );
-
-    let custom = spawn_custom_worker(&redis, WorkerOptions { id: "images".into(), ..WorkerOptions::default() });
     let steps = json!([
         {"kind": "handler", "name": "resize", "input": {"path": "{{ trigger.payload.path }}", "width": 640}},
         {"kind": "http", "method": "POST", "url": target.url("/ok/resized"), "body": {"file": "{{ steps.resize.output.path }}"}},
     ]);
-    // The handler is known once the custom worker's first heartbeat lands.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let created = loop {
-        let body = json!({"name": "thumbs", "steps": steps.clone()});
-        let (status, created) = app.request(Method::POST, "/workflows", Some(body)).await;
-        if status == StatusCode::CREATED {
-            break created;
-        }
-        assert!(Instant::now() < deadline, "the custom worker never announced its handlers: {created}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    // Saved before any worker offers the handler (applied from CI, say): accepted, and told.
+    let (status, created) =
+        app.request(Method::POST, "/workflows", Some(json!({"name": "thumbs", "steps": steps}))).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert!(created["warnings"][0].as_str().is_some_and(|w| w.contains("\"resize\"")), "{created}");
     let workflow = created["id"].as_str().expect("id").to_string();
-    // Only a worker without the handler is awake: it must hand the job back, not fail it.
-    custom.pause();
-    let _plain = spawn_worker(&redis, WorkerOptions { id: "plain".into(), ..WorkerOptions::default() });
+
+    // Only a worker without the handler runs: it must hand the job back, not fail it, and the wait shows.
+    let alerting =
+        vec![("RECUR_ALERT_WEBHOOK", target.url("/alert")), ("RECUR_HANDLER_WAIT_ALERT_SECONDS", "1".to_string())];
+    let plain = WorkerOptions { id: "plain".into(), reconcile_seconds: 1, env: alerting, ..WorkerOptions::default() };
+    let _plain = spawn_worker(&redis, plain);
     let execution = app.run_workflow(&workflow, json!({"payload": {"path": "cat.png"}})).await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let (status, _) = app.request(Method::GET, &format!("/executions/{execution}"), None).await;
-    assert_eq!(status, StatusCode::NOT_FOUND, "the plain worker started a run it cannot do");
-    custom.resume();
+    let waiting = app.wait_for_execution(&execution, "waiting_for_handler").await;
+    assert!(waiting["error"].as_str().is_some_and(|e| e.contains("\"resize\"")), "{waiting}");
+    assert!(waiting["started_at"].is_null(), "{waiting}");
+    let job = waiting["job_id"].clone();
+    let (_, overview) = app.request(Method::GET, "/status", None).await;
+    let waits = overview["waiting_for_handler"].as_array().expect("waits");
+    assert_eq!((waits.len(), &waits[0]["job_id"], &waits[0]["handler"]), (1, &job, &json!("resize")), "{overview}");
+    let default = overview["queues"].as_array().and_then(|queues| queues.iter().find(|q| q["name"] == "default"));
+    assert_eq!(default.map(|queue| &queue["waiting_for_handler"]), Some(&json!(1)), "{overview}");
+    let root = app.base.trim_end_matches("/api/v1").to_string();
+    let metrics = reqwest::get(format!("{root}/metrics")).await.expect("scrape").text().await.expect("text");
+    assert!(metrics.contains(r#"recur_queue_jobs{queue="default",state="waiting_for_handler"} 1"#), "{metrics}");
+    wait_until(Duration::from_secs(20), "the long wait raised an alert", || async { target.count("/alert") >= 1 })
+        .await;
+    let alert = &target.bodies("/alert")[0];
+    assert_eq!(
+        (&alert["event"], &alert["job_id"], &alert["handler"]),
+        (&json!("waiting_for_handler"), &job, &json!("resize"))
+    );
+
+    let _custom = spawn_custom_worker(&redis, WorkerOptions { id: "images".into(), ..WorkerOptions::default() });
     let done = app.wait_for_execution(&execution, "succeeded").await;
     assert_eq!(done["worker_id"], "images");
-    assert_eq!(done["attempt"], 1);
+    assert_eq!(done["attempt"], 1, "waiting is not a delivery");
     assert_eq!(done["steps"][0]["output"], json!({"path": "cat.png@640w", "width": 640, "repeat_number": 0}));
     assert_eq!(target.bodies("resized"), [json!({"file": "cat.png@640w"})]);
+    let (_, overview) = app.request(Method::GET, "/status", None).await;
+    assert_eq!(overview["waiting_for_handler"], json!([]), "{overview}");
+    assert_eq!(target.count("/alert"), 1, "one alert per wait, whichever worker takes the reconciler turn");
 }
 
 #[tokio::test]

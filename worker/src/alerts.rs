@@ -1,22 +1,29 @@
-//! Alerts to `RECUR_ALERT_WEBHOOK`: a JSON POST when a schedule goes dead, when a run fails for good (a
-//! manual, backfill or ad-hoc run, which is not retried), and when a schedule that was failing succeeds again.
-//! Sent from a queue of their own with retries and backoff, so a slow or dead webhook never holds up a job;
-//! past [`QUEUE`] waiting alerts, new ones are dropped and logged.
+//! Alerts: a JSON POST to `RECUR_ALERT_WEBHOOK` and to the schedule's own `alert_webhook` when a schedule goes
+//! dead, when a run fails for good (a manual, backfill or ad-hoc run, which is not retried), when a schedule
+//! that was failing succeeds again, and when a job has waited past `RECUR_HANDLER_WAIT_ALERT_SECONDS` for a
+//! worker offering a handler. Sent by tasks of their own with retries and backoff, so a slow or dead webhook
+//! never holds up a job or another webhook; past [`QUEUE`] waiting alerts, new ones are dropped and logged.
+//! Webhooks are reached under the egress policy of http steps (a schedule's webhook is user input).
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use jiff::Timestamp;
 use recur_common::{
+    inspect::HandlerWait,
     model::{ExecutionId, ExecutionState, JobId, Outcome, Schedule, ScheduleStatus, rfc3339},
     store::StartedJob,
 };
 use serde_json::{Value, json};
-use tokio::sync::mpsc;
+use tokio::sync::{Semaphore, mpsc};
+
+use crate::egress::{EgressPolicy, PolicyResolver, literal_address};
 
 /// Alerts waiting to be sent at most.
 const QUEUE: usize = 1_000;
-/// Deliveries of one alert at most, 1 s apart and doubling.
+/// Deliveries of one alert to one webhook at most, 1 s apart and doubling.
 const ATTEMPTS: u32 = 5;
+/// Webhooks being posted to at once at most.
+const SENDING: usize = 16;
 
 /// What an alert is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,6 +34,8 @@ pub enum AlertEvent {
     RunFailed,
     /// The schedule's run succeeded after its last run had failed.
     ScheduleRecovered,
+    /// A job has waited too long for a live worker that offers a handler its workflow calls.
+    WaitingForHandler,
 }
 
 impl AlertEvent {
@@ -35,6 +44,7 @@ impl AlertEvent {
             Self::ScheduleDead => "schedule_dead",
             Self::RunFailed => "run_failed",
             Self::ScheduleRecovered => "schedule_recovered",
+            Self::WaitingForHandler => "waiting_for_handler",
         }
     }
 
@@ -62,26 +72,30 @@ impl AlertEvent {
 /// The sending side: cheap to clone, never waits.
 #[derive(Clone)]
 pub struct Alerts {
-    queue: Option<mpsc::Sender<Value>>,
+    /// The deployment's webhook (`RECUR_ALERT_WEBHOOK`), if any.
+    webhook: Option<String>,
+    queue: mpsc::Sender<(Vec<String>, Value)>,
 }
 
 impl Alerts {
-    /// Alerts posted to `webhook` by a task of their own, which ends when the last sender is dropped or the
-    /// process exits; none without a webhook.
-    pub fn start(webhook: Option<String>) -> Self {
-        let Some(webhook) = webhook else { return Self { queue: None } };
+    /// Alerts posted by tasks of their own, under `egress`, which end when the last sender is dropped or the
+    /// process exits. `webhook` receives every alert; a schedule's own `alert_webhook` those about it.
+    pub fn start(webhook: Option<String>, egress: Arc<EgressPolicy>) -> Self {
         let (queue, waiting) = mpsc::channel(QUEUE);
-        tokio::spawn(deliver(webhook, waiting));
-        Self { queue: Some(queue) }
+        tokio::spawn(deliver(waiting, egress));
+        Self { webhook, queue }
     }
 
     /// Queues the alert that the end of `started` with `outcome` raises, if any.
     pub fn on_end(&self, started: &StartedJob, outcome: &Outcome) {
-        let Some(queue) = &self.queue else { return };
+        let schedule = &started.schedule;
+        let targets: Vec<String> = self.webhook.iter().chain(&schedule.alert_webhook).cloned().collect();
+        if targets.is_empty() {
+            return;
+        }
         let execution = &started.execution;
         let when = (execution.scheduled_for, execution.id, Timestamp::now());
-        let Some(event) = AlertEvent::of_end(&started.schedule, &started.job, when, outcome) else { return };
-        let schedule = &started.schedule;
+        let Some(event) = AlertEvent::of_end(schedule, &started.job, when, outcome) else { return };
         let alert = json!({
             "event": event.as_str(),
             "schedule_id": schedule.id,
@@ -92,33 +106,78 @@ impl Alerts {
             "error": outcome.error(),
             "at": rfc3339(Timestamp::now()),
         });
-        if queue.try_send(alert).is_err() {
-            tracing::warn!(job.id = %started.job, "alert {} dropped: {QUEUE} alerts are waiting", event.as_str());
+        self.send(targets, alert);
+    }
+
+    /// Queues the alert for a job waiting too long for a worker offering `wait.handler`, to the deployment's
+    /// webhook.
+    pub fn on_handler_wait(&self, wait: &HandlerWait) {
+        let Some(webhook) = &self.webhook else { return };
+        let alert = json!({
+            "event": AlertEvent::WaitingForHandler.as_str(),
+            "job_id": wait.job_id,
+            "queue": wait.queue,
+            "handler": wait.handler,
+            "waiting_since": rfc3339(wait.since),
+            "error": format!("no live worker of queue {:?} offers the handler {:?}", wait.queue, wait.handler),
+            "at": rfc3339(Timestamp::now()),
+        });
+        self.send(vec![webhook.clone()], alert);
+    }
+
+    fn send(&self, targets: Vec<String>, alert: Value) {
+        if self.queue.try_send((targets, alert)).is_err() {
+            tracing::warn!("an alert was dropped: {QUEUE} alerts are waiting");
         }
     }
 }
 
-/// Posts each alert in order, retrying each with backoff.
-async fn deliver(webhook: String, mut waiting: mpsc::Receiver<Value>) {
-    let client = match reqwest::Client::builder().timeout(Duration::from_secs(10)).build() {
+/// Posts each alert to each of its webhooks, [`SENDING`] at once, retrying each with backoff.
+async fn deliver(mut waiting: mpsc::Receiver<(Vec<String>, Value)>, egress: Arc<EgressPolicy>) {
+    let client = match reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .dns_resolver(PolicyResolver(egress.clone()))
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("recur/", env!("CARGO_PKG_VERSION")))
+        .build()
+    {
         Ok(client) => client,
         Err(error) => return tracing::error!(error = %error, "cannot send alerts"),
     };
-    loop {
-        let Some(alert) = waiting.recv().await else { return };
-        let mut pause = Duration::from_secs(1);
-        for attempt in 1..=ATTEMPTS {
-            let sent = client.post(&webhook).json(&alert).send().await.and_then(reqwest::Response::error_for_status);
-            match sent {
-                Ok(_) => break,
-                Err(error) if attempt < ATTEMPTS => {
-                    tracing::warn!(error = %recur_common::one_line(&error), "alert not delivered; retrying in {pause:?}");
-                    tokio::time::sleep(pause).await;
-                    pause *= 2;
-                }
-                Err(error) => tracing::error!(error = %recur_common::one_line(&error),
-                    "alert {} given up after {ATTEMPTS} attempts", alert["event"]),
+    let sending = Arc::new(Semaphore::new(SENDING));
+    while let Some((targets, alert)) = waiting.recv().await {
+        let alert = Arc::new(alert);
+        for webhook in targets {
+            let Ok(permit) = sending.clone().acquire_owned().await else { return };
+            let (client, egress, alert) = (client.clone(), egress.clone(), alert.clone());
+            tokio::spawn(async move {
+                post(&client, &egress, &webhook, &alert).await;
+                drop(permit);
+            });
+        }
+    }
+}
+
+async fn post(client: &reqwest::Client, egress: &EgressPolicy, webhook: &str, alert: &Value) {
+    let event = &alert["event"];
+    // A name is checked when it resolves; an address, here.
+    let refused = reqwest::Url::parse(webhook).ok().as_ref().and_then(literal_address).map(|ip| egress.check(ip));
+    if let Some(Err(refusal)) = refused {
+        return tracing::error!("alert {event} not sent to {webhook}: egress policy: {refusal}");
+    }
+    let mut pause = Duration::from_secs(1);
+    for attempt in 1..=ATTEMPTS {
+        let sent = client.post(webhook).json(alert).send().await.and_then(reqwest::Response::error_for_status);
+        match sent {
+            Ok(_) => return,
+            Err(error) if attempt < ATTEMPTS => {
+                tracing::warn!(error = %recur_common::one_line(&error),
+                    "alert {event} not delivered to {webhook}; retrying in {pause:?}");
+                tokio::time::sleep(pause).await;
+                pause *= 2;
             }
+            Err(error) => tracing::error!(error = %recur_common::one_line(&error),
+                "alert {event} to {webhook} given up after {ATTEMPTS} attempts"),
         }
     }
 }

@@ -106,6 +106,11 @@ impl Resolve for PolicyResolver {
     }
 }
 
+/// The address a URL names literally (`http://10.0.0.1/`, `http://[::1]/`), which no resolver sees.
+pub fn literal_address(url: &reqwest::Url) -> Option<IpAddr> {
+    url.host_str()?.trim_start_matches('[').trim_end_matches(']').parse().ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

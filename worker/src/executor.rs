@@ -2,7 +2,6 @@
 
 use std::{
     collections::HashMap,
-    net::IpAddr,
     sync::{Arc, Mutex},
     time::Duration,
 };
@@ -15,7 +14,7 @@ use recur_common::{
 use serde_json::{Value, json};
 
 use crate::{
-    egress::{EgressPolicy, PolicyResolver},
+    egress::{EgressPolicy, PolicyResolver, literal_address},
     handlers::{HandlerCall, Handlers},
 };
 
@@ -30,11 +29,6 @@ const MAX_ERROR_BYTES: usize = 2 * 1024;
 /// Step output a run keeps whole for the templates of later steps, summed over its steps; past it, later
 /// steps see outputs as stored. This bounds a worker's memory per run, whatever the number of steps.
 const MAX_CONTEXT_OUTPUT_BYTES: usize = 8 * 1024 * 1024;
-
-/// The address a URL names literally (`http://10.0.0.1/`, `http://[::1]/`), which no resolver sees.
-fn literal_address(url: &reqwest::Url) -> Option<IpAddr> {
-    url.host_str()?.trim_start_matches('[').trim_end_matches(']').parse().ok()
-}
 
 /// The header that lets an http step's target recognise a redelivery of the same step of the same job.
 const IDEMPOTENCY_KEY: &str = "idempotency-key";

@@ -18,6 +18,7 @@ pub fn print_overview(overview: &Overview, json: bool) -> anyhow::Result<String>
         "running",
         "delayed",
         "expired leases",
+        "waiting for handler",
         "next due job",
     ]);
     for queue in &overview.queues {
@@ -31,6 +32,7 @@ pub fn print_overview(overview: &Overview, json: bool) -> anyhow::Result<String>
             queue.running.to_string(),
             queue.delayed.to_string(),
             queue.expired_leases.to_string(),
+            queue.waiting_for_handler.to_string(),
             next,
         ]);
     }
@@ -49,6 +51,19 @@ pub fn print_overview(overview: &Overview, json: bool) -> anyhow::Result<String>
     writeln!(out, "Workers\n{workers}\n")?;
     let counts: Vec<String> = overview.schedules.iter().map(|(status, count)| format!("{status} {count}")).collect();
     writeln!(out, "Schedules: {}", counts.join(", "))?;
+    if !overview.waiting_for_handler.is_empty() {
+        writeln!(out, "\nWaiting for a live worker that offers their handler (oldest first):")?;
+        for wait in &overview.waiting_for_handler {
+            writeln!(
+                out,
+                "  {} on queue {}: handler {:?} since {}",
+                wait.job_id,
+                wait.queue,
+                wait.handler,
+                rfc3339(wait.since)
+            )?;
+        }
+    }
     if !overview.corrupt_records.is_empty() {
         writeln!(out, "\nCorrupt records (left out of listings and reconciler passes until repaired):")?;
         for (key, detail) in &overview.corrupt_records {

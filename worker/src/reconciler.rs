@@ -1,22 +1,31 @@
 //! Runs the reconciler (`docs/architecture.md`) every `RECUR_RECONCILE_SECONDS`; the first pass runs at start-up.
-//! Periodic passes are shared: one worker per interval takes the turn.
+//! Periodic passes are shared: one worker per interval takes the turn, and with it raises the alerts for jobs
+//! that have waited too long for a handler.
 
 use std::{sync::Arc, time::Duration};
 
 use recur_common::store::Store;
 use tokio_util::sync::CancellationToken;
 
-use crate::metrics::Metrics;
+use crate::{alerts::Alerts, metrics::Metrics};
 
-/// Reconciles every `every` until `shutdown`, skipping ticks missed while a pass ran.
-pub async fn run(store: Store, every: Duration, metrics: Arc<Metrics>, shutdown: CancellationToken) {
+/// How often passes run, and how long a job may wait for a handler before it raises an alert.
+#[derive(Debug, Clone, Copy)]
+pub struct Cadence {
+    pub every: Duration,
+    pub handler_wait_alert: Duration,
+}
+
+/// Reconciles every `cadence.every` until `shutdown`, skipping ticks missed while a pass ran.
+pub async fn run(store: Store, cadence: Cadence, metrics: Arc<Metrics>, alerts: Alerts, shutdown: CancellationToken) {
+    let every = cadence.every;
     let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
         tokio::select! {
             _ = ticks.tick() => {
                 let pass = match store.take_reconciler_turn(every).await {
-                    Ok(true) => store.reconcile().await.map(|report| metrics.reconciled(&report)),
+                    Ok(true) => pass(&store, cadence, &metrics, &alerts).await,
                     Ok(false) => Ok(()),
                     Err(error) => Err(error),
                 };
@@ -28,4 +37,14 @@ pub async fn run(store: Store, every: Duration, metrics: Arc<Metrics>, shutdown:
             () = shutdown.cancelled() => return,
         }
     }
+}
+
+async fn pass(store: &Store, cadence: Cadence, metrics: &Metrics, alerts: &Alerts) -> recur_common::Result<()> {
+    metrics.reconciled(&store.reconcile().await?);
+    for wait in store.review_handler_waits(cadence.handler_wait_alert).await? {
+        tracing::warn!(job.id = %wait.job_id, "job {} has waited since {} for a live worker of queue {:?} that \
+            offers the handler {:?}", wait.job_id, wait.since, wait.queue, wait.handler);
+        alerts.on_handler_wait(&wait);
+    }
+    Ok(())
 }

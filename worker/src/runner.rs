@@ -57,7 +57,7 @@ struct Context {
     held: Mutex<HashSet<JobId>>,
     /// What this worker did, for `RECUR_METRICS_ADDR`.
     metrics: Arc<Metrics>,
-    /// Posts alerts to `RECUR_ALERT_WEBHOOK`.
+    /// Posts alerts to `RECUR_ALERT_WEBHOOK` and the schedules' own webhooks.
     alerts: Alerts,
 }
 
@@ -80,7 +80,6 @@ pub async fn run(settings: Settings, handlers: Handlers, shutdown: CancellationT
     let report = store.reconcile().await.context("start-up recovery failed")?;
     let metrics = Arc::new(Metrics::default());
     metrics.reconciled(&report);
-    let settings_alert_webhook = settings.alert_webhook.clone();
     tracing::info!(worker.id = %settings.worker_id, concurrency = settings.concurrency,
         "worker {} started on queues [{}] with concurrency {}; start-up recovery promoted {}, requeued {}, recovered {}",
         settings.worker_id, settings.queues.iter().map(QueueName::as_str).collect::<Vec<_>>().join(", "),
@@ -96,9 +95,11 @@ pub async fn run(settings: Settings, handlers: Handlers, shutdown: CancellationT
         handlers: handlers.names(),
         lease: settings.lease,
     };
+    let egress = Arc::new(settings.egress.clone());
+    let alerts = Alerts::start(settings.alert_webhook.clone(), egress.clone());
     let context = Arc::new(Context {
         recording: Arc::new(Semaphore::new(settings.concurrency)),
-        executor: Executor::new(handlers, Arc::new(settings.egress.clone())),
+        executor: Executor::new(handlers, egress),
         settings,
         claimant,
         cancels: Arc::default(),
@@ -108,7 +109,7 @@ pub async fn run(settings: Settings, handlers: Handlers, shutdown: CancellationT
         hand_back: CancellationToken::new(),
         held: Mutex::default(),
         metrics,
-        alerts: Alerts::start(settings_alert_webhook),
+        alerts,
     });
     let background = CancellationToken::new();
     let wake = Arc::new(Notify::new());
@@ -121,8 +122,12 @@ pub async fn run(settings: Settings, handlers: Handlers, shutdown: CancellationT
     ));
     duties.spawn(reconciler::run(
         context.store.clone(),
-        context.settings.reconcile_every,
+        reconciler::Cadence {
+            every: context.settings.reconcile_every,
+            handler_wait_alert: context.settings.handler_wait_alert,
+        },
         context.metrics.clone(),
+        context.alerts.clone(),
         background.clone(),
     ));
     duties.spawn(recoverer::run(

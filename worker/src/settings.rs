@@ -17,6 +17,10 @@ pub const SETTINGS: &[Setting] = &[
     Setting { variable: "RECUR_WORKER_ID", help: "this worker's name in executions, heartbeats and logs" },
     Setting { variable: "RECUR_METRICS_ADDR", help: "where to serve /metrics, /healthz and /readyz" },
     Setting { variable: "RECUR_ALERT_WEBHOOK", help: "an http(s) URL to POST alerts to" },
+    Setting {
+        variable: "RECUR_HANDLER_WAIT_ALERT_SECONDS",
+        help: "how long a job may wait for a worker offering its handler before an alert",
+    },
     Setting { variable: "RECUR_HTTP_DENY", help: "CIDR ranges http steps may not reach" },
     Setting { variable: "RECUR_HTTP_ALLOW", help: "exceptions inside the denied ranges" },
 ];
@@ -45,6 +49,8 @@ pub struct Settings {
     pub metrics_addr: Option<std::net::SocketAddr>,
     /// Where to POST alerts (`RECUR_ALERT_WEBHOOK`); none when empty.
     pub alert_webhook: Option<String>,
+    /// How long a job may wait for a worker offering a handler it needs before an alert is raised.
+    pub handler_wait_alert: Duration,
 }
 
 impl Settings {
@@ -81,6 +87,11 @@ impl Settings {
             egress: EgressPolicy::from_env()?,
             metrics_addr: metrics_addr_from_env()?,
             alert_webhook: alert_webhook_from_env()?,
+            handler_wait_alert: Duration::from_secs(env_within(
+                "RECUR_HANDLER_WAIT_ALERT_SECONDS",
+                300,
+                1..=DAY_SECONDS,
+            )?),
         })
     }
 }

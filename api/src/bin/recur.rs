@@ -193,6 +193,11 @@ impl Client {
         let answer: Value =
             if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
         if status.is_success() {
+            // What was accepted but will wait (no worker for its queue or handler): said on stderr, so that
+            // `--json` output stays parseable.
+            for warning in answer["warnings"].as_array().into_iter().flatten().filter_map(Value::as_str) {
+                eprintln!("recur: warning: {warning}");
+            }
             return Ok(answer);
         }
         let message = answer["error"]["message"].as_str().map_or_else(|| format!("{status}"), str::to_string);
@@ -597,8 +602,23 @@ fn status_table(status: &Value) -> Table {
         table.add_row([
             format!("queue {name}"),
             format!(
-                "ready {}, delayed {}, running {}, expired leases {}{unserved}",
-                queue["ready"], queue["delayed"], queue["running"], queue["expired_leases"]
+                "ready {}, delayed {}, running {}, expired leases {}, waiting for a handler {}{unserved}",
+                queue["ready"],
+                queue["delayed"],
+                queue["running"],
+                queue["expired_leases"],
+                queue["waiting_for_handler"]
+            ),
+        ]);
+    }
+    for wait in overview["waiting_for_handler"].as_array().into_iter().flatten() {
+        table.add_row([
+            format!("waiting: {}", cell(&wait["job_id"])),
+            format!(
+                "no live worker of queue {} offers the handler {}, since {}",
+                cell(&wait["queue"]),
+                cell(&wait["handler"]),
+                cell(&wait["since"])
             ),
         ]);
     }

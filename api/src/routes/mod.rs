@@ -20,6 +20,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::{collections::BTreeSet, net::IpAddr, sync::Arc};
 use utoipa_axum::{router::OpenApiRouter, routes};
+use uuid::Uuid;
 
 use crate::{
     error::ApiError,
@@ -95,19 +96,34 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Warnings for an answer: one per queue of `queues` that no live worker consumes, since what was queued
-/// there waits until a worker for it starts.
-async fn unserved_queues<'a>(
+/// Warnings for an answer about runs of workflows on queues (`None`: on any queue): what was accepted but
+/// will wait, because no live worker consumes the queue, or none that does offers a handler the workflow
+/// calls. Each (workflow, queue) pair is checked once, however many items share it.
+async fn waiting_warnings<'a>(
     state: &AppState,
-    queues: impl IntoIterator<Item = &'a QueueName>,
+    runs: impl IntoIterator<Item = (Uuid, Option<&'a QueueName>)>,
 ) -> Result<Vec<String>, ApiError> {
-    let consumed = state.store.inspect().consumed_queues().await?;
+    let runs: BTreeSet<(Uuid, Option<&str>)> =
+        runs.into_iter().map(|(workflow, queue)| (workflow, queue.map(QueueName::as_str))).collect();
+    let inspect = state.store.inspect();
+    let consumed = inspect.consumed_queues().await?;
+    let mut warnings = Vec::new();
     let unserved: BTreeSet<&str> =
-        queues.into_iter().map(QueueName::as_str).filter(|q| !consumed.contains(*q)).collect();
-    Ok(unserved
-        .into_iter()
-        .map(|queue| format!("no live worker consumes queue {queue:?}: its jobs wait until one does"))
-        .collect())
+        runs.iter().filter_map(|(_, queue)| *queue).filter(|q| !consumed.contains(*q)).collect();
+    for queue in &unserved {
+        warnings.push(format!("no live worker consumes queue {queue:?}: its jobs wait until one does"));
+    }
+    for (workflow, queue) in runs.into_iter().filter(|(_, queue)| queue.is_none_or(|q| !unserved.contains(q))) {
+        let queue = queue.map(QueueName::parse).transpose()?;
+        for handler in inspect.unoffered_handlers(workflow, queue.as_ref()).await? {
+            let workers = queue.as_ref().map_or_else(String::new, |queue| format!(" of queue {queue:?}"));
+            warnings.push(format!(
+                "no live worker{workers} offers the handler {handler:?} that workflow {workflow} calls: its runs \
+                 wait, waiting_for_handler, until one does"
+            ));
+        }
+    }
+    Ok(warnings)
 }
 
 /// Paths served without a key: probes for load balancers and orchestrators, and the API's description (which

@@ -8,7 +8,7 @@ use recur_common::{
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{AppState, Items, Warned, unserved_queues};
+use super::{AppState, Items, Warned, waiting_warnings};
 use crate::{
     error::{ApiError, ErrorBody},
     extract::{BulkBody, JsonBody, PathId, QueryParams, page_limit},
@@ -40,7 +40,7 @@ pub async fn create_schedule(
     JsonBody(new): JsonBody<NewSchedule>,
 ) -> Result<(StatusCode, Json<Warned<Schedule>>), ApiError> {
     let schedule = state.store.create_schedule(new).await?;
-    let warnings = unserved_queues(&state, [&schedule.queue]).await?;
+    let warnings = waiting_warnings(&state, [(schedule.workflow_id, Some(&schedule.queue))]).await?;
     Ok((StatusCode::CREATED, Json(Warned { answer: schedule, warnings })))
 }
 
@@ -64,7 +64,8 @@ pub async fn create_schedules(
     let created = state.store.create_schedules(body.items).await?;
     let items =
         created.iter().map(|schedule| ScheduleCreated { id: schedule.id, next_run_at: schedule.next_run_at }).collect();
-    let warnings = unserved_queues(&state, created.iter().map(|schedule| &schedule.queue)).await?;
+    let runs = created.iter().map(|schedule| (schedule.workflow_id, Some(&schedule.queue)));
+    let warnings = waiting_warnings(&state, runs).await?;
     Ok((StatusCode::CREATED, Json(Warned { answer: Items { items }, warnings })))
 }
 

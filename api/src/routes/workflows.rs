@@ -7,7 +7,7 @@ use recur_common::{
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::{AppState, Items, Warned, unserved_queues};
+use super::{AppState, Items, Warned, waiting_warnings};
 use crate::{
     error::{ApiError, ErrorBody},
     extract::{BulkBody, JsonBody, PageQuery, PathId, QueryParams, page_limit},
@@ -32,17 +32,19 @@ impl From<&QueuedRun> for RunQueued {
     }
 }
 
-/// Saves a new workflow as version 1.
+/// Saves a new workflow as version 1. A handler step no live worker offers is accepted with a warning: its
+/// runs wait until a worker offering it starts.
 #[utoipa::path(post, path = "/workflows", tag = "workflows", request_body = NewWorkflow, responses(
-    (status = 201, description = "Saved", body = Workflow),
+    (status = 201, description = "Saved", body = Warned<Workflow>),
     (status = 409, description = "The name is taken", body = ErrorBody),
-    (status = 422, description = "A handler step names a handler no live worker offers", body = ErrorBody),
 ))]
 pub async fn create_workflow(
     State(state): State<AppState>,
     JsonBody(new): JsonBody<NewWorkflow>,
-) -> Result<(StatusCode, Json<Workflow>), ApiError> {
-    Ok((StatusCode::CREATED, Json(state.store.create_workflow(new).await?)))
+) -> Result<(StatusCode, Json<Warned<Workflow>>), ApiError> {
+    let workflow = state.store.create_workflow(new).await?;
+    let warnings = waiting_warnings(&state, [(workflow.id, None)]).await?;
+    Ok((StatusCode::CREATED, Json(Warned { answer: workflow, warnings })))
 }
 
 /// Workflows, newest first, a page at a time.
@@ -71,17 +73,18 @@ pub async fn show_workflow(
 
 /// Replaces a workflow's steps as a new version; runs under way keep the version they started with.
 #[utoipa::path(put, path = "/workflows/{id}", tag = "workflows", params(("id" = Uuid, Path)), request_body = NewWorkflow, responses(
-    (status = 200, description = "Saved as the next version", body = Workflow),
+    (status = 200, description = "Saved as the next version", body = Warned<Workflow>),
     (status = 404, description = "No such workflow", body = ErrorBody),
     (status = 409, description = "The name is taken, or others edited it at the same time", body = ErrorBody),
-    (status = 422, description = "A handler step names a handler no live worker offers", body = ErrorBody),
 ))]
 pub async fn update_workflow(
     State(state): State<AppState>,
     PathId(id): PathId<Uuid>,
     JsonBody(new): JsonBody<NewWorkflow>,
-) -> Result<Json<Workflow>, ApiError> {
-    Ok(Json(state.store.update_workflow(id, new).await?))
+) -> Result<Json<Warned<Workflow>>, ApiError> {
+    let workflow = state.store.update_workflow(id, new).await?;
+    let warnings = waiting_warnings(&state, [(workflow.id, None)]).await?;
+    Ok(Json(Warned { answer: workflow, warnings }))
 }
 
 /// Deletes a workflow that no schedule uses.
@@ -111,7 +114,6 @@ pub async fn show_workflow_version(
 #[utoipa::path(post, path = "/workflows/{id}/run", tag = "workflows", params(("id" = Uuid, Path)), request_body = NewRun, responses(
     (status = 202, description = "Queued", body = Warned<RunQueued>),
     (status = 404, description = "No such workflow", body = ErrorBody),
-    (status = 422, description = "A handler step names a handler no live worker offers", body = ErrorBody),
 ))]
 pub async fn run_workflow(
     State(state): State<AppState>,
@@ -119,7 +121,7 @@ pub async fn run_workflow(
     JsonBody(run): JsonBody<NewRun>,
 ) -> Result<(StatusCode, Json<Warned<RunQueued>>), ApiError> {
     let queued = state.store.run_workflow(id, run).await?;
-    let warnings = unserved_queues(&state, [&queued.queue]).await?;
+    let warnings = waiting_warnings(&state, [(id, Some(&queued.queue))]).await?;
     Ok((StatusCode::ACCEPTED, Json(Warned { answer: RunQueued::from(&queued), warnings })))
 }
 
@@ -135,7 +137,7 @@ pub async fn run_workflow_many(
     JsonBody(body): JsonBody<BulkBody<NewRun>>,
 ) -> Result<(StatusCode, Json<Warned<Items<RunQueued>>>), ApiError> {
     let runs = state.store.run_workflow_many(id, body.items).await?;
-    let warnings = unserved_queues(&state, runs.iter().map(|run| &run.queue)).await?;
+    let warnings = waiting_warnings(&state, runs.iter().map(|run| (id, Some(&run.queue)))).await?;
     let items = runs.iter().map(RunQueued::from).collect();
     Ok((StatusCode::ACCEPTED, Json(Warned { answer: Items { items }, warnings })))
 }

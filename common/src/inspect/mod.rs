@@ -22,7 +22,7 @@ use crate::{
 
 mod overview;
 
-pub use overview::{Overview, QueueOverview, WorkerOverview};
+pub use overview::{HandlerWait, Overview, QueueOverview, WorkerOverview};
 
 /// Index members one listing request reads at most. A filter that matches few of them answers a short page
 /// with a cursor instead of walking the whole index in one request.
@@ -527,6 +527,27 @@ impl Inspect {
                 handlers.split(',').filter(|name| !name.is_empty()).map(str::to_string).collect::<Vec<_>>()
             })
             .collect())
+    }
+
+    /// The handlers workflow `workflow_id` calls that no live worker (of `queue`, when one is given) offers:
+    /// its runs wait, `waiting_for_handler`, until such a worker starts.
+    pub async fn unoffered_handlers(&self, workflow_id: Uuid, queue: Option<&QueueName>) -> Result<Vec<String>> {
+        let mut conn = self.conn.clone();
+        let requirements: Option<String> =
+            conn.hget(self.keys.workflow_requirements(), workflow_id.to_string()).await?;
+        let Some(requirements) = requirements else { return Ok(Vec::new()) };
+        let field = format!("{} field {workflow_id}", self.keys.workflow_requirements());
+        let requirements: serde_json::Value =
+            serde_json::from_str(&requirements).map_err(|error| Error::corrupt(&field, error.to_string()))?;
+        let needed: Vec<String> = requirements["handlers"]
+            .as_array()
+            .map(|names| names.iter().filter_map(|name| name.as_str().map(str::to_string)).collect())
+            .unwrap_or_default();
+        if needed.is_empty() {
+            return Ok(needed);
+        }
+        let offered = self.offered_handlers(queue).await?;
+        Ok(needed.into_iter().filter(|name| !offered.contains(name)).collect())
     }
 
     /// One version of a workflow, as it was saved.

@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::Inspect;
 use crate::{
     Result,
-    model::{ScheduleStatus, from_millis, serde_instant},
+    model::{JobId, ScheduleStatus, from_millis, serde_instant},
 };
 
 /// A queue as operators see it.
@@ -20,10 +20,28 @@ pub struct QueueOverview {
     pub running: u64,
     pub delayed: u64,
     pub expired_leases: u64,
+    /// Jobs (among the ready and delayed ones) waiting for a live worker that offers a handler their
+    /// workflow calls.
+    pub waiting_for_handler: u64,
     pub next_job: Option<String>,
     #[serde(with = "serde_instant::option")]
     pub next_due_at: Option<Timestamp>,
 }
+
+/// A job waiting for a live worker that offers a handler its workflow calls.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct HandlerWait {
+    pub job_id: String,
+    pub queue: String,
+    pub handler: String,
+    /// When a worker first found it could not run it.
+    #[serde(with = "serde_instant")]
+    pub since: Timestamp,
+}
+
+/// Handler waits an overview lists at most, oldest first; its counts cover up to [`COUNTED_WAITS`].
+const LISTED_WAITS: usize = 100;
+const COUNTED_WAITS: isize = 10_000;
 
 /// A worker that sent a heartbeat recently.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -44,6 +62,8 @@ pub struct Overview {
     pub queues: Vec<QueueOverview>,
     pub workers: Vec<WorkerOverview>,
     pub schedules: BTreeMap<&'static str, u64>,
+    /// The oldest jobs waiting for a handler (at most 100).
+    pub waiting_for_handler: Vec<HandlerWait>,
     /// Records a worker could not decode, by key, with why: each is left out of listings and passes until
     /// repaired.
     pub corrupt_records: BTreeMap<String, String>,
@@ -55,6 +75,8 @@ impl Inspect {
         let now = self.clock.now();
         let now_ms = now.as_millisecond();
         let mut conn = self.conn.clone();
+        let waits: Vec<String> = conn.zrange(self.keys.handler_waits(), 0, COUNTED_WAITS - 1).await?;
+        let waiting_in = |queue: &str| waits.iter().filter(|member| member.split('/').next() == Some(queue)).count();
         let mut queues = Vec::new();
         for queue in self.queue_names().await? {
             let (ready, running, delayed, expired_leases, next): (u64, u64, u64, u64, Vec<(String, i64)>) =
@@ -73,6 +95,7 @@ impl Inspect {
                 running,
                 delayed,
                 expired_leases,
+                waiting_for_handler: waiting_in(queue.as_str()) as u64,
                 next_due_at: next.as_ref().map(|(_, due)| from_millis(*due)),
                 next_job: next.map(|(job, _)| job),
             });
@@ -97,6 +120,34 @@ impl Inspect {
         let counts: Vec<u64> = pipe.query_async(&mut conn).await?;
         let schedules = ScheduleStatus::ALL.iter().map(|status| status.as_str()).zip(counts).collect();
         let corrupt_records = self.corrupt_records().await?;
-        Ok(Overview { now, queues, workers, schedules, corrupt_records })
+        let waiting_for_handler = self.handler_waits(LISTED_WAITS).await?;
+        Ok(Overview { now, queues, workers, schedules, waiting_for_handler, corrupt_records })
+    }
+
+    /// The `limit` oldest jobs waiting for a handler. An entry whose job no longer waits (it started, or
+    /// is gone) is left out; the reconciler drops it.
+    pub async fn handler_waits(&self, limit: usize) -> Result<Vec<HandlerWait>> {
+        let mut conn = self.conn.clone();
+        let stop = isize::try_from(limit).unwrap_or(isize::MAX) - 1;
+        let entries: Vec<(String, i64)> = conn.zrange_withscores(self.keys.handler_waits(), 0, stop).await?;
+        let mut pipe = redis::pipe();
+        let mut parsed = Vec::with_capacity(entries.len());
+        for (member, since) in entries {
+            let Some((queue, job)) = member.split_once('/') else { continue };
+            let Ok(job_id) = job.parse::<JobId>() else { continue };
+            pipe.hget(self.keys.job(&job_id), "waiting_for_handler");
+            parsed.push((job.to_string(), queue.to_string(), since));
+        }
+        if parsed.is_empty() {
+            return Ok(Vec::new());
+        }
+        let handlers: Vec<Option<String>> = pipe.query_async(&mut conn).await?;
+        Ok(parsed
+            .into_iter()
+            .zip(handlers)
+            .filter_map(|((job_id, queue, since), handler)| {
+                Some(HandlerWait { job_id, queue, handler: handler?, since: from_millis(since) })
+            })
+            .collect())
     }
 }

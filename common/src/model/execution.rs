@@ -73,6 +73,9 @@ super::string_enum! {
         /// Waiting for a worker: its job is due or delayed (`GET /executions/{id}` only; listings hold
         /// executions that started).
         Queued = "queued",
+        /// Queued, and no live worker that took it offers a handler its workflow calls (`error` names it):
+        /// it runs once a worker offering the handler starts.
+        WaitingForHandler = "waiting_for_handler",
         Running = "running",
         Succeeded = "succeeded",
         Failed = "failed",

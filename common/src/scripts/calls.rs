@@ -2,8 +2,9 @@
 //! Lists (`..name`) are the repeated tails: several queues, schedules or occurrences in one call.
 
 use super::{
-    BackfillAnswer, CancelAnswer, ClaimAnswer, Finished, LeaseRenewal, ReconcilerTurn, RequeueAnswer, RunsEnqueued,
-    ScheduleCreated, ScheduleWritten, TriggerAnswer, WorkflowCreated, WorkflowDeleted, WorkflowUpdated, scripts,
+    BackfillAnswer, CancelAnswer, ClaimAnswer, Finished, LeaseRenewal, OverdueHandlerWaits, ReconcilerTurn,
+    RequeueAnswer, RunsEnqueued, ScheduleCreated, ScheduleWritten, TriggerAnswer, WorkflowCreated, WorkflowDeleted,
+    WorkflowUpdated, scripts,
 };
 use crate::record::ScheduleRecord;
 
@@ -91,7 +92,8 @@ scripts! {
 
     /// Claims and starts due jobs of a worker's queues: leases each, counts its delivery, marks it running.
     ClaimJobs = "claim_jobs.lua" ["promote.lua", "enqueue.lua", "slots.lua"] -> ClaimAnswer {
-        keys { workflow_requirements: String, execution_index: String, ..queue_keys: Vec<String>, }
+        keys { workflow_requirements: String, execution_index: String, handler_waits: String,
+            ..queue_keys: Vec<String>, }
         args { now_ms: i64, now_at: String, lease_until_ms: i64, worker_id: String, count: usize, batch: usize,
             handlers: String, job_pattern: String, schedule_pattern: String, execution_times_pattern: String,
             slots_pattern: String, waiting_pattern: String, workflow_executions_pattern: String,
@@ -149,6 +151,12 @@ scripts! {
     TrimHistory = "trim_history.lua" [] -> u64 {
         keys { ..indexes: Vec<String>, }
         args { drop_before_ms: i64, }
+    }
+
+    /// Drops handler waits that ended and reports, once each, those that became overdue.
+    ReviewHandlerWaits = "review_handler_waits.lua" ["slots.lua"] -> OverdueHandlerWaits {
+        keys { handler_waits: String, }
+        args { job_pattern: String, alert_before_ms: i64, batch: usize, }
     }
 
     /// Adds records that do not decode to the list operators see, and drops repaired ones from it.

@@ -3,7 +3,9 @@
 -- turn behind ad-hoc runs (which are pushed there directly) instead of waiting for it to run dry.
 -- For each job popped: the workflow's requirements are checked first, and a job that cannot start here goes
 -- back to its delayed set without counting a delivery: to wait for a free slot (`max_concurrency`), or for
--- a worker that offers a handler its workflow calls. A job whose record or schedule is gone is dropped.
+-- a worker that offers a handler its workflow calls. A job waiting for a handler is marked so in its record
+-- (`waiting_for_handler`) and listed in handler_waits from the first time, so operators see it; the marks
+-- go once it starts. A job whose record or schedule is gone is dropped.
 -- Otherwise the job is leased to the worker, its delivery counted, and its execution (`execution_separator`
 -- and the attempt after the job id) marked running in the job's record (its JSON record is written once, by
 -- Rust, when it ends) and in the history indexes. An ad-hoc run is a bare job: its hash names its workflow,
@@ -13,7 +15,8 @@
 -- known only once the job is popped.
 -- KEYS[1] workflow_requirements: workflow id -> {version, max_concurrency, handlers} (HASH)
 -- KEYS[2] execution_index: every execution (ZSET)
--- KEYS[3..] queue_keys: for each queue in priority order, 4 keys: delayed (ZSET), ready (LIST),
+-- KEYS[3] handler_waits: `<queue>/<job id>` of jobs waiting for a worker offering a handler, by since when
+-- KEYS[4..] queue_keys: for each queue in priority order, 4 keys: delayed (ZSET), ready (LIST),
 -- running (HASH), leases (ZSET)
 -- ARGV[1] now_ms
 -- ARGV[2] now_at: RFC 3339
@@ -78,6 +81,10 @@ local function start(delayed, job_id, queue)
     for _, handler in ipairs(requirements.handlers or {}) do
       if not string.find(handlers, ',' .. handler .. ',', 1, true) then
         make_due(delayed, job_id, now + tonumber(handler_retry_ms), wakeup_channel)
+        if record.waiting_for_handler ~= handler then
+          redis.call('HSET', job, 'waiting_for_handler', handler)
+          redis.call('ZADD', handler_waits, 'NX', now, queue .. '/' .. job_id)
+        end
         return {'missing_handler', handler}
       end
     end
@@ -98,6 +105,10 @@ local function start(delayed, job_id, queue)
     end
   end
 
+  if record.waiting_for_handler then
+    redis.call('HDEL', job, 'waiting_for_handler', 'handler_alerted')
+    redis.call('ZREM', handler_waits, queue .. '/' .. job_id)
+  end
   local attempt = tonumber(record.attempt or 0) + 1
   local execution_id = job_id .. execution_separator .. attempt
   redis.call('HSET', job, 'attempt', attempt, 'execution_id', execution_id, 'worker', worker_id,

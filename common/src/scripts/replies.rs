@@ -100,6 +100,16 @@ impl Reply for u64 {
     }
 }
 
+/// The handler waits that became overdue (`review_handler_waits.lua`): `<queue>/<job id>`, the handler, and
+/// since when, in ms.
+pub(crate) struct OverdueHandlerWaits(pub Vec<(String, String, i64)>);
+
+impl Reply for OverdueHandlerWaits {
+    fn decode(value: Value, script: &'static str) -> Result<Self> {
+        redis::from_redis_value(value.clone()).map(Self).map_err(|_| unexpected(script, &value))
+    }
+}
+
 /// A script whose answer carries nothing.
 impl Reply for () {
     fn decode(_: Value, _: &'static str) -> Result<Self> {

@@ -1,5 +1,5 @@
 //! New schedules and ad-hoc runs, one or many a request. A bulk request is checked as a whole (each item's
-//! fields, its workflow, the handlers it needs, once per workflow and queue) before anything is written, and
+//! fields and its workflow) before anything is written, and
 //! written in calls of [`BATCH`] schedules.
 
 use std::collections::{BTreeSet, HashMap};
@@ -53,10 +53,9 @@ impl Store {
         let now = self.clock.now();
         let built = items.into_iter().map(|new| {
             let workflow = workflows[&new.workflow_id].as_ref().ok_or(Error::UnknownWorkflow(new.workflow_id))?;
-            let schedule = new.into_schedule(Uuid::now_v7(), &workflow.name, now)?;
-            Ok((schedule, workflow))
+            new.into_schedule(Uuid::now_v7(), &workflow.name, now)
         });
-        let schedules = self.accept(built.collect()).await?;
+        let schedules = Self::accept(built.collect())?;
         self.insert_schedules(schedules).await
     }
 
@@ -75,10 +74,8 @@ impl Store {
         check_count(runs.len())?;
         let workflow = self.inspect().workflow(workflow_id).await?;
         let now = self.clock.now();
-        let built = runs
-            .into_iter()
-            .map(|run| Ok((run.into_schedule(Uuid::now_v7(), workflow_id, &workflow.name, now)?, &workflow)));
-        let runs = self.accept(built.collect()).await?;
+        let built = runs.into_iter().map(|run| run.into_schedule(Uuid::now_v7(), workflow_id, &workflow.name, now));
+        let runs = Self::accept(built.collect())?;
         let mut queued = Vec::with_capacity(runs.len());
         for (chunk_index, chunk) in runs.chunks(BATCH).enumerate() {
             let (mut run_keys, mut run_args) = (Vec::new(), Vec::new());
@@ -117,37 +114,15 @@ impl Store {
         Ok(queued)
     }
 
-    /// The schedules of a bulk request if every item was built and its handlers are offered (checked once
-    /// per workflow and queue); otherwise every failing item with its position.
-    async fn accept(&self, built: Vec<Result<(Schedule, &Workflow)>>) -> Result<Vec<Schedule>> {
-        // The refusal of each (workflow, queue) pair: the field and message of its unknown handler, if any.
-        let mut checked: HashMap<(Uuid, QueueName), Option<(String, String)>> = HashMap::new();
+    /// The schedules of a bulk request if every item was built; otherwise every failing item with its
+    /// position.
+    fn accept(built: Vec<Result<Schedule>>) -> Result<Vec<Schedule>> {
         let mut schedules = Vec::with_capacity(built.len());
         let mut invalid = Vec::new();
         for (index, item) in built.into_iter().enumerate() {
-            let (schedule, workflow) = match item {
-                Ok(item) => item,
-                Err(error) => {
-                    invalid.push((index, error));
-                    continue;
-                }
-            };
-            let pair = (workflow.id, schedule.queue.clone());
-            let refused = match checked.get(&pair) {
-                Some(refused) => refused.clone(),
-                None => {
-                    let refused = match self.check_handlers(workflow, Some(&schedule.queue)).await {
-                        Ok(()) => None,
-                        Err(Error::UnknownHandler { field, message }) => Some((field, message)),
-                        Err(other) => return Err(other),
-                    };
-                    checked.insert(pair, refused.clone());
-                    refused
-                }
-            };
-            match refused {
-                Some((field, message)) => invalid.push((index, Error::UnknownHandler { field, message })),
-                None => schedules.push(schedule),
+            match item {
+                Ok(schedule) => schedules.push(schedule),
+                Err(error) => invalid.push((index, error)),
             }
         }
         if invalid.is_empty() { Ok(schedules) } else { Err(Error::InvalidItems { items: invalid }) }

@@ -119,6 +119,7 @@ impl Store {
             .run(ClaimJobs {
                 workflow_requirements: self.keys.workflow_requirements(),
                 execution_index: self.keys.execution_index(),
+                handler_waits: self.keys.handler_waits(),
                 queue_keys,
                 now_ms: millis(now),
                 now_at: rfc3339(now),

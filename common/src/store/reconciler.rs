@@ -12,15 +12,18 @@ use super::{
 };
 use crate::{
     Error, Result,
-    inspect::Abandoned,
+    inspect::{Abandoned, HandlerWait},
     keys::StoredRecord,
     model::{
         Admission, Execution, ExecutionId, ExecutionState, JobId, Outcome, QueueName, Schedule, ScheduleStatus,
-        SkipReason, millis, rfc3339,
+        SkipReason, from_millis, millis, rfc3339,
     },
     scripts::{
-        ReconcilerTurn,
-        calls::{NoteCorruptRecords, PromoteDueJobs, RecoverScheduleJobs, TakeReconcilerTurn, TrimHistory},
+        OverdueHandlerWaits, ReconcilerTurn,
+        calls::{
+            NoteCorruptRecords, PromoteDueJobs, RecoverScheduleJobs, ReviewHandlerWaits, TakeReconcilerTurn,
+            TrimHistory,
+        },
     },
 };
 
@@ -133,6 +136,33 @@ impl Store {
             return Ok(());
         }
         self.run(NoteCorruptRecords { corrupt_records: self.keys.corrupt_records(), entries }).await
+    }
+
+    /// The jobs that have waited for a handler since before `alert_after` ago and were not reported yet,
+    /// each reported once across all workers; drops the entries of jobs that no longer wait. Looks at the
+    /// [`WALK_BUDGET`] oldest waits a call.
+    pub async fn review_handler_waits(&self, alert_after: Duration) -> Result<Vec<HandlerWait>> {
+        let alert_before = self.clock.now() - alert_after;
+        let OverdueHandlerWaits(overdue) = self
+            .run(ReviewHandlerWaits {
+                handler_waits: self.keys.handler_waits(),
+                job_pattern: self.keys.job_pattern(),
+                alert_before_ms: millis(alert_before),
+                batch: WALK_BUDGET,
+            })
+            .await?;
+        Ok(overdue
+            .into_iter()
+            .filter_map(|(member, handler, since)| {
+                let (queue, job_id) = member.split_once('/')?;
+                Some(HandlerWait {
+                    job_id: job_id.to_string(),
+                    queue: queue.to_string(),
+                    handler,
+                    since: from_millis(since),
+                })
+            })
+            .collect())
     }
 
     /// Drops from the list of corrupt records those that read again or are gone.

@@ -5,6 +5,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::{tests::*, *};
+use crate::inspect::HandlerWait;
 
 impl Fixture {
     async fn workflow_from(&self, body: serde_json::Value) -> Result<Workflow> {
@@ -87,27 +88,43 @@ async fn a_crashed_workers_slot_frees_itself_when_its_lease_passes() {
 }
 
 #[tokio::test]
-async fn a_job_calling_a_handler_the_worker_lacks_goes_back_for_another_worker() {
+async fn a_job_calling_a_handler_the_worker_lacks_waits_visibly_for_another_worker() {
     let f = Fixture::new().await;
     let body = json!({"name": "thumbs", "steps": [{"kind": "handler", "name": "resize", "input": {"w": 10}}]});
-    match f.workflow_from(body.clone()).await {
-        Err(Error::UnknownHandler { message, .. }) => assert!(message.contains("resize"), "{message}"),
-        other => panic!("saved a workflow no worker can run: {other:?}"),
-    }
-    let description = [("queues", "default".to_string()), ("handlers", "resize,crop".to_string())];
-    f.store.record_worker_heartbeat("image-worker", &description, Duration::from_secs(60)).await.unwrap();
+    // Saved although no worker offers the handler yet; the API warns.
     let workflow = f.workflow_from(body).await.unwrap();
-    f.schedule_of(&workflow, json!({"interval_seconds": 10})).await;
+    assert_eq!(f.store.inspect().unoffered_handlers(workflow.id, None).await.unwrap(), ["resize"]);
+    let schedule = f.schedule_of(&workflow, json!({"interval_seconds": 10})).await;
     f.advance(10);
     let (job, start) = f.claim_and_start(&claimant()).await;
     assert!(matches!(&start, Start::MissingHandler(name) if name == "resize"), "{start:?}");
     assert_eq!(f.store.inspect().job_attempt(&job).await.unwrap(), Some(0));
     assert_eq!(f.due_ms(&job).await, Some(millis(f.now()) + 2_000));
+    let waiting = f.store.inspect().execution(&format!("{job}-a1")).await.unwrap();
+    assert_eq!((waiting.state, waiting.workflow_id), (ExecutionState::WaitingForHandler, schedule.workflow_id));
+    let since = f.now();
+    let waits = f.store.inspect().handler_waits(10).await.unwrap();
+    let wait = HandlerWait { job_id: job.to_string(), queue: "default".into(), handler: "resize".into(), since };
+    assert_eq!(waits, std::slice::from_ref(&wait));
+
+    // Offered again after 2 s, and refused again by the same worker: still one wait, since the first time.
     f.advance(2);
+    assert!(matches!(f.claim_and_start(&claimant()).await.1, Start::MissingHandler(_)));
+    assert_eq!(f.store.inspect().handler_waits(10).await.unwrap(), std::slice::from_ref(&wait));
+    assert_eq!(f.store.review_handler_waits(Duration::from_secs(60)).await.unwrap(), [], "not overdue yet");
+    f.advance(60);
+    assert_eq!(f.store.review_handler_waits(Duration::from_secs(60)).await.unwrap(), [wait]);
+    assert_eq!(f.store.review_handler_waits(Duration::from_secs(60)).await.unwrap(), [], "reported once");
+
+    let description = [("queues", "default".to_string()), ("handlers", "resize,crop".to_string())];
+    f.store.record_worker_heartbeat("image-worker", &description, Duration::from_secs(60)).await.unwrap();
+    assert!(f.store.inspect().unoffered_handlers(workflow.id, None).await.unwrap().is_empty());
     let image_worker = Claimant { handlers: vec!["crop".into(), "resize".into()], ..claimant() };
     let (again, start) = f.claim_and_start(&image_worker).await;
     assert_eq!(again, job);
     assert!(matches!(start, Start::Started(_)), "{start:?}");
+    assert!(f.store.inspect().handler_waits(10).await.unwrap().is_empty(), "a started job no longer waits");
+    assert!(f.redis.zset(&f.keys.handler_waits()).await.is_empty());
 }
 
 #[tokio::test]

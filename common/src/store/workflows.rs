@@ -1,12 +1,11 @@
-//! Workflows: create, update (a new version each time), delete; and the handler check that schedules and
-//! ad-hoc runs share.
+//! Workflows: create, update (a new version each time), delete.
 
 use uuid::Uuid;
 
 use super::{MAX_PLAN_ATTEMPTS, Store};
 use crate::{
     Error, Result,
-    model::{NewWorkflow, QueueName, Workflow, millis},
+    model::{NewWorkflow, Workflow, millis},
     scripts::{
         WorkflowCreated, WorkflowDeleted, WorkflowUpdated,
         calls::{CreateWorkflow, DeleteWorkflow, UpdateWorkflow},
@@ -14,13 +13,12 @@ use crate::{
 };
 
 impl Store {
-    /// Saves a new workflow as version 1. Conflict when the name is taken; `UnknownHandler` when it calls a
-    /// handler that no live worker offers.
+    /// Saves a new workflow as version 1. Conflict when the name is taken. A handler no live worker offers is
+    /// no reason to refuse it (workflows are applied before the workers start): its runs wait for one.
     #[tracing::instrument(skip_all, fields(workflow.name = %new.name))]
     pub async fn create_workflow(&self, new: NewWorkflow) -> Result<Workflow> {
         let now = self.clock.now();
         let workflow = new.into_workflow(Uuid::now_v7(), 1, now, now)?;
-        self.check_handlers(&workflow, None).await?;
         let created = self
             .run(CreateWorkflow {
                 workflow: self.keys.workflow(workflow.id),
@@ -47,7 +45,6 @@ impl Store {
         for _ in 0..MAX_PLAN_ATTEMPTS {
             let current = self.inspect().workflow(id).await?;
             let workflow = new.clone().into_workflow(id, current.version + 1, current.created_at, self.clock.now())?;
-            self.check_handlers(&workflow, None).await?;
             let updated = self
                 .run(UpdateWorkflow {
                     workflow: self.keys.workflow(id),
@@ -70,27 +67,6 @@ impl Store {
             }
         }
         Err(Error::Conflict(format!("workflow {id} is being edited by others; try again")))
-    }
-
-    /// Refuses a workflow that calls a handler no live worker offers (of `queue`, when one is given).
-    pub(super) async fn check_handlers(&self, workflow: &Workflow, queue: Option<&QueueName>) -> Result<()> {
-        let needed = workflow.handlers();
-        if needed.is_empty() {
-            return Ok(());
-        }
-        let offered = self.inspect().offered_handlers(queue).await?;
-        match needed.into_iter().find(|name| !offered.contains(*name)) {
-            None => Ok(()),
-            Some(name) => Err(Error::UnknownHandler {
-                field: "steps".to_string(),
-                message: match queue {
-                    Some(queue) => format!(
-                        "no live worker of queue {queue} offers the handler {name:?}; start a worker that registers it"
-                    ),
-                    None => format!("no live worker offers the handler {name:?}; start a worker that registers it"),
-                },
-            }),
-        }
     }
 
     /// Deletes a workflow. Conflict while schedules use it.

@@ -256,7 +256,7 @@ impl TestApp {
             let (status, execution) = self.request(Method::GET, &path, None).await;
             let current = execution["state"].as_str().unwrap_or("");
             assert!(
-                status != StatusCode::OK || [state, "queued", "running"].contains(&current),
+                status != StatusCode::OK || [state, "queued", "waiting_for_handler", "running"].contains(&current),
                 "execution {id} ended {current}, not {state}: {execution}"
             );
             status == StatusCode::OK && current == state

@@ -69,6 +69,8 @@ pub struct NewSchedule {
     pub catchup_window_seconds: Option<u64>,
     pub overlap: Option<Overlap>,
     pub jitter_seconds: Option<u64>,
+    /// An `http(s)://` URL alerts about this schedule are POSTed to, beside the deployment's webhook.
+    pub alert_webhook: Option<String>,
 }
 
 /// The body of `PATCH /schedules/{id}`: every field optional; status changes go through pause, resume and
@@ -102,6 +104,9 @@ pub struct SchedulePatch {
     pub catchup_window_seconds: Option<Option<u64>>,
     pub overlap: Option<Overlap>,
     pub jitter_seconds: Option<u64>,
+    /// `null` removes it.
+    #[serde(default, deserialize_with = "explicit_null")]
+    pub alert_webhook: Option<Option<String>>,
 }
 
 impl SchedulePatch {
@@ -199,6 +204,7 @@ impl NewSchedule {
                 .transpose()?,
             overlap: self.overlap.unwrap_or_default(),
             jitter_seconds: check_seconds("jitter_seconds", self.jitter_seconds.unwrap_or(0), 0)?,
+            alert_webhook: self.alert_webhook.map(check_webhook).transpose()?,
             status: ScheduleStatus::Active,
             current_repeat: 0,
             current_retry: 0,
@@ -271,6 +277,7 @@ impl NewRun {
             catchup_window_seconds: None,
             overlap: None,
             jitter_seconds: None,
+            alert_webhook: None,
         };
         let mut schedule = new.into_schedule(id, workflow_name, now)?;
         schedule.ad_hoc = true;
@@ -284,6 +291,24 @@ pub(super) fn check_name(name: String) -> Result<String, Error> {
         Ok(name)
     } else {
         Err(Error::invalid("name", format!("name must be 1 to {MAX_NAME_CHARS} characters")))
+    }
+}
+
+/// Longest `alert_webhook` accepted.
+const MAX_WEBHOOK_BYTES: usize = 2048;
+
+/// `url`, if it can be an alert webhook: `http(s)://` and a host, no spaces, at most 2 KiB.
+pub(super) fn check_webhook(url: String) -> Result<String, Error> {
+    let host = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://")).unwrap_or_default();
+    let valid = url.len() <= MAX_WEBHOOK_BYTES
+        && !host.is_empty()
+        && !host.starts_with('/')
+        && !url.chars().any(|c| c.is_whitespace() || c.is_control());
+    if valid {
+        Ok(url)
+    } else {
+        let message = format!("alert_webhook must be an http:// or https:// URL of at most {MAX_WEBHOOK_BYTES} bytes");
+        Err(Error::invalid("alert_webhook", message))
     }
 }
 

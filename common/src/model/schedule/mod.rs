@@ -104,6 +104,9 @@ pub struct Schedule {
     pub overlap: Overlap,
     /// Up to this much random delay is added to each regular occurrence.
     pub jitter_seconds: u64,
+    /// Where alerts about this schedule are POSTed too (dead, a run failed for good, recovered), beside the
+    /// deployment's `RECUR_ALERT_WEBHOOK`.
+    pub alert_webhook: Option<String>,
     pub status: ScheduleStatus,
     pub current_repeat: u64,
     pub current_retry: u32,

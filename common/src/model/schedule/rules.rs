@@ -6,7 +6,8 @@ use jiff::Timestamp;
 use super::{
     Admission, Outcome, Overlap, Schedule, SchedulePatch, ScheduleStatus, Settlement, SkipReason,
     input::{
-        check_description, check_instant, check_name, check_payload, check_retry_max, check_seconds, recurrence_from,
+        check_description, check_instant, check_name, check_payload, check_retry_max, check_seconds, check_webhook,
+        recurrence_from,
     },
 };
 use crate::{
@@ -80,6 +81,9 @@ impl Schedule {
         }
         if let Some(trigger_node_id) = patch.trigger_node_id {
             next.trigger_node_id = trigger_node_id;
+        }
+        if let Some(alert_webhook) = patch.alert_webhook {
+            next.alert_webhook = alert_webhook.map(check_webhook).transpose()?;
         }
         if let Some(workflow_id) = patch.workflow_id {
             next.workflow_id = workflow_id;
