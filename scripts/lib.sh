@@ -10,6 +10,12 @@ ensure_openssl() {
   ensure_package openssl openssl
 }
 
+# Installs Debian's Chromium and its WebDriver, which the dashboard's browser tests drive (headless).
+ensure_chromium() {
+  ensure_package chromium chromium
+  ensure_package chromium-driver chromedriver
+}
+
 # ensure_package PACKAGE COMMAND...: installs the Debian PACKAGE unless every COMMAND is on the PATH.
 ensure_package() {
   local package=$1 command missing=""

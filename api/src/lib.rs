@@ -1,5 +1,6 @@
 //! The recur REST API (`docs/api.md`): an axum server over [`recur_common::store::Store`].
 
+mod dashboard;
 mod error;
 mod extract;
 mod metrics;

@@ -17,6 +17,8 @@
 //! - recur alone at scale: `--scale-schedules` idle schedules created through the bulk endpoint (rate, Redis
 //!   memory per schedule, one reconciler pass), and `--overdue` jobs that came due while no worker ran
 //!   (time for a starting worker to drain them).
+//! - The dashboard: its schedule list over `--dashboard-schedules` schedules, loaded in headless Chromium
+//!   (page load to the first 50 shown, and the listing request to its table, by the page's own marks).
 //!
 //! `scripts/bench` builds everything, installs BullMQ from `bench/bullmq/package-lock.json` and runs this.
 
@@ -64,6 +66,9 @@ struct Args {
     /// Overdue jobs a starting worker drains, recur alone (0 leaves it out).
     #[arg(long, default_value_t = 100_000)]
     overdue: usize,
+    /// Schedules the dashboard's list is timed over, recur alone (0 leaves it out).
+    #[arg(long, default_value_t = 10_000)]
+    dashboard_schedules: usize,
     /// Leave BullMQ out (recur's figures only).
     #[arg(long)]
     recur_only: bool,
@@ -246,6 +251,26 @@ async fn main() -> anyhow::Result<()> {
         row(
             &format!("{name}: one reconciler pass, ms (it reads at most 1,000 schedules)"),
             scale.reconcile_pass_ms,
+            None,
+            Better::Lower,
+            0,
+        );
+    }
+
+    if args.dashboard_schedules > 0 {
+        let times = recur::dashboard(&redis, args.dashboard_schedules, 9).await?;
+        let name = format!("recur alone, dashboard over {} schedules", args.dashboard_schedules);
+        row(
+            &format!("{name}: a page of 50 shown, ms from the page load (median of 9)"),
+            times.load_median_ms,
+            None,
+            Better::Lower,
+            0,
+        );
+        row(&format!("{name}: the same, slowest of 9, ms"), times.load_max_ms, None, Better::Lower, 0);
+        row(
+            &format!("{name}: from the listing request to its table, ms (median)"),
+            times.request_median_ms,
             None,
             Better::Lower,
             0,

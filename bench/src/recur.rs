@@ -428,6 +428,61 @@ pub async fn scale(redis: &TestRedis, schedules: usize) -> anyhow::Result<Scale>
     })
 }
 
+/// The dashboard's schedule list over many schedules, in headless Chromium.
+pub struct DashboardTimes {
+    /// From the start of the page load to the first page of 50 shown, ms: the median and the slowest.
+    pub load_median_ms: f64,
+    pub load_max_ms: f64,
+    /// From the listing request to its table, ms: the median.
+    pub request_median_ms: f64,
+}
+
+/// Creates `schedules` idle schedules, then loads the dashboard's schedule list `loads` times in headless
+/// Chromium, reading the page's own timing marks.
+pub async fn dashboard(redis: &TestRedis, schedules: usize, loads: usize) -> anyhow::Result<DashboardTimes> {
+    let deployment = Deployment::start_api(redis, "dashboard").await?;
+    let workflow = deployment.noop_workflow().await?;
+    let far = Timestamp::now() + SignedDuration::from_hours(24);
+    deployment
+        .create_in_bulk(schedules, |i| {
+            json!({"name": format!("nightly-{i:05}"), "workflow_id": workflow, "interval_seconds": 3600, "start_at": far})
+        })
+        .await?;
+    let page = format!("{}/ui/schedules", deployment.api.trim_end_matches("/api/v1"));
+    let browser = recur_common::testing::browser::Browser::start(1280, 1000).await;
+    let (mut loads_ms, mut requests_ms) = (Vec::new(), Vec::new());
+    // The first load warms the browser's caches up; it is not counted.
+    for _ in 0..=loads {
+        browser.goto(&page).await;
+        let marks = loop {
+            let marks = browser
+                .client
+                .execute(
+                    "const d = document.getElementById('main').dataset; return [d.shownAtMs, d.renderedMs];",
+                    vec![],
+                )
+                .await?;
+            let rows = browser.client.find_all(fantoccini::Locator::Css("#schedules tbody tr")).await?.len();
+            if let (Some(shown), Some(request), 50) = (marks[0].as_str(), marks[1].as_str(), rows) {
+                break (shown.parse::<f64>()?, request.parse::<f64>()?);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        loads_ms.push(marks.0);
+        requests_ms.push(marks.1);
+    }
+    browser.close().await;
+    loads_ms.remove(0);
+    requests_ms.remove(0);
+    loads_ms.sort_by(f64::total_cmp);
+    requests_ms.sort_by(f64::total_cmp);
+    Ok(DashboardTimes {
+        load_median_ms: loads_ms[loads_ms.len() / 2],
+        load_max_ms: loads_ms[loads_ms.len() - 1],
+        request_median_ms: requests_ms[requests_ms.len() / 2],
+    })
+}
+
 /// `jobs` one-shot jobs that came due while no worker ran; seconds from a worker's start until all ran.
 pub async fn drain(redis: &TestRedis, jobs: usize, concurrency: usize) -> anyhow::Result<f64> {
     let deployment = Deployment::start_api(redis, "drain").await?;

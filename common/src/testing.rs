@@ -15,6 +15,9 @@ use redis::{AsyncCommands, aio::ConnectionManager};
 
 use crate::{clock::Clock, config::RedisSettings, store::Store};
 
+#[cfg(feature = "testing")]
+pub mod browser;
+
 /// A `redis-server` of this test's own on a free port, killed on drop. Never the shared 6379.
 pub struct TestRedis {
     child: Child,

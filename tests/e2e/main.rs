@@ -6,6 +6,7 @@ mod calendar;
 mod chaos;
 mod cli;
 mod compose;
+mod dashboard;
 mod metrics;
 mod openapi;
 mod recovery;

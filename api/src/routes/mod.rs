@@ -23,6 +23,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use crate::{
+    dashboard,
     error::ApiError,
     metrics::{self, ApiMetrics},
     openapi,
@@ -89,6 +90,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .merge(openapi::docs_page(openapi::finish(description)))
+        .merge(dashboard::routes())
         .fallback(|| async { ApiError::not_found("no such path") })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .layer(middleware::from_fn_with_state(state.clone(), guard))
@@ -127,7 +129,8 @@ async fn waiting_warnings<'a>(
 }
 
 /// Paths served without a key: probes for load balancers and orchestrators, and the API's description (which
-/// tells nothing of the deployment; its docs page asks for a key to try requests).
+/// tells nothing of the deployment; its docs page asks for a key to try requests). The dashboard's pages are
+/// served without a key too: they hold no data, and ask for the key the API then requires.
 const PUBLIC: [&str; 5] = ["/healthz", "/api/v1/healthz", "/readyz", "/api/v1/readyz", openapi::DOCUMENT_PATH];
 
 /// Runs before routing, so an unknown path or a wrong method reveals nothing without a key. Without keys
@@ -153,7 +156,7 @@ async fn guard(State(state): State<AppState>, request: Request, next: Next) -> R
         )));
     }
     let path = request.uri().path();
-    if keyless || PUBLIC.contains(&path) || openapi::is_docs_page(path) {
+    if keyless || PUBLIC.contains(&path) || openapi::is_docs_page(path) || dashboard::is_dashboard(path) {
         return Ok(next.run(request).await);
     }
     let presented = headers

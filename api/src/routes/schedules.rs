@@ -2,7 +2,7 @@ use axum::{Json, extract::State, http::StatusCode};
 use jiff::Timestamp;
 use recur_common::{
     inspect::{Page, ScheduleFilter},
-    model::{MAX_OCCURRENCES, NewSchedule, Schedule, SchedulePatch, ScheduleStatus, rfc3339},
+    model::{MAX_OCCURRENCES, NewSchedule, QueueName, Schedule, SchedulePatch, ScheduleStatus, rfc3339},
     store::Backfill,
 };
 use serde::{Deserialize, Serialize};
@@ -24,6 +24,10 @@ pub struct ListSchedulesQuery {
     /// Only schedules running this workflow.
     #[param(value_type = Option<Uuid>)]
     workflow_id: Option<String>,
+    /// Only schedules whose name contains this, ignoring case.
+    name: Option<String>,
+    /// Only schedules of this queue.
+    queue: Option<String>,
     /// Items a page holds at most: 1 to 500, 50 by default.
     limit: Option<usize>,
     /// `next_cursor` of the previous page.
@@ -88,7 +92,8 @@ pub async fn list_schedules(
             })
         })
         .transpose()?;
-    let filter = ScheduleFilter { status, workflow_id };
+    let queue = query.queue.as_deref().map(QueueName::parse).transpose()?;
+    let filter = ScheduleFilter { status, workflow_id, name: query.name, queue };
     Ok(Json(state.store.inspect().schedules(&filter, limit, query.cursor.as_deref()).await?))
 }
 

@@ -48,6 +48,19 @@ pub struct Page<T> {
 pub struct ScheduleFilter {
     pub status: Option<ScheduleStatus>,
     pub workflow_id: Option<Uuid>,
+    /// Schedules whose name contains this, ignoring case.
+    pub name: Option<String>,
+    pub queue: Option<QueueName>,
+}
+
+impl ScheduleFilter {
+    /// Whether `schedule` passes the filters the index walked did not apply.
+    fn admits(&self, schedule: &Schedule) -> bool {
+        let name = self.name.as_deref().map(str::to_lowercase);
+        self.status.is_none_or(|status| schedule.status == status)
+            && name.is_none_or(|name| schedule.name.to_lowercase().contains(&name))
+            && self.queue.as_ref().is_none_or(|queue| &schedule.queue == queue)
+    }
 }
 
 /// Filters of the execution history (`GET /executions`).
@@ -159,12 +172,11 @@ impl Inspect {
             (Some(status), None) => self.keys.schedules_by_status(status),
             (None, None) => self.keys.schedules(),
         };
-        let status = filter.status;
         self.walk(&index, limit, cursor, |ids: Vec<String>| {
             let inspect = self.clone();
             async move {
                 let schedules = skip_corrupt(inspect.schedules_by_id(&ids).await?);
-                Ok(schedules.into_iter().filter(|s| status.is_none_or(|status| s.status == status)).collect())
+                Ok(schedules.into_iter().filter(|schedule| filter.admits(schedule)).collect())
             }
         })
         .await

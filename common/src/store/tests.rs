@@ -599,10 +599,23 @@ async fn listings_page_newest_first_with_a_cursor() {
     assert_eq!(second.items.iter().map(|s| s.id).collect::<Vec<_>>(), [ids[2], ids[1]]);
     let last = inspect.schedules(&all, 2, second.next_cursor.as_deref()).await.unwrap();
     assert_eq!((last.items.len(), last.next_cursor), (1, None));
-    let paused =
-        crate::inspect::ScheduleFilter { status: Some(ScheduleStatus::Paused), workflow_id: Some(workflow.id) };
+    let paused = crate::inspect::ScheduleFilter {
+        status: Some(ScheduleStatus::Paused),
+        workflow_id: Some(workflow.id),
+        ..Default::default()
+    };
     let page = inspect.schedules(&paused, 50, None).await.unwrap();
     assert_eq!(page.items.iter().map(|s| s.id).collect::<Vec<_>>(), [ids[1]]);
+    // A name is matched in part and in any case; default names end with the id's tail.
+    let tail = ids[3].simple().to_string()[24..].to_uppercase();
+    let named = crate::inspect::ScheduleFilter { name: Some(tail), ..Default::default() };
+    assert_eq!(
+        inspect.schedules(&named, 50, None).await.unwrap().items.iter().map(|s| s.id).collect::<Vec<_>>(),
+        [ids[3]]
+    );
+    let elsewhere =
+        crate::inspect::ScheduleFilter { queue: Some(QueueName::parse("mail").unwrap()), ..Default::default() };
+    assert!(inspect.schedules(&elsewhere, 50, None).await.unwrap().items.is_empty());
 }
 
 #[tokio::test]
