@@ -111,8 +111,8 @@ async fn the_dashboard_finds_pauses_triggers_backfills_edits_and_cancels_through
 }
 
 #[tokio::test]
-async fn with_keys_the_dashboard_asks_for_one_and_sends_it_as_a_bearer_token() {
-    let redis = TestRedis::start();
+async fn with_keys_the_dashboard_asks_for_one_sends_it_as_a_bearer_token_and_says_when_redis_is_down() {
+    let mut redis = TestRedis::start();
     let app = spawn_app_with(&redis, &[("RECUR_API_KEYS", "dashboard-key")]).await;
     let browser = Browser::start(420, 900).await;
     browser.goto(&format!("{}/ui/workflows", root(&app))).await;
@@ -125,5 +125,13 @@ async fn with_keys_the_dashboard_asks_for_one_and_sends_it_as_a_bearer_token() {
     // The page itself holds nothing: without the key the API still refuses.
     let (status, _) = app.request(Method::GET, "/workflows", None).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // When Redis goes away the page says so, and when it is back, stops saying it.
+    redis.kill();
+    browser.wait_for_text("#banner", "Redis is unavailable", LIVE).await;
+    redis.restart();
+    wait_until(LIVE, "the banner is gone", || async {
+        browser.find("#banner").await.is_displayed().await.is_ok_and(|shown| !shown)
+    })
+    .await;
     browser.close().await;
 }
