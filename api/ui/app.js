@@ -358,7 +358,10 @@ async function schedulePage(id) {
     <p id="action-message" class="form-message" aria-live="polite"></p>
     <div class="grid">
       <section class="card"><h2>Settings</h2><dl class="settings" id="settings"></dl></section>
-      <section class="card"><h2>Next occurrences</h2><div id="timeline"></div></section>
+      <section class="card"><h2>Next occurrences</h2>
+        <form id="timeline-form" class="filters"><label>From (RFC 3339) <input name="from" id="timeline-from" placeholder="now"></label>
+          <button type="submit">Show</button></form>
+        <div id="timeline"></div></section>
     </div>
     <section class="card"><h2>Executions</h2><div id="schedule-executions" class="table-wrap"></div></section>
     <section class="card"><h2>Backfill</h2>
@@ -377,6 +380,19 @@ async function schedulePage(id) {
         <div class="wide"><button class="primary" type="submit">Save changes</button></div>
         <p class="form-message wide" aria-live="polite"></p>
       </form></section>`;
+  // The timeline counts from now, or from an instant the user picks (to see a DST change coming, say).
+  let timelineFrom = "";
+  const timeline = document.getElementById("timeline-form");
+  timeline.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    timelineFrom = timeline.elements.from.value.trim();
+    try {
+      const upcoming = await get(`/schedules/${schedule.id}/upcoming${query({ count: 12, from: timelineFrom })}`);
+      renderTimeline(schedule, upcoming.occurrences);
+    } catch (error) {
+      document.getElementById("timeline").innerHTML = html`<p class="form-message error">${error.message}</p>`;
+    }
+  });
   const edit = document.getElementById("edit-form");
   const fill = () => {
     for (const [name] of FIELDS) edit.elements[name].value = schedule[name] ?? "";
@@ -436,7 +452,7 @@ async function schedulePage(id) {
     schedule = await get(`/schedules/${schedule.id}`);
     renderSchedule(schedule);
     const [upcoming, executions] = await Promise.all([
-      get(`/schedules/${schedule.id}/upcoming?count=12`),
+      get(`/schedules/${schedule.id}/upcoming${query({ count: 12, from: timelineFrom })}`),
       get(`/schedules/${schedule.id}/executions?limit=20`),
     ]);
     renderTimeline(schedule, upcoming.occurrences);

@@ -51,6 +51,12 @@ async fn the_dashboard_finds_pauses_triggers_backfills_edits_and_cancels_through
     browser.click(&format!("#schedules tr[data-id='{id}'] a")).await;
     browser.wait_for_text("#schedule-name", "billing-nightly", LIVE).await;
     browser.wait_for_text("#occurrences", "Europe/Berlin GMT+01:00", LIVE).await;
+    // The timeline from just before the spring DST change: 02:00 does not exist that night, 03:00 follows 01:00.
+    browser.fill("#timeline-from", "2027-03-27T23:30:00Z").await;
+    browser.click("#timeline-form button[type=submit]").await;
+    let shift = browser.wait_for_text("#occurrences", "offset changes", LIVE).await;
+    assert!(shift.contains("2027-03-28, 01:00") && shift.contains("2027-03-28, 03:00"), "{shift}");
+    assert!(!shift.contains("2027-03-28, 02:00"), "{shift}");
 
     // Pause from the page; the API says paused. Resume.
     browser.click("button[data-action=pause]").await;
