@@ -101,27 +101,21 @@ pub fn router(state: AppState) -> Router {
 /// Warnings for an answer about runs of workflows on queues (`None`: on any queue): what was accepted but
 /// will wait, because no live worker consumes the queue, or none that does offers a handler the workflow
 /// calls. Each (workflow, queue) pair is checked once, however many items share it.
-async fn waiting_warnings<'a>(
-    state: &AppState,
-    runs: impl IntoIterator<Item = (Uuid, Option<&'a QueueName>)>,
-) -> Result<Vec<String>, ApiError> {
-    let runs: BTreeSet<(Uuid, Option<&str>)> =
-        runs.into_iter().map(|(workflow, queue)| (workflow, queue.map(QueueName::as_str))).collect();
-    let inspect = state.store.inspect();
-    let consumed = inspect.consumed_queues().await?;
-    let mut warnings = Vec::new();
-    let unserved: BTreeSet<&str> =
-        runs.iter().filter_map(|(_, queue)| *queue).filter(|q| !consumed.contains(*q)).collect();
-    for queue in &unserved {
-        warnings.push(format!("no live worker consumes queue {queue:?}: its jobs wait until one does"));
-    }
-    for (workflow, queue) in runs.into_iter().filter(|(_, queue)| queue.is_none_or(|q| !unserved.contains(q))) {
-        let queue = queue.map(QueueName::parse).transpose()?;
-        for handler in inspect.unoffered_handlers(workflow, queue.as_ref()).await? {
-            let workers = queue.as_ref().map_or_else(String::new, |queue| format!(" of queue {queue:?}"));
+async fn waiting_warnings(state: &AppState, runs: Vec<(Uuid, Option<QueueName>)>) -> Result<Vec<String>, ApiError> {
+    let waits = state.store.inspect().run_waits(runs).await?;
+    let unserved: BTreeSet<&QueueName> =
+        waits.iter().filter(|wait| wait.unserved_queue).filter_map(|wait| wait.queue.as_ref()).collect();
+    let mut warnings: Vec<String> = unserved
+        .iter()
+        .map(|queue| format!("no live worker consumes queue {:?}: its jobs wait until one does", queue.as_str()))
+        .collect();
+    for wait in waits.iter().filter(|wait| !wait.unserved_queue) {
+        let workers = wait.queue.as_ref().map_or_else(String::new, |queue| format!(" of queue {:?}", queue.as_str()));
+        for handler in &wait.unoffered_handlers {
             warnings.push(format!(
-                "no live worker{workers} offers the handler {handler:?} that workflow {workflow} calls: its runs \
-                 wait, waiting_for_handler, until one does"
+                "no live worker{workers} offers the handler {handler:?} that workflow {} calls: its runs wait, \
+                 waiting_for_handler, until one does",
+                wait.workflow_id
             ));
         }
     }

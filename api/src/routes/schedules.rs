@@ -44,7 +44,7 @@ pub async fn create_schedule(
     JsonBody(new): JsonBody<NewSchedule>,
 ) -> Result<(StatusCode, Json<Warned<Schedule>>), ApiError> {
     let schedule = state.store.create_schedule(new).await?;
-    let warnings = waiting_warnings(&state, [(schedule.workflow_id, Some(&schedule.queue))]).await?;
+    let warnings = waiting_warnings(&state, vec![(schedule.workflow_id, Some(schedule.queue.clone()))]).await?;
     Ok((StatusCode::CREATED, Json(Warned { answer: schedule, warnings })))
 }
 
@@ -68,7 +68,7 @@ pub async fn create_schedules(
     let created = state.store.create_schedules(body.items).await?;
     let items =
         created.iter().map(|schedule| ScheduleCreated { id: schedule.id, next_run_at: schedule.next_run_at }).collect();
-    let runs = created.iter().map(|schedule| (schedule.workflow_id, Some(&schedule.queue)));
+    let runs = created.iter().map(|schedule| (schedule.workflow_id, Some(schedule.queue.clone()))).collect();
     let warnings = waiting_warnings(&state, runs).await?;
     Ok((StatusCode::CREATED, Json(Warned { answer: Items { items }, warnings })))
 }

@@ -43,7 +43,7 @@ pub async fn create_workflow(
     JsonBody(new): JsonBody<NewWorkflow>,
 ) -> Result<(StatusCode, Json<Warned<Workflow>>), ApiError> {
     let workflow = state.store.create_workflow(new).await?;
-    let warnings = waiting_warnings(&state, [(workflow.id, None)]).await?;
+    let warnings = waiting_warnings(&state, vec![(workflow.id, None)]).await?;
     Ok((StatusCode::CREATED, Json(Warned { answer: workflow, warnings })))
 }
 
@@ -83,7 +83,7 @@ pub async fn update_workflow(
     JsonBody(new): JsonBody<NewWorkflow>,
 ) -> Result<Json<Warned<Workflow>>, ApiError> {
     let workflow = state.store.update_workflow(id, new).await?;
-    let warnings = waiting_warnings(&state, [(workflow.id, None)]).await?;
+    let warnings = waiting_warnings(&state, vec![(workflow.id, None)]).await?;
     Ok(Json(Warned { answer: workflow, warnings }))
 }
 
@@ -121,7 +121,7 @@ pub async fn run_workflow(
     JsonBody(run): JsonBody<NewRun>,
 ) -> Result<(StatusCode, Json<Warned<RunQueued>>), ApiError> {
     let queued = state.store.run_workflow(id, run).await?;
-    let warnings = waiting_warnings(&state, [(id, Some(&queued.queue))]).await?;
+    let warnings = waiting_warnings(&state, vec![(id, Some(queued.queue.clone()))]).await?;
     Ok((StatusCode::ACCEPTED, Json(Warned { answer: RunQueued::from(&queued), warnings })))
 }
 
@@ -137,7 +137,7 @@ pub async fn run_workflow_many(
     JsonBody(body): JsonBody<BulkBody<NewRun>>,
 ) -> Result<(StatusCode, Json<Warned<Items<RunQueued>>>), ApiError> {
     let runs = state.store.run_workflow_many(id, body.items).await?;
-    let warnings = waiting_warnings(&state, runs.iter().map(|run| (id, Some(&run.queue)))).await?;
+    let warnings = waiting_warnings(&state, runs.iter().map(|run| (id, Some(run.queue.clone()))).collect()).await?;
     let items = runs.iter().map(RunQueued::from).collect();
     Ok((StatusCode::ACCEPTED, Json(Warned { answer: Items { items }, warnings })))
 }

@@ -43,6 +43,18 @@ pub struct Page<T> {
     pub next_cursor: Option<String>,
 }
 
+/// What keeps runs of a workflow on a queue waiting (see [`Inspect::run_waits`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunWait {
+    pub workflow_id: Uuid,
+    /// `None`: on any queue.
+    pub queue: Option<QueueName>,
+    /// No live worker consumes the queue.
+    pub unserved_queue: bool,
+    /// Handlers the workflow calls that no live worker (of the queue) offers.
+    pub unoffered_handlers: Vec<String>,
+}
+
 /// Filters of the schedule listing.
 #[derive(Debug, Clone, Default)]
 pub struct ScheduleFilter {
@@ -521,45 +533,53 @@ impl Inspect {
         Ok(described.into_iter().filter_map(|(queues, handlers)| Some((queues?, handlers?))).collect())
     }
 
-    /// The queues live workers consume.
-    pub async fn consumed_queues(&self) -> Result<BTreeSet<String>> {
+    /// What keeps runs waiting, for each distinct (workflow, queue) of `runs` (`None`: on any queue): whether
+    /// no live worker consumes the queue, and which handlers the workflow calls that no live worker (of the
+    /// queue) offers. Two round trips, however many runs.
+    pub async fn run_waits(&self, runs: impl IntoIterator<Item = (Uuid, Option<QueueName>)>) -> Result<Vec<RunWait>> {
+        let runs: BTreeSet<(Uuid, Option<QueueName>)> = runs.into_iter().collect();
+        let workflows: Vec<String> =
+            runs.iter().map(|(id, _)| id.to_string()).collect::<BTreeSet<_>>().into_iter().collect();
+        if workflows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut conn = self.conn.clone();
+        let stored: Vec<Option<String>> =
+            redis::cmd("HMGET").arg(self.keys.workflow_requirements()).arg(&workflows).query_async(&mut conn).await?;
+        let mut needs = BTreeMap::new();
+        for (id, requirements) in workflows.iter().zip(stored) {
+            let requirements: serde_json::Value = match requirements {
+                Some(text) => serde_json::from_str(&text).map_err(|error| {
+                    Error::corrupt(format!("{} field {id}", self.keys.workflow_requirements()), error.to_string())
+                })?,
+                None => serde_json::Value::Null,
+            };
+            let handlers: Vec<String> = requirements["handlers"]
+                .as_array()
+                .map(|names| names.iter().filter_map(|name| name.as_str().map(str::to_string)).collect())
+                .unwrap_or_default();
+            needs.insert(id.clone(), handlers);
+        }
         let workers = self.live_workers().await?;
-        Ok(workers.iter().flat_map(|(queues, _)| queues.split(',').map(str::to_string)).collect())
-    }
-
-    /// The handlers live workers offer, of the workers consuming `queue` or of all of them.
-    pub async fn offered_handlers(&self, queue: Option<&QueueName>) -> Result<BTreeSet<String>> {
-        let consumes = |queues: &str| queue.is_none_or(|queue| queues.split(',').any(|name| name == queue.as_str()));
-        Ok(self
-            .live_workers()
-            .await?
+        let consumes = |queues: &str, queue: &QueueName| queues.split(',').any(|name| name == queue.as_str());
+        Ok(runs
             .into_iter()
-            .filter(|(queues, _)| consumes(queues))
-            .flat_map(|(_, handlers)| {
-                handlers.split(',').filter(|name| !name.is_empty()).map(str::to_string).collect::<Vec<_>>()
+            .map(|(workflow_id, queue)| {
+                let serving: Vec<&(String, String)> =
+                    workers.iter().filter(|(queues, _)| queue.as_ref().is_none_or(|q| consumes(queues, q))).collect();
+                let offered = |handler: &String| {
+                    serving.iter().any(|(_, handlers)| handlers.split(',').any(|name| name == handler))
+                };
+                let unoffered_handlers =
+                    needs[&workflow_id.to_string()].iter().filter(|handler| !offered(handler)).cloned().collect();
+                RunWait {
+                    workflow_id,
+                    unserved_queue: queue.is_some() && serving.is_empty(),
+                    queue,
+                    unoffered_handlers,
+                }
             })
             .collect())
-    }
-
-    /// The handlers workflow `workflow_id` calls that no live worker (of `queue`, when one is given) offers:
-    /// its runs wait, `waiting_for_handler`, until such a worker starts.
-    pub async fn unoffered_handlers(&self, workflow_id: Uuid, queue: Option<&QueueName>) -> Result<Vec<String>> {
-        let mut conn = self.conn.clone();
-        let requirements: Option<String> =
-            conn.hget(self.keys.workflow_requirements(), workflow_id.to_string()).await?;
-        let Some(requirements) = requirements else { return Ok(Vec::new()) };
-        let field = format!("{} field {workflow_id}", self.keys.workflow_requirements());
-        let requirements: serde_json::Value =
-            serde_json::from_str(&requirements).map_err(|error| Error::corrupt(&field, error.to_string()))?;
-        let needed: Vec<String> = requirements["handlers"]
-            .as_array()
-            .map(|names| names.iter().filter_map(|name| name.as_str().map(str::to_string)).collect())
-            .unwrap_or_default();
-        if needed.is_empty() {
-            return Ok(needed);
-        }
-        let offered = self.offered_handlers(queue).await?;
-        Ok(needed.into_iter().filter(|name| !offered.contains(name)).collect())
     }
 
     /// One version of a workflow, as it was saved.

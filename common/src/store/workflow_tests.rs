@@ -93,7 +93,11 @@ async fn a_job_calling_a_handler_the_worker_lacks_waits_visibly_for_another_work
     let body = json!({"name": "thumbs", "steps": [{"kind": "handler", "name": "resize", "input": {"w": 10}}]});
     // Saved although no worker offers the handler yet; the API warns.
     let workflow = f.workflow_from(body).await.unwrap();
-    assert_eq!(f.store.inspect().unoffered_handlers(workflow.id, None).await.unwrap(), ["resize"]);
+    let waits = f.store.inspect().run_waits([(workflow.id, None)]).await.unwrap();
+    assert_eq!(
+        (waits[0].unserved_queue, waits[0].unoffered_handlers.as_slice()),
+        (false, ["resize".to_string()].as_slice())
+    );
     let schedule = f.schedule_of(&workflow, json!({"interval_seconds": 10})).await;
     f.advance(10);
     let (job, start) = f.claim_and_start(&claimant()).await;
@@ -118,7 +122,11 @@ async fn a_job_calling_a_handler_the_worker_lacks_waits_visibly_for_another_work
 
     let description = [("queues", "default".to_string()), ("handlers", "resize,crop".to_string())];
     f.store.record_worker_heartbeat("image-worker", &description, Duration::from_secs(60)).await.unwrap();
-    assert!(f.store.inspect().unoffered_handlers(workflow.id, None).await.unwrap().is_empty());
+    let default = QueueName::parse("default").unwrap();
+    let waits = f.store.inspect().run_waits([(workflow.id, None), (workflow.id, Some(default))]).await.unwrap();
+    assert!(waits.iter().all(|wait| !wait.unserved_queue && wait.unoffered_handlers.is_empty()), "{waits:?}");
+    let mail = f.store.inspect().run_waits([(workflow.id, Some(QueueName::parse("mail").unwrap()))]).await.unwrap();
+    assert!(mail[0].unserved_queue && mail[0].unoffered_handlers == ["resize"], "{mail:?}");
     let image_worker = Claimant { handlers: vec!["crop".into(), "resize".into()], ..claimant() };
     let (again, start) = f.claim_and_start(&image_worker).await;
     assert_eq!(again, job);
