@@ -160,10 +160,12 @@ async fn deliver(mut waiting: mpsc::Receiver<(Vec<String>, Value)>, egress: Arc<
 
 async fn post(client: &reqwest::Client, egress: &EgressPolicy, webhook: &str, alert: &Value) {
     let event = &alert["event"];
+    let url = reqwest::Url::parse(webhook).ok();
+    // Webhook URLs often carry a token in their path or query: logs name the host only.
+    let host = url.as_ref().and_then(reqwest::Url::host_str).unwrap_or("an unparsable URL").to_string();
     // A name is checked when it resolves; an address, here.
-    let refused = reqwest::Url::parse(webhook).ok().as_ref().and_then(literal_address).map(|ip| egress.check(ip));
-    if let Some(Err(refusal)) = refused {
-        return tracing::error!("alert {event} not sent to {webhook}: egress policy: {refusal}");
+    if let Some(Err(refusal)) = url.as_ref().and_then(literal_address).map(|ip| egress.check(ip)) {
+        return tracing::error!("alert {event} not sent to {host}: egress policy: {refusal}");
     }
     let mut pause = Duration::from_secs(1);
     for attempt in 1..=ATTEMPTS {
@@ -171,13 +173,13 @@ async fn post(client: &reqwest::Client, egress: &EgressPolicy, webhook: &str, al
         match sent {
             Ok(_) => return,
             Err(error) if attempt < ATTEMPTS => {
-                tracing::warn!(error = %recur_common::one_line(&error),
-                    "alert {event} not delivered to {webhook}; retrying in {pause:?}");
+                tracing::warn!(error = %recur_common::one_line(&error.without_url()),
+                    "alert {event} not delivered to {host}; retrying in {pause:?}");
                 tokio::time::sleep(pause).await;
                 pause *= 2;
             }
-            Err(error) => tracing::error!(error = %recur_common::one_line(&error),
-                "alert {event} to {webhook} given up after {ATTEMPTS} attempts"),
+            Err(error) => tracing::error!(error = %recur_common::one_line(&error.without_url()),
+                "alert {event} to {host} given up after {ATTEMPTS} attempts"),
         }
     }
 }

@@ -1,6 +1,5 @@
 //! New schedules and ad-hoc runs, one or many a request. A bulk request is checked as a whole (each item's
-//! fields and its workflow) before anything is written, and
-//! written in calls of [`BATCH`] schedules.
+//! fields and its workflow) before anything is written, and written in calls of [`BATCH`] schedules.
 
 use std::collections::{BTreeSet, HashMap};
 
