@@ -33,10 +33,11 @@ async fn every_route_is_described_with_its_errors_and_every_example_matches_its_
         ("get", "/api/v1/status"),
         ("get", "/api/v1/readyz"),
         ("get", "/metrics"),
+        ("get", "/healthz"),
     ] {
         assert!(operations.contains(&(method.to_string(), path.to_string())), "{method} {path} is not described");
     }
-    assert_eq!(operations.len(), 30, "every route, once: {operations:?}");
+    assert_eq!(operations.len(), 32, "every route, once: {operations:?}");
     let create = &document["paths"]["/api/v1/schedules"]["post"];
     for status in ["201", "400", "401", "415", "422", "503"] {
         assert!(create["responses"][status].is_object(), "POST /schedules does not describe {status}");

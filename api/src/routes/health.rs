@@ -34,6 +34,24 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<Healthy>, ApiE
     answer(state.store.readiness()).await
 }
 
+/// `/api/v1/healthz` at the root, where load balancers usually probe.
+#[utoipa::path(get, path = "/healthz", tag = "operations", security(()), responses(
+    (status = 200, description = "Healthy", body = Healthy),
+    (status = 503, description = "Redis is unreachable or out of memory", body = ErrorBody),
+))]
+pub async fn root_healthz(state: State<AppState>) -> Result<Json<Healthy>, ApiError> {
+    healthz(state).await
+}
+
+/// `/api/v1/readyz` at the root, where orchestrators usually probe.
+#[utoipa::path(get, path = "/readyz", tag = "operations", security(()), responses(
+    (status = 200, description = "Ready", body = Healthy),
+    (status = 503, description = "Redis is unreachable or out of memory", body = ErrorBody),
+))]
+pub async fn root_readyz(state: State<AppState>) -> Result<Json<Healthy>, ApiError> {
+    readyz(state).await
+}
+
 async fn answer(check: impl Future<Output = recur_common::Result<RedisHealth>>) -> Result<Json<Healthy>, ApiError> {
     match tokio::time::timeout(Duration::from_secs(2), check).await {
         Ok(Ok(RedisHealth::Ok)) => Ok(Json(Healthy { status: "ok" })),

@@ -12,7 +12,6 @@ use axum::{
     http::header::{AUTHORIZATION, HOST, ORIGIN},
     middleware::{self, Next},
     response::Response,
-    routing::get,
 };
 use recur_common::{model::QueueName, store::Store};
 use secrecy::{ExposeSecret, SecretString};
@@ -85,10 +84,10 @@ pub fn router(state: AppState) -> Router {
     let (router, description) = OpenApiRouter::with_openapi(openapi::base())
         .nest(openapi::API_BASE, api)
         .routes(routes!(metrics::scrape))
+        .routes(routes!(health::root_healthz))
+        .routes(routes!(health::root_readyz))
         .split_for_parts();
     router
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
         .merge(openapi::docs_page(openapi::finish(description)))
         .merge(dashboard::routes())
         .fallback(|| async { ApiError::not_found("no such path") })
