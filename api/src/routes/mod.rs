@@ -43,7 +43,8 @@ pub struct AppState {
 pub struct Warned<T> {
     #[serde(flatten)]
     pub answer: T,
-    /// What will not go as the caller may expect (a queue no live worker consumes); left out when empty.
+    /// What will not go as the caller may expect (a queue no live worker consumes, a handler no live worker
+    /// offers: the work waits until one starts); left out when empty.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
 }
