@@ -119,6 +119,7 @@ async fn main() -> anyhow::Result<()> {
     let w1a_name = format!("W1a {} no-op jobs due now, queued before the worker starts", args.jobs);
     throughput_rows("W1a", &w1a_name, "POST /workflows/{id}/runs", &w1a, w1a_peer.as_ref());
     let peer_figure = |result: &Option<Value>, name: &str| result.as_ref().and_then(|r| r[name].as_f64());
+    ceiling_rows(port, &w1, w1_peer.as_ref().map(|(kept, _)| kept))?;
 
     let spread = Duration::from_secs(args.spread_seconds);
     let w2 = recur::lateness(&redis, args.precision_runs, spread, args.concurrency).await?;
@@ -325,6 +326,34 @@ fn throughput_rows(label: &str, name: &str, endpoint: &str, recur: &recur::Throu
     row(&format!("{label} CPU ms per 1,000 jobs: Redis"), recur.redis_cpu_ms, kept("redis_cpu_ms"), Better::Lower, 0);
     let worker = format!("{label} CPU ms per 1,000 jobs: the worker process (recur: Rust; BullMQ: Node)");
     row(&worker, recur.worker_cpu_ms, kept("worker_cpu_ms"), Better::Lower, 0);
+}
+
+/// Why W1's processing rate is what it is on this machine: the rate the CPU both processes spend per job allows
+/// on all cores, and the rate Redis alone allows for jobs of that many commands (each one script call).
+fn ceiling_rows(port: u16, recur: &recur::Throughput, peer: Option<&Value>) -> anyhow::Result<()> {
+    let cores = std::thread::available_parallelism().map_or(1, usize::from) as f64;
+    // CPU ms per 1,000 jobs, Redis and worker together: jobs/s if they had every core to themselves.
+    let cpu_bound = |redis_ms: f64, worker_ms: f64| cores * 1_000_000.0 / (redis_ms + worker_ms);
+    let peer_cpu = peer.and_then(|p| Some(cpu_bound(p["redis_cpu_ms"].as_f64()?, p["worker_cpu_ms"].as_f64()?)));
+    row(
+        &format!("W1 ceiling: jobs/s {cores} cores allow at the CPU each spends per job (Redis + worker)"),
+        cpu_bound(recur.redis_cpu_ms, recur.worker_cpu_ms),
+        peer_cpu,
+        Better::Higher,
+        0,
+    );
+    let commands = |per_job: f64| per_job.round().max(1.0) as usize;
+    let peer_commands = peer.and_then(|p| p["commands_per_job"].as_f64());
+    let peer_ceiling = peer_commands.map(|c| stats::script_ceiling(port, commands(c))).transpose()?;
+    row(
+        "W1 ceiling: jobs/s Redis alone allows at each one's commands per job (redis-benchmark: one script of \
+         that many HSETs per job, 16 clients)",
+        stats::script_ceiling(port, commands(recur.commands_per_job))?,
+        peer_ceiling,
+        Better::Higher,
+        0,
+    );
+    Ok(())
 }
 
 /// Which way a figure is better, so the ratio reads the same way for every row.

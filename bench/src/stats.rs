@@ -82,3 +82,20 @@ pub fn quantile(sorted: &[f64], q: f64) -> f64 {
     }
     sorted[((sorted.len() - 1) as f64 * q).round() as usize]
 }
+
+/// Redis's own ceiling for jobs that cost `commands` commands each, were each job one script call: calls per
+/// second of a script running that many HSETs, by `redis-benchmark` with 16 clients on the server at `port`.
+pub fn script_ceiling(port: u16, commands: usize) -> anyhow::Result<f64> {
+    let script = "for i = 1, tonumber(ARGV[1]) do redis.call('HSET', KEYS[1], i, i) end return 1";
+    let output = std::process::Command::new("redis-benchmark")
+        .args(["-p", &port.to_string(), "-c", "16", "-n", "50000", "-q", "EVAL", script, "1", "bench:ceiling"])
+        .arg(commands.to_string())
+        .output()
+        .context("run redis-benchmark")?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    // `-q` prints progress lines separated by carriage returns, then "...: 48780.49 requests per second, ...".
+    let last = text.rsplit('\r').next().unwrap_or_default();
+    let (before, _) = last.split_once(" requests per second").context("redis-benchmark printed no rate")?;
+    let rate = before.rsplit(": ").next().context("redis-benchmark printed no rate")?;
+    Ok(rate.trim().parse()?)
+}
