@@ -38,6 +38,7 @@ pub struct ErrorDetail {
     pub code: &'static str,
     pub message: String,
     /// The request field at fault (`items[3].interval_seconds`), when one is.
+    #[schema(required = true)]
     pub field: Option<String>,
     /// For a bulk request refused as a whole (`invalid_items`): every item that cannot be accepted.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -51,6 +52,7 @@ pub struct ItemError {
     pub index: usize,
     pub code: &'static str,
     pub message: String,
+    #[schema(required = true)]
     pub field: Option<String>,
 }
 

@@ -85,11 +85,14 @@ async fn answers_that_differ_from_the_description_are_caught() {
     missing.as_object_mut().expect("object").remove("status");
     let mut extra = answer.clone();
     extra["undocumented"] = json!(1);
+    let mut no_null = answer.clone();
+    no_null.as_object_mut().expect("object").remove("last_error");
     let mut ill_typed = answer.clone();
     ill_typed["next_run_at"] = json!("tomorrow");
     for (what, body, status) in [
         ("a missing field", &missing, StatusCode::OK),
         ("an undocumented field", &extra, StatusCode::OK),
+        ("a nullable field left out instead of null", &no_null, StatusCode::OK),
         ("a date that is not RFC 3339", &ill_typed, StatusCode::OK),
         ("an undocumented status", &answer, StatusCode::IM_A_TEAPOT),
         ("a schedule where the error envelope belongs", &answer, StatusCode::NOT_FOUND),

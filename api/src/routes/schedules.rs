@@ -53,6 +53,7 @@ pub async fn create_schedule(
 pub struct ScheduleCreated {
     pub id: Uuid,
     #[serde(with = "recur_common::model::serde_instant::option")]
+    #[schema(required = true)]
     pub next_run_at: Option<Timestamp>,
 }
 

@@ -23,8 +23,10 @@ pub struct QueueOverview {
     /// Jobs (among the ready and delayed ones) waiting for a live worker that offers a handler their
     /// workflow calls.
     pub waiting_for_handler: u64,
+    #[schema(required = true)]
     pub next_job: Option<String>,
     #[serde(with = "serde_instant::option")]
+    #[schema(required = true)]
     pub next_due_at: Option<Timestamp>,
 }
 

@@ -97,6 +97,7 @@ pub struct Execution {
     pub workflow_id: Uuid,
     /// The version of the workflow this attempt ran; set once it loaded the workflow.
     #[serde(default)]
+    #[schema(required = true)]
     pub workflow_version: Option<u32>,
     pub attempt: u32,
     pub state: ExecutionState,
@@ -107,18 +108,24 @@ pub struct Execution {
     pub jitter_ms: Option<u64>,
     /// `None` while it is queued.
     #[serde(default, with = "serde_instant::option")]
+    #[schema(required = true)]
     pub started_at: Option<Timestamp>,
     #[serde(default, with = "serde_instant::option")]
+    #[schema(required = true)]
     pub finished_at: Option<Timestamp>,
     #[serde(default)]
+    #[schema(required = true)]
     pub duration_ms: Option<u64>,
     /// Empty until a worker takes it, and for an occurrence skipped without running.
     pub worker_id: String,
     #[serde(default)]
+    #[schema(required = true)]
     pub output: Option<serde_json::Value>,
     #[serde(default)]
+    #[schema(required = true)]
     pub error: Option<String>,
     #[serde(default)]
+    #[schema(required = true)]
     pub steps: Vec<StepRecord>,
 }
 
@@ -183,10 +190,13 @@ pub struct StepRecord {
     #[serde(with = "serde_instant")]
     pub started_at: Timestamp,
     #[serde(default, with = "serde_instant::option")]
+    #[schema(required = true)]
     pub finished_at: Option<Timestamp>,
     #[serde(default)]
+    #[schema(required = true)]
     pub output: Option<serde_json::Value>,
     #[serde(default)]
+    #[schema(required = true)]
     pub error: Option<String>,
 }
 

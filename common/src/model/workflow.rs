@@ -24,9 +24,11 @@ pub struct Workflow {
     pub name: String,
     /// 1 when created, one more on each replacement; an execution records the version it ran.
     #[serde(default = "first_version")]
+    #[schema(required = true)]
     pub version: u32,
     /// Runs of this workflow allowed at once across all workers and schedules; `None` for no limit.
     #[serde(default)]
+    #[schema(required = true)]
     pub max_concurrency: Option<u32>,
     pub steps: Vec<Step>,
     #[serde(with = "serde_instant")]

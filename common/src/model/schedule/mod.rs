@@ -82,6 +82,7 @@ pub struct Schedule {
     pub id: Uuid,
     pub name: String,
     pub description: String,
+    #[schema(required = true)]
     pub trigger_node_id: Option<String>,
     pub workflow_id: Uuid,
     /// Serialized as `interval_seconds`, `cron`, `timezone` and `run_at`, the ones that do not apply `null`.
@@ -92,6 +93,7 @@ pub struct Schedule {
     pub start_at: Timestamp,
     /// No run starts after this; the schedule is then `done`.
     #[serde(with = "serde_instant::option")]
+    #[schema(required = true)]
     pub end_at: Option<Timestamp>,
     pub repeat_count: u64,
     pub retry_max: u32,
@@ -100,12 +102,14 @@ pub struct Schedule {
     #[schema(value_type = Object)]
     pub payload: serde_json::Map<String, serde_json::Value>,
     /// An occurrence found later than this after its due time is skipped; `None`: it runs once, at once.
+    #[schema(required = true)]
     pub catchup_window_seconds: Option<u64>,
     pub overlap: Overlap,
     /// Up to this much random delay is added to each regular occurrence.
     pub jitter_seconds: u64,
     /// Where alerts about this schedule are POSTed too (dead, a run failed for good, recovered), beside the
     /// deployment's `RECUR_ALERT_WEBHOOK`.
+    #[schema(required = true)]
     pub alert_webhook: Option<String>,
     pub status: ScheduleStatus,
     pub current_repeat: u64,
@@ -113,11 +117,16 @@ pub struct Schedule {
     /// Successful regular runs since creation or the last restart; `repeat_count` is compared with this.
     pub completed_repeats: u64,
     #[serde(with = "serde_instant::option")]
+    #[schema(required = true)]
     pub next_run_at: Option<Timestamp>,
     #[serde(with = "serde_instant::option")]
+    #[schema(required = true)]
     pub last_run_at: Option<Timestamp>,
+    #[schema(required = true)]
     pub last_status: Option<ExecutionState>,
+    #[schema(required = true)]
     pub last_error: Option<String>,
+    #[schema(required = true)]
     pub last_execution_id: Option<ExecutionId>,
     pub run_count: u64,
     pub error_count: u64,
