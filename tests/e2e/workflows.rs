@@ -329,6 +329,28 @@ async fn a_job_waits_visibly_for_its_handler_raises_one_alert_and_runs_once_a_wo
 }
 
 #[tokio::test]
+async fn a_schedules_own_webhook_hears_that_its_job_waits_for_a_handler() {
+    let redis = TestRedis::start();
+    let app = spawn_app(&redis).await;
+    let target = Target::start().await;
+    let workflow = app.post_workflow(json!([{"kind": "handler", "name": "resize"}])).await;
+    let team = target.url("/team");
+    let schedule =
+        app.post_schedule(json!({"workflow_id": workflow, "interval_seconds": 1, "alert_webhook": team})).await;
+    // No deployment webhook: only the schedule's own can hear of it.
+    let env = vec![("RECUR_HANDLER_WAIT_ALERT_SECONDS", "1".to_string())];
+    let _plain = spawn_worker(&redis, WorkerOptions { reconcile_seconds: 1, env, ..WorkerOptions::default() });
+    wait_until(Duration::from_secs(20), "the team's webhook hears of the wait", || async {
+        target.count("/team") >= 1
+    })
+    .await;
+    let alert = &target.bodies("/team")[0];
+    assert_eq!((&alert["event"], &alert["handler"]), (&json!("waiting_for_handler"), &json!("resize")), "{alert}");
+    let job = alert["job_id"].as_str().unwrap_or_default();
+    assert!(job.starts_with(&format!("sched-{}-", schedule["id"].as_str().unwrap_or_default())), "{alert}");
+}
+
+#[tokio::test]
 async fn the_egress_policy_holds_for_addresses_names_and_redirects() {
     let redis = TestRedis::start();
     let app = spawn_app(&redis).await;

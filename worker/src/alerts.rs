@@ -110,9 +110,13 @@ impl Alerts {
     }
 
     /// Queues the alert for a job waiting too long for a worker offering `wait.handler`, to the deployment's
-    /// webhook.
-    pub fn on_handler_wait(&self, wait: &HandlerWait) {
-        let Some(webhook) = &self.webhook else { return };
+    /// webhook and to `schedule_webhook`, its schedule's own.
+    pub fn on_handler_wait(&self, wait: &HandlerWait, schedule_webhook: Option<&str>) {
+        let targets: Vec<String> =
+            self.webhook.iter().map(String::as_str).chain(schedule_webhook).map(str::to_string).collect();
+        if targets.is_empty() {
+            return;
+        }
         let alert = json!({
             "event": AlertEvent::WaitingForHandler.as_str(),
             "job_id": wait.job_id,
@@ -122,7 +126,7 @@ impl Alerts {
             "error": format!("no live worker of queue {:?} offers the handler {:?}", wait.queue, wait.handler),
             "at": rfc3339(Timestamp::now()),
         });
-        self.send(vec![webhook.clone()], alert);
+        self.send(targets, alert);
     }
 
     fn send(&self, targets: Vec<String>, alert: Value) {

@@ -4,7 +4,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use recur_common::store::Store;
+use recur_common::{model::JobId, store::Store};
 use tokio_util::sync::CancellationToken;
 
 use crate::{alerts::Alerts, metrics::Metrics};
@@ -44,7 +44,16 @@ async fn pass(store: &Store, cadence: Cadence, metrics: &Metrics, alerts: &Alert
     for wait in store.review_handler_waits(cadence.handler_wait_alert).await? {
         tracing::warn!(job.id = %wait.job_id, "job {} has waited since {} for a live worker of queue {:?} that \
             offers the handler {:?}", wait.job_id, wait.since, wait.queue, wait.handler);
-        alerts.on_handler_wait(&wait);
+        // A schedule's own webhook hears of its job too; an ad-hoc run has no schedule.
+        let schedule = match wait.job_id.parse::<JobId>() {
+            Ok(job) => match store.inspect().schedule(job.schedule()).await {
+                Ok(schedule) => Some(schedule),
+                Err(recur_common::Error::NotFound { .. }) => None,
+                Err(error) => return Err(error),
+            },
+            Err(_) => None,
+        };
+        alerts.on_handler_wait(&wait, schedule.as_ref().and_then(|schedule| schedule.alert_webhook.as_deref()));
     }
     Ok(())
 }
