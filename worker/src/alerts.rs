@@ -89,7 +89,7 @@ impl Alerts {
     /// Queues the alert that the end of `started` with `outcome` raises, if any.
     pub fn on_end(&self, started: &StartedJob, outcome: &Outcome) {
         let schedule = &started.schedule;
-        let targets: Vec<String> = self.webhook.iter().chain(&schedule.alert_webhook).cloned().collect();
+        let targets = self.targets(schedule.alert_webhook.as_deref());
         if targets.is_empty() {
             return;
         }
@@ -112,8 +112,7 @@ impl Alerts {
     /// Queues the alert for a job waiting too long for a worker offering `wait.handler`, to the deployment's
     /// webhook and to `schedule_webhook`, its schedule's own.
     pub fn on_handler_wait(&self, wait: &HandlerWait, schedule_webhook: Option<&str>) {
-        let targets: Vec<String> =
-            self.webhook.iter().map(String::as_str).chain(schedule_webhook).map(str::to_string).collect();
+        let targets = self.targets(schedule_webhook);
         if targets.is_empty() {
             return;
         }
@@ -127,6 +126,11 @@ impl Alerts {
             "at": rfc3339(Timestamp::now()),
         });
         self.send(targets, alert);
+    }
+
+    /// Where an alert about a schedule goes: the deployment's webhook and the schedule's own, if any.
+    fn targets(&self, schedule_webhook: Option<&str>) -> Vec<String> {
+        self.webhook.iter().map(String::as_str).chain(schedule_webhook).map(str::to_string).collect()
     }
 
     fn send(&self, targets: Vec<String>, alert: Value) {

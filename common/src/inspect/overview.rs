@@ -41,6 +41,14 @@ pub struct HandlerWait {
     pub since: Timestamp,
 }
 
+impl HandlerWait {
+    /// The wait named by a `{recur}:handler-waits` member, `<queue>/<job id>`, scored `since_ms`.
+    pub(crate) fn of_member(member: &str, handler: String, since_ms: i64) -> Option<Self> {
+        let (queue, job_id) = member.split_once('/')?;
+        Some(Self { job_id: job_id.to_string(), queue: queue.to_string(), handler, since: from_millis(since_ms) })
+    }
+}
+
 /// Handler waits an overview lists at most, oldest first; its counts cover up to [`COUNTED_WAITS`].
 const LISTED_WAITS: usize = 100;
 const COUNTED_WAITS: isize = 10_000;
@@ -77,8 +85,9 @@ impl Inspect {
         let now = self.clock.now();
         let now_ms = now.as_millisecond();
         let mut conn = self.conn.clone();
-        let waits: Vec<String> = conn.zrange(self.keys.handler_waits(), 0, COUNTED_WAITS - 1).await?;
-        let waiting_in = |queue: &str| waits.iter().filter(|member| member.split('/').next() == Some(queue)).count();
+        let waits: Vec<(String, i64)> = conn.zrange_withscores(self.keys.handler_waits(), 0, COUNTED_WAITS - 1).await?;
+        let waiting_in =
+            |queue: &str| waits.iter().filter(|(member, _)| member.split('/').next() == Some(queue)).count();
         let mut queues = Vec::new();
         for queue in self.queue_names().await? {
             let (ready, running, delayed, expired_leases, next): (u64, u64, u64, u64, Vec<(String, i64)>) =
@@ -122,7 +131,7 @@ impl Inspect {
         let counts: Vec<u64> = pipe.query_async(&mut conn).await?;
         let schedules = ScheduleStatus::ALL.iter().map(|status| status.as_str()).zip(counts).collect();
         let corrupt_records = self.corrupt_records().await?;
-        let waiting_for_handler = self.handler_waits(LISTED_WAITS).await?;
+        let waiting_for_handler = self.describe_waits(waits.into_iter().take(LISTED_WAITS).collect()).await?;
         Ok(Overview { now, queues, workers, schedules, waiting_for_handler, corrupt_records })
     }
 
@@ -132,24 +141,27 @@ impl Inspect {
         let mut conn = self.conn.clone();
         let stop = isize::try_from(limit).unwrap_or(isize::MAX) - 1;
         let entries: Vec<(String, i64)> = conn.zrange_withscores(self.keys.handler_waits(), 0, stop).await?;
+        self.describe_waits(entries).await
+    }
+
+    /// The waits of `entries` (members and scores of the wait index) whose job still waits, with the handler
+    /// each waits for, in one round trip.
+    async fn describe_waits(&self, entries: Vec<(String, i64)>) -> Result<Vec<HandlerWait>> {
         let mut pipe = redis::pipe();
-        let mut parsed = Vec::with_capacity(entries.len());
+        let mut named = Vec::with_capacity(entries.len());
         for (member, since) in entries {
-            let Some((queue, job)) = member.split_once('/') else { continue };
-            let Ok(job_id) = job.parse::<JobId>() else { continue };
-            pipe.hget(self.keys.job(&job_id), "waiting_for_handler");
-            parsed.push((job.to_string(), queue.to_string(), since));
+            let Some(job) = member.split_once('/').and_then(|(_, job)| job.parse::<JobId>().ok()) else { continue };
+            pipe.hget(self.keys.job(&job), "waiting_for_handler");
+            named.push((member, since));
         }
-        if parsed.is_empty() {
+        if named.is_empty() {
             return Ok(Vec::new());
         }
-        let handlers: Vec<Option<String>> = pipe.query_async(&mut conn).await?;
-        Ok(parsed
+        let handlers: Vec<Option<String>> = pipe.query_async(&mut self.conn.clone()).await?;
+        Ok(named
             .into_iter()
             .zip(handlers)
-            .filter_map(|((job_id, queue, since), handler)| {
-                Some(HandlerWait { job_id, queue, handler: handler?, since: from_millis(since) })
-            })
+            .filter_map(|((member, since), handler)| HandlerWait::of_member(&member, handler?, since))
             .collect())
     }
 }

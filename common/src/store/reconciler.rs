@@ -16,7 +16,7 @@ use crate::{
     keys::StoredRecord,
     model::{
         Admission, Execution, ExecutionId, ExecutionState, JobId, Outcome, QueueName, Schedule, ScheduleStatus,
-        SkipReason, from_millis, millis, rfc3339,
+        SkipReason, millis, rfc3339,
     },
     scripts::{
         OverdueHandlerWaits, ReconcilerTurn,
@@ -153,15 +153,7 @@ impl Store {
             .await?;
         Ok(overdue
             .into_iter()
-            .filter_map(|(member, handler, since)| {
-                let (queue, job_id) = member.split_once('/')?;
-                Some(HandlerWait {
-                    job_id: job_id.to_string(),
-                    queue: queue.to_string(),
-                    handler,
-                    since: from_millis(since),
-                })
-            })
+            .filter_map(|(member, handler, since)| HandlerWait::of_member(&member, handler, since))
             .collect())
     }
 
