@@ -590,14 +590,18 @@ async function executionPage(id) {
     const e = await get(`/executions/${encodeURIComponent(id)}`);
     document.getElementById("execution-title").innerHTML = html`${e.id} ${badge(e.state)}`;
     const actions = document.getElementById("execution-actions");
-    if (e.state === "running" && !actions.firstChild) {
+    const cancellable = ["running", "queued", "waiting_for_handler"].includes(e.state);
+    if (!cancellable) actions.replaceChildren();
+    if (cancellable && !actions.firstChild) {
       actions.innerHTML = `<button type="button" class="danger" id="cancel">Cancel</button>`;
       document.getElementById("cancel").addEventListener("click", async () => {
         const message = document.getElementById("action-message");
         try {
-          await call("POST", `/executions/${encodeURIComponent(e.id)}/cancel`);
+          const answer = await call("POST", `/executions/${encodeURIComponent(e.id)}/cancel`);
           message.className = "form-message ok";
-          message.textContent = "Cancel requested; the worker stops the current step.";
+          message.textContent = answer.cancelled_before_start
+            ? "Cancelled before it started; it will not run."
+            : "Cancel requested; the worker stops the current step.";
         } catch (error) {
           message.className = "form-message error";
           message.textContent = error.message;

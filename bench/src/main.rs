@@ -2,14 +2,16 @@
 //! ratio. Absolute figures on a shared machine move from hour to hour; the ratios, taken minutes apart on
 //! the same Redis, far less.
 //!
-//! - W1: `--jobs` no-op jobs all due at one instant, one worker with `--concurrency`: enqueue rate (recur:
-//!   `POST /schedules/batch`; BullMQ: `addBulk`; both 1,000 jobs a request), processing rate, Redis commands
+//! - W1: `--jobs` no-op one-shot jobs all due at one instant, one worker with `--concurrency`: enqueue rate
+//!   (recur: runs with a `run_at` through `POST /workflows/{id}/runs`; BullMQ: `addBulk` with a delay; both
+//!   1,000 jobs a request), processing rate, Redis commands
 //!   per job (`INFO commandstats`, which counts the commands scripts run too), script calls and reads per
 //!   job, bytes per queued job.
 //!   BullMQ runs twice: keeping its completed jobs (as recur keeps history) and removing them.
 //! - W1a: the same number of no-op ad-hoc runs, due now, queued while no worker runs (recur:
 //!   `POST /workflows/{id}/runs`; BullMQ: `addBulk` without delay), then drained by one starting worker.
-//! - W2: `--precision-runs` one-shot jobs due spread over `--spread-seconds`: start lateness and early starts.
+//! - W2: `--precision-runs` one-shot jobs (recur: runs with a `run_at`; BullMQ: delayed jobs) due spread over
+//!   `--spread-seconds`: start lateness and early starts.
 //! - W3: `--recurring` schedules every second for `--recurring-seconds` (BullMQ: job schedulers with `every`):
 //!   fires, duplicates, misses, start lateness; and bytes per idle schedule.
 //! - W4: a worker killed mid-job (`kill -9`); seconds until another worker starts the job again, for each
@@ -106,7 +108,7 @@ async fn main() -> anyhow::Result<()> {
         None => None,
     };
     let w1_name = format!("W1 {} due no-op jobs", args.jobs);
-    throughput_rows("W1", &w1_name, "POST /schedules/batch", &w1, w1_peer.as_ref());
+    throughput_rows("W1", &w1_name, "POST /workflows/{id}/runs with run_at", &w1, w1_peer.as_ref());
 
     let w1a = recur::ad_hoc_throughput(&redis, args.jobs, args.concurrency).await?;
     let w1a_peer = match peer {

@@ -107,6 +107,53 @@ impl Deployment {
         Ok(workflow.await?["id"].as_str().context("workflow id")?.to_string())
     }
 
+    /// One-shot jobs of `workflow` (ad-hoc runs with a `run_at`), one per due time, through the bulk endpoint:
+    /// 1,000 a request, 4 requests in flight. Their execution ids, in order.
+    async fn one_shot_runs(&self, workflow: &str, dues: &[Timestamp]) -> anyhow::Result<Vec<String>> {
+        self.runs(workflow, dues.len(), |i| json!({"run_at": dues[i]})).await
+    }
+
+    /// `count` ad-hoc runs of `workflow`, the `i`th with the body `item(i)`, as [`Self::one_shot_runs`].
+    async fn runs(&self, workflow: &str, count: usize, item: impl Fn(usize) -> Value) -> anyhow::Result<Vec<String>> {
+        let path = format!("/workflows/{workflow}/runs");
+        let queued: Vec<anyhow::Result<Value>> = stream::iter((0..count).step_by(1_000))
+            .map(|first| {
+                let items: Vec<Value> = (first..(first + 1_000).min(count)).map(&item).collect();
+                self.post(&path, json!({ "items": items }))
+            })
+            .buffered(4)
+            .collect()
+            .await;
+        let mut ids = Vec::with_capacity(count);
+        for answer in queued {
+            for item in answer?["items"].as_array().context("items")? {
+                ids.push(item["execution_id"].as_str().context("execution id")?.to_string());
+            }
+        }
+        Ok(ids)
+    }
+
+    /// Waits until no job of the default queue waits or is held (a finish takes the job out of `running`);
+    /// the number of polls it took (one ZCARD, LLEN and HLEN each).
+    async fn wait_drained(&self, conn: &mut redis::aio::ConnectionManager) -> anyhow::Result<u64> {
+        let queue = QueueName::default();
+        let (delayed, ready, running) = (self.keys.delayed(&queue), self.keys.ready(&queue), self.keys.running(&queue));
+        let started = Instant::now();
+        let mut polls = 0;
+        loop {
+            polls += 1;
+            let (later, waiting, held): (usize, usize, usize) =
+                redis::pipe().zcard(&delayed).llen(&ready).hlen(&running).query_async(conn).await?;
+            if later + waiting + held == 0 {
+                return Ok(polls);
+            }
+            if started.elapsed() > Duration::from_secs(600) {
+                bail!("{later} jobs delayed, {waiting} ready and {held} held after 10 minutes");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// One-shot schedules of `workflow`, one per due time.
     async fn one_shots(&self, workflow: &str, dues: &[Timestamp]) -> anyhow::Result<Vec<uuid::Uuid>> {
         self.create_in_bulk(dues.len(), |i| json!({"workflow_id": workflow, "run_at": dues[i]})).await
@@ -157,7 +204,8 @@ impl Drop for Deployment {
     }
 }
 
-/// W1: `jobs` no-op one-shot jobs enqueued through the API, all due at one instant, run by one worker.
+/// W1: `jobs` no-op one-shot jobs (runs with a `run_at`) enqueued through the API, all due at one instant,
+/// run by one worker.
 pub async fn throughput(redis: &TestRedis, jobs: usize, concurrency: usize) -> anyhow::Result<Throughput> {
     let deployment = Deployment::start(redis, "w1", concurrency).await?;
     let mut conn = redis.connection().await;
@@ -166,7 +214,7 @@ pub async fn throughput(redis: &TestRedis, jobs: usize, concurrency: usize) -> a
     let memory_before = stats::used_memory(&mut conn).await?;
     stats::reset(&mut conn).await?;
     let enqueue = Instant::now();
-    deployment.one_shots(&workflow, &vec![due; jobs]).await?;
+    deployment.one_shot_runs(&workflow, &vec![due; jobs]).await?;
     let enqueue_seconds = enqueue.elapsed().as_secs_f64();
     let enqueue_commands = stats::commands_since_reset(&mut conn).await? as f64 / jobs as f64;
     let bytes = stats::used_memory(&mut conn).await?.saturating_sub(memory_before) as f64 / jobs as f64;
@@ -177,11 +225,11 @@ pub async fn throughput(redis: &TestRedis, jobs: usize, concurrency: usize) -> a
     stats::reset(&mut conn).await?;
     let cpu = Cpu::now(&mut conn).await?;
     let started = Instant::now();
-    let polls = deployment.wait_done(&mut conn, jobs).await?;
+    let polls = deployment.wait_drained(&mut conn).await?;
     let seconds = started.elapsed().as_secs_f64();
     let cpu = cpu.since(&mut conn).await?;
-    // The bench's own polls are one ZCARD each.
-    let figures = Figures { jobs, enqueue_seconds, enqueue_commands, seconds, bytes, cpu, polls: &[("zcard", polls)] };
+    let polls = [("zcard", polls), ("llen", polls), ("hlen", polls)];
+    let figures = Figures { jobs, enqueue_seconds, enqueue_commands, seconds, bytes, cpu, polls: &polls };
     figures.measured(&mut conn).await
 }
 
@@ -193,19 +241,8 @@ pub async fn ad_hoc_throughput(redis: &TestRedis, jobs: usize, concurrency: usiz
     let workflow = deployment.noop_workflow().await?;
     let memory_before = stats::used_memory(&mut conn).await?;
     stats::reset(&mut conn).await?;
-    let path = format!("/workflows/{workflow}/runs");
     let enqueue = Instant::now();
-    let runs: Vec<anyhow::Result<Value>> = stream::iter((0..jobs).step_by(1_000))
-        .map(|first| {
-            let items: Vec<Value> = (first..(first + 1_000).min(jobs)).map(|_| json!({})).collect();
-            deployment.post(&path, json!({ "items": items }))
-        })
-        .buffered(4)
-        .collect()
-        .await;
-    for answer in runs {
-        answer?;
-    }
+    deployment.runs(&workflow, jobs, |_| json!({})).await?;
     let enqueue_seconds = enqueue.elapsed().as_secs_f64();
     let enqueue_commands = stats::commands_since_reset(&mut conn).await? as f64 / jobs as f64;
     let bytes = stats::used_memory(&mut conn).await?.saturating_sub(memory_before) as f64 / jobs as f64;
@@ -213,21 +250,7 @@ pub async fn ad_hoc_throughput(redis: &TestRedis, jobs: usize, concurrency: usiz
     let cpu = Cpu::now(&mut conn).await?;
     let started = Instant::now();
     deployment.start_worker(concurrency)?;
-    // Drained when no run waits and none is held: a finish takes the job out of `running`.
-    let (ready, running) =
-        (deployment.keys.ready(&QueueName::default()), deployment.keys.running(&QueueName::default()));
-    let mut polls = 0;
-    loop {
-        polls += 1;
-        let (waiting, held): (usize, usize) = redis::pipe().llen(&ready).hlen(&running).query_async(&mut conn).await?;
-        if waiting + held == 0 {
-            break;
-        }
-        if started.elapsed() > Duration::from_secs(600) {
-            bail!("{waiting} runs still waiting and {held} held after 10 minutes");
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let polls = deployment.wait_drained(&mut conn).await?;
     let seconds = started.elapsed().as_secs_f64();
     let cpu = cpu.since(&mut conn).await?;
     let figures = Figures {
@@ -237,7 +260,7 @@ pub async fn ad_hoc_throughput(redis: &TestRedis, jobs: usize, concurrency: usiz
         seconds,
         bytes,
         cpu,
-        polls: &[("llen", polls), ("hlen", polls)],
+        polls: &[("zcard", polls), ("llen", polls), ("hlen", polls)],
     };
     figures.measured(&mut conn).await
 }
@@ -318,12 +341,11 @@ pub async fn lateness(
     let step = spread.as_millis() as f64 / jobs as f64;
     let dues: Vec<Timestamp> =
         (0..jobs).map(|i| first + SignedDuration::from_millis((i as f64 * step) as i64)).collect();
-    let ids = deployment.one_shots(&workflow, &dues).await?;
-    deployment.wait_done(&mut conn, jobs).await?;
+    let ids = deployment.one_shot_runs(&workflow, &dues).await?;
+    deployment.wait_drained(&mut conn).await?;
     let mut lateness_ms = Vec::with_capacity(jobs);
     for id in ids {
-        let page = deployment.store.inspect().executions(id, 1, None).await?;
-        let execution = page.items.first().context("an execution")?;
+        let execution = deployment.store.inspect().execution(&id).await?;
         let started_at = execution.started_at.context("a started execution")?;
         lateness_ms.push(started_at.duration_since(execution.scheduled_for).as_secs_f64() * 1000.0);
     }

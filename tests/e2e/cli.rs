@@ -53,6 +53,15 @@ async fn a_directory_of_workflows_and_schedules_applies_idempotently_and_the_cli
     let table = recur(&app, &["schedules", "get", &id]);
     assert!(String::from_utf8_lossy(&table.stdout).contains("nightly-report"), "a human table by default");
 
+    // A one-shot run for later, then cancelled before it starts.
+    let workflow_id = json_of(&recur(&app, &["workflows", "list", "--json"]))["items"][0]["id"].clone();
+    let at = (jiff::Timestamp::now() + jiff::SignedDuration::from_hours(1)).to_string();
+    let run = json_of(&recur(&app, &["workflows", "run", workflow_id.as_str().unwrap(), "--at", &at, "--json"]));
+    let execution = run["execution_id"].as_str().unwrap().to_string();
+    let cancelled = json_of(&recur(&app, &["executions", "cancel", &execution, "--json"]));
+    assert_eq!(cancelled["cancelled_before_start"], true, "{cancelled}");
+    assert_eq!(json_of(&recur(&app, &["executions", "get", &execution, "--json"]))["state"], "cancelled");
+
     // The API's refusal: exit 1 and its message on one line.
     let missing = recur(&app, &["schedules", "get", &uuid::Uuid::new_v4().to_string()]);
     let stderr = String::from_utf8_lossy(&missing.stderr);

@@ -238,6 +238,65 @@ async fn ad_hoc_runs_are_recorded_in_the_history_which_filters_and_pages() {
     assert_eq!((status, body["error"]["field"].as_str()), (StatusCode::BAD_REQUEST, Some("state")), "{body}");
 }
 
+#[tokio::test]
+async fn a_run_at_a_later_time_waits_as_a_job_starts_on_time_and_can_be_cancelled_until_it_starts() {
+    let redis = TestRedis::start();
+    let app = spawn_app(&redis).await;
+    let workflow = app.post_workflow(json!([{"kind": "log", "message": "one-shot"}])).await;
+    let _worker = spawn_worker(&redis, WorkerOptions::default());
+    // Whole milliseconds, as recur keeps times.
+    let soon = jiff::Timestamp::from_millisecond(jiff::Timestamp::now().as_millisecond() + 2_000).expect("a time");
+    let soon_run = app.run_workflow(&workflow, json!({"run_at": soon})).await;
+    let later = jiff::Timestamp::now() + jiff::SignedDuration::from_hours(1);
+    let (status, body) = app
+        .request(
+            Method::POST,
+            &format!("/workflows/{workflow}/runs"),
+            Some(json!({"items": [{"run_at": later, "payload": {"n": 1}}, {"run_at": later}]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let later_runs: Vec<String> =
+        body["items"].as_array().expect("items").iter().map(|run| run["execution_id"].to_string()).collect();
+    let later_runs: Vec<&str> = later_runs.iter().map(|id| id.trim_matches('"')).collect();
+
+    let queued = app_get(&app, &format!("/executions/{soon_run}")).await;
+    assert_eq!(queued["state"], "queued", "{queued}");
+    assert_eq!(queued["scheduled_for"].as_str().map(|t| t.parse::<jiff::Timestamp>().ok()), Some(Some(soon)));
+    let status = app_get(&app, "/status").await;
+    assert_eq!(status["queues"][0]["delayed"], 3, "{status}");
+    assert_eq!(app_get(&app, "/schedules").await["items"].as_array().map(Vec::len), Some(0), "runs are not schedules");
+
+    // Cancelled before it starts: recorded at once, out of its queue, never run.
+    let (status, body) = app.request(Method::POST, &format!("/executions/{}/cancel", later_runs[0]), None).await;
+    assert_eq!((status, &body["cancelled_before_start"]), (StatusCode::ACCEPTED, &json!(true)), "{body}");
+    let cancelled = app_get(&app, &format!("/executions/{}", later_runs[0])).await;
+    assert_eq!((&cancelled["state"], &cancelled["started_at"]), (&json!("cancelled"), &Value::Null), "{cancelled}");
+    let (status, body) = app.request(Method::POST, &format!("/executions/{}/cancel", later_runs[0]), None).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(app_get(&app, &format!("/executions/{}", later_runs[1])).await["state"], "queued");
+
+    let ran = app.wait_for_execution(&soon_run, "succeeded").await;
+    let started: jiff::Timestamp = ran["started_at"].as_str().expect("started").parse().expect("a time");
+    assert!(started >= soon, "started {started}, before its run_at {soon}");
+    assert!(started.duration_since(soon) < jiff::SignedDuration::from_secs(2), "started {started}, due {soon}");
+    let status = app_get(&app, "/status").await;
+    assert_eq!(status["queues"][0]["delayed"], 1, "only the run left waiting: {status}");
+    let executions = app_get(&app, &format!("/executions?workflow_id={workflow}")).await;
+    let states: Vec<_> = executions["items"].as_array().expect("items").iter().map(|e| e["state"].clone()).collect();
+    assert_eq!(states, [json!("succeeded"), json!("cancelled")], "{executions}");
+
+    // A schedule's next run is held back by pausing the schedule, not by a cancel.
+    let schedule = app.post_schedule(json!({"workflow_id": workflow, "interval_seconds": 3600})).await;
+    let next = format!("sched-{}-n0-rc0-a1", schedule["id"].as_str().expect("id"));
+    let (status, body) = app.request(Method::POST, &format!("/executions/{next}/cancel"), None).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(body["error"]["message"].as_str().is_some_and(|m| m.contains("pause")), "{body}");
+    let (status, body) =
+        app.request(Method::POST, &format!("/workflows/{workflow}/run"), Some(json!({"run_at": "soon"}))).await;
+    assert_eq!((status, body["error"]["field"].as_str()), (StatusCode::BAD_REQUEST, Some("run_at")), "{body}");
+}
+
 async fn app_get(app: &crate::support::TestApp, path: &str) -> Value {
     let (status, body) = app.request(Method::GET, path, None).await;
     assert_eq!(status, StatusCode::OK, "{path}: {body}");

@@ -101,11 +101,14 @@ enum Workflows {
     },
     /// Create or replace by name each workflow in a JSON file, or in every `*.json` file of a directory.
     Apply(FileArg),
-    /// Run it once now, with an optional JSON payload.
+    /// Run it once, now or at `--at`, with an optional JSON payload.
     Run {
         id: String,
         #[arg(long)]
         payload: Option<String>,
+        /// When to run (RFC 3339); a queued run can be cancelled with `executions cancel`.
+        #[arg(long)]
+        at: Option<String>,
     },
     /// Every version it had.
     Versions {
@@ -377,13 +380,16 @@ async fn workflows(client: &Client, command: Workflows, print: &impl Fn(&Value, 
             }
             print(&json!({ "items": applied }), workflows_table);
         }
-        Workflows::Run { id, payload } => {
+        Workflows::Run { id, payload, at } => {
             let payload: Value = match payload {
                 Some(text) => serde_json::from_str(&text)
                     .map_err(|error| Failure::Usage(format!("--payload is not JSON: {error}")))?,
                 None => json!({}),
             };
-            let body = json!({ "payload": payload });
+            let mut body = json!({ "payload": payload });
+            if let Some(at) = at {
+                body["run_at"] = json!(at);
+            }
             print(&client.call(Method::POST, &format!("/workflows/{id}/run"), Some(&body)).await?, fields_table);
         }
         Workflows::Versions { id } => {

@@ -3,6 +3,7 @@ use jiff::Timestamp;
 use recur_common::{
     inspect::{ExecutionFilter, Page},
     model::{Execution, ExecutionId, ExecutionState},
+    store::Cancelled,
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -86,26 +87,34 @@ pub struct CancelQuery {
     count_as_failure: bool,
 }
 
-/// A cancel request on its way to the worker running the execution.
+/// A cancel request on its way to the worker running the execution, or a queued run cancelled at once.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct CancelRequested {
     pub execution_id: String,
     pub cancel_requested: bool,
     pub count_as_failure: bool,
+    /// True when the execution had not started (a queued ad-hoc run): it is `cancelled` already and will
+    /// not run.
+    pub cancelled_before_start: bool,
 }
 
-/// Asks the worker running an execution to stop it; answered once the request is recorded.
+/// Asks the worker running an execution to stop it, or cancels a queued ad-hoc run before it starts;
+/// answered once the request is recorded.
 #[utoipa::path(post, path = "/executions/{id}/cancel", tag = "executions", params(("id" = ExecutionId, Path), CancelQuery), responses(
-    (status = 202, description = "The worker has been asked to stop it", body = CancelRequested),
+    (status = 202, description = "The worker has been asked to stop it, or the queued run is cancelled", body = CancelRequested),
     (status = 404, description = "No such execution", body = ErrorBody),
-    (status = 409, description = "The execution is not running", body = ErrorBody),
+    (status = 409, description = "The execution has ended, or is a schedule's next run (pause the schedule instead)", body = ErrorBody),
 ))]
 pub async fn cancel_execution(
     State(state): State<AppState>,
     PathId(id): PathId<String>,
     QueryParams(query): QueryParams<CancelQuery>,
 ) -> Result<(StatusCode, Json<CancelRequested>), ApiError> {
-    state.store.cancel_execution(&id, query.count_as_failure).await?;
+    let cancelled = state.store.cancel_execution(&id, query.count_as_failure).await?;
     let count_as_failure = query.count_as_failure;
-    Ok((StatusCode::ACCEPTED, Json(CancelRequested { execution_id: id, cancel_requested: true, count_as_failure })))
+    let cancelled_before_start = cancelled == Cancelled::BeforeStart;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(CancelRequested { execution_id: id, cancel_requested: true, count_as_failure, cancelled_before_start }),
+    ))
 }

@@ -505,6 +505,21 @@ impl Inspect {
         }
     }
 
+    /// The next attempt of an ad-hoc run no worker holds yet, with the one-shot schedule it would run under,
+    /// if `id` is that: what cancelling a queued run ends. `None` for a schedule's job, a running attempt, or
+    /// a run queued before runs recorded their queue.
+    pub(crate) async fn queued_run(&self, id: &ExecutionId) -> Result<Option<(Schedule, Execution)>> {
+        let mut conn = self.conn.clone();
+        let fields: HashMap<String, String> = conn.hgetall(self.keys.job(&id.job)).await?;
+        let Some(queue) = fields.get("queue").filter(|_| is_run(&fields)) else { return Ok(None) };
+        let Some(queued) = decode_live_execution(id, &fields, None).filter(|e| e.started_at.is_none()) else {
+            return Ok(None);
+        };
+        let run = decode_run(&id.job, &QueueName::stored(queue.clone()), &fields)
+            .map_err(|detail| Error::corrupt(self.keys.job(&id.job), detail))?;
+        Ok(Some((run, queued)))
+    }
+
     /// The deliveries a job has had so far; `None` when it has no record.
     pub(crate) async fn job_attempt(&self, job: &JobId) -> Result<Option<u32>> {
         let mut conn = self.conn.clone();

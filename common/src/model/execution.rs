@@ -81,7 +81,7 @@ super::string_enum! {
         Failed = "failed",
         /// Not run: the occurrence was skipped (catch-up window, overlap, or after `end_at`).
         Skipped = "skipped",
-        /// Stopped on request while it ran.
+        /// Stopped on request while it ran, or, for an ad-hoc run, before it started (`started_at` null).
         Cancelled = "cancelled",
     }
 }

@@ -37,7 +37,7 @@ scripts! {
     }
 
     /// Queues ad-hoc runs of a workflow as bare jobs, due now.
-    EnqueueRuns = "enqueue_runs.lua" ["items.lua"] -> RunsEnqueued {
+    EnqueueRuns = "enqueue_runs.lua" ["items.lua", "enqueue.lua"] -> RunsEnqueued {
         keys { workflow: String, queues: String, ..run_keys: Vec<String>, }
         args { workflow_id: String, now_ms: i64, wakeup_channel: String, ..run_args: Vec<String>, }
     }

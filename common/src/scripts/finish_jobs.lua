@@ -18,7 +18,7 @@
 -- ARGV[6] delayed_pattern: the delayed key with `<queue>`
 -- ARGV[7] trim_batch: executions trimmed at most per finish, so one call never does unbounded work
 -- ARGV[8..] finish_args: for each finish, 20 values: job id, for a pending job never started that the
--- reconciler skips the schedule's `running_jobs` its plan saw ('' otherwise), the owner worker ('' when pending), execution id, the execution's JSON as it ended,
+-- reconciler skips (or a queued run cancelled) the schedule's `running_jobs` its plan saw ('' otherwise), the owner worker ('' when pending), execution id, the execution's JSON as it ended,
 -- '0' or the ms its lease must have ended before, expected schedule rev, schedule id, schedule creation ms,
 -- next job id or '', next queue, next due ms, next due RFC 3339, '1' if the job counted as a run under way,
 -- a pending job to drop or '', '1' for a backfill job (the next job is then the head of the backfill list),
@@ -67,8 +67,11 @@ local function finish(job, running, leases, schedule, executions, execution_time
     free_slot(workflow_slots, workflow_waiting, job_id, now_ms, delayed_pattern, wakeup_channel)
   end
   if skipping then
-    -- Never started: index the skipped record at the time it was skipped.
-    redis.call('ZADD', execution_times, now_ms, execution_id)
+    -- Never started (skipped, or a queued run cancelled): index the record at the time it ended. A run has
+    -- no schedule history index.
+    if is_run ~= '1' then
+      redis.call('ZADD', execution_times, now_ms, execution_id)
+    end
     redis.call('ZADD', execution_index, now_ms, execution_id)
     redis.call('ZADD', workflow_executions, now_ms, execution_id)
   end

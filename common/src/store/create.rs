@@ -58,7 +58,8 @@ impl Store {
         self.insert_schedules(schedules).await
     }
 
-    /// Runs a workflow once, now, as `run` says: an ad-hoc run, queued as a bare job (no schedule record).
+    /// Runs a workflow once, now or at its `run_at`, as `run` says: an ad-hoc run, queued as a bare job (no
+    /// schedule record).
     /// Its first execution is `sched-{id}-n0-rc0-a1`.
     #[tracing::instrument(skip_all, fields(workflow.id = %workflow_id))]
     pub async fn run_workflow(&self, workflow_id: Uuid, run: NewRun) -> Result<QueuedRun> {
@@ -66,7 +67,7 @@ impl Store {
         queued.pop().ok_or_else(|| Error::unexpected_reply("enqueue_runs.lua", "no run queued"))
     }
 
-    /// Runs a workflow once per item of `runs`, now, in order; refused as a whole like
+    /// Runs a workflow once per item of `runs`, each now or at its `run_at`, in order; refused as a whole like
     /// [`Store::create_schedules`].
     #[tracing::instrument(skip_all, fields(workflow.id = %workflow_id, items = runs.len()))]
     pub async fn run_workflow_many(&self, workflow_id: Uuid, runs: Vec<NewRun>) -> Result<Vec<QueuedRun>> {
@@ -79,8 +80,8 @@ impl Store {
         for (chunk_index, chunk) in runs.chunks(BATCH).enumerate() {
             let (mut run_keys, mut run_args) = (Vec::new(), Vec::new());
             for run in chunk {
-                let job = run.current_job();
-                run_keys.extend([self.keys.job(&job), self.keys.ready(&run.queue)]);
+                let (job, due) = planned_job(run);
+                run_keys.extend([self.keys.job(&job), self.keys.ready(&run.queue), self.keys.delayed(&run.queue)]);
                 let payload = if run.payload.is_empty() {
                     String::new()
                 } else {
@@ -88,7 +89,7 @@ impl Store {
                 };
                 let timeout = run.timeout_seconds;
                 let timeout = if timeout == DEFAULT_TIMEOUT_SECONDS { String::new() } else { timeout.to_string() };
-                run_args.extend([job.to_string(), run.queue.to_string(), payload, timeout]);
+                run_args.extend([job.to_string(), run.queue.to_string(), millis(due).to_string(), payload, timeout]);
                 queued.push(QueuedRun { job, queue: run.queue.clone() });
             }
             let answer = self

@@ -48,7 +48,8 @@ pub(super) enum Holder {
     /// The worker named in the execution; with `expired_before`, only if its lease expired before then (the
     /// reconciler ending an abandoned job).
     Worker { expired_before: Option<Timestamp> },
-    /// Nobody: the job is still delayed or ready (the reconciler skipping an occurrence).
+    /// Nobody: the job is still delayed or ready (the reconciler skipping an occurrence, or a queued run
+    /// cancelled).
     Pending,
 }
 
@@ -114,7 +115,7 @@ impl Store {
             // may have ended since the skip was decided): otherwise it is left to run.
             let still_skipped =
                 matches!(current.admission(&started.job, execution.scheduled_for, now), Admission::Skip(_));
-            if matches!(holder, Holder::Pending) && !still_skipped {
+            if matches!(holder, Holder::Pending) && matches!(outcome, Outcome::Skipped(_)) && !still_skipped {
                 return Ok(FinishOutcome::Lost);
             }
             let plan = self.plan_finish(&current, started, execution, outcome, holder, now).await?;

@@ -66,6 +66,15 @@ pub struct StartedJob {
     pub holds_slot: bool,
 }
 
+/// What [`Store::cancel_execution`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cancelled {
+    /// The worker running the execution was asked to stop it.
+    Requested,
+    /// The execution had not started: it is recorded `cancelled` and will not run.
+    BeforeStart,
+}
+
 /// What became of one job [`Store::claim_jobs`] popped.
 #[derive(Debug, Clone)]
 pub enum Start {
@@ -264,26 +273,62 @@ impl Store {
     }
 
     /// Asks the worker running execution `id` to stop it; it ends as `cancelled`, counted by its schedule as
-    /// a failure only with `count_as_failure`. Conflict when the execution is not running.
+    /// a failure only with `count_as_failure`. A queued ad-hoc run (one no worker took yet, such as a run
+    /// waiting for its `run_at`) is cancelled at once: it leaves its queue and never runs. Conflict when the
+    /// execution is neither.
     #[tracing::instrument(skip_all, fields(execution.id = %id))]
-    pub async fn cancel_execution(&self, id: &str, count_as_failure: bool) -> Result<()> {
+    pub async fn cancel_execution(&self, id: &str, count_as_failure: bool) -> Result<Cancelled> {
         let parsed: ExecutionId = id.parse().map_err(|_| Error::not_found("execution", id))?;
-        let requested = self
-            .run(CancelExecution {
-                job: self.keys.job(&parsed.job),
-                executions: self.keys.executions(parsed.job.schedule()),
-                execution_id: id.to_string(),
-                mode: if count_as_failure { CANCEL_AS_FAILURE } else { CANCEL_AS_CANCELLED }.to_string(),
-                cancel_channel: self.keys.cancel_channel(),
-            })
-            .await?;
-        match requested {
-            CancelAnswer::Requested => Ok(()),
-            CancelAnswer::Missing => Err(Error::not_found("execution", id)),
-            CancelAnswer::NotRunning => Err(Error::Conflict(format!(
-                "execution {id} is not running; only a running execution can be cancelled"
-            ))),
+        // A worker may take a queued run between the two steps: the request then goes to it.
+        for _ in 0..2 {
+            let requested = self
+                .run(CancelExecution {
+                    job: self.keys.job(&parsed.job),
+                    executions: self.keys.executions(parsed.job.schedule()),
+                    execution_id: id.to_string(),
+                    mode: if count_as_failure { CANCEL_AS_FAILURE } else { CANCEL_AS_CANCELLED }.to_string(),
+                    cancel_channel: self.keys.cancel_channel(),
+                })
+                .await?;
+            match requested {
+                CancelAnswer::Requested => return Ok(Cancelled::Requested),
+                CancelAnswer::NotRunning => break,
+                CancelAnswer::Missing => {}
+            }
+            let Some((run, queued)) = self.inspect().queued_run(&parsed).await? else { break };
+            if self.cancel_queued_run(run, queued).await? != FinishOutcome::Lost {
+                return Ok(Cancelled::BeforeStart);
+            }
         }
+        match self.inspect().execution(id).await {
+            Ok(execution) => Err(Error::Conflict(format!(
+                "execution {id} is {}; only a running execution or a queued ad-hoc run can be cancelled{}",
+                execution.state.as_str(),
+                if execution.started_at.is_none() { " (pause its schedule to hold back its next run)" } else { "" }
+            ))),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Ends a queued ad-hoc run before it starts, as `cancelled`: `Lost` when a worker took it meanwhile.
+    async fn cancel_queued_run(&self, run: Schedule, mut execution: Execution) -> Result<FinishOutcome> {
+        let now = self.clock.now();
+        execution.close(ExecutionState::Cancelled, now, Some("cancelled before it started".to_string()));
+        let started = StartedJob {
+            job: execution.id.job,
+            queue: run.queue.clone(),
+            execution: execution.clone(),
+            started_at: now,
+            schedule: run,
+            lease: Duration::ZERO,
+            workflow_version: None,
+            holds_slot: false,
+        };
+        let outcome = self.settle(&started, &execution, &Outcome::Cancelled, Holder::Pending).await?;
+        if outcome != FinishOutcome::Lost {
+            tracing::info!(execution.id = %execution.id, "queued run {} cancelled before it started", execution.id);
+        }
+        Ok(outcome)
     }
 
     /// Hands a job this worker holds back to its queue, closing its execution as failed with `reason`

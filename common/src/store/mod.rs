@@ -46,7 +46,7 @@ mod workflow_tests;
 
 pub use create::{MAX_BULK_ITEMS, QueuedRun};
 pub use finish::{FinishOutcome, JobEnd};
-pub use jobs::{Claim, Claimant, Renewal, Start, StartedJob};
+pub use jobs::{Cancelled, Claim, Claimant, Renewal, Start, StartedJob};
 pub use reconciler::{CLAIM_REPLY_LOST, ReconcileReport, WALK_BUDGET};
 pub use schedules::{Backfill, Triggered};
 

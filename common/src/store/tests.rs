@@ -908,14 +908,19 @@ async fn an_ad_hoc_run_is_a_bare_job_that_runs_records_its_execution_and_leaves_
     let queued = f.store.run_workflow_many(workflow.id, runs).await.unwrap();
     let jobs: Vec<String> = queued.iter().map(|run| run.job.to_string()).collect();
     assert_eq!(f.redis.list(&f.keys.ready(&f.queue)).await, jobs, "due now, straight to the ready list in order");
+    let later = f.now() + SignedDuration::from_secs(60);
+    let one_shot = serde_json::from_value(json!({"run_at": later})).unwrap();
+    let one_shot = f.store.run_workflow(workflow.id, one_shot).await.unwrap();
+    let delayed = vec![(one_shot.job.to_string(), millis(later))];
+    assert_eq!(f.redis.zset(&f.keys.delayed(&f.queue)).await, delayed, "a later run waits in the delayed set");
     let run_id = queued[0].job.schedule();
     assert!(!f.redis.exists(&f.keys.schedule(run_id)).await, "no schedule record");
     let stored = f.redis.hash(&f.keys.job(&queued[0].job)).await;
     let mut fields: Vec<&str> = stored.keys().map(String::as_str).collect();
     fields.sort_unstable();
-    assert_eq!(fields, ["due_ms", "payload", "timeout_seconds", "workflow_id"]);
+    assert_eq!(fields, ["due_ms", "payload", "queue", "timeout_seconds", "workflow_id"]);
     let bare: Vec<String> = f.redis.hash(&f.keys.job(&queued[1].job)).await.into_keys().collect();
-    assert_eq!(bare.len(), 2, "no payload and the default timeout are not stored: {bare:?}");
+    assert_eq!(bare.len(), 3, "no payload and the default timeout are not stored: {bare:?}");
 
     f.advance(1);
     let first = f.start_next().await;

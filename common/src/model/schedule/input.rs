@@ -235,10 +235,11 @@ impl NewSchedule {
     }
 }
 
-/// The body of `POST /workflows/{id}/run`: an ad-hoc run of a workflow, now.
+/// The body of `POST /workflows/{id}/run`: an ad-hoc run of a workflow, now or at `run_at`.
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-#[schema(example = json!({"payload": {"invoice": 4711}, "queue": "default", "timeout_seconds": 60}))]
+#[schema(example = json!({"payload": {"invoice": 4711}, "queue": "default", "timeout_seconds": 60,
+    "run_at": "2026-12-24T18:00:00Z"}))]
 pub struct NewRun {
     /// The trigger's `payload`.
     #[schema(value_type = Option<Object>)]
@@ -246,11 +247,14 @@ pub struct NewRun {
     /// The queue to run on (`default`).
     pub queue: Option<String>,
     pub timeout_seconds: Option<u64>,
+    /// When to run (RFC 3339); now when left out or in the past. A one-shot job: it waits as a bare job, not
+    /// a schedule, and a queued one can be cancelled.
+    pub run_at: Option<Timestamp>,
 }
 
 impl NewRun {
-    /// The one-shot schedule, due `now`, that carries an ad-hoc run of the workflow `workflow_name`: it runs
-    /// once, with no retry, and is kept out of the schedule listings.
+    /// The one-shot schedule, due at `run_at` (or `now`), that carries an ad-hoc run of the workflow
+    /// `workflow_name`: it runs once, with no retry, and is kept out of the schedule listings.
     pub fn into_schedule(
         self,
         id: Uuid,
@@ -266,7 +270,7 @@ impl NewRun {
             interval_seconds: None,
             cron: None,
             timezone: None,
-            run_at: Some(now),
+            run_at: Some(self.run_at.unwrap_or(now)),
             start_at: None,
             end_at: None,
             repeat_count: None,
