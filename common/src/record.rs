@@ -9,10 +9,11 @@ use std::{collections::HashMap, str::FromStr};
 
 use jiff::Timestamp;
 use redis::{RedisWrite, ToRedisArgs};
+use uuid::Uuid;
 
 use crate::model::{
-    CronRule, DEFAULT_TIMEOUT_SECONDS, Execution, ExecutionId, ExecutionState, JobId, QueueName, Recurrence, Schedule,
-    ScheduleStatus, from_millis, millis,
+    CronRule, DEFAULT_RETRY_MAX, DEFAULT_TIMEOUT_SECONDS, Execution, ExecutionId, ExecutionState, JobId, Overlap,
+    QueueName, Recurrence, Schedule, ScheduleStatus, from_millis, millis,
 };
 
 /// A schedule as a script writes it: the fields to set and the ones to delete, passed as one JSON argument
@@ -69,20 +70,24 @@ impl ToRedisArgs for ScheduleRecord {
     }
 }
 
-/// Every planned field of `schedule` as text; `None` fields are left out of the hash (deleted on write), and
-/// so are counters at 0 and an empty description or payload, which read back as such: most schedules keep
-/// most of them at their default, and each field costs its name in every record.
+/// Every planned field of `schedule` as text; `None` fields are left out of the hash (deleted on write). So
+/// is what reads back without them, since each field costs its name in every record and most schedules keep
+/// most of them at their default: the id (the key names it), counters at 0, an empty description or payload,
+/// the default retry limit, timeout, queue and overlap, and the instants that equal another
+/// (`updated_at` = `created_at`, `anchor_at` = `start_at`, `slot_at` = `next_run_at`: a slot is always set
+/// once a schedule is created, so an absent one is never "none").
 /// `running_jobs` and `buffered_job` belong to the job scripts and are never written from here.
 fn fields(schedule: &Schedule) -> Vec<(&'static str, Option<String>)> {
     let ms = |t: Timestamp| millis(t).to_string();
     let count = |n: u64| (n > 0).then(|| n.to_string());
+    let unless = |value: String, default: &str| (value != default).then_some(value);
+    let unless_at = |at: Timestamp, same: Option<Timestamp>| (Some(at) != same).then(|| ms(at));
     let (interval_seconds, cron, timezone, run_at) = match &schedule.recurrence {
         Recurrence::Interval { seconds } => (Some(seconds.to_string()), None, None, None),
         Recurrence::Cron(rule) => (None, Some(rule.expression().to_string()), Some(rule.timezone().to_string()), None),
         Recurrence::Once { at } => (None, None, None, Some(ms(*at))),
     };
     vec![
-        ("id", Some(schedule.id.to_string())),
         ("name", Some(schedule.name.clone())),
         ("description", (!schedule.description.is_empty()).then(|| schedule.description.clone())),
         ("trigger_node_id", schedule.trigger_node_id.clone()),
@@ -95,15 +100,15 @@ fn fields(schedule: &Schedule) -> Vec<(&'static str, Option<String>)> {
         ("start_at", Some(ms(schedule.start_at))),
         ("end_at", schedule.end_at.map(ms)),
         ("repeat_count", count(schedule.repeat_count)),
-        ("retry_max", Some(schedule.retry_max.to_string())),
-        ("timeout_seconds", Some(schedule.timeout_seconds.to_string())),
-        ("queue", Some(schedule.queue.to_string())),
+        ("retry_max", unless(schedule.retry_max.to_string(), &DEFAULT_RETRY_MAX.to_string())),
+        ("timeout_seconds", unless(schedule.timeout_seconds.to_string(), &DEFAULT_TIMEOUT_SECONDS.to_string())),
+        ("queue", unless(schedule.queue.to_string(), QueueName::default().as_str())),
         (
             "payload",
             (!schedule.payload.is_empty()).then(|| serde_json::Value::Object(schedule.payload.clone()).to_string()),
         ),
         ("catchup_window_seconds", schedule.catchup_window_seconds.map(|s| s.to_string())),
-        ("overlap", Some(schedule.overlap.as_str().to_string())),
+        ("overlap", unless(schedule.overlap.as_str().to_string(), Overlap::default().as_str())),
         ("jitter_seconds", count(schedule.jitter_seconds)),
         ("status", Some(schedule.status.as_str().to_string())),
         ("current_repeat", count(schedule.current_repeat)),
@@ -118,18 +123,19 @@ fn fields(schedule: &Schedule) -> Vec<(&'static str, Option<String>)> {
         ("error_count", count(schedule.error_count)),
         ("missed_count", count(schedule.missed_count)),
         ("created_at", Some(ms(schedule.created_at))),
-        ("updated_at", Some(ms(schedule.updated_at))),
+        ("updated_at", unless_at(schedule.updated_at, Some(schedule.created_at))),
         ("rev", Some(schedule.rev.to_string())),
-        ("anchor_at", Some(ms(schedule.anchor_at))),
-        ("slot_at", schedule.slot_at.map(ms)),
+        ("anchor_at", unless_at(schedule.anchor_at, Some(schedule.start_at))),
+        ("slot_at", schedule.slot_at.and_then(|slot| unless_at(slot, schedule.next_run_at))),
         ("repeat_base", count(schedule.repeat_base)),
         ("live_job", schedule.live_job.map(|id| id.to_string())),
         ("backfill_job", schedule.backfill_job.map(|id| id.to_string())),
     ]
 }
 
-/// Reads the hash written by [`ScheduleRecord`] and the job scripts; the error names the field at fault.
-pub(crate) fn decode_schedule(fields: &HashMap<String, String>) -> Result<Schedule, String> {
+/// Reads the hash of schedule `id` written by [`ScheduleRecord`] and the job scripts; the error names the
+/// field at fault.
+pub(crate) fn decode_schedule(id: Uuid, fields: &HashMap<String, String>) -> Result<Schedule, String> {
     fn parse<T: FromStr>(fields: &HashMap<String, String>, name: &str) -> Result<T, String> {
         let text = fields.get(name).ok_or_else(|| format!("missing field {name}"))?;
         text.parse().map_err(|_| format!("field {name} has invalid value {text:?}"))
@@ -153,20 +159,23 @@ pub(crate) fn decode_schedule(fields: &HashMap<String, String>) -> Result<Schedu
         (None, None, Some(at)) => Recurrence::Once { at },
         (None, None, None) => return Err("none of interval_seconds, cron and run_at is set".to_string()),
     };
+    let start_at = instant("start_at")?;
+    let created_at = instant("created_at")?;
+    let next_run_at = optional_instant("next_run_at")?;
     Ok(Schedule {
-        id: parse(fields, "id")?,
+        id,
         name: parse(fields, "name")?,
         description: text("description").unwrap_or_default(),
         trigger_node_id: text("trigger_node_id"),
         alert_webhook: text("alert_webhook"),
         workflow_id: parse(fields, "workflow_id")?,
         recurrence,
-        start_at: instant("start_at")?,
+        start_at,
         end_at: optional_instant("end_at")?,
         repeat_count: optional(fields, "repeat_count")?.unwrap_or(0),
-        retry_max: parse(fields, "retry_max")?,
-        timeout_seconds: parse(fields, "timeout_seconds")?,
-        queue: QueueName::stored(text("queue").ok_or("missing field queue")?),
+        retry_max: optional(fields, "retry_max")?.unwrap_or(DEFAULT_RETRY_MAX),
+        timeout_seconds: optional(fields, "timeout_seconds")?.unwrap_or(DEFAULT_TIMEOUT_SECONDS),
+        queue: text("queue").map_or_else(QueueName::default, QueueName::stored),
         payload,
         catchup_window_seconds: optional(fields, "catchup_window_seconds")?,
         overlap: optional(fields, "overlap")?.unwrap_or_default(),
@@ -175,7 +184,7 @@ pub(crate) fn decode_schedule(fields: &HashMap<String, String>) -> Result<Schedu
         current_repeat: optional(fields, "current_repeat")?.unwrap_or(0),
         current_retry: optional(fields, "current_retry")?.unwrap_or(0),
         completed_repeats: optional(fields, "completed_repeats")?.unwrap_or(0),
-        next_run_at: optional_instant("next_run_at")?,
+        next_run_at,
         last_run_at: optional_instant("last_run_at")?,
         last_status: optional(fields, "last_status")?,
         last_error: text("last_error"),
@@ -184,11 +193,11 @@ pub(crate) fn decode_schedule(fields: &HashMap<String, String>) -> Result<Schedu
         error_count: optional(fields, "error_count")?.unwrap_or(0),
         missed_count: optional(fields, "missed_count")?.unwrap_or(0),
         ad_hoc: false,
-        created_at: instant("created_at")?,
-        updated_at: instant("updated_at")?,
+        created_at,
+        updated_at: optional_instant("updated_at")?.unwrap_or(created_at),
         rev: parse(fields, "rev")?,
-        anchor_at: instant("anchor_at")?,
-        slot_at: optional_instant("slot_at")?,
+        anchor_at: optional_instant("anchor_at")?.unwrap_or(start_at),
+        slot_at: optional_instant("slot_at")?.or(next_run_at),
         repeat_base: optional(fields, "repeat_base")?.unwrap_or(0),
         live_job: optional(fields, "live_job")?,
         backfill_job: optional(fields, "backfill_job")?,
@@ -217,7 +226,6 @@ pub(crate) fn decode_run(job: &JobId, queue: &QueueName, fields: &HashMap<String
     let due = millis(decode_due(fields)?).to_string();
     let field = |name: &str| fields.get(name).cloned().ok_or_else(|| format!("missing field {name}"));
     let record: HashMap<String, String> = [
-        ("id", job.schedule().to_string()),
         ("name", String::new()),
         ("workflow_id", field("workflow_id")?),
         ("run_at", due.clone()),
@@ -237,7 +245,7 @@ pub(crate) fn decode_run(job: &JobId, queue: &QueueName, fields: &HashMap<String
     .into_iter()
     .map(|(name, value)| (name.to_string(), value))
     .collect();
-    let mut run = decode_schedule(&record)?;
+    let mut run = decode_schedule(job.schedule(), &record)?;
     run.ad_hoc = true;
     Ok(run)
 }
@@ -298,7 +306,7 @@ mod tests {
             let mut written = schedule(body);
             written.rev = 7;
             written.last_error = Some("boom".to_string());
-            assert_eq!(decode_schedule(&stored(&written)).unwrap(), written);
+            assert_eq!(decode_schedule(written.id, &stored(&written)).unwrap(), written);
         }
     }
 
@@ -306,8 +314,23 @@ mod tests {
     fn defaults_are_left_out_of_the_record_and_a_change_back_to_one_deletes_the_field() {
         let fresh = schedule(serde_json::json!({"interval_seconds": 60}));
         let stored = stored(&fresh);
-        for name in ["description", "payload", "current_repeat", "current_retry", "run_count", "error_count"] {
-            assert!(!stored.contains_key(name), "{name} stored at its default");
+        for name in [
+            "id",
+            "description",
+            "payload",
+            "current_repeat",
+            "current_retry",
+            "run_count",
+            "error_count",
+            "retry_max",
+            "timeout_seconds",
+            "queue",
+            "overlap",
+            "updated_at",
+            "anchor_at",
+            "slot_at",
+        ] {
+            assert!(!stored.contains_key(name), "{name} stored at its default or derivable");
         }
         let mut failed = fresh.clone();
         (failed.current_retry, failed.error_count) = (2, 2);
@@ -323,7 +346,7 @@ mod tests {
         let mut fields = stored(&written);
         assert!(!fields.contains_key("running_jobs") && !fields.contains_key("buffered_job"));
         fields.insert("running_jobs".to_string(), "-1".to_string());
-        assert_eq!(decode_schedule(&fields).unwrap().running_jobs, 0, "a negative count reads as none");
+        assert_eq!(decode_schedule(written.id, &fields).unwrap().running_jobs, 0, "a negative count reads as none");
     }
 
     #[test]
@@ -333,17 +356,38 @@ mod tests {
         written.status = ScheduleStatus::Dead;
         let mut fields = stored(&written);
         fields.insert("queue".to_string(), "Old Queue".to_string());
-        let read = decode_schedule(&fields).unwrap();
+        let read = decode_schedule(written.id, &fields).unwrap();
         assert_eq!((read.name.len(), read.queue.as_str()), (500, "Old Queue"));
     }
 
     #[test]
+    fn a_record_that_spells_out_its_defaults_reads_the_same() {
+        let mut written = schedule(serde_json::json!({"interval_seconds": 60, "jitter_seconds": 5}));
+        written.updated_at = written.created_at + jiff::SignedDuration::from_secs(1);
+        let mut fields = stored(&written);
+        assert!(fields.contains_key("slot_at") && fields.contains_key("updated_at"), "differ, so kept: {fields:?}");
+        let spelled_out = [
+            ("id", written.id.to_string()),
+            ("retry_max", "3".to_string()),
+            ("timeout_seconds", DEFAULT_TIMEOUT_SECONDS.to_string()),
+            ("queue", "default".to_string()),
+            ("overlap", "skip".to_string()),
+            ("anchor_at", millis(written.start_at).to_string()),
+        ];
+        for (name, value) in spelled_out {
+            fields.insert(name.to_string(), value);
+        }
+        assert_eq!(decode_schedule(written.id, &fields).unwrap(), written);
+    }
+
+    #[test]
     fn a_broken_field_is_named() {
-        let mut fields = stored(&schedule(serde_json::json!({"interval_seconds": 60})));
+        let written = schedule(serde_json::json!({"interval_seconds": 60}));
+        let mut fields = stored(&written);
         fields.insert("current_retry".to_string(), "many".to_string());
-        assert_eq!(decode_schedule(&fields).unwrap_err(), "field current_retry has invalid value \"many\"");
+        assert_eq!(decode_schedule(written.id, &fields).unwrap_err(), "field current_retry has invalid value \"many\"");
         fields.remove("interval_seconds");
-        assert!(decode_schedule(&fields).unwrap_err().contains("interval_seconds"));
+        assert!(decode_schedule(written.id, &fields).unwrap_err().contains("interval_seconds"));
     }
 
     #[test]
@@ -354,7 +398,9 @@ mod tests {
         after.last_error = Some("boom".to_string());
         after.next_run_at = None;
         let record = ScheduleRecord::changes(&before, &after);
-        assert_eq!(record.set, ["last_error", "boom", "rev", "1"]);
+        // The slot was read from `next_run_at`; with that gone it is spelled out.
+        let slot = millis(before.slot_at.unwrap()).to_string();
+        assert_eq!(record.set, ["last_error", "boom", "rev", "1", "slot_at", &slot]);
         assert_eq!(record.del, ["next_run_at"]);
     }
 

@@ -147,7 +147,7 @@ impl Inspect {
         if fields.is_empty() {
             return Err(Error::not_found("schedule", id));
         }
-        decode_schedule(&fields).map_err(|detail| Error::corrupt(key, detail))
+        decode_schedule(id, &fields).map_err(|detail| Error::corrupt(key, detail))
     }
 
     /// The schedules `ids` that exist, in order, and the records among them that do not decode (key and
@@ -156,7 +156,7 @@ impl Inspect {
         let mut pipe = redis::pipe();
         let mut keys = Vec::with_capacity(ids.len());
         for id in ids.iter().filter_map(|id| id.parse().ok()) {
-            keys.push(self.keys.schedule(id));
+            keys.push((id, self.keys.schedule(id)));
             pipe.hgetall(self.keys.schedule(id));
         }
         if keys.is_empty() {
@@ -169,7 +169,7 @@ impl Inspect {
             .iter()
             .zip(&keys)
             .filter(|(fields, _)| !fields.is_empty())
-            .map(|(fields, key)| decode_schedule(fields).map_err(|detail| (key.clone(), detail)))
+            .map(|(fields, (id, key))| decode_schedule(*id, fields).map_err(|detail| (key.clone(), detail)))
             .collect())
     }
 
@@ -520,10 +520,12 @@ impl Inspect {
         Ok(Some((run, queued)))
     }
 
-    /// The deliveries a job has had so far; `None` when it has no record.
+    /// The deliveries a job has had so far (no `attempt` field: none); `None` when it has no record.
     pub(crate) async fn job_attempt(&self, job: &JobId) -> Result<Option<u32>> {
         let mut conn = self.conn.clone();
-        Ok(conn.hget(self.keys.job(job), "attempt").await?)
+        let (due, attempt): (Option<String>, Option<u32>) =
+            redis::cmd("HMGET").arg(self.keys.job(job)).arg("due_ms").arg("attempt").query_async(&mut conn).await?;
+        Ok(due.map(|_| attempt.unwrap_or(0)))
     }
 
     /// The next backfill job of a schedule waiting for its turn.

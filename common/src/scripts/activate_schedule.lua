@@ -13,9 +13,8 @@
 -- ARGV[5] job_id
 -- ARGV[6] queue
 -- ARGV[7] due_ms
--- ARGV[8] due_at: RFC 3339
--- ARGV[9] wakeup_channel
--- ARGV[10] record: the schedule record (see write_schedule)
+-- ARGV[8] wakeup_channel
+-- ARGV[9] record: the schedule record (see write_schedule)
 -- Returns 'written' | 'missing' | 'stale' the revision changed
 local revision = check_revision(schedule, expected_rev)
 if revision ~= 'written' then
@@ -25,6 +24,6 @@ write_schedule(schedule, record)
 redis.call('ZREM', old_status_index, schedule_id)
 redis.call('ZADD', active_index, created_ms, schedule_id)
 if enqueue == '1' and redis.call('EXISTS', job) == 0 then
-  enqueue_job(job, delayed, job_id, schedule_id, queue, due_ms, due_at, wakeup_channel)
+  enqueue_job(job, delayed, job_id, schedule_id, queue, due_ms, nil, wakeup_channel)
 end
 return 'written'

@@ -48,7 +48,7 @@ scripts! {
         keys { schedule: String, old_workflow_schedules: String, workflow_schedules: String, workflow: String,
             job: String, old_delayed: String, old_ready: String, delayed: String, queues: String, }
         args { expected_rev: u64, schedule_id: String, created_ms: i64, replan: bool, job_id: String, queue: String,
-            due_ms: i64, due_at: String, wakeup_channel: String, record: ScheduleRecord, }
+            due_ms: i64, wakeup_channel: String, record: ScheduleRecord, }
     }
 
     /// Pauses a schedule and removes its pending job.
@@ -64,7 +64,7 @@ scripts! {
         ["check_revision.lua", "write_schedule.lua", "enqueue.lua"] -> ScheduleWritten {
         keys { schedule: String, old_status_index: String, active_index: String, job: String, delayed: String, }
         args { expected_rev: u64, schedule_id: String, created_ms: i64, enqueue: bool, job_id: String,
-            queue: String, due_ms: i64, due_at: String, wakeup_channel: String, record: ScheduleRecord, }
+            queue: String, due_ms: i64, wakeup_channel: String, record: ScheduleRecord, }
     }
 
     /// Deletes a schedule, its pending jobs and its history.
@@ -86,8 +86,7 @@ scripts! {
     /// Adds a manual run beside the regular chain, as the overlap policy allows.
     TriggerSchedule = "trigger_schedule.lua" ["enqueue.lua"] -> TriggerAnswer {
         keys { schedule: String, job: String, delayed: String, }
-        args { schedule_id: String, job_id: String, queue: String, now_ms: i64, now_at: String,
-            wakeup_channel: String, }
+        args { schedule_id: String, job_id: String, queue: String, now_ms: i64, wakeup_channel: String, }
     }
 
     /// Claims and starts due jobs of a worker's queues: leases each, counts its delivery, marks it running.

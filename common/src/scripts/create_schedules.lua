@@ -5,11 +5,11 @@
 -- (ZSET), its workflow (STRING), the workflow's schedules (ZSET), its first job (HASH), its queue's delayed
 -- jobs (ZSET)
 -- ARGV[1] wakeup_channel
--- ARGV[2..] schedule_args: for each schedule, 7 values: schedule id, creation ms, first job id, queue, due ms,
--- due RFC 3339, the schedule record (see write_schedule)
+-- ARGV[2..] schedule_args: for each schedule, 6 values: schedule id, creation ms, first job id, queue, due ms,
+-- the schedule record (see write_schedule)
 -- Returns one answer per schedule, in order: 'created' | 'unknown_workflow'
 local function create(schedule, schedules, status_index, workflow, workflow_schedules, job, delayed, schedule_id,
-                       created_ms, job_id, queue, due_ms, due_at, record)
+                       created_ms, job_id, queue, due_ms, record)
   if redis.call('EXISTS', workflow) == 0 then
     return 'unknown_workflow'
   end
@@ -18,8 +18,8 @@ local function create(schedule, schedules, status_index, workflow, workflow_sche
   redis.call('ZADD', status_index, created_ms, schedule_id)
   redis.call('ZADD', workflow_schedules, created_ms, schedule_id)
   redis.call('SADD', queues, queue)
-  enqueue_job(job, delayed, job_id, schedule_id, queue, due_ms, due_at, wakeup_channel)
+  enqueue_job(job, delayed, job_id, schedule_id, queue, due_ms, nil, wakeup_channel)
   return 'created'
 end
 
-return each_item(schedule_keys, 7, schedule_args, 7, create)
+return each_item(schedule_keys, 7, schedule_args, 6, create)

@@ -20,7 +20,7 @@
 -- ARGV[8..] finish_args: for each finish, 20 values: job id, for a pending job never started that the
 -- reconciler skips (or a queued run cancelled) the schedule's `running_jobs` its plan saw ('' otherwise), the owner worker ('' when pending), execution id, the execution's JSON as it ended,
 -- '0' or the ms its lease must have ended before, expected schedule rev, schedule id, schedule creation ms,
--- next job id or '', next queue, next due ms, next due RFC 3339, '1' if the job counted as a run under way,
+-- next job id or '', next queue, next due ms, the next job's occurrence as RFC 3339 when it differs from its due time (a backfill run) or '', '1' if the job counted as a run under way,
 -- a pending job to drop or '', '1' for a backfill job (the next job is then the head of the backfill list),
 -- '1' if the job holds a workflow slot, '1' for an ad-hoc run (a bare job: no schedule, no schedule history
 -- index), '1' to trim the schedule's history to the retention bounds (every 16th
@@ -33,7 +33,7 @@ local function finish(job, running, leases, schedule, executions, execution_time
                       status_index, next_job, delayed, ready, dropped_job, backfill, workflow_slots,
                       workflow_waiting, workflow_executions, job_id, pending, owner, execution_id,
                       execution_json, expired_before_ms, expected_rev, schedule_id, created_ms, next_job_id,
-                      next_queue, next_due_ms, next_due_at, counted_as_run, dropped_job_id, is_backfill,
+                      next_queue, next_due_ms, next_occurrence, counted_as_run, dropped_job_id, is_backfill,
                       holds_slot, is_run, trim, record)
   local skipping = pending ~= ''
   if not skipping and not (held_by(running, leases, job_id, owner, expired_before_ms)
@@ -119,7 +119,7 @@ local function finish(job, running, leases, schedule, executions, execution_time
     end
   end
   if next_job_id ~= '' and (is_backfill ~= '1' or backfill_turn) then
-    enqueue_job(next_job, delayed, next_job_id, schedule_id, next_queue, next_due_ms, next_due_at, wakeup_channel)
+    enqueue_job(next_job, delayed, next_job_id, schedule_id, next_queue, next_due_ms, next_occurrence, wakeup_channel)
   end
   if counted_as_run == '1' then
     end_run(schedule, delayed, now_ms, wakeup_channel)

@@ -8,16 +8,15 @@
 -- ready (LIST), running (HASH)
 -- ARGV[1] wakeup_channel
 -- ARGV[2] next_rank: where the walk resumes (0 when this page ended it)
--- ARGV[3..] schedule_args: for each schedule, 6 values: expected rev, schedule id, job id, queue, due ms,
--- due RFC 3339
+-- ARGV[3..] schedule_args: for each schedule, 5 values: expected rev, schedule id, job id, queue, due ms
 -- Returns the number of jobs created
 local recovered = 0
 local seen, names = {}, {}
 for i = 0, (#KEYS - schedule_keys + 1) / 5 - 1 do
-  local k, a = schedule_keys + 5 * i, schedule_args + 6 * i
+  local k, a = schedule_keys + 5 * i, schedule_args + 5 * i
   local schedule, job, delayed, ready, running = KEYS[k], KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], KEYS[k + 4]
   local expected_rev, schedule_id, job_id = ARGV[a], ARGV[a + 1], ARGV[a + 2]
-  local queue, due_ms, due_at = ARGV[a + 3], ARGV[a + 4], ARGV[a + 5]
+  local queue, due_ms = ARGV[a + 3], ARGV[a + 4]
   if not seen[queue] then
     seen[queue] = true
     names[#names + 1] = queue
@@ -27,7 +26,7 @@ for i = 0, (#KEYS - schedule_keys + 1) / 5 - 1 do
     local live = redis.call('EXISTS', job) == 1 and (redis.call('ZSCORE', delayed, job_id)
       or redis.call('HEXISTS', running, job_id) == 1 or redis.call('LPOS', ready, job_id))
     if not live then
-      enqueue_job(job, delayed, job_id, schedule_id, queue, due_ms, due_at, wakeup_channel)
+      enqueue_job(job, delayed, job_id, schedule_id, queue, due_ms, nil, wakeup_channel)
       redis.call('HSET', schedule, 'live_job', job_id, 'next_run_at', due_ms)
       redis.call('HINCRBY', schedule, 'rev', 1)
       recovered = recovered + 1

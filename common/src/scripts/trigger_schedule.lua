@@ -8,14 +8,14 @@
 -- ARGV[2] job_id
 -- ARGV[3] queue
 -- ARGV[4] now_ms
--- ARGV[5] now_at: RFC 3339
--- ARGV[6] wakeup_channel
+-- ARGV[5] wakeup_channel
 -- Returns 'enqueued' | 'waiting' for the run under way | 'missing' | 'refused' a run is under way and the
 -- policy is skip | 'already_waiting' a manual run already waits
 local state = redis.call('HMGET', schedule, 'rev', 'running_jobs', 'overlap', 'buffered_job')
 if not state[1] then
   return 'missing'
 end
+-- No overlap field is the default, skip.
 if tonumber(state[2] or '0') > 0 and state[3] ~= 'allow' then
   if state[3] ~= 'buffer_one' then
     return 'refused'
@@ -23,9 +23,9 @@ if tonumber(state[2] or '0') > 0 and state[3] ~= 'allow' then
   if state[4] then
     return 'already_waiting'
   end
-  create_job(job, schedule_id, queue, now_ms, now_at)
+  create_job(job, schedule_id, queue, now_ms, nil)
   redis.call('HSET', schedule, 'buffered_job', job_id)
   return 'waiting'
 end
-enqueue_job(job, delayed, job_id, schedule_id, queue, now_ms, now_at, wakeup_channel)
+enqueue_job(job, delayed, job_id, schedule_id, queue, now_ms, nil, wakeup_channel)
 return 'enqueued'

@@ -16,9 +16,8 @@
 -- ARGV[5] job_id: the live job
 -- ARGV[6] queue: the new queue
 -- ARGV[7] due_ms
--- ARGV[8] due_at: RFC 3339
--- ARGV[9] wakeup_channel
--- ARGV[10] record: the schedule record (see write_schedule)
+-- ARGV[8] wakeup_channel
+-- ARGV[9] record: the schedule record (see write_schedule)
 -- Returns 'written' | 'missing' | 'unknown_workflow' | 'stale' the revision changed
 local revision = check_revision(schedule, expected_rev)
 if revision ~= 'written' then
@@ -34,7 +33,7 @@ end
 if replan == '1' then
   local pending = redis.call('ZREM', old_delayed, job_id) + redis.call('LREM', old_ready, 0, job_id)
   if pending > 0 or redis.call('EXISTS', job) == 0 then
-    enqueue_job(job, delayed, job_id, schedule_id, queue, due_ms, due_at, wakeup_channel)
+    enqueue_job(job, delayed, job_id, schedule_id, queue, due_ms, nil, wakeup_channel)
   end
 end
 redis.call('SADD', queues, queue)

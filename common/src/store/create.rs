@@ -151,7 +151,6 @@ impl Store {
                     job.to_string(),
                     schedule.queue.to_string(),
                     millis(due).to_string(),
-                    rfc3339(due),
                     ScheduleRecord::of(schedule).to_json(),
                 ]);
             }

@@ -151,10 +151,11 @@ impl Store {
             (true, false) => None,
             (false, _) => settlement.next_job,
         };
-        let (next_due, next_due_at) = match next_job {
+        // A backfill run is due now and reports its occurrence; any other job, its due time.
+        let (next_due, next_occurrence) = match next_job {
             Some((JobId::Backfill { at, .. }, due)) => (due, rfc3339(from_millis(at.saturating_mul(1000)))),
-            Some((_, due)) => (due, rfc3339(due)),
-            None => (now, rfc3339(now)),
+            Some((_, due)) => (due, String::new()),
+            None => (now, String::new()),
         };
         // A job key for each job the script may touch; the finished job's key stands in for one it has not.
         let job_key = |other: Option<JobId>| self.keys.job(&other.unwrap_or(job));
@@ -196,7 +197,7 @@ impl Store {
             job_text(next_job.map(|(job, _)| job)),
             next.queue.to_string(),
             millis(next_due).to_string(),
-            next_due_at,
+            next_occurrence,
             flag(counts_as_run(&job) && matches!(holder, Holder::Worker { .. })),
             job_text(settlement.dropped_job),
             flag(is_backfill),

@@ -164,7 +164,8 @@ impl Store {
                     let decoded = if is_run(&job_fields) {
                         decode_run(&job, &queue, &job_fields).map_err(|detail| (self.keys.job(&job), detail))
                     } else {
-                        decode_schedule(&schedule).map_err(|detail| (self.keys.schedule(job.schedule()), detail))
+                        decode_schedule(job.schedule(), &schedule)
+                            .map_err(|detail| (self.keys.schedule(job.schedule()), detail))
                     };
                     let decoded = decoded.and_then(|schedule| {
                         let due = decode_due(&job_fields).map_err(|detail| (self.keys.job(&job), detail))?;

@@ -16,7 +16,7 @@ use crate::{
     keys::StoredRecord,
     model::{
         Admission, Execution, ExecutionId, ExecutionState, JobId, Outcome, QueueName, Schedule, ScheduleStatus,
-        SkipReason, millis, rfc3339,
+        SkipReason, millis,
     },
     scripts::{
         OverdueHandlerWaits, ReconcilerTurn,
@@ -227,7 +227,6 @@ impl Store {
                 job.to_string(),
                 schedule.queue.to_string(),
                 millis(due).to_string(),
-                rfc3339(due),
             ]);
         }
         self.run(RecoverScheduleJobs {

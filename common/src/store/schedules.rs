@@ -72,7 +72,6 @@ impl Store {
                 job_id: job.to_string(),
                 queue: next.queue.to_string(),
                 due_ms: millis(due),
-                due_at: rfc3339(due),
                 wakeup_channel: self.keys.wakeup_channel(),
                 record: ScheduleRecord::changes(current, &next),
             })
@@ -147,7 +146,6 @@ impl Store {
                     job_id: job.to_string(),
                     queue: next.queue.to_string(),
                     due_ms: millis(due),
-                    due_at: rfc3339(due),
                     wakeup_channel: self.keys.wakeup_channel(),
                     record: ScheduleRecord::changes(&current, &next),
                 })
@@ -205,7 +203,6 @@ impl Store {
                 job_id: job.to_string(),
                 queue: schedule.queue.to_string(),
                 now_ms: millis(now),
-                now_at: rfc3339(now),
                 wakeup_channel: self.keys.wakeup_channel(),
             })
             .await?;

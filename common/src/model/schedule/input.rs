@@ -15,6 +15,8 @@ use crate::{
 pub const MAX_PAYLOAD_BYTES: usize = 64 * 1024;
 /// How long a run may take when its schedule or request does not say.
 pub const DEFAULT_TIMEOUT_SECONDS: u64 = 600;
+/// How many times a failed run is retried when the schedule does not say.
+pub const DEFAULT_RETRY_MAX: u32 = 3;
 const MAX_NAME_CHARS: usize = 200;
 const MAX_DESCRIPTION_CHARS: usize = 2_000;
 const MAX_RETRY: u32 = 100;
@@ -190,7 +192,7 @@ impl NewSchedule {
             start_at,
             end_at,
             repeat_count: self.repeat_count.unwrap_or(0),
-            retry_max: check_retry_max(self.retry_max.unwrap_or(3))?,
+            retry_max: check_retry_max(self.retry_max.unwrap_or(DEFAULT_RETRY_MAX))?,
             timeout_seconds: check_seconds(
                 "timeout_seconds",
                 self.timeout_seconds.unwrap_or(DEFAULT_TIMEOUT_SECONDS),

@@ -1,9 +1,14 @@
 -- Shared steps (prepended to every script that enqueues): create a job record, and put the job in its
 -- queue's delayed set. When it becomes the earliest due job, announce its due time so that sleeping
--- workers wake up for it instead of polling. `due_text` is what the run reports as `scheduled_for`.
-local function create_job(job_key, schedule_id, queue, due_ms, due_text)
-  redis.call('HSET', job_key, 'schedule_id', schedule_id, 'queue', queue, 'due_ms', due_ms,
-    'due_at', due_text, 'attempt', 0)
+-- workers wake up for it instead of polling. A run reports its due time as `scheduled_for`, except a
+-- backfill run (due now), which reports its `occurrence` (RFC 3339; '' or nil for any other job). No
+-- attempt field reads as attempt 0.
+local function create_job(job_key, schedule_id, queue, due_ms, occurrence)
+  if occurrence and occurrence ~= '' then
+    redis.call('HSET', job_key, 'schedule_id', schedule_id, 'queue', queue, 'due_ms', due_ms, 'due_at', occurrence)
+  else
+    redis.call('HSET', job_key, 'schedule_id', schedule_id, 'queue', queue, 'due_ms', due_ms)
+  end
 end
 
 local function make_due(delayed_key, job_id, due_ms, channel)
@@ -13,7 +18,7 @@ local function make_due(delayed_key, job_id, due_ms, channel)
   end
 end
 
-local function enqueue_job(job_key, delayed_key, job_id, schedule_id, queue, due_ms, due_text, channel)
-  create_job(job_key, schedule_id, queue, due_ms, due_text)
+local function enqueue_job(job_key, delayed_key, job_id, schedule_id, queue, due_ms, occurrence, channel)
+  create_job(job_key, schedule_id, queue, due_ms, occurrence)
   make_due(delayed_key, job_id, due_ms, channel)
 end
