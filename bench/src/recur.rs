@@ -15,6 +15,7 @@ use jiff::{SignedDuration, Timestamp};
 use recur_common::{
     clock::SystemClock,
     config::RedisSettings,
+    connection::RedisConnection,
     keys::Keys,
     model::{QueueName, ScheduleStatus},
     store::Store,
@@ -135,7 +136,7 @@ impl Deployment {
 
     /// Waits until no job of the default queue waits or is held (a finish takes the job out of `running`);
     /// the number of polls it took (one ZCARD, LLEN and HLEN each).
-    async fn wait_drained(&self, conn: &mut redis::aio::ConnectionManager) -> anyhow::Result<u64> {
+    async fn wait_drained(&self, conn: &mut RedisConnection) -> anyhow::Result<u64> {
         let queue = QueueName::default();
         let (delayed, ready, running) = (self.keys.delayed(&queue), self.keys.ready(&queue), self.keys.running(&queue));
         let started = Instant::now();
@@ -180,7 +181,7 @@ impl Deployment {
     }
 
     /// Waits until `count` schedules are done; the number of polls it took.
-    async fn wait_done(&self, conn: &mut redis::aio::ConnectionManager, count: usize) -> anyhow::Result<u64> {
+    async fn wait_done(&self, conn: &mut RedisConnection, count: usize) -> anyhow::Result<u64> {
         let done_key = self.keys.schedules_by_status(ScheduleStatus::Done);
         let started = Instant::now();
         let mut polls = 0;
@@ -272,11 +273,11 @@ struct Cpu {
 }
 
 impl Cpu {
-    async fn now(conn: &mut redis::aio::ConnectionManager) -> anyhow::Result<Self> {
+    async fn now(conn: &mut RedisConnection) -> anyhow::Result<Self> {
         Ok(Self { redis: stats::redis_cpu_seconds(conn).await?, worker: stats::own_cpu_seconds()? })
     }
 
-    async fn since(&self, conn: &mut redis::aio::ConnectionManager) -> anyhow::Result<Self> {
+    async fn since(&self, conn: &mut RedisConnection) -> anyhow::Result<Self> {
         let now = Self::now(conn).await?;
         Ok(Self { redis: now.redis - self.redis, worker: now.worker - self.worker })
     }
@@ -297,7 +298,7 @@ struct Figures<'a> {
 }
 
 impl Figures<'_> {
-    async fn measured(&self, conn: &mut redis::aio::ConnectionManager) -> anyhow::Result<Throughput> {
+    async fn measured(&self, conn: &mut RedisConnection) -> anyhow::Result<Throughput> {
         let jobs = self.jobs as f64;
         let mut calls = stats::command_stats(conn).await?;
         // CONFIG RESETSTAT is the bench's too (INFO does not count the call that reports).

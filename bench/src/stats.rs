@@ -3,29 +3,29 @@
 use std::collections::BTreeMap;
 
 use anyhow::Context as _;
-use redis::aio::ConnectionManager;
+use recur_common::connection::RedisConnection;
 
 /// `used_memory` from `INFO memory`, in bytes.
-pub async fn used_memory(conn: &mut ConnectionManager) -> anyhow::Result<u64> {
+pub async fn used_memory(conn: &mut RedisConnection) -> anyhow::Result<u64> {
     let info: String = redis::cmd("INFO").arg("memory").query_async(conn).await?;
     let used = info_field(&info, "used_memory").context("INFO memory has no used_memory")?;
     Ok(used.parse()?)
 }
 
 /// The server's version.
-pub async fn version(conn: &mut ConnectionManager) -> anyhow::Result<String> {
+pub async fn version(conn: &mut RedisConnection) -> anyhow::Result<String> {
     let info: String = redis::cmd("INFO").arg("server").query_async(conn).await?;
     Ok(info_field(&info, "redis_version").unwrap_or("?").to_string())
 }
 
 /// Zeroes the command counters.
-pub async fn reset(conn: &mut ConnectionManager) -> anyhow::Result<()> {
+pub async fn reset(conn: &mut RedisConnection) -> anyhow::Result<()> {
     let _: () = redis::cmd("CONFIG").arg("RESETSTAT").query_async(conn).await?;
     Ok(())
 }
 
 /// `INFO commandstats` as command → calls, which counts the commands scripts run as well as the calls.
-pub async fn command_stats(conn: &mut ConnectionManager) -> anyhow::Result<BTreeMap<String, u64>> {
+pub async fn command_stats(conn: &mut RedisConnection) -> anyhow::Result<BTreeMap<String, u64>> {
     let info: String = redis::cmd("INFO").arg("commandstats").query_async(conn).await?;
     Ok(info
         .lines()
@@ -39,7 +39,7 @@ pub async fn command_stats(conn: &mut ConnectionManager) -> anyhow::Result<BTree
 }
 
 /// CPU seconds the server has used (user + system), from `INFO cpu`.
-pub async fn redis_cpu_seconds(conn: &mut ConnectionManager) -> anyhow::Result<f64> {
+pub async fn redis_cpu_seconds(conn: &mut RedisConnection) -> anyhow::Result<f64> {
     let info: String = redis::cmd("INFO").arg("cpu").query_async(conn).await?;
     let field = |name| -> anyhow::Result<f64> {
         Ok(info_field(&info, name).with_context(|| format!("INFO cpu has no {name}"))?.parse()?)
@@ -62,7 +62,7 @@ pub fn own_cpu_seconds() -> anyhow::Result<f64> {
 
 /// Commands Redis ran since the counters were reset, inside scripts included, less the bench's own `INFO`
 /// and `CONFIG RESETSTAT`.
-pub async fn commands_since_reset(conn: &mut ConnectionManager) -> anyhow::Result<u64> {
+pub async fn commands_since_reset(conn: &mut RedisConnection) -> anyhow::Result<u64> {
     let calls = command_stats(conn).await?;
     Ok(calls
         .iter()

@@ -2,6 +2,8 @@
 
 use std::{collections::HashMap, ops::RangeInclusive, str::FromStr, sync::OnceLock, time::Duration};
 
+use crate::connection::RedisConnection;
+
 /// How long a Redis command may take before it fails, unless `RECUR_REDIS_TIMEOUT_MS` says otherwise:
 /// long enough for a big page or a short stall, short enough that an unreachable Redis is noticed.
 pub const DEFAULT_REDIS_TIMEOUT: Duration = Duration::from_secs(5);
@@ -9,7 +11,9 @@ pub const DEFAULT_REDIS_TIMEOUT: Duration = Duration::from_secs(5);
 /// Where Redis is, which key prefix this deployment uses, and how long a command may take.
 #[derive(Debug, Clone)]
 pub struct RedisSettings {
-    /// `redis://` or `rediss://` URL, with password and db index.
+    /// `redis://` or `rediss://` URL, with password and db index; or, for a Redis Cluster,
+    /// `redis+cluster://` or `rediss+cluster://` with one or more seed nodes, comma-separated
+    /// (`redis+cluster://:password@10.0.0.1:7000,10.0.0.2:7000`).
     pub url: String,
     /// First segment of every key (`RECUR_PREFIX`).
     pub prefix: String,
@@ -44,19 +48,54 @@ impl RedisSettings {
         Self { url: url.into(), prefix: "recur".to_string(), response_timeout: DEFAULT_REDIS_TIMEOUT }
     }
 
-    /// Connects to Redis with a multiplexed connection that reconnects by itself.
+    /// Connects to Redis with a multiplexed connection that reconnects by itself, or to a Redis Cluster
+    /// through its seed nodes.
     ///
     /// Fails at once (instead of retrying forever) so that a binary started with a wrong URL says so.
-    pub async fn connect(&self) -> crate::Result<redis::aio::ConnectionManager> {
+    pub async fn connect(&self) -> crate::Result<RedisConnection> {
         // `rediss://` needs a rustls crypto provider; name one, since the binaries link different TLS users.
         let _already_installed = rustls::crypto::aws_lc_rs::default_provider().install_default();
         let unreachable = |source| crate::Error::Unreachable { url: self.redacted_url(), source };
+        if let Some(nodes) = self.cluster_nodes() {
+            let cluster = redis::cluster::ClusterClient::builder(nodes)
+                .connection_timeout(Duration::from_secs(3))
+                .response_timeout(self.response_timeout)
+                .build()
+                .map_err(unreachable)?;
+            return Ok(RedisConnection::Cluster(cluster.get_async_connection().await.map_err(unreachable)?));
+        }
         let client = redis::Client::open(self.url.as_str()).map_err(unreachable)?;
         let config = redis::aio::ConnectionManagerConfig::new()
             .set_number_of_retries(1)
             .set_connection_timeout(Some(Duration::from_secs(3)))
             .set_response_timeout(Some(self.response_timeout));
-        redis::aio::ConnectionManager::new_with_config(client, config).await.map_err(unreachable)
+        let conn = redis::aio::ConnectionManager::new_with_config(client, config).await.map_err(unreachable)?;
+        Ok(RedisConnection::Single(conn))
+    }
+
+    /// The seed nodes of a `redis+cluster://` (or `rediss+cluster://`) URL, each as a plain node URL with
+    /// the URL's credentials; `None` for a single server.
+    pub fn cluster_nodes(&self) -> Option<Vec<String>> {
+        let (scheme, rest) = self.url.split_once("://")?;
+        let scheme = scheme.strip_suffix("+cluster")?;
+        let (credentials, hosts) = match rest.rsplit_once('@') {
+            Some((credentials, hosts)) => (format!("{credentials}@"), hosts),
+            None => (String::new(), rest),
+        };
+        let hosts = hosts.trim_end_matches('/');
+        Some(
+            hosts
+                .split(',')
+                .filter(|host| !host.is_empty())
+                .map(|host| format!("{scheme}://{credentials}{host}"))
+                .collect(),
+        )
+    }
+
+    /// The servers a subscriber may listen on, in the order to try them: the one server, or every seed node
+    /// of a cluster (a cluster forwards a publish to every node, so any one of them hears every signal).
+    pub fn subscriber_urls(&self) -> Vec<String> {
+        self.cluster_nodes().unwrap_or_else(|| vec![self.url.clone()])
     }
 }
 
@@ -87,7 +126,10 @@ pub struct Setting {
 
 /// The settings both binaries read.
 pub const SHARED_SETTINGS: &[Setting] = &[
-    Setting { variable: "REDIS_URL", help: "redis:// or rediss:// URL, with password and db index" },
+    Setting {
+        variable: "REDIS_URL",
+        help: "redis:// or rediss:// URL, with password and db index; redis+cluster://host:port,... for a cluster",
+    },
     Setting { variable: "RECUR_PREFIX", help: "first segment of every key (its hash tag)" },
     Setting { variable: "RECUR_REDIS_TIMEOUT_MS", help: "how long a Redis command may take, ms" },
     Setting { variable: "RECUR_EXECUTION_KEEP", help: "executions kept per schedule" },
@@ -203,6 +245,20 @@ mod tests {
         let default = redis.settings();
         assert_eq!(default.response_timeout, DEFAULT_REDIS_TIMEOUT);
         stall.query_async::<()>(&mut default.connect().await.unwrap()).await.unwrap();
+    }
+
+    #[test]
+    fn a_cluster_url_names_its_seed_nodes_with_its_credentials() {
+        let nodes = |url: &str| RedisSettings::for_url(url).cluster_nodes();
+        assert_eq!(nodes("redis://127.0.0.1:6379"), None);
+        assert_eq!(
+            nodes("redis+cluster://:s3cr@t@10.0.0.1:7000,10.0.0.2:7001/"),
+            Some(vec!["redis://:s3cr@t@10.0.0.1:7000".to_string(), "redis://:s3cr@t@10.0.0.2:7001".to_string()])
+        );
+        assert_eq!(nodes("rediss+cluster://cache:7000"), Some(vec!["rediss://cache:7000".to_string()]));
+        let settings = RedisSettings::for_url("redis+cluster://:secret@a:1,b:2");
+        assert_eq!(settings.redacted_url(), "redis+cluster://:***@a:1,b:2");
+        assert_eq!(settings.subscriber_urls(), ["redis://:secret@a:1", "redis://:secret@b:2"]);
     }
 
     #[test]

@@ -12,6 +12,7 @@
 //! - [`inspect`]: read-only queries for the API and operator tools.
 //! - [`clock`]: injected time, so timing rules are testable.
 //! - [`config`]: settings shared by both binaries, read from the environment.
+//! - [`connection`]: one Redis server or a Redis Cluster, behind one connection type.
 //! - [`telemetry`]: tracing set-up.
 //! - [`shutdown`]: the signal both binaries drain on.
 //! - [`error`]: the error type callers branch on.
@@ -19,6 +20,7 @@
 
 pub mod clock;
 pub mod config;
+pub mod connection;
 pub mod error;
 pub mod inspect;
 pub mod keys;

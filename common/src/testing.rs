@@ -11,12 +11,26 @@ use std::{
     time::{Duration, Instant},
 };
 
-use redis::{AsyncCommands, aio::ConnectionManager};
+use redis::AsyncCommands;
 
-use crate::{clock::Clock, config::RedisSettings, store::Store};
+use crate::{clock::Clock, config::RedisSettings, connection::RedisConnection, store::Store};
 
 #[cfg(feature = "testing")]
 pub mod browser;
+pub mod cluster;
+
+pub use cluster::TestCluster;
+
+/// A Redis a test runs recur against: one server ([`TestRedis`]) or a cluster ([`TestCluster`]).
+pub trait RedisUnderTest {
+    /// What the binaries take as `REDIS_URL`.
+    fn url(&self) -> String;
+
+    /// The certificate a TLS client must trust, for a TLS server.
+    fn ca_certificate(&self) -> Option<PathBuf> {
+        None
+    }
+}
 
 /// A `redis-server` of this test's own on a free port, killed on drop. Never the shared 6379.
 pub struct TestRedis {
@@ -160,15 +174,12 @@ impl TestRedis {
 
     /// The server's URL: `rediss://` to the TLS port when it has one.
     pub fn url(&self) -> String {
-        match self.tls_port {
-            Some(port) => format!("rediss://127.0.0.1:{port}"),
-            None => format!("redis://127.0.0.1:{}", self.port),
-        }
+        RedisUnderTest::url(self)
     }
 
     /// The certificate a TLS client must trust (set it as `SSL_CERT_FILE`), for a TLS server.
     pub fn ca_certificate(&self) -> Option<PathBuf> {
-        self.tls_port.map(|_| self.dir.join("ca.pem"))
+        RedisUnderTest::ca_certificate(self)
     }
 
     /// Settings that point at this server with the default prefix.
@@ -177,7 +188,7 @@ impl TestRedis {
     }
 
     /// A connection for direct reads in assertions (over plain TCP, also for a TLS server).
-    pub async fn connection(&self) -> ConnectionManager {
+    pub async fn connection(&self) -> RedisConnection {
         let plain = RedisSettings::for_url(format!("redis://127.0.0.1:{}", self.port));
         plain.connect().await.expect("connect to the test redis")
     }
@@ -229,6 +240,19 @@ impl TestRedis {
     /// Deletes keys, as an operator's mistake or a lost write would.
     pub async fn delete(&self, keys: &[String]) {
         let _: () = self.connection().await.del(keys).await.expect("DEL");
+    }
+}
+
+impl RedisUnderTest for TestRedis {
+    fn url(&self) -> String {
+        match self.tls_port {
+            Some(port) => format!("rediss://127.0.0.1:{port}"),
+            None => format!("redis://127.0.0.1:{}", self.port),
+        }
+    }
+
+    fn ca_certificate(&self) -> Option<PathBuf> {
+        self.tls_port.map(|_| self.dir.join("ca.pem"))
     }
 }
 

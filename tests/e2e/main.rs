@@ -5,6 +5,7 @@ mod api;
 mod calendar;
 mod chaos;
 mod cli;
+mod cluster;
 mod compose;
 mod dashboard;
 mod metrics;

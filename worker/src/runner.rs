@@ -142,7 +142,7 @@ pub async fn run(settings: Settings, handlers: Handlers, shutdown: CancellationT
     }
     duties.spawn(wakeup::listen(
         context.store.clone(),
-        context.settings.redis.url.clone(),
+        context.settings.redis.subscriber_urls(),
         wake.clone(),
         context.cancels.clone(),
         background.clone(),

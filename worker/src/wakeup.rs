@@ -10,11 +10,22 @@ use tokio_util::sync::CancellationToken;
 
 use crate::cancels::Cancels;
 
-/// Listens until `shutdown`, resubscribing with backoff when the subscription drops.
-pub async fn listen(store: Store, url: String, wake: Arc<Notify>, cancels: Arc<Cancels>, shutdown: CancellationToken) {
+/// Listens until `shutdown` on one of `urls` (one server, or a cluster's nodes, any of which hears every
+/// signal), resubscribing with backoff when the subscription drops, on the next URL in turn (so a cluster
+/// node that failed is left for another).
+pub async fn listen(
+    store: Store,
+    urls: Vec<String>,
+    wake: Arc<Notify>,
+    cancels: Arc<Cancels>,
+    shutdown: CancellationToken,
+) {
     let mut backoff = Duration::from_millis(100);
-    while !shutdown.is_cancelled() {
-        match store.subscribe_signals(&url).await {
+    for url in urls.iter().cycle() {
+        if shutdown.is_cancelled() {
+            return;
+        }
+        match store.subscribe_signals(url).await {
             Ok(messages) => {
                 backoff = Duration::from_millis(100);
                 // A job may have been enqueued while we were not subscribed. (A cancel sent meanwhile is

@@ -6,13 +6,14 @@ use std::{
 };
 
 use jiff::Timestamp;
-use redis::{AsyncCommands, aio::ConnectionManager};
+use redis::AsyncCommands;
 use serde::Serialize;
 use uuid::Uuid;
 
 use crate::{
     Error, Result,
     clock::Clock,
+    connection::RedisConnection,
     keys::Keys,
     model::{
         Execution, ExecutionId, ExecutionState, JobId, QueueName, Schedule, ScheduleStatus, Workflow, from_millis,
@@ -88,20 +89,20 @@ pub struct ExecutionFilter {
 /// Read-only access to a deployment's records.
 #[derive(Clone)]
 pub struct Inspect {
-    conn: ConnectionManager,
+    conn: RedisConnection,
     keys: Keys,
     clock: Arc<dyn Clock>,
 }
 
 impl Inspect {
-    pub(crate) fn new(conn: ConnectionManager, keys: Keys, clock: Arc<dyn Clock>) -> Self {
+    pub(crate) fn new(conn: RedisConnection, keys: Keys, clock: Arc<dyn Clock>) -> Self {
         Self { conn, keys, clock }
     }
 
     /// Whether Redis answers, and whether it takes writes.
     pub async fn redis_health(&self) -> Result<RedisHealth> {
         let mut conn = self.conn.clone();
-        let info: String = redis::cmd("INFO").arg("memory").query_async(&mut conn).await?;
+        let info = conn.info_of(&self.keys.schedules(), "memory").await?;
         Ok(RedisHealth::from_info(&info))
     }
 

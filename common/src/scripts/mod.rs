@@ -14,7 +14,7 @@ use std::sync::LazyLock;
 
 use redis::{Script, ScriptInvocation, Value};
 
-use crate::{Error, Result};
+use crate::{Error, Result, connection::RedisConnection};
 
 pub(crate) mod calls;
 mod replies;
@@ -206,14 +206,14 @@ pub(crate) fn flag(on: bool) -> String {
 }
 
 /// Runs `call` on `conn` and decodes its answer.
-pub(crate) async fn run<S: ScriptCall>(conn: &mut redis::aio::ConnectionManager, call: &S) -> Result<S::Reply> {
+pub(crate) async fn run<S: ScriptCall>(conn: &mut RedisConnection, call: &S) -> Result<S::Reply> {
     let value: Value = call.invocation().invoke_async(conn).await?;
     S::Reply::decode(value, S::declaration().file)
 }
 
 /// Loads into Redis every script it lacks (after a restart or `SCRIPT FLUSH` it has none); how many it
 /// loaded. Calls reload a missing script by themselves; this makes a process ready before its first call.
-pub(crate) async fn load_missing(conn: &mut redis::aio::ConnectionManager) -> Result<usize> {
+pub(crate) async fn load_missing(conn: &mut RedisConnection) -> Result<usize> {
     let declarations = calls::declarations();
     let mut exists = redis::cmd("SCRIPT");
     exists.arg("EXISTS");

@@ -16,8 +16,8 @@
 
 use std::{sync::Arc, time::Duration};
 
+use crate::connection::RedisConnection;
 use jiff::{SignedDuration, Timestamp};
-use redis::aio::ConnectionManager;
 use uuid::Uuid;
 
 use crate::{
@@ -76,7 +76,7 @@ impl Default for Retention {
 #[derive(Clone)]
 pub struct Store {
     /// Shared multiplexed connection for all non-blocking traffic.
-    conn: ConnectionManager,
+    conn: RedisConnection,
     keys: Keys,
     clock: Arc<dyn Clock>,
     retention: Retention,
@@ -97,8 +97,8 @@ const CANCEL_AS_FAILURE: &str = "fail";
 
 impl Store {
     /// A store on `conn` for the deployment `prefix`, reading time from `clock`.
-    pub fn new(conn: ConnectionManager, prefix: &str, clock: Arc<dyn Clock>) -> Self {
-        Self { conn, keys: Keys::new(prefix), clock, retention: Retention::default() }
+    pub fn new(conn: impl Into<RedisConnection>, prefix: &str, clock: Arc<dyn Clock>) -> Self {
+        Self { conn: conn.into(), keys: Keys::new(prefix), clock, retention: Retention::default() }
     }
 
     /// The same store with other execution retention bounds.

@@ -11,7 +11,7 @@ use std::{
 };
 
 pub use openapi::ApiDescription;
-pub use recur_common::testing::TestRedis;
+pub use recur_common::testing::{RedisUnderTest, TestCluster, TestRedis};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 pub use target::Target;
@@ -47,7 +47,7 @@ fn output() -> Stdio {
 }
 
 /// `SSL_CERT_FILE` pointing at a TLS test server's certificate, so the binaries trust it.
-fn trust(redis: &TestRedis) -> Vec<(&'static str, PathBuf)> {
+fn trust(redis: &impl RedisUnderTest) -> Vec<(&'static str, PathBuf)> {
     redis.ca_certificate().map(|certificate| ("SSL_CERT_FILE", certificate)).into_iter().collect()
 }
 
@@ -72,12 +72,12 @@ pub struct TestApp {
 }
 
 /// Starts `recur-api` on a free port against `redis` and waits until it answers.
-pub async fn spawn_app(redis: &TestRedis) -> TestApp {
+pub async fn spawn_app(redis: &impl RedisUnderTest) -> TestApp {
     spawn_app_with(redis, &[]).await
 }
 
 /// Like [`spawn_app`] with extra environment variables.
-pub async fn spawn_app_with(redis: &TestRedis, env: &[(&str, &str)]) -> TestApp {
+pub async fn spawn_app_with(redis: &impl RedisUnderTest, env: &[(&str, &str)]) -> TestApp {
     let port = recur_common::testing::free_port();
     let child = Command::new(binary("recur-api"))
         .env("REDIS_URL", redis.url())
@@ -335,16 +335,16 @@ impl Default for WorkerOptions {
 }
 
 /// Starts `recur-worker` against `redis`.
-pub fn spawn_worker(redis: &TestRedis, options: WorkerOptions) -> WorkerProcess {
+pub fn spawn_worker(redis: &impl RedisUnderTest, options: WorkerOptions) -> WorkerProcess {
     spawn_worker_from(binary("recur-worker"), redis, options)
 }
 
 /// Starts the example worker with Rust handlers (`worker/examples/custom_worker.rs`) against `redis`.
-pub fn spawn_custom_worker(redis: &TestRedis, options: WorkerOptions) -> WorkerProcess {
+pub fn spawn_custom_worker(redis: &impl RedisUnderTest, options: WorkerOptions) -> WorkerProcess {
     spawn_worker_from(example("custom_worker"), redis, options)
 }
 
-fn spawn_worker_from(program: PathBuf, redis: &TestRedis, options: WorkerOptions) -> WorkerProcess {
+fn spawn_worker_from(program: PathBuf, redis: &impl RedisUnderTest, options: WorkerOptions) -> WorkerProcess {
     let env = vec![
         ("REDIS_URL".to_string(), redis.url()),
         ("RECUR_WORKER_ID".to_string(), options.id),

@@ -1,0 +1,69 @@
+//! The one connection type the store reads and writes through: one Redis server (a multiplexed connection
+//! that reconnects by itself) or a Redis Cluster (which follows MOVED and ASK redirections and refreshes its
+//! slot map when a primary fails over). Every key of a deployment carries the same hash tag, so on a
+//! cluster a whole deployment lives in one slot, and every script runs on the node that owns it.
+
+use redis::{
+    Cmd, Pipeline, RedisFuture, Value,
+    aio::{ConnectionLike, ConnectionManager},
+    cluster_async::ClusterConnection,
+    cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr},
+};
+
+/// A connection to one Redis server or to a Redis Cluster; cheap to clone (clones share the connection).
+#[derive(Clone)]
+pub enum RedisConnection {
+    Single(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+impl From<ConnectionManager> for RedisConnection {
+    fn from(conn: ConnectionManager) -> Self {
+        Self::Single(conn)
+    }
+}
+
+impl RedisConnection {
+    /// `INFO section` of the server that holds `key`: on a cluster, the primary owning the key's slot (the
+    /// deployment's node) rather than an answer per node.
+    pub async fn info_of(&mut self, key: &str, section: &str) -> redis::RedisResult<String> {
+        let mut info = redis::cmd("INFO");
+        info.arg(section);
+        match self {
+            Self::Single(conn) => info.query_async(conn).await,
+            Self::Cluster(conn) => {
+                let route = Route::with_key(key.as_bytes(), SlotAddr::Master);
+                let routing = RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(route));
+                Ok(redis::from_redis_value(conn.route_command(info, routing).await?)?)
+            }
+        }
+    }
+}
+
+impl ConnectionLike for RedisConnection {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Self::Single(conn) => conn.req_packed_command(cmd),
+            Self::Cluster(conn) => conn.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Self::Single(conn) => conn.req_packed_commands(pipeline, offset, count),
+            Self::Cluster(conn) => conn.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Self::Single(conn) => conn.get_db(),
+            Self::Cluster(conn) => conn.get_db(),
+        }
+    }
+}
