@@ -16,6 +16,8 @@
 //!   fires, duplicates, misses, start lateness; and bytes per idle schedule.
 //! - W4: a worker killed mid-job (`kill -9`); seconds until another worker starts the job again, for each
 //!   lease in `--leases` (BullMQ: `lockDuration` and `stalledInterval` set to the lease).
+//! - recur alone on a local Redis Cluster of `--cluster-primaries` primaries: W1a's processing rate beside
+//!   one node's, commands per job, and the busiest primary's share of them (a deployment is one slot today).
 //! - recur alone at scale: `--scale-schedules` idle schedules created through the bulk endpoint (rate, Redis
 //!   memory per schedule, one reconciler pass), and `--overdue` jobs that came due while no worker ran
 //!   (time for a starting worker to drain them).
@@ -31,7 +33,7 @@ mod stats;
 use std::time::Duration;
 
 use clap::Parser;
-use recur_common::testing::TestRedis;
+use recur_common::testing::{TestCluster, TestRedis};
 use serde_json::Value;
 
 // glibc's malloc was a third of the worker's CPU per job (many small, short-lived allocations across
@@ -71,6 +73,9 @@ struct Args {
     /// Schedules the dashboard's list is timed over, recur alone (0 leaves it out).
     #[arg(long, default_value_t = 10_000)]
     dashboard_schedules: usize,
+    /// Primaries of the local Redis Cluster W1a is run on as well, recur alone (0 leaves it out).
+    #[arg(long, default_value_t = 3)]
+    cluster_primaries: usize,
     /// Leave BullMQ out (recur's figures only).
     #[arg(long)]
     recur_only: bool,
@@ -222,6 +227,25 @@ async fn main() -> anyhow::Result<()> {
         );
     }
 
+    if args.cluster_primaries > 0 {
+        let cluster = TestCluster::start(args.cluster_primaries, 0);
+        let on_cluster = recur::cluster_throughput(&cluster, args.jobs, args.concurrency).await?;
+        let name = format!(
+            "recur alone, W1a on a local Redis Cluster of {} primaries (a deployment is one slot)",
+            args.cluster_primaries
+        );
+        row(&format!("{name}: processing jobs/s"), on_cluster.jobs_per_second, None, Better::Higher, 0);
+        row(
+            &format!("{name}: the same as a share of W1a's on one node"),
+            on_cluster.jobs_per_second / w1a.jobs_per_second,
+            None,
+            Better::Higher,
+            2,
+        );
+        row(&format!("{name}: Redis commands per job processed"), on_cluster.commands_per_job, None, Better::Lower, 1);
+        let busiest = on_cluster.shares.first().copied().unwrap_or(0.0) * 100.0;
+        row(&format!("{name}: share of those commands on the busiest primary, %"), busiest, None, Better::Lower, 0);
+    }
     if args.overdue > 0 {
         let seconds = recur::drain(&redis, args.overdue, args.concurrency).await?;
         let rate = args.overdue as f64 / seconds;

@@ -19,7 +19,7 @@ use recur_common::{
     keys::Keys,
     model::{QueueName, ScheduleStatus},
     store::Store,
-    testing::TestRedis,
+    testing::{RedisUnderTest, TestCluster, TestRedis},
 };
 use redis::AsyncCommands;
 use serde_json::{Value, json};
@@ -77,9 +77,9 @@ impl Deployment {
         Ok(())
     }
 
-    /// The API alone.
-    async fn start_api(redis: &TestRedis, prefix: &str) -> anyhow::Result<Self> {
-        let settings = RedisSettings { prefix: prefix.to_string(), ..redis.settings() };
+    /// The API alone, on one server or a cluster.
+    async fn start_api(redis: &impl RedisUnderTest, prefix: &str) -> anyhow::Result<Self> {
+        let settings = RedisSettings { prefix: prefix.to_string(), ..RedisSettings::for_url(redis.url()) };
         let shutdown = CancellationToken::new();
         let mut api = recur_api::Settings::from_env()?;
         api.redis = settings.clone();
@@ -89,7 +89,7 @@ impl Deployment {
         let url = format!("http://127.0.0.1:{}/api/v1", app.port()?);
         let stopped = shutdown.clone();
         tokio::spawn(app.run_until_stopped(async move { stopped.cancelled().await }));
-        let store = Store::new(redis.connection().await, prefix, Arc::new(SystemClock));
+        let store = Store::new(settings.connect().await?, prefix, Arc::new(SystemClock));
         Ok(Self { store, keys: Keys::new(prefix), settings, api: url, http: reqwest::Client::new(), shutdown })
     }
 
@@ -264,6 +264,53 @@ pub async fn ad_hoc_throughput(redis: &TestRedis, jobs: usize, concurrency: usiz
         polls: &[("zcard", polls), ("llen", polls), ("hlen", polls)],
     };
     figures.measured(&mut conn).await
+}
+
+/// What the ad-hoc workload measured on a Redis Cluster.
+pub struct ClusterThroughput {
+    pub jobs_per_second: f64,
+    pub commands_per_job: f64,
+    /// Each primary's share of the Redis commands the jobs cost, busiest first.
+    pub shares: Vec<f64>,
+}
+
+/// W1a on `cluster`: `jobs` no-op runs due now, queued while no worker runs, drained by one starting worker
+/// that reaches the cluster through its seed nodes. Every node's command counts are read on the node itself.
+pub async fn cluster_throughput(
+    cluster: &TestCluster,
+    jobs: usize,
+    concurrency: usize,
+) -> anyhow::Result<ClusterThroughput> {
+    let deployment = Deployment::start_api(cluster, "w1c").await?;
+    let workflow = deployment.noop_workflow().await?;
+    deployment.runs(&workflow, jobs, |_| json!({})).await?;
+    let mut nodes = Vec::new();
+    for port in cluster.ports() {
+        nodes.push(RedisSettings::for_url(format!("redis://127.0.0.1:{port}")).connect().await?);
+    }
+    for node in &mut nodes {
+        stats::reset(node).await?;
+    }
+    let mut conn = cluster.connection().await;
+    let started = Instant::now();
+    deployment.start_worker(concurrency)?;
+    let polls = deployment.wait_drained(&mut conn).await?;
+    let seconds = started.elapsed().as_secs_f64();
+    let mut counts = Vec::with_capacity(nodes.len());
+    for node in &mut nodes {
+        counts.push(stats::commands_since_reset(node).await?);
+    }
+    // The bench's own polls (a ZCARD, LLEN and HLEN each) ran on the deployment's node, the busiest.
+    counts.sort_unstable_by(|a, b| b.cmp(a));
+    if let Some(busiest) = counts.first_mut() {
+        *busiest = busiest.saturating_sub(3 * polls);
+    }
+    let total: u64 = counts.iter().sum();
+    Ok(ClusterThroughput {
+        jobs_per_second: jobs as f64 / seconds,
+        commands_per_job: total as f64 / jobs as f64,
+        shares: counts.iter().map(|count| *count as f64 / total.max(1) as f64).collect(),
+    })
 }
 
 /// CPU seconds of Redis and of this process: at a start, or used since it.

@@ -107,6 +107,11 @@ impl TestCluster {
             .and_then(|port| port.parse().ok())
     }
 
+    /// The port of every node, primaries and replicas.
+    pub fn ports(&self) -> Vec<u16> {
+        self.nodes.iter().map(|node| node.port).collect()
+    }
+
     /// Kills the node on `port` at once, as a crash would.
     pub fn kill_node(&mut self, port: u16) {
         if let Some(node) = self.nodes.iter_mut().find(|node| node.port == port) {
