@@ -108,30 +108,40 @@ impl Deployment {
         Ok(workflow.await?["id"].as_str().context("workflow id")?.to_string())
     }
 
-    /// One-shot jobs of `workflow` (ad-hoc runs with a `run_at`), one per due time, through the bulk endpoint:
-    /// 1,000 a request, 4 requests in flight. Their execution ids, in order.
+    /// One-shot jobs of `workflow` (ad-hoc runs with a `run_at`), one per due time, through the bulk endpoint
+    /// (see [`Self::post_in_bulk`]). Their execution ids, in order.
     async fn one_shot_runs(&self, workflow: &str, dues: &[Timestamp]) -> anyhow::Result<Vec<String>> {
         self.runs(workflow, dues.len(), |i| json!({"run_at": dues[i]})).await
     }
 
-    /// `count` ad-hoc runs of `workflow`, the `i`th with the body `item(i)`, as [`Self::one_shot_runs`].
+    /// `count` ad-hoc runs of `workflow`, the `i`th with the body `item(i)`, through the bulk endpoint (see
+    /// [`Self::post_in_bulk`]). Their execution ids, in order.
     async fn runs(&self, workflow: &str, count: usize, item: impl Fn(usize) -> Value) -> anyhow::Result<Vec<String>> {
-        let path = format!("/workflows/{workflow}/runs");
-        let queued: Vec<anyhow::Result<Value>> = stream::iter((0..count).step_by(1_000))
+        let queued = self.post_in_bulk(&format!("/workflows/{workflow}/runs"), count, item).await?;
+        queued.iter().map(|run| Ok(run["execution_id"].as_str().context("execution id")?.to_string())).collect()
+    }
+
+    /// Posts `count` items, the `i`th `item(i)`, to the bulk endpoint `path`: 1,000 a request, 4 requests in
+    /// flight. The answers' items, in order.
+    async fn post_in_bulk(
+        &self,
+        path: &str,
+        count: usize,
+        item: impl Fn(usize) -> Value,
+    ) -> anyhow::Result<Vec<Value>> {
+        let answers: Vec<anyhow::Result<Value>> = stream::iter((0..count).step_by(1_000))
             .map(|first| {
                 let items: Vec<Value> = (first..(first + 1_000).min(count)).map(&item).collect();
-                self.post(&path, json!({ "items": items }))
+                self.post(path, json!({ "items": items }))
             })
             .buffered(4)
             .collect()
             .await;
-        let mut ids = Vec::with_capacity(count);
-        for answer in queued {
-            for item in answer?["items"].as_array().context("items")? {
-                ids.push(item["execution_id"].as_str().context("execution id")?.to_string());
-            }
+        let mut items = Vec::with_capacity(count);
+        for answer in answers {
+            items.extend(answer?["items"].as_array().context("items")?.iter().cloned());
         }
-        Ok(ids)
+        Ok(items)
     }
 
     /// Waits until no job of the default queue waits or is held (a finish takes the job out of `running`);
@@ -160,24 +170,11 @@ impl Deployment {
         self.create_in_bulk(dues.len(), |i| json!({"workflow_id": workflow, "run_at": dues[i]})).await
     }
 
-    /// `count` schedules, the `i`th with the body `item(i)`, through the bulk endpoint: 1,000 a request, 4
-    /// requests in flight. Their ids, in order.
+    /// `count` schedules, the `i`th with the body `item(i)`, through the bulk endpoint, as
+    /// [`Self::post_in_bulk`]. Their ids, in order.
     async fn create_in_bulk(&self, count: usize, item: impl Fn(usize) -> Value) -> anyhow::Result<Vec<uuid::Uuid>> {
-        let created: Vec<anyhow::Result<Value>> = stream::iter((0..count).step_by(1_000))
-            .map(|first| {
-                let items: Vec<Value> = (first..(first + 1_000).min(count)).map(&item).collect();
-                self.post("/schedules/batch", json!({ "items": items }))
-            })
-            .buffered(4)
-            .collect()
-            .await;
-        let mut ids = Vec::with_capacity(count);
-        for answer in created {
-            for item in answer?["items"].as_array().context("items")? {
-                ids.push(item["id"].as_str().context("schedule id")?.parse()?);
-            }
-        }
-        Ok(ids)
+        let created = self.post_in_bulk("/schedules/batch", count, item).await?;
+        created.iter().map(|schedule| Ok(schedule["id"].as_str().context("schedule id")?.parse()?)).collect()
     }
 
     /// Waits until `count` schedules are done; the number of polls it took.
