@@ -102,10 +102,20 @@ async fn the_dashboard_finds_pauses_triggers_backfills_edits_and_cancels_through
     // Cancel a running sleep from its page.
     let sleepy = app.post_workflow(json!([{"kind": "sleep", "seconds": 60}])).await;
     let run = app.run_workflow(&sleepy, json!({})).await;
+    app.wait_for_execution(&run, "running").await;
     browser.goto(&format!("{}/ui/executions/{run}", root(&app))).await;
     browser.click("#cancel").await;
     app.wait_for_execution(&run, "cancelled").await;
     browser.wait_for_text("#execution-title", "cancelled", LIVE).await;
+    // And a run waiting for its run_at, before it starts.
+    let later = jiff::Timestamp::now() + jiff::SignedDuration::from_hours(1);
+    let waiting = app.run_workflow(&sleepy, json!({"run_at": later})).await;
+    browser.goto(&format!("{}/ui/executions/{waiting}", root(&app))).await;
+    browser.wait_for_text("#execution-title", "queued", LIVE).await;
+    browser.click("#cancel").await;
+    browser.wait_for_text("#action-message", "Cancelled before it started", LIVE).await;
+    let cancelled = app.wait_for_execution(&waiting, "cancelled").await;
+    assert!(cancelled["started_at"].is_null(), "{cancelled}");
 
     // The overview counts it all.
     browser.goto(&format!("{}/", root(&app))).await;
