@@ -138,3 +138,25 @@ async fn a_primary_killed_under_load_fails_over_and_every_schedule_keeps_running
         assert_eq!((status, found["state"].as_str()), (StatusCode::OK, Some("succeeded")), "{id} was lost: {found}");
     }
 }
+
+#[tokio::test]
+async fn recur_reaches_a_tls_cluster_and_verifies_its_certificate() {
+    let cluster = TestCluster::start_tls(3);
+    assert!(cluster.url().starts_with("rediss+cluster://"));
+    let app = spawn_app(&cluster).await;
+    let _worker = spawn_worker(&cluster, WorkerOptions::default());
+    let workflow = app.post_workflow(json!([{"kind": "log", "message": "over TLS"}])).await;
+    for id in app.post_repeating_schedules(&workflow, 2, 2).await {
+        assert_eq!(app.wait_for_status(&id, "done", Duration::from_secs(20)).await["run_count"], 2);
+    }
+    // Without the CA, the certificate is refused: recur-api does not start.
+    let untrusting = Command::new(binary("recur-api"))
+        .env("REDIS_URL", cluster.url())
+        .env("RECUR_API_ADDR", format!("127.0.0.1:{}", recur_common::testing::free_port()))
+        .env_remove("SSL_CERT_FILE")
+        .output()
+        .expect("run recur-api");
+    let stderr = String::from_utf8_lossy(&untrusting.stderr);
+    assert!(!untrusting.status.success(), "recur-api started against an untrusted certificate");
+    assert!(stderr.contains("cannot reach Redis at rediss+cluster://127.0.0.1"), "{stderr}");
+}

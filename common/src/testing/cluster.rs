@@ -9,7 +9,7 @@ use std::{
 
 use redis::AsyncCommands;
 
-use super::{RedisUnderTest, free_port, ping, spawn_server};
+use super::{RedisUnderTest, free_port, make_certificates, ping, spawn_server};
 use crate::{config::RedisSettings, connection::RedisConnection};
 
 /// How long a primary may be silent before its replica takes over: short, so failover tests stay quick.
@@ -25,18 +25,57 @@ struct Node {
 pub struct TestCluster {
     nodes: Vec<Node>,
     dir: PathBuf,
+    /// Whether the nodes speak TLS only (clients and the cluster bus), on a certificate made for them.
+    tls: bool,
 }
 
 impl TestCluster {
     /// Starts the nodes, joins them into a cluster and waits until every node sees it whole.
     pub fn start(primaries: usize, replicas: usize) -> Self {
+        Self::start_with(primaries, replicas, false)
+    }
+
+    /// [`TestCluster::start`], the nodes speaking TLS only (between themselves too); [`RedisUnderTest::url`]
+    /// is then `rediss+cluster://` and [`RedisUnderTest::ca_certificate`] the file a client must trust.
+    pub fn start_tls(primaries: usize) -> Self {
+        Self::start_with(primaries, 0, true)
+    }
+
+    fn start_with(primaries: usize, replicas: usize, tls: bool) -> Self {
         let dir = std::env::temp_dir().join(format!("recur-test-cluster-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).expect("create the test cluster's data folder");
+        if tls {
+            make_certificates(&dir);
+        }
         let count = primaries * (1 + replicas);
         let mut nodes = Vec::with_capacity(count);
         for _ in 0..count {
             let port = free_port();
             let node_dir = dir.join(port.to_string());
             std::fs::create_dir_all(&node_dir).expect("create the test cluster's data folder");
+            let file = |name: &str| dir.join(name).display().to_string();
+            let port_options = if tls {
+                vec![
+                    "--port".to_string(),
+                    "0".to_string(),
+                    "--tls-port".to_string(),
+                    port.to_string(),
+                    "--tls-cert-file".to_string(),
+                    file("cert.pem"),
+                    "--tls-key-file".to_string(),
+                    file("key.pem"),
+                    "--tls-ca-cert-file".to_string(),
+                    file("ca.pem"),
+                    "--tls-auth-clients".to_string(),
+                    "no".to_string(),
+                    "--tls-cluster".to_string(),
+                    "yes".to_string(),
+                    "--tls-replication".to_string(),
+                    "yes".to_string(),
+                ]
+            } else {
+                Vec::new()
+            };
             let options = [
                 "--cluster-enabled",
                 "yes",
@@ -50,14 +89,16 @@ impl TestCluster {
                 "no",
             ]
             .map(String::from);
+            let options = [&options[..], &port_options].concat();
             nodes.push(Node { child: spawn_server(port, &node_dir, &options), port });
         }
-        let cluster = Self { nodes, dir };
+        let cluster = Self { nodes, dir, tls };
         for node in &cluster.nodes {
-            assert!(wait(Duration::from_secs(10), || ping(node.port)), "cluster node {} did not start", node.port);
+            assert!(wait(Duration::from_secs(10), || cluster.answers(node.port)), "node {} did not start", node.port);
         }
         let addresses: Vec<String> = cluster.nodes.iter().map(|node| format!("127.0.0.1:{}", node.port)).collect();
-        let created = Command::new("redis-cli")
+        let created = cluster
+            .redis_cli_command()
             .arg("--cluster")
             .arg("create")
             .args(&addresses)
@@ -67,7 +108,7 @@ impl TestCluster {
             .status()
             .expect("redis-cli must be installed to run the cluster tests (it comes with redis-server)");
         assert!(created.success(), "redis-cli --cluster create failed");
-        let whole = || cluster.nodes.iter().all(|node| cluster_info(node.port).contains("cluster_state:ok"));
+        let whole = || cluster.nodes.iter().all(|node| cluster.cluster_info(node.port).contains("cluster_state:ok"));
         assert!(wait(Duration::from_secs(20), whole), "the test cluster did not come up");
         cluster
     }
@@ -80,19 +121,19 @@ impl TestCluster {
     /// Waits until a primary other than `old` serves `key`'s slot, as every live node sees it (after `old`
     /// was killed and its replica promoted); false on timeout.
     pub fn wait_for_failover(&self, key: &str, old: u16, timeout: Duration) -> bool {
-        let live: Vec<u16> = self.nodes.iter().map(|node| node.port).filter(|port| ping(*port)).collect();
+        let live: Vec<u16> = self.nodes.iter().map(|node| node.port).filter(|port| self.answers(*port)).collect();
         wait(timeout, || {
             self.serving(key).is_some_and(|port| port != old)
-                && live.iter().all(|port| cluster_info(*port).contains("cluster_state:ok"))
+                && live.iter().all(|port| self.cluster_info(*port).contains("cluster_state:ok"))
         })
     }
 
     /// The port of the primary serving `key`'s slot, as a live node sees it: not one marked failed.
     fn serving(&self, key: &str) -> Option<u16> {
         let port = self.live_port();
-        let slot = redis_cli(port, &["CLUSTER", "KEYSLOT", key]);
+        let slot = self.redis_cli(port, &["CLUSTER", "KEYSLOT", key]);
         let slot: u16 = slot.trim().parse().expect("a slot number");
-        let nodes = redis_cli(port, &["CLUSTER", "NODES"]);
+        let nodes = self.redis_cli(port, &["CLUSTER", "NODES"]);
         nodes
             .lines()
             .filter(|line| line.contains("master") && !line.contains("fail"))
@@ -123,11 +164,12 @@ impl TestCluster {
     /// Waits until `WAIT`-style replication of everything written so far to `key`'s primary has reached at
     /// least one replica: what a write acknowledged and replicated means in the failover tests.
     pub fn wait_for_replication(&self, key: &str) {
-        let acknowledged = redis_cli(self.primary_of(key), &["WAIT", "1", "5000"]);
+        let acknowledged = self.redis_cli(self.primary_of(key), &["WAIT", "1", "5000"]);
         assert_eq!(acknowledged.trim(), "1", "no replica acknowledged the writes");
     }
 
-    /// A cluster connection for direct reads and writes in assertions.
+    /// A cluster connection for direct reads and writes in assertions (not for a TLS cluster, whose
+    /// certificate the test process does not trust).
     pub async fn connection(&self) -> RedisConnection {
         RedisSettings::for_url(self.url()).connect().await.expect("connect to the test cluster")
     }
@@ -143,14 +185,41 @@ impl TestCluster {
     }
 
     fn live_port(&self) -> u16 {
-        self.nodes.iter().map(|node| node.port).find(|port| ping(*port)).expect("a live cluster node")
+        self.nodes.iter().map(|node| node.port).find(|port| self.answers(*port)).expect("a live cluster node")
+    }
+
+    /// Whether the node on `port` answers `PING`.
+    fn answers(&self, port: u16) -> bool {
+        if self.tls { self.redis_cli(port, &["PING"]).trim() == "PONG" } else { ping(port) }
+    }
+
+    fn cluster_info(&self, port: u16) -> String {
+        self.redis_cli(port, &["CLUSTER", "INFO"])
+    }
+
+    fn redis_cli(&self, port: u16, args: &[&str]) -> String {
+        let output = self.redis_cli_command().args(["-p", &port.to_string()]).args(args).output();
+        output.map(|output| String::from_utf8_lossy(&output.stdout).into_owned()).unwrap_or_default()
+    }
+
+    /// `redis-cli`, speaking TLS to a TLS cluster.
+    fn redis_cli_command(&self) -> Command {
+        let mut command = Command::new("redis-cli");
+        if self.tls {
+            command.args(["--tls", "--cacert"]).arg(self.dir.join("ca.pem"));
+        }
+        command
     }
 }
 
 impl RedisUnderTest for TestCluster {
     fn url(&self) -> String {
         let seeds: Vec<String> = self.nodes.iter().map(|node| format!("127.0.0.1:{}", node.port)).collect();
-        format!("redis+cluster://{}", seeds.join(","))
+        format!("{}+cluster://{}", if self.tls { "rediss" } else { "redis" }, seeds.join(","))
+    }
+
+    fn ca_certificate(&self) -> Option<PathBuf> {
+        self.tls.then(|| self.dir.join("ca.pem"))
     }
 }
 
@@ -162,15 +231,6 @@ impl Drop for TestCluster {
         }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
-}
-
-fn cluster_info(port: u16) -> String {
-    redis_cli(port, &["CLUSTER", "INFO"])
-}
-
-fn redis_cli(port: u16, args: &[&str]) -> String {
-    let output = Command::new("redis-cli").args(["-p", &port.to_string()]).args(args).output();
-    output.map(|output| String::from_utf8_lossy(&output.stdout).into_owned()).unwrap_or_default()
 }
 
 fn wait(timeout: Duration, mut condition: impl FnMut() -> bool) -> bool {
