@@ -2,8 +2,9 @@
 //! they take and answer, served at [`DOCUMENT_PATH`] with an interactive page at [`DOCS_PATH`] whose assets
 //! are in the binary.
 
+use recur_common::model::FIELD_ALIASES;
 use utoipa::openapi::{
-    Components, ContentBuilder, OpenApi, OpenApiBuilder, Ref, ResponseBuilder,
+    Components, ContentBuilder, Deprecated, Object, OpenApi, OpenApiBuilder, Ref, RefOr, ResponseBuilder, Schema,
     info::{InfoBuilder, LicenseBuilder},
     path::Operation,
     security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme},
@@ -77,6 +78,11 @@ pub fn finish(mut document: OpenApi) -> OpenApi {
     ] {
         components.schemas.entry(name.to_string()).or_insert(schema);
     }
+    for name in ["NewSchedule", "SchedulePatch"] {
+        if let Some(RefOr::T(Schema::Object(object))) = components.schemas.get_mut(name) {
+            add_aliases(object);
+        }
+    }
     for (path, item) in &mut document.paths.paths {
         let probe = path.ends_with("/healthz") || path.ends_with("/readyz");
         for operation in
@@ -86,6 +92,18 @@ pub fn finish(mut document: OpenApi) -> OpenApi {
         }
     }
     document
+}
+
+/// The aliases a schedule body accepts, each described as its field is, so that a body using them matches
+/// the description as it matches the server.
+fn add_aliases(object: &mut Object) {
+    for (alias, field) in FIELD_ALIASES {
+        let Some(RefOr::T(Schema::Object(described))) = object.properties.get(*field) else { continue };
+        let mut described = described.clone();
+        described.description = Some(format!("Alias of `{field}` (Pipelit's name)."));
+        described.deprecated = Some(Deprecated::True);
+        object.properties.insert((*alias).to_string(), RefOr::T(Schema::Object(described)));
+    }
 }
 
 fn add_common_errors(operation: &mut Operation, probe: bool) {

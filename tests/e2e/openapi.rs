@@ -99,6 +99,17 @@ async fn answers_that_differ_from_the_description_are_caught() {
     ] {
         assert!(differs(body, status), "{what} passed");
     }
+
+    // A request body the API accepted is held to the description too: the documented aliases pass, a field
+    // it does not name does not.
+    let accepted = |body: Value| {
+        catch_unwind(AssertUnwindSafe(|| {
+            app.description.check_accepted_request(&Method::POST, "/api/v1/schedules", &body)
+        }))
+        .is_ok()
+    };
+    assert!(accepted(json!({"workflow_id": workflow, "interval_seconds": 60, "total_repeats": 2})));
+    assert!(!accepted(json!({"workflow_id": workflow, "interval_seconds": 60, "repeats": 2})));
 }
 
 #[tokio::test]

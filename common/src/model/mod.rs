@@ -60,8 +60,8 @@ pub use execution::{Execution, ExecutionId, ExecutionState, StepRecord};
 pub use job::JobId;
 pub use queue::QueueName;
 pub use schedule::{
-    Admission, CANCELLED, DEFAULT_RETRY_MAX, DEFAULT_TIMEOUT_SECONDS, MAX_PAYLOAD_BYTES, NewRun, NewSchedule, Outcome,
-    Overlap, Schedule, SchedulePatch, ScheduleStatus, Settlement, SkipReason,
+    Admission, CANCELLED, DEFAULT_RETRY_MAX, DEFAULT_TIMEOUT_SECONDS, FIELD_ALIASES, MAX_PAYLOAD_BYTES, NewRun,
+    NewSchedule, Outcome, Overlap, Schedule, SchedulePatch, ScheduleStatus, Settlement, SkipReason,
 };
 pub use workflow::{DEFAULT_MAX_RESPONSE_BYTES, NewWorkflow, StatusPattern, Step, Workflow};
 

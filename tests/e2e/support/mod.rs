@@ -132,16 +132,22 @@ impl TestApp {
         self.send(request.header("content-type", "application/json").body(body.to_string())).await
     }
 
-    /// Sends a prepared request, and checks the answer against the API description.
+    /// Sends a prepared request, and checks the answer against the API description, and, when the API
+    /// accepted it, the JSON request body too.
     pub async fn send(&self, request: reqwest::RequestBuilder) -> (StatusCode, Value) {
         let request = request.build().expect("a well-formed request");
         let (method, path) = (request.method().clone(), request.url().path().to_string());
+        let sent: Option<Value> =
+            request.body().and_then(|body| body.as_bytes()).and_then(|bytes| serde_json::from_slice(bytes).ok());
         let response = self.client.execute(request).await.expect("request to recur-api");
         let status = response.status();
         let text = response.text().await.expect("response body");
         let body =
             if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
         self.description.check_answer(&method, &path, status, &body);
+        if let Some(sent) = sent.filter(|_| status.is_success()) {
+            self.description.check_accepted_request(&method, &path, &sent);
+        }
         (status, body)
     }
 

@@ -60,6 +60,18 @@ impl ApiDescription {
         }
     }
 
+    /// Panics unless `body`, a request the API accepted, matches the request body its operation describes:
+    /// what the API takes must be what the description says it takes.
+    pub fn check_accepted_request(&self, method: &Method, path: &str, body: &Value) {
+        let Some(template) = self.template_of(path.trim_end_matches('/')) else { return };
+        let operation = format!("#/paths/{}/{}", escape(&template), method.as_str().to_ascii_lowercase());
+        let schema = format!("{operation}/requestBody/content/application~1json/schema");
+        if self.root.pointer(&schema[1..]).is_none() {
+            panic!("{method} {template} accepted a JSON body its description does not mention: {body}");
+        }
+        self.check(&schema, body, &format!("the body {method} {template} accepted"));
+    }
+
     /// Panics unless `instance` matches the schema at `pointer` (a JSON pointer into the document).
     pub fn check(&self, pointer: &str, instance: &Value, what: &str) {
         let validator = self.validator(pointer);

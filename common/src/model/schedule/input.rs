@@ -36,6 +36,11 @@ pub(super) fn check_instant(field: &'static str, at: Timestamp) -> Result<Timest
     }
 }
 
+/// Pipelit's field names, accepted as aliases of ours in [`NewSchedule`] and [`SchedulePatch`] (the serde
+/// attributes spell them; this list is what the API description adds, checked against them by a test).
+pub const FIELD_ALIASES: &[(&str, &str)] =
+    &[("total_repeats", "repeat_count"), ("max_retries", "retry_max"), ("trigger_payload", "payload")];
+
 /// The body of `POST /schedules` (and of a preview). Pipelit's field names are accepted as aliases.
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -15,7 +15,9 @@ mod rules;
 #[cfg(test)]
 mod tests;
 
-pub use input::{DEFAULT_RETRY_MAX, DEFAULT_TIMEOUT_SECONDS, MAX_PAYLOAD_BYTES, NewRun, NewSchedule, SchedulePatch};
+pub use input::{
+    DEFAULT_RETRY_MAX, DEFAULT_TIMEOUT_SECONDS, FIELD_ALIASES, MAX_PAYLOAD_BYTES, NewRun, NewSchedule, SchedulePatch,
+};
 
 string_enum! {
     /// Where a schedule is in its life.

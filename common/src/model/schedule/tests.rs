@@ -446,3 +446,22 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn every_listed_alias_is_accepted_as_its_field_by_creation_and_patch() {
+    let value_of = |field: &str| match field {
+        "payload" => json!({"a": 1}),
+        _ => json!(2),
+    };
+    let (id, workflow, now) = (Uuid::now_v7(), Uuid::new_v4(), at(START));
+    for (alias, field) in FIELD_ALIASES {
+        let body = |name: &str| json!({"workflow_id": workflow, "interval_seconds": 60, name: value_of(field)});
+        let build = |name: &str| {
+            let new: NewSchedule = serde_json::from_value(body(name)).unwrap();
+            new.into_schedule(id, "wf", now).unwrap()
+        };
+        assert_eq!(build(alias), build(field), "{alias} as {field} on creation");
+        let patch = |name: &str| serde_json::from_value::<SchedulePatch>(json!({name: value_of(field)})).unwrap();
+        assert_eq!(format!("{:?}", patch(alias)), format!("{:?}", patch(field)), "{alias} as {field} in a patch");
+    }
+}
