@@ -17,12 +17,6 @@ pub enum RedisConnection {
     Cluster(ClusterConnection),
 }
 
-impl From<ConnectionManager> for RedisConnection {
-    fn from(conn: ConnectionManager) -> Self {
-        Self::Single(conn)
-    }
-}
-
 impl RedisConnection {
     /// `INFO section` of the server that holds `key`: on a cluster, the primary owning the key's slot (the
     /// deployment's node) rather than an answer per node.

@@ -80,7 +80,9 @@ impl ToRedisArgs for ScheduleRecord {
 fn fields(schedule: &Schedule) -> Vec<(&'static str, Option<String>)> {
     let ms = |t: Timestamp| millis(t).to_string();
     let count = |n: u64| (n > 0).then(|| n.to_string());
-    let unless = |value: String, default: &str| (value != default).then_some(value);
+    fn unless<T: PartialEq + ToString>(value: &T, default: &T) -> Option<String> {
+        (value != default).then(|| value.to_string())
+    }
     let unless_at = |at: Timestamp, same: Option<Timestamp>| (Some(at) != same).then(|| ms(at));
     let (interval_seconds, cron, timezone, run_at) = match &schedule.recurrence {
         Recurrence::Interval { seconds } => (Some(seconds.to_string()), None, None, None),
@@ -100,15 +102,15 @@ fn fields(schedule: &Schedule) -> Vec<(&'static str, Option<String>)> {
         ("start_at", Some(ms(schedule.start_at))),
         ("end_at", schedule.end_at.map(ms)),
         ("repeat_count", count(schedule.repeat_count)),
-        ("retry_max", unless(schedule.retry_max.to_string(), &DEFAULT_RETRY_MAX.to_string())),
-        ("timeout_seconds", unless(schedule.timeout_seconds.to_string(), &DEFAULT_TIMEOUT_SECONDS.to_string())),
-        ("queue", unless(schedule.queue.to_string(), QueueName::default().as_str())),
+        ("retry_max", unless(&schedule.retry_max, &DEFAULT_RETRY_MAX)),
+        ("timeout_seconds", unless(&schedule.timeout_seconds, &DEFAULT_TIMEOUT_SECONDS)),
+        ("queue", unless(&schedule.queue, &QueueName::default())),
         (
             "payload",
             (!schedule.payload.is_empty()).then(|| serde_json::Value::Object(schedule.payload.clone()).to_string()),
         ),
         ("catchup_window_seconds", schedule.catchup_window_seconds.map(|s| s.to_string())),
-        ("overlap", unless(schedule.overlap.as_str().to_string(), Overlap::default().as_str())),
+        ("overlap", unless(&schedule.overlap.as_str(), &Overlap::default().as_str())),
         ("jitter_seconds", count(schedule.jitter_seconds)),
         ("status", Some(schedule.status.as_str().to_string())),
         ("current_repeat", count(schedule.current_repeat)),

@@ -18,13 +18,15 @@
 -- ARGV[6] delayed_pattern: the delayed key with `<queue>`
 -- ARGV[7] trim_batch: executions trimmed at most per finish, so one call never does unbounded work
 -- ARGV[8..] finish_args: for each finish, 20 values: job id, for a pending job never started that the
--- reconciler skips (or a queued run cancelled) the schedule's `running_jobs` its plan saw ('' otherwise), the owner worker ('' when pending), execution id, the execution's JSON as it ended,
--- '0' or the ms its lease must have ended before, expected schedule rev, schedule id, schedule creation ms,
--- next job id or '', next queue, next due ms, the next job's occurrence as RFC 3339 when it differs from its due time (a backfill run) or '', '1' if the job counted as a run under way,
--- a pending job to drop or '', '1' for a backfill job (the next job is then the head of the backfill list),
--- '1' if the job holds a workflow slot, '1' for an ad-hoc run (a bare job: no schedule, no schedule history
--- index), '1' to trim the schedule's history to the retention bounds (every 16th
--- finish of a schedule, so the trim is paid for once per 16), the schedule record (see write_schedule)
+-- reconciler skips (or a queued run cancelled) the schedule's `running_jobs` its plan saw ('' otherwise), the
+-- owner worker ('' when pending), execution id, the execution's JSON as it ended, '0' or the ms its lease
+-- must have ended before, expected schedule rev, schedule id, schedule creation ms, next job id or '', next
+-- queue, next due ms, the next job's occurrence as RFC 3339 when it differs from its due time (a backfill
+-- run) or '', '1' if the job counted as a run under way, a pending job to drop or '', '1' for a backfill job
+-- (the next job is then the head of the backfill list), '1' if the job holds a workflow slot, '1' for an
+-- ad-hoc run (a bare job: no schedule, no schedule history index), '1' to trim the schedule's history to the
+-- retention bounds (every 16th finish of a schedule, so the trim is paid for once per 16), the schedule
+-- record (see write_schedule)
 -- Returns one answer per finish, in order: 'recorded' | 'recorded_without_schedule' an ad-hoc run (which
 -- has no schedule) or a job whose schedule was deleted: its history expires after the retention period |
 -- 'lost' not this owner's job (or no longer pending) | 'gone' the job's record no longer exists (deleted,

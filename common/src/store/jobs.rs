@@ -301,14 +301,12 @@ impl Store {
                 return Ok(Cancelled::BeforeStart);
             }
         }
-        match self.inspect().execution(id).await {
-            Ok(execution) => Err(Error::Conflict(format!(
-                "execution {id} is {}; only a running execution or a queued ad-hoc run can be cancelled{}",
-                execution.state.as_str(),
-                if execution.started_at.is_none() { " (pause its schedule to hold back its next run)" } else { "" }
-            ))),
-            Err(error) => Err(error),
-        }
+        let execution = self.inspect().execution(id).await?;
+        Err(Error::Conflict(format!(
+            "execution {id} is {}; only a running execution or a queued ad-hoc run can be cancelled{}",
+            execution.state.as_str(),
+            if execution.started_at.is_none() { " (pause its schedule to hold back its next run)" } else { "" }
+        )))
     }
 
     /// Ends a queued ad-hoc run before it starts, as `cancelled`: `Lost` when a worker took it meanwhile.

@@ -97,8 +97,8 @@ const CANCEL_AS_FAILURE: &str = "fail";
 
 impl Store {
     /// A store on `conn` for the deployment `prefix`, reading time from `clock`.
-    pub fn new(conn: impl Into<RedisConnection>, prefix: &str, clock: Arc<dyn Clock>) -> Self {
-        Self { conn: conn.into(), keys: Keys::new(prefix), clock, retention: Retention::default() }
+    pub fn new(conn: RedisConnection, prefix: &str, clock: Arc<dyn Clock>) -> Self {
+        Self { conn, keys: Keys::new(prefix), clock, retention: Retention::default() }
     }
 
     /// The same store with other execution retention bounds.
