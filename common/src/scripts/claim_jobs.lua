@@ -8,7 +8,7 @@
 -- go once it starts. A job whose record or schedule is gone is dropped.
 -- Otherwise the job is leased to the worker, its delivery counted, and its execution (`execution_separator`
 -- and the attempt after the job id) marked running in the job's record (its JSON record is written once, by
--- Rust, when it ends) and in the history indexes. An ad-hoc run is a bare job: its hash names its workflow,
+-- Rust, when it ends) and in the history indexes (one ZADD per index and call). An ad-hoc run is a bare job: its hash names its workflow,
 -- and it has no schedule and no schedule history. Each schedule is returned as it was before this start,
 -- so that Rust can judge overlap against the runs already under way.
 -- The keys of a popped job's record, schedule and history are filled in from patterns (`fill_key`): they are
@@ -42,6 +42,8 @@
 local now = tonumber(now_ms)
 -- Each workflow's requirements, read once per call: a batch mostly runs a few workflows.
 local requirements_of = {}
+-- The history index entries of the executions started, added once per call rather than once per job.
+local index_entries, workflow_entries, workflows_started = {}, {}, {}
 
 local function start(delayed, job_id, queue)
   local job = fill_key(job_pattern, job_id)
@@ -120,9 +122,24 @@ local function start(delayed, job_id, queue)
     end
     redis.call('ZADD', fill_key(execution_times_pattern, record.schedule_id), now_ms, execution_id)
   end
-  redis.call('ZADD', execution_index, now_ms, execution_id)
-  redis.call('ZADD', fill_key(workflow_executions_pattern, workflow_id), now_ms, execution_id)
+  index_entries[#index_entries + 1], index_entries[#index_entries + 2] = now_ms, execution_id
+  local of_workflow = workflow_entries[workflow_id]
+  if not of_workflow then
+    of_workflow = {}
+    workflows_started[#workflows_started + 1] = workflow_id
+  end
+  of_workflow[#of_workflow + 1], of_workflow[#of_workflow + 2] = now_ms, execution_id
+  workflow_entries[workflow_id] = of_workflow
   return {'started', execution_id, job_fields, fields, slot, version}
+end
+
+local function index_executions()
+  if #index_entries > 0 then
+    redis.call('ZADD', execution_index, unpack(index_entries))
+  end
+  for _, workflow_id in ipairs(workflows_started) do
+    redis.call('ZADD', fill_key(workflow_executions_pattern, workflow_id), unpack(workflow_entries[workflow_id]))
+  end
 end
 
 local wanted = tonumber(count)
@@ -150,6 +167,7 @@ for i = queue_keys, #KEYS, 4 do
   end
   taken = taken + #jobs
   if taken >= wanted then
+    index_executions()
     return claimed
   end
   if #jobs == 0 and taken == 0 then
@@ -160,6 +178,7 @@ for i = queue_keys, #KEYS, 4 do
   end
 end
 if taken > 0 then
+  index_executions()
   return claimed
 end
 if earliest then

@@ -31,6 +31,17 @@
 -- has no schedule) or a job whose schedule was deleted: its history expires after the retention period |
 -- 'lost' not this owner's job (or no longer pending) | 'gone' the job's record no longer exists (deleted,
 -- or Redis lost its data) | 'stale' the revision or the backfill list changed
+-- The claims that end, released once per queue and call rather than once per job: job ids by running key,
+-- and each running key's leases key, in the order first met.
+local released, released_leases, running_keys = {}, {}, {}
+local function release(running, leases, job_id)
+  if not released[running] then
+    released[running], released_leases[running] = {}, leases
+    running_keys[#running_keys + 1] = running
+  end
+  table.insert(released[running], job_id)
+end
+
 local function finish(job, running, leases, schedule, executions, execution_times, old_status_index,
                       status_index, next_job, delayed, ready, dropped_job, backfill, workflow_slots,
                       workflow_waiting, workflow_executions, job_id, pending, owner, execution_id,
@@ -60,8 +71,7 @@ local function finish(job, running, leases, schedule, executions, execution_time
       return 'lost'
     end
   else
-    redis.call('HDEL', running, job_id)
-    redis.call('ZREM', leases, job_id)
+    release(running, leases, job_id)
   end
   redis.call('DEL', job)
   redis.call('HSET', executions, execution_id, execution_json)
@@ -129,4 +139,9 @@ local function finish(job, running, leases, schedule, executions, execution_time
   return 'recorded'
 end
 
-return each_item(finish_keys, 16, finish_args, 20, finish)
+local answers = each_item(finish_keys, 16, finish_args, 20, finish)
+for _, running in ipairs(running_keys) do
+  redis.call('HDEL', running, unpack(released[running]))
+  redis.call('ZREM', released_leases[running], unpack(released[running]))
+end
+return answers

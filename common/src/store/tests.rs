@@ -732,6 +732,18 @@ async fn a_batch_claim_takes_up_to_its_count_in_due_order_and_starts_them_all_in
         })
         .collect();
     assert_eq!(started, in_due_order.iter().map(|job| (*job, 1, Some(1))).collect::<Vec<_>>());
+    let mut executions: Vec<String> = claimed
+        .iter()
+        .filter_map(|(_, start)| match start {
+            Start::Started(started) => Some(started.execution.id.to_string()),
+            _ => None,
+        })
+        .collect();
+    executions.sort();
+    let mut indexed: Vec<String> =
+        f.redis.zset(&f.keys.execution_index()).await.into_iter().map(|(id, _)| id).collect();
+    indexed.sort();
+    assert_eq!(indexed, executions, "every started execution is in the history");
     for job in &in_due_order {
         let record = f.redis.hash(&f.keys.job(job)).await;
         assert_eq!((record["attempt"].as_str(), record["worker"].as_str()), ("1", WORKER), "{record:?}");
@@ -802,6 +814,8 @@ async fn one_call_finishes_a_batch_each_on_its_own_and_replans_one_whose_schedul
         .collect();
     let outcomes = f.store.finish_jobs(&ends).await.unwrap();
     assert_eq!(outcomes, [FinishOutcome::Recorded, FinishOutcome::Recorded, FinishOutcome::Lost]);
+    assert!(f.redis.hash(&f.keys.running(&f.queue)).await.is_empty(), "both recorded jobs released their claims");
+    assert!(f.redis.zset(&f.keys.leases(&f.queue)).await.is_empty());
 
     let patched = f.store.inspect().schedule(ids[0]).await.unwrap();
     assert_eq!(patched.recurrence, Recurrence::Interval { seconds: 5 }, "the finish kept the concurrent patch");
