@@ -47,12 +47,14 @@ impl Application {
             .connect()
             .await
             .with_context(|| format!("cannot reach Redis at {}", settings.redis.redacted_url()))?;
-        let store = Store::new(conn, &settings.redis.prefix, Arc::new(SystemClock)).with_retention(settings.retention);
+        let store =
+            Store::sharded(conn, settings.redis.keys(), Arc::new(SystemClock)).with_retention(settings.retention);
         store
             .inspect()
             .redis_health()
             .await
             .with_context(|| format!("cannot reach Redis at {}", settings.redis.redacted_url()))?;
+        store.check_layout().await?;
         let listener =
             TcpListener::bind(settings.addr).await.with_context(|| format!("cannot listen on {}", settings.addr))?;
         let state = routes::AppState { store, api_keys: Arc::new(settings.api_keys), metrics: Arc::default() };

@@ -16,8 +16,9 @@
 //!   fires, duplicates, misses, start lateness; and bytes per idle schedule.
 //! - W4: a worker killed mid-job (`kill -9`); seconds until another worker starts the job again, for each
 //!   lease in `--leases` (BullMQ: `lockDuration` and `stalledInterval` set to the lease).
-//! - recur alone on a local Redis Cluster of `--cluster-primaries` primaries: W1a's processing rate beside
-//!   one node's, commands per job, and the busiest primary's share of them (a deployment is one slot today).
+//! - recur alone on a local Redis Cluster of `--cluster-primaries` primaries, with the deployment in one shard
+//!   and in `--cluster-shards` shards: W1a's processing rate beside one node's, commands per job, each
+//!   primary's share of them, and how evenly the jobs spread over the shards.
 //! - recur alone at scale: `--scale-schedules` idle schedules created through the bulk endpoint (rate, Redis
 //!   memory per schedule, one reconciler pass), and `--overdue` jobs that came due while no worker ran
 //!   (time for a starting worker to drain them).
@@ -76,6 +77,9 @@ struct Args {
     /// Primaries of the local Redis Cluster W1a is run on as well, recur alone (0 leaves it out).
     #[arg(long, default_value_t = 3)]
     cluster_primaries: usize,
+    /// Shards (`RECUR_SHARDS`) of the deployment W1a runs on the cluster with, beside one shard.
+    #[arg(long, default_value_t = 6)]
+    cluster_shards: usize,
     /// Leave BullMQ out (recur's figures only).
     #[arg(long)]
     recur_only: bool,
@@ -229,22 +233,52 @@ async fn main() -> anyhow::Result<()> {
 
     if args.cluster_primaries > 0 {
         let cluster = TestCluster::start(args.cluster_primaries, 0);
-        let on_cluster = recur::cluster_throughput(&cluster, args.jobs, args.concurrency).await?;
-        let name = format!(
-            "recur alone, W1a on a local Redis Cluster of {} primaries (a deployment is one slot)",
-            args.cluster_primaries
-        );
-        row(&format!("{name}: processing jobs/s"), on_cluster.jobs_per_second, None, Better::Higher, 0);
+        let one_slot = recur::cluster_throughput(&cluster, args.jobs, args.concurrency, 1).await?;
+        let sharded = recur::cluster_throughput(&cluster, args.jobs, args.concurrency, args.cluster_shards).await?;
+        let primaries = args.cluster_primaries;
+        for (name, on_cluster) in [
+            (format!("recur alone, W1a on a local Redis Cluster of {primaries} primaries, one shard"), &one_slot),
+            (
+                format!(
+                    "recur alone, W1a on the same cluster, {} shards (per primary: {})",
+                    args.cluster_shards,
+                    sharded.shards_per_primary.iter().map(ToString::to_string).collect::<Vec<_>>().join("/")
+                ),
+                &sharded,
+            ),
+        ] {
+            row(&format!("{name}: processing jobs/s"), on_cluster.jobs_per_second, None, Better::Higher, 0);
+            row(
+                &format!("{name}: the same as a share of W1a's on one node"),
+                on_cluster.jobs_per_second / w1a.jobs_per_second,
+                None,
+                Better::Higher,
+                2,
+            );
+            let commands = on_cluster.commands_per_job;
+            row(&format!("{name}: Redis commands per job processed"), commands, None, Better::Lower, 1);
+            let shares =
+                on_cluster.shares.iter().map(|share| format!("{:.0}", share * 100.0)).collect::<Vec<_>>().join("/");
+            let busiest = on_cluster.shares.first().copied().unwrap_or(0.0) * 100.0;
+            row(
+                &format!("{name}: share of those commands on the busiest primary, % (each primary: {shares})"),
+                busiest,
+                None,
+                Better::Lower,
+                0,
+            );
+        }
         row(
-            &format!("{name}: the same as a share of W1a's on one node"),
-            on_cluster.jobs_per_second / w1a.jobs_per_second,
+            &format!(
+                "recur alone, W1a in {} shards: the largest difference of a shard's jobs (hence commands) from \
+                 the mean, %",
+                args.cluster_shards
+            ),
+            sharded.shard_deviation * 100.0,
             None,
-            Better::Higher,
-            2,
+            Better::Lower,
+            1,
         );
-        row(&format!("{name}: Redis commands per job processed"), on_cluster.commands_per_job, None, Better::Lower, 1);
-        let busiest = on_cluster.shares.first().copied().unwrap_or(0.0) * 100.0;
-        row(&format!("{name}: share of those commands on the busiest primary, %"), busiest, None, Better::Lower, 0);
     }
     if args.overdue > 0 {
         let seconds = recur::drain(&redis, args.overdue, args.concurrency).await?;

@@ -77,9 +77,14 @@ impl Deployment {
         Ok(())
     }
 
-    /// The API alone, on one server or a cluster.
+    /// The API alone, on one server or a cluster, for a deployment of one shard.
     async fn start_api(redis: &impl RedisUnderTest, prefix: &str) -> anyhow::Result<Self> {
-        let settings = RedisSettings { prefix: prefix.to_string(), ..RedisSettings::for_url(redis.url()) };
+        Self::start_sharded_api(redis, prefix, 1).await
+    }
+
+    /// The API alone, for a deployment of `shards` shards.
+    async fn start_sharded_api(redis: &impl RedisUnderTest, prefix: &str, shards: usize) -> anyhow::Result<Self> {
+        let settings = RedisSettings { prefix: prefix.to_string(), shards, ..RedisSettings::for_url(redis.url()) };
         let shutdown = CancellationToken::new();
         let mut api = recur_api::Settings::from_env()?;
         api.redis = settings.clone();
@@ -89,8 +94,8 @@ impl Deployment {
         let url = format!("http://127.0.0.1:{}/api/v1", app.port()?);
         let stopped = shutdown.clone();
         tokio::spawn(app.run_until_stopped(async move { stopped.cancelled().await }));
-        let store = Store::new(settings.connect().await?, prefix, Arc::new(SystemClock));
-        Ok(Self { store, keys: Keys::new(prefix), settings, api: url, http: reqwest::Client::new(), shutdown })
+        let store = Store::sharded(settings.connect().await?, settings.keys(), Arc::new(SystemClock));
+        Ok(Self { store, keys: settings.keys(), settings, api: url, http: reqwest::Client::new(), shutdown })
     }
 
     async fn post(&self, path: &str, body: Value) -> anyhow::Result<Value> {
@@ -148,13 +153,20 @@ impl Deployment {
     /// the number of polls it took (one ZCARD, LLEN and HLEN each).
     async fn wait_drained(&self, conn: &mut RedisConnection) -> anyhow::Result<u64> {
         let queue = QueueName::default();
-        let (delayed, ready, running) = (self.keys.delayed(&queue), self.keys.ready(&queue), self.keys.running(&queue));
         let started = Instant::now();
         let mut polls = 0;
         loop {
             polls += 1;
-            let (later, waiting, held): (usize, usize, usize) =
-                redis::pipe().zcard(&delayed).llen(&ready).hlen(&running).query_async(conn).await?;
+            let (mut later, mut waiting, mut held) = (0, 0, 0);
+            for keys in self.keys.shards() {
+                let (delayed, ready, running): (usize, usize, usize) = redis::pipe()
+                    .zcard(keys.delayed(&queue))
+                    .llen(keys.ready(&queue))
+                    .hlen(keys.running(&queue))
+                    .query_async(conn)
+                    .await?;
+                (later, waiting, held) = (later + delayed, waiting + ready, held + running);
+            }
             if later + waiting + held == 0 {
                 return Ok(polls);
             }
@@ -179,12 +191,11 @@ impl Deployment {
 
     /// Waits until `count` schedules are done; the number of polls it took.
     async fn wait_done(&self, conn: &mut RedisConnection, count: usize) -> anyhow::Result<u64> {
-        let done_key = self.keys.schedules_by_status(ScheduleStatus::Done);
         let started = Instant::now();
         let mut polls = 0;
         loop {
             polls += 1;
-            let done: usize = conn.zcard(&done_key).await?;
+            let done = self.done_count(conn).await?;
             if done >= count {
                 return Ok(polls);
             }
@@ -193,6 +204,15 @@ impl Deployment {
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+
+    /// How many schedules are done, over every shard.
+    async fn done_count(&self, conn: &mut RedisConnection) -> anyhow::Result<usize> {
+        let mut done = 0;
+        for keys in self.keys.shards() {
+            done += conn.zcard::<_, usize>(keys.schedules_by_status(ScheduleStatus::Done)).await?;
+        }
+        Ok(done)
     }
 }
 
@@ -269,23 +289,39 @@ pub struct ClusterThroughput {
     pub commands_per_job: f64,
     /// Each primary's share of the Redis commands the jobs cost, busiest first.
     pub shares: Vec<f64>,
+    /// How many of the deployment's shards each primary holds, in the order of `shares`.
+    pub shards_per_primary: Vec<usize>,
+    /// The largest difference between a shard's jobs and the mean over the shards, as a share of the mean
+    /// (each job costs the same commands, so this is the spread of the commands over the shards).
+    pub shard_deviation: f64,
 }
 
-/// W1a on `cluster`: `jobs` no-op runs due now, queued while no worker runs, drained by one starting worker
-/// that reaches the cluster through its seed nodes. Every node's command counts are read on the node itself.
+/// W1a on `cluster`, with the deployment in `shards` shards: `jobs` no-op runs due now, queued while no
+/// worker runs, drained by one starting worker that reaches the cluster through its seed nodes. Every node's
+/// command counts are read on the node itself.
 pub async fn cluster_throughput(
     cluster: &TestCluster,
     jobs: usize,
     concurrency: usize,
+    shards: usize,
 ) -> anyhow::Result<ClusterThroughput> {
-    let deployment = Deployment::start_api(cluster, "w1c").await?;
+    let deployment = Deployment::start_sharded_api(cluster, &format!("w1c{shards}"), shards).await?;
     let workflow = deployment.noop_workflow().await?;
-    deployment.runs(&workflow, jobs, |_| json!({})).await?;
+    let executions = deployment.runs(&workflow, jobs, |_| json!({})).await?;
+    let mut per_shard = vec![0usize; shards];
+    for execution in &executions {
+        let execution: recur_common::model::ExecutionId = execution.parse()?;
+        per_shard[deployment.keys.shard_of(execution.job.schedule())] += 1;
+    }
+    let mean = jobs as f64 / shards as f64;
+    let shard_deviation = per_shard.iter().map(|count| (*count as f64 - mean).abs() / mean).fold(0.0, f64::max);
+    let shard_primaries: Vec<u16> =
+        deployment.keys.shards().iter().map(|keys| cluster.primary_of(&keys.schedules())).collect();
     let mut nodes = Vec::new();
     for port in cluster.ports() {
-        nodes.push(RedisSettings::for_url(format!("redis://127.0.0.1:{port}")).connect().await?);
+        nodes.push((port, RedisSettings::for_url(format!("redis://127.0.0.1:{port}")).connect().await?));
     }
-    for node in &mut nodes {
+    for (_, node) in &mut nodes {
         stats::reset(node).await?;
     }
     let mut conn = cluster.connection().await;
@@ -294,19 +330,20 @@ pub async fn cluster_throughput(
     let polls = deployment.wait_drained(&mut conn).await?;
     let seconds = started.elapsed().as_secs_f64();
     let mut counts = Vec::with_capacity(nodes.len());
-    for node in &mut nodes {
-        counts.push(stats::commands_since_reset(node).await?);
+    for (port, node) in &mut nodes {
+        let held = shard_primaries.iter().filter(|primary| *primary == port).count();
+        // The bench's own polls (a ZCARD, LLEN and HLEN per shard each) ran on the nodes of the shards.
+        let commands = stats::commands_since_reset(node).await?.saturating_sub(3 * polls * held as u64);
+        counts.push((commands, held));
     }
-    // The bench's own polls (a ZCARD, LLEN and HLEN each) ran on the deployment's node, the busiest.
     counts.sort_unstable_by(|a, b| b.cmp(a));
-    if let Some(busiest) = counts.first_mut() {
-        *busiest = busiest.saturating_sub(3 * polls);
-    }
-    let total: u64 = counts.iter().sum();
+    let total: u64 = counts.iter().map(|(commands, _)| commands).sum();
     Ok(ClusterThroughput {
         jobs_per_second: jobs as f64 / seconds,
         commands_per_job: total as f64 / jobs as f64,
-        shares: counts.iter().map(|count| *count as f64 / total.max(1) as f64).collect(),
+        shares: counts.iter().map(|(count, _)| *count as f64 / total.max(1) as f64).collect(),
+        shards_per_primary: counts.iter().map(|(_, held)| *held).collect(),
+        shard_deviation,
     })
 }
 
@@ -437,8 +474,7 @@ pub async fn recurring(
     let every = json!({"workflow_id": workflow, "interval_seconds": 1, "repeat_count": repeats, "start_at": start});
     let ids = deployment.create_in_bulk(schedules, |_| every.clone()).await?;
     let done_by = start + SignedDuration::from_secs(i64::try_from(repeats).unwrap_or(0) + 10);
-    let done_key = deployment.keys.schedules_by_status(ScheduleStatus::Done);
-    while conn.zcard::<_, usize>(&done_key).await? < schedules && Timestamp::now() < done_by {
+    while deployment.done_count(&mut conn).await? < schedules && Timestamp::now() < done_by {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let (mut fires, mut duplicates, mut lateness_ms) = (0, 0, Vec::new());

@@ -2,11 +2,15 @@
 
 use std::{collections::HashMap, ops::RangeInclusive, str::FromStr, sync::OnceLock, time::Duration};
 
-use crate::connection::RedisConnection;
+use crate::{connection::RedisConnection, keys::Keys};
 
 /// How long a Redis command may take before it fails, unless `RECUR_REDIS_TIMEOUT_MS` says otherwise:
 /// long enough for a big page or a short stall, short enough that an unreachable Redis is noticed.
 pub const DEFAULT_REDIS_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The most shards a deployment may have: `{prefix:s99}` is the last two-digit shard tag, and more shards
+/// than a cluster has primaries only add fan-out.
+pub const MAX_SHARDS: usize = 100;
 
 /// Where Redis is, which key prefix this deployment uses, and how long a command may take.
 #[derive(Debug, Clone)]
@@ -17,6 +21,8 @@ pub struct RedisSettings {
     pub url: String,
     /// First segment of every key (`RECUR_PREFIX`).
     pub prefix: String,
+    /// How many shards the deployment's schedules and jobs spread over (`RECUR_SHARDS`), fixed at creation.
+    pub shards: usize,
     /// How long a reply may take before the command fails (`RECUR_REDIS_TIMEOUT_MS`).
     pub response_timeout: Duration,
 }
@@ -39,13 +45,19 @@ impl RedisSettings {
         Ok(Self {
             url: env_or("REDIS_URL", "redis://127.0.0.1:6379".to_string())?,
             prefix,
+            shards: env_within("RECUR_SHARDS", 1, 1..=MAX_SHARDS)?,
             response_timeout: Duration::from_millis(timeout_ms),
         })
     }
 
     /// Settings for `url` with the default prefix and timeout.
     pub fn for_url(url: impl Into<String>) -> Self {
-        Self { url: url.into(), prefix: "recur".to_string(), response_timeout: DEFAULT_REDIS_TIMEOUT }
+        Self { url: url.into(), prefix: "recur".to_string(), shards: 1, response_timeout: DEFAULT_REDIS_TIMEOUT }
+    }
+
+    /// The key layout of the deployment: its prefix and shard count.
+    pub fn keys(&self) -> Keys {
+        Keys::sharded(&self.prefix, self.shards)
     }
 
     /// Connects to Redis with a multiplexed connection that reconnects by itself, or to a Redis Cluster
@@ -131,6 +143,7 @@ pub const SHARED_SETTINGS: &[Setting] = &[
         help: "redis:// or rediss:// URL, with password and db index; redis+cluster://host:port,... for a cluster",
     },
     Setting { variable: "RECUR_PREFIX", help: "first segment of every key (its hash tag)" },
+    Setting { variable: "RECUR_SHARDS", help: "hash tags a deployment's schedules spread over (fixed at creation)" },
     Setting { variable: "RECUR_REDIS_TIMEOUT_MS", help: "how long a Redis command may take, ms" },
     Setting { variable: "RECUR_EXECUTION_KEEP", help: "executions kept per schedule" },
     Setting { variable: "RECUR_EXECUTION_TTL_DAYS", help: "days an execution is kept" },

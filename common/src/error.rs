@@ -39,6 +39,12 @@ pub enum Error {
     /// A script answered what its header does not document: a bug, not bad data.
     #[error("{script} answered unexpectedly: {detail}")]
     UnexpectedReply { script: &'static str, detail: String },
+    /// The deployment was created with another shard count than this process was started with.
+    #[error(
+        "the deployment {prefix:?} was created with RECUR_SHARDS={stored}, and this process was started with \
+         RECUR_SHARDS={configured}; start it with RECUR_SHARDS={stored} (the shard count is fixed at creation)"
+    )]
+    ShardCountMismatch { prefix: String, stored: u64, configured: usize },
     /// A JSON value could not be encoded or decoded.
     #[error("json: {0}")]
     Json(#[from] serde_json::Error),

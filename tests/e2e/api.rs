@@ -570,7 +570,7 @@ async fn admin_tick_runs_one_reconciler_pass_and_reports_it() {
     let app = spawn_app(&redis).await;
     let workflow = app.post_workflow(json!([{"kind": "log", "message": "x"}])).await;
     let id = app.post_schedule_due_now(&workflow).await;
-    let keys = recur_common::keys::Keys::new("recur");
+    let keys = recur_common::keys::Keys::new("recur").shard(0);
     let queue = recur_common::model::QueueName::default();
     redis.delete(&[keys.delayed(&queue)]).await;
 

@@ -1,5 +1,6 @@
-//! recur on a Redis Cluster (`REDIS_URL=redis+cluster://...`): the core flows on three primaries, and a
-//! primary killed under load whose replica takes over.
+//! recur on a Redis Cluster (`REDIS_URL=redis+cluster://...`): the core flows on three primaries, with the
+//! deployment in one slot and sharded over the primaries (`RECUR_SHARDS`), and a primary killed under load
+//! whose replica takes over.
 
 use std::{collections::HashSet, process::Command, time::Duration};
 
@@ -10,14 +11,33 @@ use recur_common::{
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::support::{RedisUnderTest, Target, TestCluster, WorkerOptions, binary, spawn_app, spawn_worker, wait_until};
+use crate::support::{
+    RedisUnderTest, Target, TestCluster, WorkerOptions, binary, spawn_app, spawn_app_with, spawn_worker, wait_until,
+};
 
 #[tokio::test]
 async fn the_core_flows_run_on_a_redis_cluster() {
+    core_flows(1).await;
+}
+
+#[tokio::test]
+async fn the_core_flows_run_on_a_redis_cluster_with_the_deployment_sharded_over_its_primaries() {
+    core_flows(6).await;
+}
+
+/// Create, run, retry, pause and resume, listings with a cursor, inspect, the reconciler rebuilding a lost
+/// job, and kill -9 recovery, on 3 primaries, with the deployment in `shards` shards.
+async fn core_flows(shards: usize) {
     let cluster = TestCluster::start(3, 0);
-    let app = spawn_app(&cluster).await;
+    let shard_count = shards.to_string();
+    let app = spawn_app_with(&cluster, &[("RECUR_SHARDS", shard_count.as_str())]).await;
     let target = Target::start().await;
-    let options = WorkerOptions { lease_seconds: 2, reconcile_seconds: 3600, ..WorkerOptions::default() };
+    let options = WorkerOptions {
+        lease_seconds: 2,
+        reconcile_seconds: 3600,
+        env: vec![("RECUR_SHARDS", shard_count.clone())],
+        ..WorkerOptions::default()
+    };
     let mut doomed = spawn_worker(&cluster, WorkerOptions { id: "doomed".to_string(), ..options.clone() });
 
     // Ready: the deployment's node answers, takes writes and holds every script.
@@ -55,19 +75,32 @@ async fn the_core_flows_run_on_a_redis_cluster() {
         .filter_map(|s| s["id"].as_str())
         .collect();
     assert_eq!(listed.len(), 5, "every schedule once: {first} {second}");
+    let keys = Keys::sharded("recur", shards);
+    let primaries: HashSet<u16> = listed
+        .iter()
+        .map(|id| {
+            let id = id.parse().expect("uuid");
+            cluster.primary_of(&keys.of(id).schedule(id))
+        })
+        .collect();
+    if shards > 1 {
+        assert!(primaries.len() > 1, "the schedules spread over the primaries, not {primaries:?}");
+    }
     // Inspect.
-    let inspect =
-        Command::new(binary("recur-worker")).args(["inspect", "--json"]).env("REDIS_URL", cluster.url()).output();
+    let inspect = Command::new(binary("recur-worker"))
+        .args(["inspect", "--json"])
+        .env("REDIS_URL", cluster.url())
+        .env("RECUR_SHARDS", &shard_count)
+        .output();
     let inspect = inspect.expect("run inspect");
     assert!(inspect.status.success(), "{}", String::from_utf8_lossy(&inspect.stderr));
     let overview: Value = serde_json::from_slice(&inspect.stdout).expect("JSON");
     assert_eq!(overview["schedules"], json!({"active": 1, "paused": 0, "done": 3, "dead": 1}), "{overview}");
 
     // The reconciler rebuilds a job lost from Redis.
-    let keys = Keys::new("recur");
     let job = JobId::regular(hourly.parse().expect("uuid"), 0, 0);
-    let delayed = keys.delayed(&QueueName::default());
-    cluster.delete(&[keys.job(&job), delayed.clone()]).await;
+    let delayed = keys.of_job(&job).delayed(&QueueName::default());
+    cluster.delete(&[keys.of_job(&job).job(&job), delayed.clone()]).await;
     let (status, tick) = app.request(Method::POST, "/admin/tick", None).await;
     assert_eq!((status, tick["recovered"].as_u64()), (StatusCode::OK, Some(1)), "{tick}");
     let back: Vec<String> = cluster.zset(&delayed).await.into_iter().map(|(id, _)| id).collect();
@@ -111,7 +144,7 @@ async fn a_primary_killed_under_load_fails_over_and_every_schedule_keeps_running
     .await;
 
     // What was acknowledged and replicated before the kill.
-    let keys = Keys::new("recur");
+    let keys = Keys::new("recur").shard(0);
     cluster.wait_for_replication(&keys.schedules());
     let mut recorded = Vec::new();
     for id in &ids {

@@ -94,7 +94,7 @@ async fn jobs_deleted_from_redis_while_no_worker_runs_are_rebuilt_and_run_by_a_s
     let workflow = app.post_workflow(json!([{"kind": "log", "message": "rebuilt"}])).await;
     let ids: Vec<uuid::Uuid> =
         app.post_repeating_schedules(&workflow, 3, 2).await.iter().map(|id| id.parse().unwrap()).collect();
-    let keys = Keys::new("recur");
+    let keys = Keys::new("recur").shard(0);
     let queue = QueueName::default();
     let mut lost = vec![keys.delayed(&queue), keys.ready(&queue)];
     lost.extend(ids.iter().map(|id| keys.job(&JobId::regular(*id, 0, 0))));
@@ -158,7 +158,7 @@ async fn a_corrupt_record_is_passed_over_by_listings_tick_and_recovery_and_named
         app.post_workflow_body(json!({"name": "damaged", "steps": [{"kind": "log", "message": "y"}]})).await;
     let ids = app.post_repeating_schedules(&workflow, 2, 1).await;
     let (broken, healthy) = (&ids[0], &ids[1]);
-    let keys = Keys::new("recur");
+    let keys = Keys::new("recur").shard(0);
     let broken_key = keys.schedule(broken.parse().unwrap());
     let workflow_key = keys.workflow(damaged_workflow.parse().unwrap());
     redis.command(&["HSET", &broken_key, "interval_seconds", "abc"]).await;

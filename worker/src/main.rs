@@ -55,7 +55,7 @@ async fn inspect(json: bool) -> anyhow::Result<()> {
     let settings = RedisSettings::from_env()?;
     // The error names the URL (without its password) once.
     let conn = settings.connect().await?;
-    let overview = Store::new(conn, &settings.prefix, Arc::new(SystemClock)).inspect().overview().await?;
+    let overview = Store::sharded(conn, settings.keys(), Arc::new(SystemClock)).inspect().overview().await?;
     print!("{}", print_overview(&overview, json)?);
     Ok(())
 }

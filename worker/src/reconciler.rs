@@ -1,6 +1,6 @@
 //! Runs the reconciler (`docs/architecture.md`) every `RECUR_RECONCILE_SECONDS`; the first pass runs at start-up.
-//! Periodic passes are shared: one worker per interval takes the turn, and with it raises the alerts for jobs
-//! that have waited too long for a handler.
+//! Periodic passes are shared: one worker per interval takes each shard's turn, and with a turn raises the
+//! alerts for jobs that have waited too long for a handler.
 
 use std::{sync::Arc, time::Duration};
 
@@ -24,9 +24,9 @@ pub async fn run(store: Store, cadence: Cadence, metrics: Arc<Metrics>, alerts: 
     loop {
         tokio::select! {
             _ = ticks.tick() => {
-                let pass = match store.take_reconciler_turn(every).await {
-                    Ok(true) => pass(&store, cadence, &metrics, &alerts).await,
-                    Ok(false) => Ok(()),
+                let pass = match store.take_reconciler_turns(every).await {
+                    Ok(shards) if shards.is_empty() => Ok(()),
+                    Ok(shards) => pass(&store, &shards, cadence, &metrics, &alerts).await,
                     Err(error) => Err(error),
                 };
                 if let Err(error) = pass {
@@ -39,8 +39,14 @@ pub async fn run(store: Store, cadence: Cadence, metrics: Arc<Metrics>, alerts: 
     }
 }
 
-async fn pass(store: &Store, cadence: Cadence, metrics: &Metrics, alerts: &Alerts) -> recur_common::Result<()> {
-    metrics.reconciled(&store.reconcile().await?);
+async fn pass(
+    store: &Store,
+    shards: &[usize],
+    cadence: Cadence,
+    metrics: &Metrics,
+    alerts: &Alerts,
+) -> recur_common::Result<()> {
+    metrics.reconciled(&store.reconcile_shards(shards).await?);
     for wait in store.review_handler_waits(cadence.handler_wait_alert).await? {
         tracing::warn!(job.id = %wait.job_id, "job {} has waited since {} for a live worker of queue {:?} that \
             offers the handler {:?}", wait.job_id, wait.since, wait.queue, wait.handler);

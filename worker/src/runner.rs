@@ -76,7 +76,8 @@ pub async fn run_until_signal(settings: Settings, handlers: Handlers) -> anyhow:
 /// Redis is unreachable.
 pub async fn run(settings: Settings, handlers: Handlers, shutdown: CancellationToken) -> anyhow::Result<()> {
     let conn = settings.redis.connect().await?;
-    let store = Store::new(conn, &settings.redis.prefix, Arc::new(SystemClock)).with_retention(settings.retention);
+    let store = Store::sharded(conn, settings.redis.keys(), Arc::new(SystemClock)).with_retention(settings.retention);
+    store.check_layout().await?;
     let report = store.reconcile().await.context("start-up recovery failed")?;
     let metrics = Arc::new(Metrics::default());
     metrics.reconciled(&report);

@@ -14,7 +14,7 @@ use crate::{
     Error, Result,
     clock::Clock,
     connection::RedisConnection,
-    keys::Keys,
+    keys::{Keys, ShardKeys},
     model::{
         Execution, ExecutionId, ExecutionState, JobId, QueueName, Schedule, ScheduleStatus, Workflow, from_millis,
     },
@@ -99,11 +99,39 @@ impl Inspect {
         Self { conn, keys, clock }
     }
 
-    /// Whether Redis answers, and whether it takes writes.
+    /// Whether Redis answers, and whether it takes writes: on a cluster, every node holding a shard.
     pub async fn redis_health(&self) -> Result<RedisHealth> {
         let mut conn = self.conn.clone();
-        let info = conn.info_of(&self.keys.schedules(), "memory").await?;
-        Ok(RedisHealth::from_info(&info))
+        for keys in self.keys.shards() {
+            let health = RedisHealth::from_info(&conn.info_of(&keys.schedules(), "memory").await?);
+            if health != RedisHealth::Ok {
+                return Ok(health);
+            }
+        }
+        Ok(RedisHealth::Ok)
+    }
+
+    /// Runs `commands`, each routed by the key beside it, in one pipeline per hash tag (a cluster takes a
+    /// pipeline in one slot only); the answers in the order of `commands`.
+    async fn pipelined<T: redis::FromRedisValue>(&self, commands: Vec<(String, redis::Cmd)>) -> Result<Vec<T>> {
+        let mut by_tag: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+        for (index, (key, _)) in commands.iter().enumerate() {
+            let tag = key.split_inclusive('}').next().unwrap_or(key).to_string();
+            by_tag.entry(tag).or_default().push(index);
+        }
+        let mut answers: Vec<Option<T>> = commands.iter().map(|_| None).collect();
+        let mut conn = self.conn.clone();
+        for positions in by_tag.into_values() {
+            let mut pipe = redis::pipe();
+            for index in &positions {
+                pipe.add_command(commands[*index].1.clone());
+            }
+            let answered: Vec<T> = pipe.query_async(&mut conn).await?;
+            for (index, answer) in positions.into_iter().zip(answered) {
+                answers[index] = Some(answer);
+            }
+        }
+        Ok(answers.into_iter().flatten().collect())
     }
 
     /// One workflow.
@@ -116,7 +144,7 @@ impl Inspect {
 
     /// Workflows, newest first.
     pub async fn workflows(&self, limit: usize, cursor: Option<&str>) -> Result<Page<Workflow>> {
-        self.walk(&self.keys.workflows(), limit, cursor, |ids: Vec<String>| {
+        self.walk(&[self.keys.workflows()], limit, cursor, |ids: Vec<String>| {
             let (mut conn, keys) = (self.conn.clone(), self.keys.clone());
             async move {
                 let keys: Vec<String> =
@@ -134,7 +162,7 @@ impl Inspect {
 
     /// Workflow ids, newest first, a page at a time.
     pub async fn workflow_ids(&self, limit: usize, cursor: Option<&str>) -> Result<Page<Uuid>> {
-        self.walk(&self.keys.workflows(), limit, cursor, |ids: Vec<String>| async move {
+        self.walk(&[self.keys.workflows()], limit, cursor, |ids: Vec<String>| async move {
             Ok(ids.iter().filter_map(|id| id.parse().ok()).collect())
         })
         .await
@@ -143,7 +171,7 @@ impl Inspect {
     /// One schedule.
     pub async fn schedule(&self, id: Uuid) -> Result<Schedule> {
         let mut conn = self.conn.clone();
-        let key = self.keys.schedule(id);
+        let key = self.keys.of(id).schedule(id);
         let fields: HashMap<String, String> = conn.hgetall(&key).await?;
         if fields.is_empty() {
             return Err(Error::not_found("schedule", id));
@@ -154,17 +182,10 @@ impl Inspect {
     /// The schedules `ids` that exist, in order, and the records among them that do not decode (key and
     /// why), left out.
     async fn schedules_by_id(&self, ids: &[String]) -> Result<Decoded<Schedule>> {
-        let mut pipe = redis::pipe();
-        let mut keys = Vec::with_capacity(ids.len());
-        for id in ids.iter().filter_map(|id| id.parse().ok()) {
-            keys.push((id, self.keys.schedule(id)));
-            pipe.hgetall(self.keys.schedule(id));
-        }
-        if keys.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut conn = self.conn.clone();
-        let found: Vec<HashMap<String, String>> = pipe.query_async(&mut conn).await?;
+        let keys: Vec<(Uuid, String)> =
+            ids.iter().filter_map(|id| id.parse().ok()).map(|id| (id, self.keys.of(id).schedule(id))).collect();
+        let commands = keys.iter().map(|(_, key)| (key.clone(), redis::Cmd::hgetall(key))).collect();
+        let found: Vec<HashMap<String, String>> = self.pipelined(commands).await?;
         // A schedule deleted between reading the index and reading the record is skipped.
         Ok(found
             .iter()
@@ -181,12 +202,17 @@ impl Inspect {
         limit: usize,
         cursor: Option<&str>,
     ) -> Result<Page<Schedule>> {
-        let index = match (filter.status, filter.workflow_id) {
-            (_, Some(workflow_id)) => self.keys.workflow_schedules(workflow_id),
-            (Some(status), None) => self.keys.schedules_by_status(status),
-            (None, None) => self.keys.schedules(),
-        };
-        self.walk(&index, limit, cursor, |ids: Vec<String>| {
+        let indexes: Vec<String> = self
+            .keys
+            .shards()
+            .iter()
+            .map(|keys| match (filter.status, filter.workflow_id) {
+                (_, Some(workflow_id)) => keys.workflow_schedules(workflow_id),
+                (Some(status), None) => keys.schedules_by_status(status),
+                (None, None) => keys.schedules(),
+            })
+            .collect();
+        self.walk(&indexes, limit, cursor, |ids: Vec<String>| {
             let inspect = self.clone();
             async move {
                 let schedules = skip_corrupt(inspect.schedules_by_id(&ids).await?);
@@ -196,14 +222,19 @@ impl Inspect {
         .await
     }
 
-    /// A page of active schedules in creation order, for the reconciler: each one read, or the key and why it
-    /// does not decode.
-    pub async fn active_schedules(&self, offset: usize, count: usize) -> Result<Decoded<Schedule>> {
+    /// A page of a shard's active schedules in creation order, for the reconciler: each one read, or the key
+    /// and why it does not decode.
+    pub(crate) async fn active_schedules(
+        &self,
+        keys: &ShardKeys,
+        offset: usize,
+        count: usize,
+    ) -> Result<Decoded<Schedule>> {
         let mut conn = self.conn.clone();
         let stop = isize::try_from(offset + count).unwrap_or(isize::MAX) - 1;
         let ids: Vec<String> = conn
             .zrange(
-                self.keys.schedules_by_status(ScheduleStatus::Active),
+                keys.schedules_by_status(ScheduleStatus::Active),
                 isize::try_from(offset).unwrap_or(isize::MAX),
                 stop,
             )
@@ -211,10 +242,10 @@ impl Inspect {
         self.schedules_by_id(&ids).await
     }
 
-    /// The rank in the active index where the reconciler's walk resumes.
-    pub async fn reconcile_cursor(&self) -> Result<usize> {
+    /// The rank in a shard's active index where the reconciler's walk resumes.
+    pub async fn reconcile_cursor(&self, keys: &ShardKeys) -> Result<usize> {
         let mut conn = self.conn.clone();
-        let rank: Option<usize> = conn.get(self.keys.reconcile_cursor()).await?;
+        let rank: Option<usize> = conn.get(keys.reconcile_cursor()).await?;
         Ok(rank.unwrap_or(0))
     }
 
@@ -231,26 +262,36 @@ impl Inspect {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let mut conn = self.conn.clone();
-        let mut pipe = redis::pipe();
-        for id in ids {
-            pipe.hget(self.keys.executions(id.job.schedule()), id.to_string());
-        }
-        let records: Vec<Option<String>> = pipe.query_async(&mut conn).await?;
+        let commands = ids
+            .iter()
+            .map(|id| {
+                let key = self.keys.of_job(&id.job).executions(id.job.schedule());
+                let mut command = redis::cmd("HGET");
+                command.arg(&key).arg(id.to_string());
+                (key, command)
+            })
+            .collect();
+        let records: Vec<Option<String>> = self.pipelined(commands).await?;
         let unrecorded: Vec<&ExecutionId> =
             ids.iter().zip(&records).filter(|(_, record)| record.is_none()).map(|(id, _)| id).collect();
-        let mut jobs: Vec<(HashMap<String, String>, Option<String>)> = Vec::new();
-        if !unrecorded.is_empty() {
-            let mut pipe = redis::pipe();
-            for id in &unrecorded {
-                pipe.hgetall(self.keys.job(&id.job)).hget(self.keys.schedule(id.job.schedule()), "workflow_id");
-            }
-            jobs = pipe.query_async(&mut conn).await?;
+        let (mut job_reads, mut workflow_reads) = (Vec::new(), Vec::new());
+        for id in &unrecorded {
+            let keys = self.keys.of_job(&id.job);
+            let (job, schedule) = (keys.job(&id.job), keys.schedule(id.job.schedule()));
+            let mut workflow = redis::cmd("HGET");
+            workflow.arg(&schedule).arg("workflow_id");
+            job_reads.push((job.clone(), redis::Cmd::hgetall(&job)));
+            workflow_reads.push((schedule, workflow));
         }
+        let (jobs, workflows): (Vec<HashMap<String, String>>, Vec<Option<String>>) = if unrecorded.is_empty() {
+            (Vec::new(), Vec::new())
+        } else {
+            (self.pipelined(job_reads).await?, self.pipelined(workflow_reads).await?)
+        };
         let mut running = unrecorded
             .into_iter()
-            .zip(jobs)
-            .map(|(id, (job, workflow_id))| decode_live_execution(id, &job, workflow_id.as_deref()));
+            .zip(jobs.iter().zip(&workflows))
+            .map(|(id, (job, workflow_id))| decode_live_execution(id, job, workflow_id.as_deref()));
         let mut executions = Vec::with_capacity(ids.len());
         for record in records {
             // An id whose record was trimmed (or whose schedule was deleted) and that does not run is skipped.
@@ -277,20 +318,22 @@ impl Inspect {
         limit: usize,
         cursor: Option<&str>,
     ) -> Result<Page<Execution>> {
-        let index = match (filter.schedule_id, filter.workflow_id) {
-            (Some(schedule_id), _) => self.keys.execution_times(schedule_id),
-            (None, Some(workflow_id)) => self.keys.workflow_executions(workflow_id),
-            (None, None) => self.keys.execution_index(),
+        let indexes: Vec<String> = match (filter.schedule_id, filter.workflow_id) {
+            (Some(schedule_id), _) => vec![self.keys.of(schedule_id).execution_times(schedule_id)],
+            (None, Some(workflow_id)) => {
+                self.keys.shards().iter().map(|keys| keys.workflow_executions(workflow_id)).collect()
+            }
+            (None, None) => self.keys.shards().iter().map(ShardKeys::execution_index).collect(),
         };
         if let (Some(id), None) = (filter.schedule_id, cursor) {
             let mut conn = self.conn.clone();
-            let indexed: bool = conn.exists(&index).await?;
+            let indexed: bool = conn.exists(&indexes[0]).await?;
             if !indexed {
                 return self.run_history(id, filter, limit).await;
             }
         }
         let filter = filter.clone();
-        self.walk_since(&index, filter.since, limit, cursor, |ids: Vec<String>| {
+        self.walk_since(&indexes, filter.since, limit, cursor, |ids: Vec<String>| {
             let inspect = self.clone();
             async move {
                 let ids: Vec<ExecutionId> = ids.iter().filter_map(|id| id.parse().ok()).collect();
@@ -309,10 +352,11 @@ impl Inspect {
     /// `enqueue_runs.lua`), only its records, and has a few attempts at most.
     async fn run_history(&self, id: Uuid, filter: &ExecutionFilter, limit: usize) -> Result<Page<Execution>> {
         let mut conn = self.conn.clone();
-        let ended: Vec<String> = conn.hvals(self.keys.executions(id)).await?;
+        let keys = self.keys.of(id);
+        let ended: Vec<String> = conn.hvals(keys.executions(id)).await?;
         let mut executions =
             ended.iter().map(|json| serde_json::from_str(json)).collect::<Result<Vec<Execution>, _>>()?;
-        let running: Option<String> = conn.hget(self.keys.job(&JobId::regular(id, 0, 0)), "execution_id").await?;
+        let running: Option<String> = conn.hget(keys.job(&JobId::regular(id, 0, 0)), "execution_id").await?;
         let running = running.and_then(|id| id.parse::<ExecutionId>().ok());
         if let Some(running) = running.filter(|running| executions.iter().all(|ended| ended.id != *running)) {
             executions.extend(self.executions_by_id(&[running]).await?);
@@ -327,11 +371,12 @@ impl Inspect {
         Ok(Page { items: executions, next_cursor: None })
     }
 
-    /// Walks the sorted-set `index` from the highest score down, after the member `cursor`, loading and
-    /// filtering members with `load` until `limit` items are found or the index ends.
+    /// Walks the sorted sets `indexes` (one per shard, or one) merged from the highest score down, after the
+    /// member `cursor`, loading and filtering members with `load` until `limit` items are found or the
+    /// indexes end.
     async fn walk<T, Load>(
         &self,
-        index: &str,
+        indexes: &[String],
         limit: usize,
         cursor: Option<&str>,
         load: impl Fn(Vec<String>) -> Load,
@@ -340,17 +385,17 @@ impl Inspect {
         T: Serialize,
         Load: Future<Output = Result<Vec<T>>> + Send,
     {
-        self.walk_since(index, None, limit, cursor, load).await
+        self.walk_since(indexes, None, limit, cursor, load).await
     }
 
     /// [`Inspect::walk`] that stops at the first member scored before `since`.
     ///
     /// A cursor is the last item's score and member (`<score>:<member>`), and the next page starts after
     /// that place in the order (score, then member, both descending), so it keeps working when the item it
-    /// names is deleted.
+    /// names is deleted, and it names the same place in every shard's index.
     async fn walk_since<T, Load>(
         &self,
-        index: &str,
+        indexes: &[String],
         since: Option<Timestamp>,
         limit: usize,
         cursor: Option<&str>,
@@ -360,49 +405,35 @@ impl Inspect {
         T: Serialize,
         Load: Future<Output = Result<Vec<T>>> + Send,
     {
-        let mut conn = self.conn.clone();
         let after = match cursor {
             None => None,
-            Some(cursor) => Some(self.cursor_place(index, cursor).await?),
+            Some(cursor) => Some(self.cursor_place(indexes, cursor).await?),
         };
         let max = after.as_ref().map_or_else(|| "+inf".to_string(), |(score, _)| score.to_string());
         let min = since.map_or_else(|| "-inf".to_string(), |since| since.as_millisecond().to_string());
-        let mut offset = 0;
+        let mut merged = MergedIndexes::new(indexes, max, min, after);
         let mut items = Vec::new();
         let mut bytes = 0;
         let mut chunk = FIRST_CHUNK.min(limit);
         let mut last = None;
         loop {
-            if offset >= SCAN_BUDGET {
+            if merged.read >= SCAN_BUDGET {
                 // A selective filter: answer what was found so far; the cursor resumes the walk.
                 return Ok(Page { items, next_cursor: last.map(cursor_of) });
             }
             let wanted = (limit - items.len()).min(chunk);
-            let page: Vec<(String, f64)> =
-                by_score_descending(index, &max, &min, offset, wanted).arg("WITHSCORES").query_async(&mut conn).await?;
-            offset += page.len();
+            let page = merged.next(&mut self.conn.clone(), wanted).await?;
             let exhausted = page.len() < wanted;
             last = page.last().cloned().or(last);
-            // Members that share the cursor's score and come before it in the order were on earlier pages.
-            let ids: Vec<String> = page
-                .into_iter()
-                .filter(|(member, score)| {
-                    after.as_ref().is_none_or(|(after_score, after_member)| {
-                        score < after_score || member.as_str() < after_member.as_str()
-                    })
-                })
-                .map(|(member, _)| member)
-                .collect();
-            let loaded = load(ids).await?;
+            let loaded = load(page.into_iter().map(|(member, _)| member).collect()).await?;
             bytes += loaded.iter().map(|item| serde_json::to_vec(item).map_or(0, |json| json.len())).sum::<usize>();
             items.extend(loaded);
             if exhausted {
                 return Ok(Page { items, next_cursor: None });
             }
             if items.len() >= limit || bytes >= MAX_PAGE_BYTES {
-                let more: Vec<String> =
-                    by_score_descending(index, &max, &min, offset, 1).query_async(&mut conn).await?;
-                return Ok(Page { items, next_cursor: (!more.is_empty()).then(|| last.map(cursor_of)).flatten() });
+                let more = merged.has_more(&mut self.conn.clone()).await?;
+                return Ok(Page { items, next_cursor: more.then(|| last.map(cursor_of)).flatten() });
             }
             // The next read takes as many items as the byte budget still holds at the size seen so far.
             let average = bytes / items.len().max(1);
@@ -410,23 +441,37 @@ impl Inspect {
         }
     }
 
-    /// The place a cursor names: `<score>:<member>`, or (as cursors were before) a bare member still in the
-    /// index.
-    async fn cursor_place(&self, index: &str, cursor: &str) -> Result<(f64, String)> {
+    /// The place a cursor names: `<score>:<member>`, or (as cursors were before) a bare member still in one of
+    /// the indexes.
+    async fn cursor_place(&self, indexes: &[String], cursor: &str) -> Result<(f64, String)> {
         let invalid = || Error::invalid("cursor", "the cursor is unknown or expired; start again without it");
         if let Some((score, member)) = cursor.split_once(':') {
             let score: f64 = score.parse().map_err(|_| invalid())?;
             return if score.is_finite() { Ok((score, member.to_string())) } else { Err(invalid()) };
         }
         let mut conn = self.conn.clone();
-        let score: Option<f64> = conn.zscore(index, cursor).await?;
-        Ok((score.ok_or_else(invalid)?, cursor.to_string()))
+        for index in indexes {
+            let score: Option<f64> = conn.zscore(index, cursor).await?;
+            if let Some(score) = score {
+                return Ok((score, cursor.to_string()));
+            }
+        }
+        Err(invalid())
     }
 
-    /// Every queue that ever held a job.
+    /// Every queue that ever held a job, in any shard.
     pub async fn queue_names(&self) -> Result<Vec<QueueName>> {
+        let mut queues = BTreeSet::new();
+        for keys in self.keys.shards() {
+            queues.extend(self.shard_queue_names(&keys).await?.into_iter().map(|queue| queue.to_string()));
+        }
+        Ok(queues.into_iter().filter_map(|name| QueueName::parse(&name).ok()).collect())
+    }
+
+    /// Every queue that ever held a job of one shard.
+    pub(crate) async fn shard_queue_names(&self, keys: &ShardKeys) -> Result<Vec<QueueName>> {
         let mut conn = self.conn.clone();
-        let names: Vec<String> = conn.smembers(self.keys.queues()).await?;
+        let names: Vec<String> = conn.smembers(keys.queues()).await?;
         let mut queues: Vec<QueueName> = names.iter().filter_map(|name| QueueName::parse(name).ok()).collect();
         queues.sort_by(|a, b| a.as_str().cmp(b.as_str()));
         Ok(queues)
@@ -434,25 +479,39 @@ impl Inspect {
 
     /// When the earliest lease of `queues` ends, if any job is claimed there.
     pub async fn earliest_lease_expiry(&self, queues: &[QueueName]) -> Result<Option<Timestamp>> {
-        let mut pipe = redis::pipe();
-        for queue in queues {
-            pipe.zrange_withscores(self.keys.leases(queue), 0, 0);
-        }
-        let mut conn = self.conn.clone();
-        let earliest: Vec<Vec<(String, i64)>> = pipe.query_async(&mut conn).await?;
+        let commands = self
+            .keys
+            .shards()
+            .iter()
+            .flat_map(|keys| queues.iter().map(|queue| keys.leases(queue)))
+            .map(|key| {
+                let mut command = redis::cmd("ZRANGE");
+                command.arg(&key).arg(0).arg(0).arg("WITHSCORES");
+                (key, command)
+            })
+            .collect();
+        let earliest: Vec<Vec<(String, i64)>> = self.pipelined(commands).await?;
         Ok(earliest.into_iter().flatten().map(|(_, expiry)| from_millis(expiry)).min())
     }
 
-    /// Up to `count` jobs of `queue` whose lease expired before `now`, with the worker that held them.
-    /// The jobs of `queue` that the running hash gives to `worker`.
+    /// The jobs of `queue`, in every shard, that the running hashes give to `worker`.
     pub(crate) async fn held_by(&self, queue: &QueueName, worker: &str) -> Result<Vec<JobId>> {
         let mut conn = self.conn.clone();
-        let running: HashMap<String, String> = conn.hgetall(self.keys.running(queue)).await?;
-        running.into_iter().filter(|(_, owner)| owner == worker).map(|(job, _)| job.parse()).collect()
+        let mut held = Vec::new();
+        for keys in self.keys.shards() {
+            let running: HashMap<String, String> = conn.hgetall(keys.running(queue)).await?;
+            for (job, _) in running.into_iter().filter(|(_, owner)| owner == worker) {
+                held.push(job.parse()?);
+            }
+        }
+        Ok(held)
     }
 
-    pub async fn expired_leases(
+    /// Up to `count` jobs of `queue` in one shard whose lease expired before `now`, with the worker that held
+    /// them.
+    pub(crate) async fn expired_leases(
         &self,
+        keys: &ShardKeys,
         queue: &QueueName,
         now: Timestamp,
         count: usize,
@@ -460,7 +519,7 @@ impl Inspect {
         let mut conn = self.conn.clone();
         let ids: Vec<String> = conn
             .zrangebyscore_limit(
-                self.keys.leases(queue),
+                keys.leases(queue),
                 "-inf",
                 format!("({}", now.as_millisecond()),
                 0,
@@ -470,7 +529,7 @@ impl Inspect {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let owners: Vec<Option<String>> = conn.hmget(self.keys.running(queue), &ids).await?;
+        let owners: Vec<Option<String>> = conn.hmget(keys.running(queue), &ids).await?;
         ids.iter().zip(owners).map(|(id, owner)| Ok((id.parse()?, owner.unwrap_or_default()))).collect()
     }
 
@@ -479,7 +538,8 @@ impl Inspect {
     /// expired lease abandoned.
     pub(crate) async fn abandoned_attempt(&self, job: &JobId, queue: &QueueName) -> Result<Option<Abandoned>> {
         let mut conn = self.conn.clone();
-        let fields: HashMap<String, String> = conn.hgetall(self.keys.job(job)).await?;
+        let job_key = self.keys.of_job(job).job(job);
+        let fields: HashMap<String, String> = conn.hgetall(&job_key).await?;
         let Some(id) = fields.get("execution_id").and_then(|id| id.parse::<ExecutionId>().ok()) else {
             return Ok(None);
         };
@@ -488,7 +548,7 @@ impl Inspect {
             return Ok(None);
         };
         let schedule = if is_run(&fields) {
-            decode_run(job, queue, &fields).map_err(|detail| Error::corrupt(self.keys.job(job), detail))
+            decode_run(job, queue, &fields).map_err(|detail| Error::corrupt(job_key, detail))
         } else {
             self.schedule(job.schedule()).await
         };
@@ -511,28 +571,33 @@ impl Inspect {
     /// a run queued before runs recorded their queue.
     pub(crate) async fn queued_run(&self, id: &ExecutionId) -> Result<Option<(Schedule, Execution)>> {
         let mut conn = self.conn.clone();
-        let fields: HashMap<String, String> = conn.hgetall(self.keys.job(&id.job)).await?;
+        let job_key = self.keys.of_job(&id.job).job(&id.job);
+        let fields: HashMap<String, String> = conn.hgetall(&job_key).await?;
         let Some(queue) = fields.get("queue").filter(|_| is_run(&fields)) else { return Ok(None) };
         let Some(queued) = decode_live_execution(id, &fields, None).filter(|e| e.started_at.is_none()) else {
             return Ok(None);
         };
         let run = decode_run(&id.job, &QueueName::stored(queue.clone()), &fields)
-            .map_err(|detail| Error::corrupt(self.keys.job(&id.job), detail))?;
+            .map_err(|detail| Error::corrupt(job_key, detail))?;
         Ok(Some((run, queued)))
     }
 
     /// The deliveries a job has had so far (no `attempt` field: none); `None` when it has no record.
     pub(crate) async fn job_attempt(&self, job: &JobId) -> Result<Option<u32>> {
         let mut conn = self.conn.clone();
-        let (due, attempt): (Option<String>, Option<u32>) =
-            redis::cmd("HMGET").arg(self.keys.job(job)).arg("due_ms").arg("attempt").query_async(&mut conn).await?;
+        let (due, attempt): (Option<String>, Option<u32>) = redis::cmd("HMGET")
+            .arg(self.keys.of_job(job).job(job))
+            .arg("due_ms")
+            .arg("attempt")
+            .query_async(&mut conn)
+            .await?;
         Ok(due.map(|_| attempt.unwrap_or(0)))
     }
 
     /// The next backfill job of a schedule waiting for its turn.
     pub(crate) async fn backfill_head(&self, schedule_id: Uuid) -> Result<Option<JobId>> {
         let mut conn = self.conn.clone();
-        let head: Option<String> = conn.lindex(self.keys.backfill(schedule_id), 0).await?;
+        let head: Option<String> = conn.lindex(self.keys.of(schedule_id).backfill(schedule_id), 0).await?;
         head.map(|id| id.parse()).transpose()
     }
 
@@ -601,6 +666,13 @@ impl Inspect {
             .collect())
     }
 
+    /// Workflow id → what a run of it needs, as the home records say (`None`) or as a shard's copy says.
+    pub(crate) async fn workflow_requirements(&self, shard: Option<&ShardKeys>) -> Result<HashMap<String, String>> {
+        let key = shard.map_or_else(|| self.keys.workflow_requirements(), ShardKeys::workflow_requirements);
+        let mut conn = self.conn.clone();
+        Ok(conn.hgetall(key).await?)
+    }
+
     /// One version of a workflow, as it was saved.
     pub async fn workflow_version(&self, id: Uuid, version: u32) -> Result<Workflow> {
         let mut conn = self.conn.clone();
@@ -611,10 +683,19 @@ impl Inspect {
         })
     }
 
-    /// The records a worker found it could not decode, by key, with why.
+    /// The records a worker found it could not decode, by key, with why, in every shard.
     pub async fn corrupt_records(&self) -> Result<BTreeMap<String, String>> {
+        let mut records = BTreeMap::new();
+        for keys in self.keys.shards() {
+            records.extend(self.shard_corrupt_records(&keys).await?);
+        }
+        Ok(records)
+    }
+
+    /// The records noted as not decoding in one shard.
+    pub(crate) async fn shard_corrupt_records(&self, keys: &ShardKeys) -> Result<BTreeMap<String, String>> {
         let mut conn = self.conn.clone();
-        Ok(conn.hgetall(self.keys.corrupt_records()).await?)
+        Ok(conn.hgetall(keys.corrupt_records()).await?)
     }
 }
 
@@ -649,6 +730,94 @@ impl RedisHealth {
         } else {
             Self::Ok
         }
+    }
+}
+
+/// Sorted sets read as one, from the highest (score, member) down, between `max` and `min` and after a
+/// cursor's place: the shards' indexes of one listing.
+struct MergedIndexes {
+    sources: Vec<IndexSource>,
+    max: String,
+    min: String,
+    after: Option<(f64, String)>,
+    /// Index members read so far, across the sources.
+    read: usize,
+}
+
+struct IndexSource {
+    index: String,
+    /// Members of this index read so far (past the cursor or not).
+    offset: usize,
+    /// Members read and not yet handed out, highest first.
+    buffered: std::collections::VecDeque<(String, f64)>,
+    exhausted: bool,
+}
+
+impl MergedIndexes {
+    fn new(indexes: &[String], max: String, min: String, after: Option<(f64, String)>) -> Self {
+        let sources = indexes
+            .iter()
+            .map(|index| IndexSource {
+                index: index.clone(),
+                offset: 0,
+                buffered: Default::default(),
+                exhausted: false,
+            })
+            .collect();
+        Self { sources, max, min, after, read: 0 }
+    }
+
+    /// Up to `count` next members in the merged order; fewer only when every index ended.
+    async fn next(&mut self, conn: &mut RedisConnection, count: usize) -> Result<Vec<(String, f64)>> {
+        let mut page = Vec::with_capacity(count);
+        while page.len() < count {
+            for source in &mut self.sources {
+                while source.buffered.is_empty() && !source.exhausted {
+                    let read: Vec<(String, f64)> =
+                        by_score_descending(&source.index, &self.max, &self.min, source.offset, count)
+                            .arg("WITHSCORES")
+                            .query_async(conn)
+                            .await?;
+                    source.offset += read.len();
+                    self.read += read.len();
+                    source.exhausted = read.len() < count;
+                    // Members that share the cursor's score and come before it in the order were on earlier
+                    // pages.
+                    source.buffered.extend(read.into_iter().filter(|(member, score)| {
+                        self.after.as_ref().is_none_or(|(after_score, after_member)| {
+                            score < after_score || member.as_str() < after_member.as_str()
+                        })
+                    }));
+                }
+            }
+            let highest = self.sources.iter_mut().filter(|source| !source.buffered.is_empty()).max_by(|a, b| {
+                let (a, b) = (&a.buffered[0], &b.buffered[0]);
+                a.1.total_cmp(&b.1).then_with(|| a.0.cmp(&b.0))
+            });
+            match highest.and_then(|source| source.buffered.pop_front()) {
+                Some(member) => page.push(member),
+                None => break,
+            }
+        }
+        Ok(page)
+    }
+
+    /// Whether any index holds a member past those handed out.
+    async fn has_more(&mut self, conn: &mut RedisConnection) -> Result<bool> {
+        for source in &self.sources {
+            if !source.buffered.is_empty() {
+                return Ok(true);
+            }
+            if !source.exhausted {
+                let more: Vec<String> = by_score_descending(&source.index, &self.max, &self.min, source.offset, 1)
+                    .query_async(conn)
+                    .await?;
+                if !more.is_empty() {
+                    return Ok(true);
+                }
+            }
+        }
+        Ok(false)
     }
 }
 

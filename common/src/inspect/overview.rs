@@ -85,31 +85,41 @@ impl Inspect {
         let now = self.clock.now();
         let now_ms = now.as_millisecond();
         let mut conn = self.conn.clone();
-        let waits: Vec<(String, i64)> = conn.zrange_withscores(self.keys.handler_waits(), 0, COUNTED_WAITS - 1).await?;
+        let waits = self.oldest_waits(COUNTED_WAITS).await?;
         let waiting_in =
             |queue: &str| waits.iter().filter(|(member, _)| member.split('/').next() == Some(queue)).count();
         let mut queues = Vec::new();
         for queue in self.queue_names().await? {
-            let (ready, running, delayed, expired_leases, next): (u64, u64, u64, u64, Vec<(String, i64)>) =
-                redis::pipe()
-                    .llen(self.keys.ready(&queue))
-                    .hlen(self.keys.running(&queue))
-                    .zcard(self.keys.delayed(&queue))
-                    .zcount(self.keys.leases(&queue), "-inf", format!("({now_ms}"))
-                    .zrange_withscores(self.keys.delayed(&queue), 0, 0)
-                    .query_async(&mut conn)
-                    .await?;
-            let next = next.into_iter().next();
-            queues.push(QueueOverview {
+            let mut overview = QueueOverview {
                 name: queue.to_string(),
-                ready,
-                running,
-                delayed,
-                expired_leases,
+                ready: 0,
+                running: 0,
+                delayed: 0,
+                expired_leases: 0,
                 waiting_for_handler: waiting_in(queue.as_str()) as u64,
-                next_due_at: next.as_ref().map(|(_, due)| from_millis(*due)),
-                next_job: next.map(|(job, _)| job),
-            });
+                next_job: None,
+                next_due_at: None,
+            };
+            let mut next: Option<(String, i64)> = None;
+            for keys in self.keys.shards() {
+                let (ready, running, delayed, expired_leases, first): (u64, u64, u64, u64, Vec<(String, i64)>) =
+                    redis::pipe()
+                        .llen(keys.ready(&queue))
+                        .hlen(keys.running(&queue))
+                        .zcard(keys.delayed(&queue))
+                        .zcount(keys.leases(&queue), "-inf", format!("({now_ms}"))
+                        .zrange_withscores(keys.delayed(&queue), 0, 0)
+                        .query_async(&mut conn)
+                        .await?;
+                overview.ready += ready;
+                overview.running += running;
+                overview.delayed += delayed;
+                overview.expired_leases += expired_leases;
+                next = next.into_iter().chain(first).min_by_key(|(_, due)| *due);
+            }
+            overview.next_due_at = next.as_ref().map(|(_, due)| from_millis(*due));
+            overview.next_job = next.map(|(job, _)| job);
+            queues.push(overview);
         }
         let heartbeats: Vec<(String, i64)> = conn.zrange_withscores(self.keys.workers(), 0, -1).await?;
         let mut workers = Vec::new();
@@ -124,11 +134,15 @@ impl Inspect {
                 .collect();
             workers.push(WorkerOverview { id, last_heartbeat_at: from_millis(last), description });
         }
-        let mut pipe = redis::pipe();
-        for &status in ScheduleStatus::ALL {
-            pipe.zcard(self.keys.schedules_by_status(status));
+        let mut counts = vec![0u64; ScheduleStatus::ALL.len()];
+        for keys in self.keys.shards() {
+            let mut pipe = redis::pipe();
+            for &status in ScheduleStatus::ALL {
+                pipe.zcard(keys.schedules_by_status(status));
+            }
+            let in_shard: Vec<u64> = pipe.query_async(&mut conn).await?;
+            counts.iter_mut().zip(in_shard).for_each(|(count, in_shard)| *count += in_shard);
         }
-        let counts: Vec<u64> = pipe.query_async(&mut conn).await?;
         let schedules = ScheduleStatus::ALL.iter().map(|status| status.as_str()).zip(counts).collect();
         let corrupt_records = self.corrupt_records().await?;
         let waiting_for_handler = self.describe_waits(waits.into_iter().take(LISTED_WAITS).collect()).await?;
@@ -138,26 +152,40 @@ impl Inspect {
     /// The `limit` oldest jobs waiting for a handler. An entry whose job no longer waits (it started, or
     /// is gone) is left out; the reconciler drops it.
     pub async fn handler_waits(&self, limit: usize) -> Result<Vec<HandlerWait>> {
-        let mut conn = self.conn.clone();
-        let stop = isize::try_from(limit).unwrap_or(isize::MAX) - 1;
-        let entries: Vec<(String, i64)> = conn.zrange_withscores(self.keys.handler_waits(), 0, stop).await?;
+        let entries = self.oldest_waits(isize::try_from(limit).unwrap_or(isize::MAX)).await?;
         self.describe_waits(entries).await
+    }
+
+    /// The `count` oldest entries of the shards' wait indexes (members and scores), oldest first.
+    async fn oldest_waits(&self, count: isize) -> Result<Vec<(String, i64)>> {
+        let mut conn = self.conn.clone();
+        let mut entries = Vec::new();
+        for keys in self.keys.shards() {
+            let in_shard: Vec<(String, i64)> = conn.zrange_withscores(keys.handler_waits(), 0, count - 1).await?;
+            entries.extend(in_shard);
+        }
+        entries.sort_by_key(|(_, since)| *since);
+        entries.truncate(usize::try_from(count).unwrap_or(0));
+        Ok(entries)
     }
 
     /// The waits of `entries` (members and scores of the wait index) whose job still waits, with the handler
     /// each waits for, in one round trip.
     async fn describe_waits(&self, entries: Vec<(String, i64)>) -> Result<Vec<HandlerWait>> {
-        let mut pipe = redis::pipe();
+        let mut reads = Vec::with_capacity(entries.len());
         let mut named = Vec::with_capacity(entries.len());
         for (member, since) in entries {
             let Some(job) = member.split_once('/').and_then(|(_, job)| job.parse::<JobId>().ok()) else { continue };
-            pipe.hget(self.keys.job(&job), "waiting_for_handler");
+            let key = self.keys.of_job(&job).job(&job);
+            let mut read = redis::cmd("HGET");
+            read.arg(&key).arg("waiting_for_handler");
+            reads.push((key, read));
             named.push((member, since));
         }
         if named.is_empty() {
             return Ok(Vec::new());
         }
-        let handlers: Vec<Option<String>> = pipe.query_async(&mut self.conn.clone()).await?;
+        let handlers: Vec<Option<String>> = self.pipelined(reads).await?;
         Ok(named
             .into_iter()
             .zip(handlers)

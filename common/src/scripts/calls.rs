@@ -4,7 +4,7 @@
 use super::{
     BackfillAnswer, CancelAnswer, ClaimAnswer, Finished, LeaseRenewal, OverdueHandlerWaits, ReconcilerTurn,
     RequeueAnswer, RunsEnqueued, ScheduleCreated, ScheduleWritten, TriggerAnswer, WorkflowCreated, WorkflowDeleted,
-    WorkflowUpdated, scripts,
+    WorkflowRetired, WorkflowUpdated, scripts,
 };
 use crate::record::ScheduleRecord;
 
@@ -27,6 +27,24 @@ scripts! {
     DeleteWorkflow = "delete_workflow.lua" [] -> WorkflowDeleted {
         keys { workflow: String, workflows: String, workflow_names: String, workflow_schedules: String,
             workflow_versions: String, workflow_requirements: String, }
+        args { workflow_id: String, }
+    }
+
+    /// Records the shard count of a new deployment and answers the one it has.
+    CheckLayout = "check_layout.lua" [] -> u64 {
+        keys { layout: String, workflows: String, }
+        args { shards: usize, }
+    }
+
+    /// Gives one shard its copy of a workflow and of its requirements.
+    CopyWorkflow = "copy_workflow.lua" [] -> () {
+        keys { workflow: String, workflow_requirements: String, }
+        args { workflow_id: String, workflow_json: String, requirements_json: String, }
+    }
+
+    /// Takes a workflow's copy away from one shard, unless schedules of the shard use it.
+    RetireWorkflow = "retire_workflow.lua" [] -> WorkflowRetired {
+        keys { workflow: String, workflow_requirements: String, workflow_schedules: String, }
         args { workflow_id: String, }
     }
 

@@ -68,6 +68,7 @@ const RUN_WHEN_OUT_OF_MEMORY: &[&str] = &[
     "remove_worker.lua",
     "renew_lease.lua",
     "requeue_job.lua",
+    "retire_workflow.lua",
     "review_handler_waits.lua",
     "take_reconciler_turn.lua",
     "trim_history.lua",

@@ -41,6 +41,8 @@ status_reply! {
     WorkflowUpdated { Updated = "updated", Missing = "missing", NameTaken = "name_taken", Stale = "stale", }
     /// `delete_workflow.lua`.
     WorkflowDeleted { Deleted = "deleted", Missing = "missing", InUse = "in_use", }
+    /// `retire_workflow.lua`.
+    WorkflowRetired { Retired = "retired", InUse = "in_use", }
     /// `create_schedule.lua`.
     ScheduleCreated { Created = "created", UnknownWorkflow = "unknown_workflow", }
     /// `enqueue_runs.lua`.

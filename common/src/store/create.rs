@@ -1,11 +1,12 @@
 //! New schedules and ad-hoc runs, one or many a request. A bulk request is checked as a whole (each item's
-//! fields and its workflow) before anything is written, and written in calls of [`BATCH`] schedules.
+//! fields and its workflow) before anything is written, and written in calls of at most
+//! [`BATCH`](super::BATCH) schedules of one shard.
 
 use std::collections::{BTreeSet, HashMap};
 
 use uuid::Uuid;
 
-use super::{BATCH, Store, planned_job};
+use super::{Store, planned_job};
 use crate::{
     Error, Result,
     model::{
@@ -76,12 +77,15 @@ impl Store {
         let now = self.clock.now();
         let built = runs.into_iter().map(|run| run.into_schedule(Uuid::now_v7(), workflow_id, &workflow.name, now));
         let runs = Self::accept(built.collect())?;
-        let mut queued = Vec::with_capacity(runs.len());
-        for (chunk_index, chunk) in runs.chunks(BATCH).enumerate() {
+        let queued: Vec<QueuedRun> =
+            runs.iter().map(|run| QueuedRun { job: planned_job(run).0, queue: run.queue.clone() }).collect();
+        let mut written = vec![false; runs.len()];
+        for (keys, chunk) in self.calls_by_shard(runs.iter().map(|run| run.id)) {
             let (mut run_keys, mut run_args) = (Vec::new(), Vec::new());
-            for run in chunk {
+            for &index in &chunk {
+                let run = &runs[index];
                 let (job, due) = planned_job(run);
-                run_keys.extend([self.keys.job(&job), self.keys.ready(&run.queue), self.keys.delayed(&run.queue)]);
+                run_keys.extend([keys.job(&job), keys.ready(&run.queue), keys.delayed(&run.queue)]);
                 let payload = if run.payload.is_empty() {
                     String::new()
                 } else {
@@ -90,12 +94,11 @@ impl Store {
                 let timeout = run.timeout_seconds;
                 let timeout = if timeout == DEFAULT_TIMEOUT_SECONDS { String::new() } else { timeout.to_string() };
                 run_args.extend([job.to_string(), run.queue.to_string(), millis(due).to_string(), payload, timeout]);
-                queued.push(QueuedRun { job, queue: run.queue.clone() });
             }
             let answer = self
                 .run(EnqueueRuns {
-                    workflow: self.keys.workflow(workflow_id),
-                    queues: self.keys.queues(),
+                    workflow: keys.workflow(workflow_id),
+                    queues: keys.queues(),
                     run_keys,
                     workflow_id: workflow_id.to_string(),
                     now_ms: millis(now),
@@ -104,10 +107,14 @@ impl Store {
                 })
                 .await?;
             if answer == RunsEnqueued::UnknownWorkflow {
-                // Deleted while the request was written: the chunks written so far stay queued.
-                let refused =
-                    (chunk_index * BATCH..runs.len()).map(|index| (index, Error::UnknownWorkflow(workflow_id)));
+                // Deleted while the request was written: the calls written so far stay queued.
+                let refused = (0..runs.len())
+                    .filter(|index| !written[*index])
+                    .map(|index| (index, Error::UnknownWorkflow(workflow_id)));
                 return Err(Error::InvalidItems { items: refused.collect() });
+            }
+            for index in chunk {
+                written[index] = true;
             }
         }
         tracing::info!(workflow.id = %workflow_id, "{} ad-hoc runs of workflow {workflow_id} queued", queued.len());
@@ -128,22 +135,23 @@ impl Store {
         if invalid.is_empty() { Ok(schedules) } else { Err(Error::InvalidItems { items: invalid }) }
     }
 
-    /// Writes accepted schedules, [`BATCH`] per call. A schedule whose workflow was deleted meanwhile is
+    /// Writes accepted schedules, at most [`BATCH`](super::BATCH) of one shard per call. A schedule whose workflow was deleted meanwhile is
     /// reported as an invalid item (the others are written).
     async fn insert_schedules(&self, schedules: Vec<Schedule>) -> Result<Vec<Schedule>> {
         let mut invalid = Vec::new();
-        for (chunk_index, chunk) in schedules.chunks(BATCH).enumerate() {
+        for (keys, chunk) in self.calls_by_shard(schedules.iter().map(|schedule| schedule.id)) {
             let (mut schedule_keys, mut schedule_args) = (Vec::new(), Vec::new());
-            for schedule in chunk {
+            for &index in &chunk {
+                let schedule = &schedules[index];
                 let (job, due) = planned_job(schedule);
                 schedule_keys.extend([
-                    self.keys.schedule(schedule.id),
-                    self.keys.schedules(),
-                    self.keys.schedules_by_status(ScheduleStatus::Active),
-                    self.keys.workflow(schedule.workflow_id),
-                    self.keys.workflow_schedules(schedule.workflow_id),
-                    self.keys.job(&job),
-                    self.keys.delayed(&schedule.queue),
+                    keys.schedule(schedule.id),
+                    keys.schedules(),
+                    keys.schedules_by_status(ScheduleStatus::Active),
+                    keys.workflow(schedule.workflow_id),
+                    keys.workflow_schedules(schedule.workflow_id),
+                    keys.job(&job),
+                    keys.delayed(&schedule.queue),
                 ]);
                 schedule_args.extend([
                     schedule.id.to_string(),
@@ -156,7 +164,7 @@ impl Store {
             }
             let answers = self
                 .run(CreateSchedules {
-                    queues: self.keys.queues(),
+                    queues: keys.queues(),
                     schedule_keys,
                     wakeup_channel: self.keys.wakeup_channel(),
                     schedule_args,
@@ -168,16 +176,18 @@ impl Store {
                     format!("{} answers for {}", answers.len(), chunk.len()),
                 ));
             }
-            for (offset, (schedule, answer)) in chunk.iter().zip(answers).enumerate() {
+            for (index, answer) in chunk.into_iter().zip(answers) {
+                let schedule = &schedules[index];
                 match answer {
                     ScheduleCreated::Created => tracing::info!(schedule.id = %schedule.id,
                         "schedule {} created, first run at {}", schedule.id, rfc3339(planned_job(schedule).1)),
                     ScheduleCreated::UnknownWorkflow => {
-                        invalid.push((chunk_index * BATCH + offset, Error::UnknownWorkflow(schedule.workflow_id)));
+                        invalid.push((index, Error::UnknownWorkflow(schedule.workflow_id)));
                     }
                 }
             }
         }
+        invalid.sort_by_key(|(index, _)| *index);
         if invalid.is_empty() { Ok(schedules) } else { Err(Error::InvalidItems { items: invalid }) }
     }
 }

@@ -55,6 +55,8 @@ pub(super) enum Holder {
 
 /// One finish as `finish_jobs.lua` takes it (see its header for the order), and what it plans.
 struct PlannedFinish {
+    /// The shard of the job (its schedule's or run's), which the keys are in.
+    shard: usize,
     keys: [String; 16],
     args: [String; 20],
     next: Schedule,
@@ -157,29 +159,31 @@ impl Store {
             Some((_, due)) => (due, String::new()),
             None => (now, String::new()),
         };
+        let shard = self.keys.shard_of(schedule_id);
+        let keys = self.keys.shard(shard);
         // A job key for each job the script may touch; the finished job's key stands in for one it has not.
-        let job_key = |other: Option<JobId>| self.keys.job(&other.unwrap_or(job));
+        let job_key = |other: Option<JobId>| keys.job(&other.unwrap_or(job));
         let (owner, expired_before) = match holder {
             Holder::Worker { expired_before } => (execution.worker_id.clone(), expired_before),
             Holder::Pending => (String::new(), None),
         };
         let keys = [
-            self.keys.job(&job),
-            self.keys.running(&started.queue),
-            self.keys.leases(&started.queue),
-            self.keys.schedule(schedule_id),
-            self.keys.executions(schedule_id),
-            self.keys.execution_times(schedule_id),
-            self.keys.schedules_by_status(current.status),
-            self.keys.schedules_by_status(next.status),
+            keys.job(&job),
+            keys.running(&started.queue),
+            keys.leases(&started.queue),
+            keys.schedule(schedule_id),
+            keys.executions(schedule_id),
+            keys.execution_times(schedule_id),
+            keys.schedules_by_status(current.status),
+            keys.schedules_by_status(next.status),
             job_key(next_job.map(|(job, _)| job)),
-            self.keys.delayed(&next.queue),
-            self.keys.ready(&next.queue),
+            keys.delayed(&next.queue),
+            keys.ready(&next.queue),
             job_key(settlement.dropped_job),
-            self.keys.backfill(schedule_id),
-            self.keys.workflow_slots(workflow_id),
-            self.keys.workflow_waiting(workflow_id),
-            self.keys.workflow_executions(workflow_id),
+            keys.backfill(schedule_id),
+            keys.workflow_slots(workflow_id),
+            keys.workflow_waiting(workflow_id),
+            keys.workflow_executions(workflow_id),
         ];
         let args = [
             job.to_string(),
@@ -206,7 +210,7 @@ impl Store {
             flag(self.trims_history(current, now)),
             ScheduleRecord::changes(current, &next).to_json(),
         ];
-        Ok(PlannedFinish { keys, args, next, next_job })
+        Ok(PlannedFinish { shard, keys, args, next, next_job })
     }
 
     /// Whether a finish of `current` at `now` trims its history: every [`TRIM_EVERY`]th, and any that comes
@@ -218,29 +222,40 @@ impl Store {
         finishes > 0 && (finishes.is_multiple_of(TRIM_EVERY) || after_quiet)
     }
 
-    /// Writes planned finishes in one call; one answer per finish, in order.
+    /// Writes planned finishes in one call per shard; one answer per finish, in order.
     async fn apply_finishes(&self, planned: &[PlannedFinish], now: Timestamp) -> Result<Vec<Finished>> {
-        let answers = self
-            .run(FinishJobs {
-                execution_index: self.keys.execution_index(),
-                finish_keys: planned.iter().flat_map(|plan| plan.keys.clone()).collect(),
-                now_ms: millis(now),
-                keep: self.retention.keep,
-                drop_before_ms: millis(now) - self.retention.max_age.as_millis() as i64,
-                retention_ms: self.retention.max_age.as_millis() as i64,
-                wakeup_channel: self.keys.wakeup_channel(),
-                delayed_pattern: self.keys.pattern(|keys| keys.delayed(&QueueName::placeholder())),
-                trim_batch: BATCH,
-                finish_args: planned.iter().flat_map(|plan| plan.args.clone()).collect(),
-            })
-            .await?;
-        if answers.len() != planned.len() {
-            return Err(Error::unexpected_reply(
-                "finish_jobs.lua",
-                format!("{} answers for {} finishes", answers.len(), planned.len()),
-            ));
+        let mut answers: Vec<Option<Finished>> = planned.iter().map(|_| None).collect();
+        for shard in 0..self.keys.shard_count() {
+            let positions: Vec<usize> = (0..planned.len()).filter(|index| planned[*index].shard == shard).collect();
+            if positions.is_empty() {
+                continue;
+            }
+            let keys = self.keys.shard(shard);
+            let answered = self
+                .run(FinishJobs {
+                    execution_index: keys.execution_index(),
+                    finish_keys: positions.iter().flat_map(|index| planned[*index].keys.clone()).collect(),
+                    now_ms: millis(now),
+                    keep: self.retention.keep,
+                    drop_before_ms: millis(now) - self.retention.max_age.as_millis() as i64,
+                    retention_ms: self.retention.max_age.as_millis() as i64,
+                    wakeup_channel: self.keys.wakeup_channel(),
+                    delayed_pattern: keys.pattern(|keys| keys.delayed(&QueueName::placeholder())),
+                    trim_batch: BATCH,
+                    finish_args: positions.iter().flat_map(|index| planned[*index].args.clone()).collect(),
+                })
+                .await?;
+            if answered.len() != positions.len() {
+                return Err(Error::unexpected_reply(
+                    "finish_jobs.lua",
+                    format!("{} answers for {} finishes", answered.len(), positions.len()),
+                ));
+            }
+            for (index, answer) in positions.into_iter().zip(answered) {
+                answers[index] = Some(answer);
+            }
         }
-        Ok(answers)
+        Ok(answers.into_iter().flatten().collect())
     }
 }
 

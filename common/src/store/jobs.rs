@@ -1,7 +1,7 @@
 //! Jobs: claim with a lease, start, renew the lease, cancel, finish (which moves the schedule on), and
 //! hand back. A finish is planned by `Schedule::settled` and written by one owner-checked script.
 
-use std::time::Duration;
+use std::{sync::atomic::Ordering, time::Duration};
 
 use jiff::Timestamp;
 use uuid::Uuid;
@@ -11,6 +11,7 @@ use super::{
     finish::{FinishOutcome, Holder},
     lease_until,
 };
+use crate::keys::ShardKeys;
 use crate::{
     Error, Result,
     model::{
@@ -114,21 +115,40 @@ impl Store {
     /// order, in one round trip: each is leased for the claimant's lease, its delivery counted and its
     /// execution marked running. A job whose workflow has no free slot, or calls a handler `claimant` lacks,
     /// goes back to wait instead, without counting. A started job runs once [`Store::admit`] lets it.
+    ///
+    /// With several shards, each call claims from one shard: the next in turn that has a due job, so that
+    /// workers (each starting at a shard of its own) spread their claims and starve none.
     #[tracing::instrument(skip_all, fields(count))]
     pub async fn claim_jobs(&self, claimant: &Claimant, count: usize) -> Result<Claim> {
+        let shards = self.keys.shard_count();
+        let first = self.next_shard.load(Ordering::Relaxed);
+        let mut next_due: Option<Timestamp> = None;
+        for turn in 0..shards {
+            let shard = (first + turn) % shards;
+            match self.claim_from(&self.keys.shard(shard), claimant, count).await? {
+                Claim::Claimed(claimed) => {
+                    self.next_shard.store((shard + 1) % shards, Ordering::Relaxed);
+                    return Ok(Claim::Claimed(claimed));
+                }
+                Claim::Empty { next_due: Some(due) } => next_due = Some(next_due.map_or(due, |next| next.min(due))),
+                Claim::Empty { next_due: None } => {}
+            }
+        }
+        Ok(Claim::Empty { next_due })
+    }
+
+    async fn claim_from(&self, keys: &ShardKeys, claimant: &Claimant, count: usize) -> Result<Claim> {
         let now = self.clock.now();
         let queue_keys = claimant
             .queues
             .iter()
-            .flat_map(|queue| {
-                [self.keys.delayed(queue), self.keys.ready(queue), self.keys.running(queue), self.keys.leases(queue)]
-            })
+            .flat_map(|queue| [keys.delayed(queue), keys.ready(queue), keys.running(queue), keys.leases(queue)])
             .collect();
         let answer = self
             .run(ClaimJobs {
-                workflow_requirements: self.keys.workflow_requirements(),
-                execution_index: self.keys.execution_index(),
-                handler_waits: self.keys.handler_waits(),
+                workflow_requirements: keys.workflow_requirements(),
+                execution_index: keys.execution_index(),
+                handler_waits: keys.handler_waits(),
                 queue_keys,
                 now_ms: millis(now),
                 now_at: rfc3339(now),
@@ -137,12 +157,12 @@ impl Store {
                 count: count.clamp(1, BATCH),
                 batch: BATCH,
                 handlers: format!(",{},", claimant.handlers.join(",")),
-                job_pattern: self.keys.job_pattern(),
-                schedule_pattern: self.keys.pattern(|keys| keys.schedule(Uuid::nil())),
-                execution_times_pattern: self.keys.pattern(|keys| keys.execution_times(Uuid::nil())),
-                slots_pattern: self.keys.pattern(|keys| keys.workflow_slots(Uuid::nil())),
-                waiting_pattern: self.keys.pattern(|keys| keys.workflow_waiting(Uuid::nil())),
-                workflow_executions_pattern: self.keys.pattern(|keys| keys.workflow_executions(Uuid::nil())),
+                job_pattern: keys.job_pattern(),
+                schedule_pattern: keys.pattern(|keys| keys.schedule(Uuid::nil())),
+                execution_times_pattern: keys.pattern(|keys| keys.execution_times(Uuid::nil())),
+                slots_pattern: keys.pattern(|keys| keys.workflow_slots(Uuid::nil())),
+                waiting_pattern: keys.pattern(|keys| keys.workflow_waiting(Uuid::nil())),
+                workflow_executions_pattern: keys.pattern(|keys| keys.workflow_executions(Uuid::nil())),
                 execution_separator: ExecutionId::SEPARATOR.to_string(),
                 wakeup_channel: self.keys.wakeup_channel(),
                 handler_retry_ms: duration_ms(HANDLER_RETRY),
@@ -162,13 +182,13 @@ impl Store {
             let start = match answer {
                 StartAnswer::Started { execution_id, job: job_fields, schedule, holds_slot, workflow_version } => {
                     let decoded = if is_run(&job_fields) {
-                        decode_run(&job, &queue, &job_fields).map_err(|detail| (self.keys.job(&job), detail))
+                        decode_run(&job, &queue, &job_fields).map_err(|detail| (keys.job(&job), detail))
                     } else {
                         decode_schedule(job.schedule(), &schedule)
-                            .map_err(|detail| (self.keys.schedule(job.schedule()), detail))
+                            .map_err(|detail| (keys.schedule(job.schedule()), detail))
                     };
                     let decoded = decoded.and_then(|schedule| {
-                        let due = decode_due(&job_fields).map_err(|detail| (self.keys.job(&job), detail))?;
+                        let due = decode_due(&job_fields).map_err(|detail| (keys.job(&job), detail))?;
                         Ok((schedule, due))
                     });
                     let (schedule, scheduled_for) = match decoded {
@@ -210,7 +230,7 @@ impl Store {
             starts.push((job, start));
         }
         if !unreadable.is_empty() {
-            self.note_corrupt_records(unreadable).await?;
+            self.note_corrupt_records(keys, unreadable).await?;
         }
         Ok(Claim::Claimed(starts))
     }
@@ -253,12 +273,13 @@ impl Store {
     /// Extends the lease of a started job, and of the workflow slot it holds, by the job's lease, and reports
     /// a cancel request (the fallback for a worker that missed the cancel message).
     pub async fn renew_lease(&self, started: &StartedJob) -> Result<Renewal> {
+        let keys = self.keys.of_job(&started.job);
         let renewed = self
             .run(RenewLease {
-                running: self.keys.running(&started.queue),
-                leases: self.keys.leases(&started.queue),
-                workflow_slots: self.keys.workflow_slots(started.schedule.workflow_id),
-                job: self.keys.job(&started.job),
+                running: keys.running(&started.queue),
+                leases: keys.leases(&started.queue),
+                workflow_slots: keys.workflow_slots(started.schedule.workflow_id),
+                job: keys.job(&started.job),
                 job_id: started.job.to_string(),
                 worker_id: started.execution.worker_id.clone(),
                 lease_until_ms: lease_until(self.clock.now(), started.lease),
@@ -281,11 +302,12 @@ impl Store {
     pub async fn cancel_execution(&self, id: &str, count_as_failure: bool) -> Result<Cancelled> {
         let parsed: ExecutionId = id.parse().map_err(|_| Error::not_found("execution", id))?;
         // A worker may take a queued run between the two steps: the request then goes to it.
+        let keys = self.keys.of_job(&parsed.job);
         for _ in 0..2 {
             let requested = self
                 .run(CancelExecution {
-                    job: self.keys.job(&parsed.job),
-                    executions: self.keys.executions(parsed.job.schedule()),
+                    job: keys.job(&parsed.job),
+                    executions: keys.executions(parsed.job.schedule()),
                     execution_id: id.to_string(),
                     mode: if count_as_failure { CANCEL_AS_FAILURE } else { CANCEL_AS_CANCELLED }.to_string(),
                     cancel_channel: self.keys.cancel_channel(),
@@ -350,15 +372,16 @@ impl Store {
         lease_expired_before: Option<Timestamp>,
     ) -> Result<bool> {
         let schedule_id = job.schedule();
+        let keys = self.keys.of_job(job);
         let requeued = self
             .run(RequeueJob {
-                job: self.keys.job(job),
-                running: self.keys.running(queue),
-                leases: self.keys.leases(queue),
-                ready: self.keys.ready(queue),
-                executions: self.keys.executions(schedule_id),
-                schedule: self.keys.schedule(schedule_id),
-                delayed: self.keys.delayed(queue),
+                job: keys.job(job),
+                running: keys.running(queue),
+                leases: keys.leases(queue),
+                ready: keys.ready(queue),
+                executions: keys.executions(schedule_id),
+                schedule: keys.schedule(schedule_id),
+                delayed: keys.delayed(queue),
                 job_id: job.to_string(),
                 owner: owner.to_string(),
                 expired_before_ms: lease_expired_before.map_or(0, millis),

@@ -14,7 +14,10 @@
 //! snapshot that carries the schedule's `rev`, and applied by a script that refuses a stale revision.
 //! The functions here re-read and re-plan on a stale answer, so callers see one atomic transition.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::{Arc, atomic::AtomicUsize},
+    time::Duration,
+};
 
 use crate::connection::RedisConnection;
 use jiff::{SignedDuration, Timestamp};
@@ -24,9 +27,9 @@ use crate::{
     Error, Result,
     clock::Clock,
     inspect::{Inspect, RedisHealth},
-    keys::Keys,
+    keys::{Keys, ShardKeys},
     model::{JobId, Schedule, millis},
-    scripts::{self, ScriptCall},
+    scripts::{self, ScriptCall, calls::CheckLayout},
 };
 
 mod create;
@@ -39,6 +42,8 @@ mod workflows;
 
 #[cfg(test)]
 mod calendar_tests;
+#[cfg(test)]
+mod shard_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
@@ -80,6 +85,8 @@ pub struct Store {
     keys: Keys,
     clock: Arc<dyn Clock>,
     retention: Retention,
+    /// The shard the next claim tries first; each store starts at a random one.
+    next_shard: Arc<AtomicUsize>,
 }
 
 /// What a worker subscribed with [`Store::subscribe_signals`] is told.
@@ -98,7 +105,13 @@ const CANCEL_AS_FAILURE: &str = "fail";
 impl Store {
     /// A store on `conn` for the deployment `prefix`, reading time from `clock`.
     pub fn new(conn: RedisConnection, prefix: &str, clock: Arc<dyn Clock>) -> Self {
-        Self { conn, keys: Keys::new(prefix), clock, retention: Retention::default() }
+        Self::sharded(conn, Keys::new(prefix), clock)
+    }
+
+    /// A store on `conn` for the deployment `keys` names (its prefix and shard count).
+    pub fn sharded(conn: RedisConnection, keys: Keys, clock: Arc<dyn Clock>) -> Self {
+        let first_shard = (Uuid::new_v4().as_u128() % keys.shard_count() as u128) as usize;
+        Self { conn, keys, clock, retention: Retention::default(), next_shard: Arc::new(AtomicUsize::new(first_shard)) }
     }
 
     /// The same store with other execution retention bounds.
@@ -146,10 +159,40 @@ impl Store {
         Ok(health)
     }
 
+    /// Checks that the deployment has the shard count this store was made with, recording it when the
+    /// deployment is new. Both binaries call it at start, before anything else touches the deployment.
+    pub async fn check_layout(&self) -> Result<()> {
+        let configured = self.keys.shard_count();
+        let stored = self
+            .run(CheckLayout { layout: self.keys.layout(), workflows: self.keys.workflows(), shards: configured })
+            .await?;
+        if stored != configured as u64 {
+            return Err(Error::ShardCountMismatch { prefix: self.keys.prefix().to_string(), stored, configured });
+        }
+        Ok(())
+    }
+
     /// Runs one script call on the shared connection.
     async fn run<S: ScriptCall>(&self, call: S) -> Result<S::Reply> {
         let mut conn = self.conn.clone();
         scripts::run(&mut conn, &call).await
+    }
+
+    /// The positions of `ids` (schedules or runs) grouped by shard and cut into script calls of at most
+    /// [`BATCH`], each with its shard's keys; in shard order, positions ascending within a call.
+    fn calls_by_shard(&self, ids: impl Iterator<Item = Uuid>) -> Vec<(ShardKeys, Vec<usize>)> {
+        let mut by_shard: Vec<Vec<usize>> = vec![Vec::new(); self.keys.shard_count()];
+        for (index, id) in ids.enumerate() {
+            by_shard[self.keys.shard_of(id)].push(index);
+        }
+        by_shard
+            .into_iter()
+            .enumerate()
+            .flat_map(|(shard, positions)| {
+                let keys = self.keys.shard(shard);
+                positions.chunks(BATCH).map(move |chunk| (keys.clone(), chunk.to_vec())).collect::<Vec<_>>()
+            })
+            .collect()
     }
 
     /// Plans a change from a fresh snapshot of schedule `id` and applies it; `attempt` answers `None` when the

@@ -13,7 +13,7 @@ use super::{
 use crate::{
     Error, Result,
     inspect::{Abandoned, HandlerWait},
-    keys::StoredRecord,
+    keys::{ShardKeys, StoredRecord},
     model::{
         Admission, Execution, ExecutionId, ExecutionState, JobId, Outcome, QueueName, Schedule, ScheduleStatus,
         SkipReason, millis,
@@ -51,58 +51,24 @@ pub struct ReconcileReport {
 }
 
 impl Store {
-    /// One reconciler pass: hand back jobs whose lease expired, promote overdue jobs, and re-create the job
-    /// of every active schedule that lost it. Walks indexes in bounded pages; the walk over active schedules
-    /// reads at most [`WALK_BUDGET`] of them a pass and resumes where the last pass stopped, so its cost does
-    /// not grow with the number of healthy schedules.
+    /// One reconciler pass over every shard (at start-up, and on the admin endpoint).
     #[tracing::instrument(skip_all)]
     pub async fn reconcile(&self) -> Result<ReconcileReport> {
+        self.reconcile_shards(&(0..self.keys.shard_count()).collect::<Vec<_>>()).await
+    }
+
+    /// One reconciler pass over each of `shards` (the turns [`Store::take_reconciler_turns`] took): hand
+    /// back jobs whose lease expired, promote overdue jobs, and re-create the job of every active schedule
+    /// that lost it. Walks indexes in bounded pages; the walk over a shard's active schedules reads at most
+    /// [`WALK_BUDGET`] of them a pass and resumes where the last pass stopped, so its cost does not grow with
+    /// the number of healthy schedules.
+    #[tracing::instrument(skip_all)]
+    pub async fn reconcile_shards(&self, shards: &[usize]) -> Result<ReconcileReport> {
         let mut report = ReconcileReport::default();
-        for queue in self.inspect().queue_names().await? {
-            report.requeued += self.requeue_expired_jobs(&queue).await?;
-            loop {
-                let promoted = self.promote_due_jobs(&queue).await?;
-                report.promoted += promoted;
-                if promoted < BATCH as u64 {
-                    break;
-                }
-            }
+        for shard in shards {
+            self.sync_workflow_copies(*shard).await?;
+            self.reconcile_shard(&self.keys.shard(*shard), &mut report).await?;
         }
-        self.recheck_corrupt_records().await?;
-        let mut rank = self.inspect().reconcile_cursor().await?;
-        let mut walked = 0;
-        loop {
-            let decoded = self.inspect().active_schedules(rank, BATCH).await?;
-            let read = decoded.len();
-            let (mut page, mut corrupt) = (Vec::with_capacity(read), Vec::new());
-            for record in decoded {
-                match record {
-                    Ok(schedule) => page.push(schedule),
-                    Err(unreadable) => corrupt.push(unreadable),
-                }
-            }
-            for (key, detail) in &corrupt {
-                tracing::error!(record.key = %key,
-                    "reconciler passes over {key}: the record does not decode ({detail}); repair or delete it");
-            }
-            report.corrupt += corrupt.len() as u64;
-            self.note_corrupt_records(corrupt).await?;
-            for schedule in &page {
-                match self.skip_due_occurrence(schedule).await? {
-                    Some(SkipReason::Expired { .. } | SkipReason::Ended) => report.skipped_expired += 1,
-                    Some(SkipReason::Overlap) => report.skipped_overlap += 1,
-                    None => {}
-                }
-            }
-            walked += read;
-            let next_rank = if read < BATCH { 0 } else { rank + BATCH };
-            report.recovered += self.recover_schedule_jobs(&page, next_rank).await?;
-            if next_rank == 0 || walked >= WALK_BUDGET {
-                break;
-            }
-            rank = next_rank;
-        }
-        self.trim_history().await?;
         if report != ReconcileReport::default() {
             tracing::info!(
                 promoted = report.promoted,
@@ -124,9 +90,58 @@ impl Store {
         Ok(report)
     }
 
-    /// Adds records that do not decode (key and why) to the list `recur-worker inspect` shows; only schedule
-    /// and workflow records, the ones [`Store::reconcile`] re-checks.
-    pub async fn note_corrupt_records(&self, corrupt: Vec<(String, String)>) -> Result<()> {
+    async fn reconcile_shard(&self, keys: &ShardKeys, report: &mut ReconcileReport) -> Result<()> {
+        for queue in self.inspect().shard_queue_names(keys).await? {
+            report.requeued += self.requeue_expired_in(keys, &queue).await?;
+            loop {
+                let promoted = self.promote_due_jobs(keys, &queue).await?;
+                report.promoted += promoted;
+                if promoted < BATCH as u64 {
+                    break;
+                }
+            }
+        }
+        self.recheck_corrupt_records(keys).await?;
+        let mut rank = self.inspect().reconcile_cursor(keys).await?;
+        let mut walked = 0;
+        loop {
+            let decoded = self.inspect().active_schedules(keys, rank, BATCH).await?;
+            let read = decoded.len();
+            let (mut page, mut corrupt) = (Vec::with_capacity(read), Vec::new());
+            for record in decoded {
+                match record {
+                    Ok(schedule) => page.push(schedule),
+                    Err(unreadable) => corrupt.push(unreadable),
+                }
+            }
+            for (key, detail) in &corrupt {
+                tracing::error!(record.key = %key,
+                    "reconciler passes over {key}: the record does not decode ({detail}); repair or delete it");
+            }
+            report.corrupt += corrupt.len() as u64;
+            self.note_corrupt_records(keys, corrupt).await?;
+            for schedule in &page {
+                match self.skip_due_occurrence(schedule).await? {
+                    Some(SkipReason::Expired { .. } | SkipReason::Ended) => report.skipped_expired += 1,
+                    Some(SkipReason::Overlap) => report.skipped_overlap += 1,
+                    None => {}
+                }
+            }
+            walked += read;
+            let next_rank = if read < BATCH { 0 } else { rank + BATCH };
+            report.recovered += self.recover_schedule_jobs(keys, &page, next_rank).await?;
+            if next_rank == 0 || walked >= WALK_BUDGET {
+                break;
+            }
+            rank = next_rank;
+        }
+        self.trim_history(keys).await?;
+        Ok(())
+    }
+
+    /// Adds records that do not decode (key and why) to the list `recur-worker inspect` shows, in the shard
+    /// that met them; only schedule and workflow records, the ones [`Store::reconcile`] re-checks.
+    pub(super) async fn note_corrupt_records(&self, keys: &ShardKeys, corrupt: Vec<(String, String)>) -> Result<()> {
         let entries: Vec<String> = corrupt
             .into_iter()
             .filter(|(key, _)| self.keys.record_of(key).is_some())
@@ -135,7 +150,7 @@ impl Store {
         if entries.is_empty() {
             return Ok(());
         }
-        self.run(NoteCorruptRecords { corrupt_records: self.keys.corrupt_records(), entries }).await
+        self.run(NoteCorruptRecords { corrupt_records: keys.corrupt_records(), entries }).await
     }
 
     /// The jobs that have waited for a handler since before `alert_after` ago and were not reported yet,
@@ -143,24 +158,29 @@ impl Store {
     /// [`WALK_BUDGET`] oldest waits a call.
     pub async fn review_handler_waits(&self, alert_after: Duration) -> Result<Vec<HandlerWait>> {
         let alert_before = self.clock.now() - alert_after;
-        let OverdueHandlerWaits(overdue) = self
-            .run(ReviewHandlerWaits {
-                handler_waits: self.keys.handler_waits(),
-                job_pattern: self.keys.job_pattern(),
-                alert_before_ms: millis(alert_before),
-                batch: WALK_BUDGET,
-            })
-            .await?;
-        Ok(overdue
-            .into_iter()
-            .filter_map(|(member, handler, since)| HandlerWait::of_member(&member, handler, since))
-            .collect())
+        let mut waits = Vec::new();
+        for keys in self.keys.shards() {
+            let OverdueHandlerWaits(overdue) = self
+                .run(ReviewHandlerWaits {
+                    handler_waits: keys.handler_waits(),
+                    job_pattern: keys.job_pattern(),
+                    alert_before_ms: millis(alert_before),
+                    batch: WALK_BUDGET,
+                })
+                .await?;
+            waits.extend(
+                overdue
+                    .into_iter()
+                    .filter_map(|(member, handler, since)| HandlerWait::of_member(&member, handler, since)),
+            );
+        }
+        Ok(waits)
     }
 
     /// Drops from the list of corrupt records those that read again or are gone.
-    async fn recheck_corrupt_records(&self) -> Result<()> {
+    async fn recheck_corrupt_records(&self, keys: &ShardKeys) -> Result<()> {
         let mut entries = Vec::new();
-        for key in self.inspect().corrupt_records().await?.into_keys() {
+        for key in self.inspect().shard_corrupt_records(keys).await?.into_keys() {
             let read = match self.keys.record_of(&key) {
                 Some(StoredRecord::Schedule(id)) => self.inspect().schedule(id).await.map(drop),
                 Some(StoredRecord::Workflow(id)) => self.inspect().workflow(id).await.map(drop),
@@ -175,39 +195,45 @@ impl Store {
         if entries.is_empty() {
             return Ok(());
         }
-        self.run(NoteCorruptRecords { corrupt_records: self.keys.corrupt_records(), entries }).await
+        self.run(NoteCorruptRecords { corrupt_records: keys.corrupt_records(), entries }).await
     }
 
-    /// Whether this worker should run the periodic reconciler pass now: true for one caller per `every`.
-    /// A tick may fire a few milliseconds before a full interval has passed since the last pass (timers
-    /// and clocks are not exact), so a turn is taken once nine tenths of the interval have passed: otherwise
-    /// such a tick was skipped and passes came two intervals apart.
-    pub async fn take_reconciler_turn(&self, every: Duration) -> Result<bool> {
-        let turn = self
-            .run(TakeReconcilerTurn {
-                reconciled_at: self.keys.reconciled_at(),
-                now_ms: millis(self.clock.now()),
-                min_gap_ms: duration_ms(every - every / 10),
-            })
-            .await?;
-        Ok(turn == ReconcilerTurn::Taken)
+    /// The shards whose periodic reconciler pass this worker should run now: each shard's turn goes to one
+    /// caller per `every`. A tick may fire a few milliseconds before a full interval has passed since the
+    /// last pass (timers and clocks are not exact), so a turn is taken once nine tenths of the interval have
+    /// passed: otherwise such a tick was skipped and passes came two intervals apart.
+    pub async fn take_reconciler_turns(&self, every: Duration) -> Result<Vec<usize>> {
+        let mut taken = Vec::new();
+        for (shard, keys) in self.keys.shards().into_iter().enumerate() {
+            let turn = self
+                .run(TakeReconcilerTurn {
+                    reconciled_at: keys.reconciled_at(),
+                    now_ms: millis(self.clock.now()),
+                    min_gap_ms: duration_ms(every - every / 10),
+                })
+                .await?;
+            if turn == ReconcilerTurn::Taken {
+                taken.push(shard);
+            }
+        }
+        Ok(taken)
     }
 
-    /// Moves one batch of due jobs of `queue` to its ready list.
-    pub async fn promote_due_jobs(&self, queue: &QueueName) -> Result<u64> {
+    /// Moves one batch of due jobs of `queue` in one shard to its ready list.
+    async fn promote_due_jobs(&self, keys: &ShardKeys, queue: &QueueName) -> Result<u64> {
         self.run(PromoteDueJobs {
-            delayed: self.keys.delayed(queue),
-            ready: self.keys.ready(queue),
+            delayed: keys.delayed(queue),
+            ready: keys.ready(queue),
             now_ms: millis(self.clock.now()),
             batch: BATCH,
         })
         .await
     }
 
-    /// Re-creates the live job of each active schedule in `page` that has none in any queue structure, adds
-    /// their queues to the queue index (so a lost index is rebuilt from the schedules), and records that the
-    /// walk resumes at `next_rank`.
-    pub async fn recover_schedule_jobs(&self, page: &[Schedule], next_rank: usize) -> Result<u64> {
+    /// Re-creates the live job of each active schedule in `page` (of one shard) that has none in any queue
+    /// structure, adds their queues to the shard's queue index (so a lost index is rebuilt from the
+    /// schedules), and records that the shard's walk resumes at `next_rank`.
+    async fn recover_schedule_jobs(&self, keys: &ShardKeys, page: &[Schedule], next_rank: usize) -> Result<u64> {
         let now = self.clock.now();
         let (mut schedule_keys, mut schedule_args) = (Vec::new(), Vec::new());
         for schedule in page.iter().filter(|schedule| schedule.status == ScheduleStatus::Active) {
@@ -215,11 +241,11 @@ impl Store {
             // An overdue run runs once, at once.
             let due = schedule.next_run_at.unwrap_or(now).max(now);
             schedule_keys.extend([
-                self.keys.schedule(schedule.id),
-                self.keys.job(&job),
-                self.keys.delayed(&schedule.queue),
-                self.keys.ready(&schedule.queue),
-                self.keys.running(&schedule.queue),
+                keys.schedule(schedule.id),
+                keys.job(&job),
+                keys.delayed(&schedule.queue),
+                keys.ready(&schedule.queue),
+                keys.running(&schedule.queue),
             ]);
             schedule_args.extend([
                 schedule.rev.to_string(),
@@ -230,8 +256,8 @@ impl Store {
             ]);
         }
         self.run(RecoverScheduleJobs {
-            reconcile_cursor: self.keys.reconcile_cursor(),
-            queues: self.keys.queues(),
+            reconcile_cursor: keys.reconcile_cursor(),
+            queues: keys.queues(),
             schedule_keys,
             wakeup_channel: self.keys.wakeup_channel(),
             next_rank,
@@ -240,15 +266,15 @@ impl Store {
         .await
     }
 
-    /// Drops history index entries past the retention age, walking the workflow index in pages.
-    pub async fn trim_history(&self) -> Result<u64> {
+    /// Drops a shard's history index entries past the retention age, walking the workflow index in pages.
+    async fn trim_history(&self, keys: &ShardKeys) -> Result<u64> {
         let drop_before_ms = millis(self.clock.now()) - self.retention.max_age.as_millis() as i64;
         let mut dropped = 0;
         let mut cursor = None;
         loop {
             let page = self.inspect().workflow_ids(BATCH, cursor.as_deref()).await?;
-            let mut indexes = vec![self.keys.execution_index()];
-            indexes.extend(page.items.iter().map(|id| self.keys.workflow_executions(*id)));
+            let mut indexes = vec![keys.execution_index()];
+            indexes.extend(page.items.iter().map(|id| keys.workflow_executions(*id)));
             dropped += self.run(TrimHistory { indexes, drop_before_ms }).await?;
             match page.next_cursor {
                 Some(next) => cursor = Some(next),
@@ -294,12 +320,20 @@ impl Store {
     }
 
     /// Hands back every job of `queue` whose lease has expired (or, after [`MAX_DELIVERIES`], fails it), in
-    /// batches; how many it handled.
+    /// every shard, in batches; how many it handled.
     pub async fn requeue_expired_jobs(&self, queue: &QueueName) -> Result<u64> {
+        let mut requeued = 0;
+        for keys in self.keys.shards() {
+            requeued += self.requeue_expired_in(&keys, queue).await?;
+        }
+        Ok(requeued)
+    }
+
+    async fn requeue_expired_in(&self, keys: &ShardKeys, queue: &QueueName) -> Result<u64> {
         let mut requeued = 0;
         loop {
             let now = self.clock.now();
-            let expired = self.inspect().expired_leases(queue, now, BATCH).await?;
+            let expired = self.inspect().expired_leases(keys, queue, now, BATCH).await?;
             let mut handled = 0;
             for (job, owner) in &expired {
                 if self.recover_abandoned_job(job, queue, owner, now).await? {

@@ -54,17 +54,18 @@ impl Store {
         let moved =
             next.queue != current.queue || next.next_run_at != current.next_run_at || next.live_job != current.live_job;
         let (job, due) = planned_job(&next);
+        let keys = self.keys.of(id);
         let written = self
             .run(UpdateSchedule {
-                schedule: self.keys.schedule(id),
-                old_workflow_schedules: self.keys.workflow_schedules(current.workflow_id),
-                workflow_schedules: self.keys.workflow_schedules(next.workflow_id),
-                workflow: self.keys.workflow(next.workflow_id),
-                job: self.keys.job(&job),
-                old_delayed: self.keys.delayed(&current.queue),
-                old_ready: self.keys.ready(&current.queue),
-                delayed: self.keys.delayed(&next.queue),
-                queues: self.keys.queues(),
+                schedule: keys.schedule(id),
+                old_workflow_schedules: keys.workflow_schedules(current.workflow_id),
+                workflow_schedules: keys.workflow_schedules(next.workflow_id),
+                workflow: keys.workflow(next.workflow_id),
+                job: keys.job(&job),
+                old_delayed: keys.delayed(&current.queue),
+                old_ready: keys.ready(&current.queue),
+                delayed: keys.delayed(&next.queue),
+                queues: keys.queues(),
                 expected_rev: current.rev,
                 schedule_id: id.to_string(),
                 created_ms: millis(next.created_at),
@@ -88,14 +89,15 @@ impl Store {
         self.change_schedule(id, |current| async move {
             let mut next = current.paused(self.clock.now())?;
             next.rev = current.rev + 1;
+            let keys = self.keys.of(id);
             let written = self
                 .run(PauseSchedule {
-                    schedule: self.keys.schedule(id),
-                    active_index: self.keys.schedules_by_status(ScheduleStatus::Active),
-                    paused_index: self.keys.schedules_by_status(ScheduleStatus::Paused),
-                    job: self.keys.job(&current.planned_job()),
-                    delayed: self.keys.delayed(&current.queue),
-                    ready: self.keys.ready(&current.queue),
+                    schedule: keys.schedule(id),
+                    active_index: keys.schedules_by_status(ScheduleStatus::Active),
+                    paused_index: keys.schedules_by_status(ScheduleStatus::Paused),
+                    job: keys.job(&current.planned_job()),
+                    delayed: keys.delayed(&current.queue),
+                    ready: keys.ready(&current.queue),
                     expected_rev: current.rev,
                     schedule_id: id.to_string(),
                     created_ms: millis(current.created_at),
@@ -132,13 +134,14 @@ impl Store {
             let mut next = plan(&current, self.clock.now())?;
             next.rev = current.rev + 1;
             let (job, due) = planned_job(&next);
+            let keys = self.keys.of(id);
             let written = self
                 .run(ActivateSchedule {
-                    schedule: self.keys.schedule(id),
-                    old_status_index: self.keys.schedules_by_status(current.status),
-                    active_index: self.keys.schedules_by_status(ScheduleStatus::Active),
-                    job: self.keys.job(&job),
-                    delayed: self.keys.delayed(&next.queue),
+                    schedule: keys.schedule(id),
+                    old_status_index: keys.schedules_by_status(current.status),
+                    active_index: keys.schedules_by_status(ScheduleStatus::Active),
+                    job: keys.job(&job),
+                    delayed: keys.delayed(&next.queue),
                     expected_rev: current.rev,
                     schedule_id: id.to_string(),
                     created_ms: millis(next.created_at),
@@ -159,20 +162,21 @@ impl Store {
     #[tracing::instrument(skip_all, fields(schedule.id = %id))]
     pub async fn delete_schedule(&self, id: Uuid) -> Result<()> {
         self.change_schedule(id, |current| async move {
+            let keys = self.keys.of(id);
             // A job key for each job the script may delete; the live job's key stands in for one it has not.
-            let job_key = |job: Option<JobId>| self.keys.job(&job.unwrap_or_else(|| current.planned_job()));
+            let job_key = |job: Option<JobId>| keys.job(&job.unwrap_or_else(|| current.planned_job()));
             let written = self
                 .run(DeleteSchedule {
-                    schedule: self.keys.schedule(id),
-                    schedules: self.keys.schedules(),
-                    status_index: self.keys.schedules_by_status(current.status),
-                    workflow_schedules: self.keys.workflow_schedules(current.workflow_id),
+                    schedule: keys.schedule(id),
+                    schedules: keys.schedules(),
+                    status_index: keys.schedules_by_status(current.status),
+                    workflow_schedules: keys.workflow_schedules(current.workflow_id),
                     live_job: job_key(None),
-                    delayed: self.keys.delayed(&current.queue),
-                    ready: self.keys.ready(&current.queue),
-                    executions: self.keys.executions(id),
-                    execution_times: self.keys.execution_times(id),
-                    backfill: self.keys.backfill(id),
+                    delayed: keys.delayed(&current.queue),
+                    ready: keys.ready(&current.queue),
+                    executions: keys.executions(id),
+                    execution_times: keys.execution_times(id),
+                    backfill: keys.backfill(id),
                     backfill_job: job_key(current.backfill_job),
                     buffered_job: job_key(current.buffered_job),
                     expected_rev: current.rev,
@@ -194,11 +198,12 @@ impl Store {
         let schedule = self.inspect().schedule(id).await?;
         let job = JobId::manual(id);
         let now = self.clock.now();
+        let keys = self.keys.of(id);
         let triggered = self
             .run(TriggerSchedule {
-                schedule: self.keys.schedule(id),
-                job: self.keys.job(&job),
-                delayed: self.keys.delayed(&schedule.queue),
+                schedule: keys.schedule(id),
+                job: keys.job(&job),
+                delayed: keys.delayed(&schedule.queue),
                 schedule_id: id.to_string(),
                 job_id: job.to_string(),
                 queue: schedule.queue.to_string(),
@@ -236,13 +241,14 @@ impl Store {
         if jobs.is_empty() {
             return Ok(Backfill { queued: 0, already_run: 0, job_ids: Vec::new() });
         }
+        let keys = self.keys.of(id);
         let answer = self
             .run(BackfillSchedule {
-                schedule: self.keys.schedule(id),
-                backfill: self.keys.backfill(id),
-                executions: self.keys.executions(id),
-                delayed: self.keys.delayed(&schedule.queue),
-                jobs: jobs.iter().map(|job| self.keys.job(job)).collect(),
+                schedule: keys.schedule(id),
+                backfill: keys.backfill(id),
+                executions: keys.executions(id),
+                delayed: keys.delayed(&schedule.queue),
+                jobs: jobs.iter().map(|job| keys.job(job)).collect(),
                 schedule_id: id.to_string(),
                 queue: schedule.queue.to_string(),
                 now_ms: millis(self.clock.now()),

@@ -12,7 +12,7 @@ use super::*;
 pub(super) use crate::{
     Error,
     clock::ManualClock,
-    keys::Keys,
+    keys::{Keys, ShardKeys},
     model::{
         Execution, ExecutionState, JobId, Outcome, QueueName, Recurrence, Schedule, ScheduleStatus, SkipReason,
         Workflow, millis,
@@ -32,7 +32,8 @@ pub(super) struct Fixture {
     pub(super) redis: TestRedis,
     pub(super) clock: Arc<ManualClock>,
     pub(super) store: Store,
-    pub(super) keys: Keys,
+    /// The keys of the one shard the fixture's deployment has.
+    pub(super) keys: ShardKeys,
     pub(super) queue: QueueName,
 }
 
@@ -41,7 +42,7 @@ impl Fixture {
         let redis = TestRedis::start();
         let clock = Arc::new(ManualClock::new("2026-01-01T00:00:00Z".parse().unwrap()));
         let store = redis.store(clock.clone()).await;
-        Self { redis, clock, store, keys: Keys::new("recur"), queue: QueueName::default() }
+        Self { redis, clock, store, keys: Keys::new("recur").shard(0), queue: QueueName::default() }
     }
 
     pub(super) fn now(&self) -> Timestamp {
@@ -581,8 +582,9 @@ async fn workflows_in_use_cannot_be_deleted_and_names_stay_unique() {
     assert!(matches!(f.store.create_workflow(duplicate).await, Err(Error::Conflict(_))));
     f.store.delete_schedule(schedule.id).await.unwrap();
     f.store.delete_workflow(schedule.workflow_id).await.unwrap();
-    assert!(f.redis.hash(&f.keys.workflow_names()).await.is_empty());
-    assert!(f.redis.zset(&f.keys.workflows()).await.is_empty());
+    let home = Keys::new("recur");
+    assert!(f.redis.hash(&home.workflow_names()).await.is_empty());
+    assert!(f.redis.zset(&home.workflows()).await.is_empty());
 }
 
 #[tokio::test]
@@ -695,13 +697,13 @@ async fn claims_take_queues_in_the_order_given() {
 async fn one_worker_per_interval_takes_the_reconciler_turn() {
     let f = Fixture::new().await;
     let every = Duration::from_secs(30);
-    assert!(f.store.take_reconciler_turn(every).await.unwrap());
-    assert!(!f.store.take_reconciler_turn(every).await.unwrap(), "a second worker in the same interval");
+    assert_eq!(f.store.take_reconciler_turns(every).await.unwrap(), [0]);
+    assert!(f.store.take_reconciler_turns(every).await.unwrap().is_empty(), "a second worker in the same interval");
     f.advance(26);
-    assert!(!f.store.take_reconciler_turn(every).await.unwrap());
+    assert!(f.store.take_reconciler_turns(every).await.unwrap().is_empty());
     // A tick a little early (timers are not exact) still takes its turn, rather than waiting a whole interval.
     f.clock.advance(SignedDuration::from_millis(4_000 - 5));
-    assert!(f.store.take_reconciler_turn(every).await.unwrap());
+    assert_eq!(f.store.take_reconciler_turns(every).await.unwrap(), [0]);
     assert_eq!(
         f.redis.connection().await.get::<_, i64>(f.keys.reconciled_at()).await.unwrap(),
         f.now().as_millisecond()
@@ -893,10 +895,10 @@ async fn a_reconciler_pass_walks_a_bounded_number_of_schedules_and_the_next_resu
 
     let first = f.store.reconcile().await.unwrap();
     assert_eq!(first.recovered, WALK_BUDGET as u64);
-    assert_eq!(f.store.inspect().reconcile_cursor().await.unwrap(), WALK_BUDGET);
+    assert_eq!(f.store.inspect().reconcile_cursor(&f.keys).await.unwrap(), WALK_BUDGET);
     let second = f.store.reconcile().await.unwrap();
     assert_eq!(second.recovered, 50, "the next pass resumes where the first stopped");
-    assert_eq!(f.store.inspect().reconcile_cursor().await.unwrap(), 0, "and the walk starts over after the end");
+    assert_eq!(f.store.inspect().reconcile_cursor(&f.keys).await.unwrap(), 0, "and the walk starts over after the end");
     assert_eq!(f.delayed().await.len(), count);
 }
 

@@ -7,8 +7,8 @@ use crate::{
     Error, Result,
     model::{NewWorkflow, Workflow, millis},
     scripts::{
-        WorkflowCreated, WorkflowDeleted, WorkflowUpdated,
-        calls::{CreateWorkflow, DeleteWorkflow, UpdateWorkflow},
+        WorkflowCreated, WorkflowDeleted, WorkflowRetired, WorkflowUpdated,
+        calls::{CopyWorkflow, CreateWorkflow, DeleteWorkflow, RetireWorkflow, UpdateWorkflow},
     },
 };
 
@@ -19,6 +19,7 @@ impl Store {
     pub async fn create_workflow(&self, new: NewWorkflow) -> Result<Workflow> {
         let now = self.clock.now();
         let workflow = new.into_workflow(Uuid::now_v7(), 1, now, now)?;
+        self.check_limit(&workflow)?;
         let created = self
             .run(CreateWorkflow {
                 workflow: self.keys.workflow(workflow.id),
@@ -34,7 +35,10 @@ impl Store {
             })
             .await?;
         match created {
-            WorkflowCreated::Created => Ok(workflow),
+            WorkflowCreated::Created => {
+                self.copy_workflow(&workflow, 0..self.keys.shard_count()).await?;
+                Ok(workflow)
+            }
             WorkflowCreated::NameTaken => Err(name_taken(&workflow)),
         }
     }
@@ -45,6 +49,7 @@ impl Store {
         for _ in 0..MAX_PLAN_ATTEMPTS {
             let current = self.inspect().workflow(id).await?;
             let workflow = new.clone().into_workflow(id, current.version + 1, current.created_at, self.clock.now())?;
+            self.check_limit(&workflow)?;
             let updated = self
                 .run(UpdateWorkflow {
                     workflow: self.keys.workflow(id),
@@ -60,7 +65,10 @@ impl Store {
                 })
                 .await?;
             match updated {
-                WorkflowUpdated::Updated => return Ok(workflow),
+                WorkflowUpdated::Updated => {
+                    self.copy_workflow(&workflow, 0..self.keys.shard_count()).await?;
+                    return Ok(workflow);
+                }
                 WorkflowUpdated::Missing => return Err(Error::not_found("workflow", id)),
                 WorkflowUpdated::NameTaken => return Err(name_taken(&workflow)),
                 WorkflowUpdated::Stale => continue,
@@ -70,8 +78,20 @@ impl Store {
     }
 
     /// Deletes a workflow. Conflict while schedules use it.
+    ///
+    /// With several shards, each shard's copy is retired first, shard by shard, unless schedules of that
+    /// shard use the workflow; if one does, the copies retired so far are put back and nothing is deleted.
     #[tracing::instrument(skip_all, fields(workflow.id = %id))]
     pub async fn delete_workflow(&self, id: Uuid) -> Result<()> {
+        if self.keys.shard_count() > 1 {
+            for shard in 0..self.keys.shard_count() {
+                if self.retire_copy(shard, id).await? == WorkflowRetired::InUse {
+                    let workflow = self.inspect().workflow(id).await?;
+                    self.copy_workflow(&workflow, 0..shard).await?;
+                    return Err(in_use(id));
+                }
+            }
+        }
         let deleted = self
             .run(DeleteWorkflow {
                 workflow: self.keys.workflow(id),
@@ -86,11 +106,99 @@ impl Store {
         match deleted {
             WorkflowDeleted::Deleted => Ok(()),
             WorkflowDeleted::Missing => Err(Error::not_found("workflow", id)),
-            WorkflowDeleted::InUse => {
-                Err(Error::Conflict(format!("workflow {id} is used by schedules; delete them first")))
-            }
+            WorkflowDeleted::InUse => Err(in_use(id)),
         }
     }
+
+    /// Takes workflow `id`'s copy away from `shard`, unless the shard's schedules use it.
+    async fn retire_copy(&self, shard: usize, id: Uuid) -> Result<WorkflowRetired> {
+        let keys = self.keys.shard(shard);
+        self.run(RetireWorkflow {
+            workflow: keys.workflow(id),
+            workflow_requirements: keys.workflow_requirements(),
+            workflow_schedules: keys.workflow_schedules(id),
+            workflow_id: id.to_string(),
+        })
+        .await
+    }
+
+    /// A concurrency limit is kept in one slot, which several shards do not share: refused with several.
+    fn check_limit(&self, workflow: &Workflow) -> Result<()> {
+        if workflow.max_concurrency.is_some() && self.keys.shard_count() > 1 {
+            return Err(Error::invalid(
+                "max_concurrency",
+                format!(
+                    "max_concurrency needs a deployment with one shard (this one has RECUR_SHARDS={}): a limit is \
+                     counted in one slot, and the runs of a sharded deployment spread over several",
+                    self.keys.shard_count()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Gives `shards` (with several shards) their copy of `workflow` and of its requirements; with one shard
+    /// its record is its shard's.
+    async fn copy_workflow(&self, workflow: &Workflow, shards: std::ops::Range<usize>) -> Result<()> {
+        if self.keys.shard_count() == 1 {
+            return Ok(());
+        }
+        let workflow_json = serde_json::to_string(workflow)?;
+        for shard in shards {
+            let keys = self.keys.shard(shard);
+            self.run(CopyWorkflow {
+                workflow: keys.workflow(workflow.id),
+                workflow_requirements: keys.workflow_requirements(),
+                workflow_id: workflow.id.to_string(),
+                workflow_json: workflow_json.clone(),
+                requirements_json: requirements(workflow),
+            })
+            .await?;
+        }
+        Ok(())
+    }
+}
+
+impl Store {
+    /// Brings one shard's copies of the workflows in line with the home records (with several shards): a
+    /// copy missing or behind is written again, a copy of a deleted workflow is retired unless the shard's
+    /// schedules use it. Repairs what a process that died between a save and its copies left; how many
+    /// copies it changed.
+    pub(super) async fn sync_workflow_copies(&self, shard: usize) -> Result<u64> {
+        if self.keys.shard_count() == 1 {
+            return Ok(0);
+        }
+        let keys = self.keys.shard(shard);
+        let home = self.inspect().workflow_requirements(None).await?;
+        let copied = self.inspect().workflow_requirements(Some(&keys)).await?;
+        let mut changed = 0;
+        for (id, requirements) in &home {
+            if copied.get(id) == Some(requirements) {
+                continue;
+            }
+            let Ok(id) = id.parse::<Uuid>() else { continue };
+            match self.inspect().workflow(id).await {
+                Ok(workflow) => {
+                    self.copy_workflow(&workflow, shard..shard + 1).await?;
+                    changed += 1;
+                }
+                Err(Error::NotFound { .. } | Error::Corrupt { .. }) => {}
+                Err(error) => return Err(error),
+            }
+        }
+        for id in copied.keys().filter(|id| !home.contains_key(*id)) {
+            let Ok(id) = id.parse::<Uuid>() else { continue };
+            changed += u64::from(self.retire_copy(shard, id).await? == WorkflowRetired::Retired);
+        }
+        if changed > 0 {
+            tracing::warn!(shard, "reconciler repaired {changed} workflow copies of shard {shard}");
+        }
+        Ok(changed)
+    }
+}
+
+fn in_use(id: Uuid) -> Error {
+    Error::Conflict(format!("workflow {id} is used by schedules; delete them first"))
 }
 
 fn name_taken(workflow: &Workflow) -> Error {
