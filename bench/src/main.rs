@@ -18,7 +18,7 @@
 //!   lease in `--leases` (BullMQ: `lockDuration` and `stalledInterval` set to the lease).
 //! - recur alone on a local Redis Cluster of `--cluster-primaries` primaries, with the deployment in one shard
 //!   and in `--cluster-shards` shards: W1a's processing rate beside one node's, commands per job, each
-//!   primary's share of them, and how evenly the jobs spread over the shards.
+//!   primary's share of them, how evenly the jobs spread over the shards, and W2's start lateness.
 //! - recur alone at scale: `--scale-schedules` idle schedules created through the bulk endpoint (rate, Redis
 //!   memory per schedule, one reconciler pass), and `--overdue` jobs that came due while no worker ran
 //!   (time for a starting worker to drain them).
@@ -77,7 +77,7 @@ struct Args {
     /// Primaries of the local Redis Cluster W1a is run on as well, recur alone (0 leaves it out).
     #[arg(long, default_value_t = 3)]
     cluster_primaries: usize,
-    /// Shards (`RECUR_SHARDS`) of the deployment W1a runs on the cluster with, beside one shard.
+    /// Shards (`RECUR_SHARDS`) of the deployment W1a and W2 run on the cluster with, beside one shard.
     #[arg(long, default_value_t = 6)]
     cluster_shards: usize,
     /// Leave BullMQ out (recur's figures only).
@@ -133,7 +133,7 @@ async fn main() -> anyhow::Result<()> {
     ceiling_rows(port, &w1, w1_peer.as_ref().map(|(kept, _)| kept))?;
 
     let spread = Duration::from_secs(args.spread_seconds);
-    let w2 = recur::lateness(&redis, args.precision_runs, spread, args.concurrency).await?;
+    let w2 = recur::lateness(&redis, args.precision_runs, spread, args.concurrency, 1).await?;
     let w2_peer = match peer {
         Some(_) => Some(bullmq::run(
             "w2",
@@ -235,38 +235,48 @@ async fn main() -> anyhow::Result<()> {
         let cluster = TestCluster::start(args.cluster_primaries, 0);
         let one_slot = recur::cluster_throughput(&cluster, args.jobs, args.concurrency, 1).await?;
         let sharded = recur::cluster_throughput(&cluster, args.jobs, args.concurrency, args.cluster_shards).await?;
+        let one_slot_w2 = recur::lateness(&cluster, args.precision_runs, spread, args.concurrency, 1).await?;
+        let sharded_w2 =
+            recur::lateness(&cluster, args.precision_runs, spread, args.concurrency, args.cluster_shards).await?;
         let primaries = args.cluster_primaries;
-        for (name, on_cluster) in [
-            (format!("recur alone, W1a on a local Redis Cluster of {primaries} primaries, one shard"), &one_slot),
+        for (name, on_cluster, w2_on_cluster) in [
+            (
+                format!("recur alone, on a local Redis Cluster of {primaries} primaries, one shard"),
+                &one_slot,
+                &one_slot_w2,
+            ),
             (
                 format!(
-                    "recur alone, W1a on the same cluster, {} shards (per primary: {})",
+                    "recur alone, on the same cluster, {} shards (per primary: {})",
                     args.cluster_shards,
                     sharded.shards_per_primary.iter().map(ToString::to_string).collect::<Vec<_>>().join("/")
                 ),
                 &sharded,
+                &sharded_w2,
             ),
         ] {
-            row(&format!("{name}: processing jobs/s"), on_cluster.jobs_per_second, None, Better::Higher, 0);
+            row(&format!("{name}: W1a processing jobs/s"), on_cluster.jobs_per_second, None, Better::Higher, 0);
             row(
-                &format!("{name}: the same as a share of W1a's on one node"),
+                &format!("{name}: W1a as a share of its rate on one node"),
                 on_cluster.jobs_per_second / w1a.jobs_per_second,
                 None,
                 Better::Higher,
                 2,
             );
             let commands = on_cluster.commands_per_job;
-            row(&format!("{name}: Redis commands per job processed"), commands, None, Better::Lower, 1);
+            row(&format!("{name}: W1a Redis commands per job processed"), commands, None, Better::Lower, 1);
             let shares =
                 on_cluster.shares.iter().map(|share| format!("{:.0}", share * 100.0)).collect::<Vec<_>>().join("/");
             let busiest = on_cluster.shares.first().copied().unwrap_or(0.0) * 100.0;
             row(
-                &format!("{name}: share of those commands on the busiest primary, % (each primary: {shares})"),
+                &format!("{name}: W1a share of those commands on the busiest primary, % (each primary: {shares})"),
                 busiest,
                 None,
                 Better::Lower,
                 0,
             );
+            row(&format!("{name}: W2 start lateness p50, ms"), w2_on_cluster.p50_ms, None, Better::Lower, 1);
+            row(&format!("{name}: W2 start lateness p99, ms"), w2_on_cluster.p99_ms, None, Better::Lower, 1);
         }
         row(
             &format!(

@@ -60,8 +60,18 @@ struct Deployment {
 }
 
 impl Deployment {
-    async fn start(redis: &TestRedis, prefix: &str, concurrency: usize) -> anyhow::Result<Self> {
-        let deployment = Self::start_api(redis, prefix).await?;
+    async fn start(redis: &impl RedisUnderTest, prefix: &str, concurrency: usize) -> anyhow::Result<Self> {
+        Self::start_sharded(redis, prefix, concurrency, 1).await
+    }
+
+    /// The API and one worker with `concurrency`, for a deployment of `shards` shards.
+    async fn start_sharded(
+        redis: &impl RedisUnderTest,
+        prefix: &str,
+        concurrency: usize,
+        shards: usize,
+    ) -> anyhow::Result<Self> {
+        let deployment = Self::start_sharded_api(redis, prefix, shards).await?;
         deployment.start_worker(concurrency)?;
         Ok(deployment)
     }
@@ -409,15 +419,17 @@ impl Figures<'_> {
     }
 }
 
-/// W2: `jobs` one-shot jobs due spread evenly over `spread`, run by one idle worker.
+/// W2: `jobs` one-shot jobs due spread evenly over `spread`, run by one idle worker, with the deployment in
+/// `shards` shards.
 pub async fn lateness(
-    redis: &TestRedis,
+    redis: &impl RedisUnderTest,
     jobs: usize,
     spread: Duration,
     concurrency: usize,
+    shards: usize,
 ) -> anyhow::Result<Lateness> {
-    let deployment = Deployment::start(redis, "w2", concurrency).await?;
-    let mut conn = redis.connection().await;
+    let deployment = Deployment::start_sharded(redis, &format!("w2s{shards}"), concurrency, shards).await?;
+    let mut conn = deployment.settings.connect().await?;
     let workflow = deployment.noop_workflow().await?;
     let first = Timestamp::now() + SignedDuration::from_secs(3);
     let step = spread.as_millis() as f64 / jobs as f64;

@@ -18,17 +18,21 @@ pub enum RedisConnection {
 }
 
 impl RedisConnection {
-    /// `INFO section` of the server that holds `key`: on a cluster, the primary owning the key's slot (the
-    /// deployment's node) rather than an answer per node.
-    pub async fn info_of(&mut self, key: &str, section: &str) -> redis::RedisResult<String> {
+    /// `INFO section` of the servers that hold `keys`: on a cluster, of the primary owning each key's slot
+    /// (the deployment's nodes) rather than an answer per node; on one server, its one answer.
+    pub async fn info_of(&mut self, keys: &[String], section: &str) -> redis::RedisResult<Vec<String>> {
         let mut info = redis::cmd("INFO");
         info.arg(section);
         match self {
-            Self::Single(conn) => info.query_async(conn).await,
+            Self::Single(conn) => Ok(vec![info.query_async(conn).await?]),
             Self::Cluster(conn) => {
-                let route = Route::with_key(key.as_bytes(), SlotAddr::Master);
-                let routing = RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(route));
-                Ok(redis::from_redis_value(conn.route_command(info, routing).await?)?)
+                let mut answers = Vec::with_capacity(keys.len());
+                for key in keys {
+                    let route = Route::with_key(key.as_bytes(), SlotAddr::Master);
+                    let routing = RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(route));
+                    answers.push(redis::from_redis_value(conn.route_command(info.clone(), routing).await?)?);
+                }
+                Ok(answers)
             }
         }
     }

@@ -102,13 +102,13 @@ impl Inspect {
     /// Whether Redis answers, and whether it takes writes: on a cluster, every node holding a shard.
     pub async fn redis_health(&self) -> Result<RedisHealth> {
         let mut conn = self.conn.clone();
-        for keys in self.keys.shards() {
-            let health = RedisHealth::from_info(&conn.info_of(&keys.schedules(), "memory").await?);
-            if health != RedisHealth::Ok {
-                return Ok(health);
-            }
-        }
-        Ok(RedisHealth::Ok)
+        let keys: Vec<String> = self.keys.shards().iter().map(ShardKeys::schedules).collect();
+        let answers = conn.info_of(&keys, "memory").await?;
+        Ok(answers
+            .iter()
+            .map(|info| RedisHealth::from_info(info))
+            .find(|health| *health != RedisHealth::Ok)
+            .unwrap_or(RedisHealth::Ok))
     }
 
     /// Runs `commands`, each routed by the key beside it, in one pipeline per hash tag (a cluster takes a
