@@ -50,6 +50,9 @@ struct Plan {
     /// Workers' lease, seconds.
     #[arg(long, default_value_t = 3)]
     lease_seconds: u64,
+    /// Shards of the deployment (`RECUR_SHARDS`), all on the one Redis.
+    #[arg(long, default_value_t = 1)]
+    shards: usize,
 }
 
 impl Plan {
@@ -99,8 +102,12 @@ async fn main() -> anyhow::Result<()> {
     let hits = SharedHits::default();
     let target_port = serve_target(hits.clone()).await?;
     let api_port = free_port();
-    let mut api =
-        spawn("recur-api", &[("REDIS_URL", redis_url.clone()), ("RECUR_API_ADDR", format!("127.0.0.1:{api_port}"))])?;
+    let api_env = vec![
+        ("REDIS_URL", redis_url.clone()),
+        ("RECUR_API_ADDR", format!("127.0.0.1:{api_port}")),
+        ("RECUR_SHARDS", plan.shards.to_string()),
+    ];
+    let mut api = spawn("recur-api", &api_env)?;
     let base = format!("http://127.0.0.1:{api_port}/api/v1");
     let client = reqwest::Client::new();
     let up = poll_until(Duration::from_secs(20), || async {
@@ -117,6 +124,7 @@ async fn main() -> anyhow::Result<()> {
             ("RECUR_LEASE_SECONDS", plan.lease_seconds.to_string()),
             ("RECUR_RECONCILE_SECONDS", "1".to_string()),
             ("RECUR_CONCURRENCY", "32".to_string()),
+            ("RECUR_SHARDS", plan.shards.to_string()),
         ]
     };
     let mut spawned = 0;

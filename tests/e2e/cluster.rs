@@ -1,6 +1,6 @@
 //! recur on a Redis Cluster (`REDIS_URL=redis+cluster://...`): the core flows on three primaries, with the
 //! deployment in one slot and sharded over the primaries (`RECUR_SHARDS`), and a primary killed under load
-//! whose replica takes over.
+//! whose replica takes over, with the deployment in one slot and sharded.
 
 use std::{collections::HashSet, process::Command, time::Duration};
 
@@ -122,9 +122,26 @@ async fn core_flows(shards: usize) {
 
 #[tokio::test]
 async fn a_primary_killed_under_load_fails_over_and_every_schedule_keeps_running_with_nothing_replicated_lost() {
+    failover(1).await;
+}
+
+#[tokio::test]
+async fn a_primary_of_a_sharded_deployment_killed_under_load_fails_over_with_nothing_replicated_lost() {
+    failover(6).await;
+}
+
+/// 20 schedules every second on 3 primaries with a replica each, the deployment in `shards` shards; the
+/// primary holding shard 0 is killed once every schedule ran twice.
+async fn failover(shards: usize) {
     let mut cluster = TestCluster::start(3, 1);
-    let app = spawn_app(&cluster).await;
-    let options = WorkerOptions { lease_seconds: 3, reconcile_seconds: 5, ..WorkerOptions::default() };
+    let shard_count = shards.to_string();
+    let app = spawn_app_with(&cluster, &[("RECUR_SHARDS", shard_count.as_str())]).await;
+    let options = WorkerOptions {
+        lease_seconds: 3,
+        reconcile_seconds: 5,
+        env: vec![("RECUR_SHARDS", shard_count.clone())],
+        ..WorkerOptions::default()
+    };
     let _workers: Vec<_> = (0..2)
         .map(|n| spawn_worker(&cluster, WorkerOptions { id: format!("worker-{n}"), ..options.clone() }))
         .collect();
@@ -144,8 +161,11 @@ async fn a_primary_killed_under_load_fails_over_and_every_schedule_keeps_running
     .await;
 
     // What was acknowledged and replicated before the kill.
-    let keys = Keys::new("recur").shard(0);
-    cluster.wait_for_replication(&keys.schedules());
+    let keys = Keys::sharded("recur", shards);
+    for shard in keys.shards() {
+        cluster.wait_for_replication(&shard.schedules());
+    }
+    let keys = keys.shard(0);
     let mut recorded = Vec::new();
     for id in &ids {
         recorded.extend(
