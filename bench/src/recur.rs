@@ -326,7 +326,7 @@ pub async fn cluster_throughput(
     let mean = jobs as f64 / shards as f64;
     let shard_deviation = per_shard.iter().map(|count| (*count as f64 - mean).abs() / mean).fold(0.0, f64::max);
     let shard_primaries: Vec<u16> =
-        deployment.keys.shards().iter().map(|keys| cluster.primary_of(&keys.schedules())).collect();
+        deployment.keys.shards().iter().map(|keys| cluster.primary_of(&keys.queues())).collect();
     let mut nodes = Vec::new();
     for port in cluster.ports() {
         nodes.push((port, RedisSettings::for_url(format!("redis://127.0.0.1:{port}")).connect().await?));

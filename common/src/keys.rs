@@ -200,7 +200,6 @@ impl Keys {
             shard.workflow_slots(id),
             shard.workflow_waiting(id),
             shard.schedule(id),
-            shard.schedules(),
             shard.schedules_by_status(ScheduleStatus::Active),
             shard.execution_index(),
             shard.workflow_executions(id),
@@ -278,13 +277,8 @@ impl ShardKeys {
         self.key(format_args!("schedule:{id}"))
     }
 
-    /// ZSET of the shard's schedule ids scored by creation ms; the index that listings page through.
-    pub fn schedules(&self) -> String {
-        self.key(format_args!("schedules"))
-    }
-
-    /// ZSET of the ids of the shard's schedules in one status, scored by creation ms; the reconciler pages
-    /// through the `active` one.
+    /// ZSET of the ids of the shard's schedules in one status, scored by creation ms: every schedule is in
+    /// one, and listings merge them; the reconciler pages through the `active` one.
     pub fn schedules_by_status(&self, status: ScheduleStatus) -> String {
         self.key(format_args!("schedules:{}", status.as_str()))
     }
@@ -398,7 +392,7 @@ mod tests {
     #[test]
     fn a_schedule_and_its_jobs_stay_in_one_shard_and_shards_fill_evenly() {
         let keys = Keys::sharded("recur", 4);
-        assert_eq!(keys.shard(3).schedules(), "{recur:s03}:schedules");
+        assert_eq!(keys.shard(3).queues(), "{recur:s03}:queues");
         assert_eq!(keys.workflows(), "{recur}:workflows", "what spans schedules stays home");
         let mut per_shard = [0; 4];
         for _ in 0..4_000 {

@@ -163,7 +163,7 @@ async fn failover(shards: usize) {
     // What was acknowledged and replicated before the kill.
     let keys = Keys::sharded("recur", shards);
     for shard in keys.shards() {
-        cluster.wait_for_replication(&shard.schedules());
+        cluster.wait_for_replication(&shard.queues());
     }
     let keys = keys.shard(0);
     let mut recorded = Vec::new();
@@ -174,10 +174,10 @@ async fn failover(shards: usize) {
     }
     let before = run_counts().await;
 
-    let primary = cluster.primary_of(&keys.schedules());
+    let primary = cluster.primary_of(&keys.queues());
     cluster.kill_node(primary);
     assert!(
-        cluster.wait_for_failover(&keys.schedules(), primary, Duration::from_secs(30)),
+        cluster.wait_for_failover(&keys.queues(), primary, Duration::from_secs(30)),
         "no replica took over the deployment's slot"
     );
 

@@ -102,7 +102,7 @@ impl Inspect {
     /// Whether Redis answers, and whether it takes writes: on a cluster, every node holding a shard.
     pub async fn redis_health(&self) -> Result<RedisHealth> {
         let mut conn = self.conn.clone();
-        let keys: Vec<String> = self.keys.shards().iter().map(ShardKeys::schedules).collect();
+        let keys: Vec<String> = self.keys.shards().iter().map(ShardKeys::queues).collect();
         let answers = conn.info_of(&keys, "memory").await?;
         Ok(answers
             .iter()
@@ -202,14 +202,15 @@ impl Inspect {
         limit: usize,
         cursor: Option<&str>,
     ) -> Result<Page<Schedule>> {
+        // Every schedule is in one status index: all of them, newest first, is those indexes merged.
         let indexes: Vec<String> = self
             .keys
             .shards()
             .iter()
-            .map(|keys| match (filter.status, filter.workflow_id) {
-                (_, Some(workflow_id)) => keys.workflow_schedules(workflow_id),
-                (Some(status), None) => keys.schedules_by_status(status),
-                (None, None) => keys.schedules(),
+            .flat_map(|keys| match (filter.status, filter.workflow_id) {
+                (_, Some(workflow_id)) => vec![keys.workflow_schedules(workflow_id)],
+                (Some(status), None) => vec![keys.schedules_by_status(status)],
+                (None, None) => ScheduleStatus::ALL.iter().map(|status| keys.schedules_by_status(*status)).collect(),
             })
             .collect();
         self.walk(&indexes, limit, cursor, |ids: Vec<String>| {
@@ -771,13 +772,46 @@ impl MergedIndexes {
     async fn next(&mut self, conn: &mut RedisConnection, count: usize) -> Result<Vec<(String, f64)>> {
         let mut page = Vec::with_capacity(count);
         while page.len() < count {
-            for source in &mut self.sources {
-                while source.buffered.is_empty() && !source.exhausted {
-                    let read: Vec<(String, f64)> =
+            self.refill(conn, count).await?;
+            let highest = self.sources.iter_mut().filter(|source| !source.buffered.is_empty()).max_by(|a, b| {
+                let (a, b) = (&a.buffered[0], &b.buffered[0]);
+                a.1.total_cmp(&b.1).then_with(|| a.0.cmp(&b.0))
+            });
+            match highest.and_then(|source| source.buffered.pop_front()) {
+                Some(member) => page.push(member),
+                None => break,
+            }
+        }
+        Ok(page)
+    }
+
+    /// Reads the next `count` members of every index whose buffer ran dry, in one pipeline per hash tag,
+    /// until each has a member past the cursor or has ended.
+    async fn refill(&mut self, conn: &mut RedisConnection, count: usize) -> Result<()> {
+        loop {
+            let mut by_tag: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+            for (position, source) in self.sources.iter().enumerate() {
+                if source.buffered.is_empty() && !source.exhausted {
+                    let tag = source.index.split_inclusive('}').next().unwrap_or(&source.index).to_string();
+                    by_tag.entry(tag).or_default().push(position);
+                }
+            }
+            if by_tag.is_empty() {
+                return Ok(());
+            }
+            for positions in by_tag.into_values() {
+                let mut pipe = redis::pipe();
+                for position in &positions {
+                    let source = &self.sources[*position];
+                    pipe.add_command(
                         by_score_descending(&source.index, &self.max, &self.min, source.offset, count)
                             .arg("WITHSCORES")
-                            .query_async(conn)
-                            .await?;
+                            .to_owned(),
+                    );
+                }
+                let pages: Vec<Vec<(String, f64)>> = pipe.query_async(conn).await?;
+                for (position, read) in positions.into_iter().zip(pages) {
+                    let source = &mut self.sources[position];
                     source.offset += read.len();
                     self.read += read.len();
                     source.exhausted = read.len() < count;
@@ -790,16 +824,7 @@ impl MergedIndexes {
                     }));
                 }
             }
-            let highest = self.sources.iter_mut().filter(|source| !source.buffered.is_empty()).max_by(|a, b| {
-                let (a, b) = (&a.buffered[0], &b.buffered[0]);
-                a.1.total_cmp(&b.1).then_with(|| a.0.cmp(&b.0))
-            });
-            match highest.and_then(|source| source.buffered.pop_front()) {
-                Some(member) => page.push(member),
-                None => break,
-            }
         }
-        Ok(page)
     }
 
     /// Whether any index holds a member past those handed out.

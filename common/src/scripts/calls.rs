@@ -87,8 +87,7 @@ scripts! {
 
     /// Deletes a schedule, its pending jobs and its history.
     DeleteSchedule = "delete_schedule.lua" ["check_revision.lua"] -> ScheduleWritten {
-        keys { schedule: String, schedules: String, status_index: String, workflow_schedules: String,
-            live_job: String, delayed: String, ready: String, executions: String, execution_times: String,
+        keys { schedule: String, status_index: String, workflow_schedules: String, live_job: String, delayed: String, ready: String, executions: String, execution_times: String,
             backfill: String, backfill_job: String, buffered_job: String, }
         args { expected_rev: u64, schedule_id: String, live_job_id: String, backfill_job_id: String,
             buffered_job_id: String, }

@@ -1,20 +1,18 @@
 -- Saves new active schedules and enqueues the first job of each, if its workflow still exists: one call for
 -- a whole bulk request (or one schedule).
 -- KEYS[1] queues: every queue (SET)
--- KEYS[2..] schedule_keys: for each schedule, 7 keys: the schedule (HASH), all schedules (ZSET), schedules:active
--- (ZSET), its workflow (STRING), the workflow's schedules (ZSET), its first job (HASH), its queue's delayed
--- jobs (ZSET)
+-- KEYS[2..] schedule_keys: for each schedule, 6 keys: the schedule (HASH), schedules:active (ZSET), its workflow
+-- (STRING), the workflow's schedules (ZSET), its first job (HASH), its queue's delayed jobs (ZSET)
 -- ARGV[1] wakeup_channel
 -- ARGV[2..] schedule_args: for each schedule, 6 values: schedule id, creation ms, first job id, queue, due ms,
 -- the schedule record (see write_schedule)
 -- Returns one answer per schedule, in order: 'created' | 'unknown_workflow'
-local function create(schedule, schedules, status_index, workflow, workflow_schedules, job, delayed, schedule_id,
+local function create(schedule, status_index, workflow, workflow_schedules, job, delayed, schedule_id,
                        created_ms, job_id, queue, due_ms, record)
   if redis.call('EXISTS', workflow) == 0 then
     return 'unknown_workflow'
   end
   write_schedule(schedule, record)
-  redis.call('ZADD', schedules, created_ms, schedule_id)
   redis.call('ZADD', status_index, created_ms, schedule_id)
   redis.call('ZADD', workflow_schedules, created_ms, schedule_id)
   redis.call('SADD', queues, queue)
@@ -22,4 +20,4 @@ local function create(schedule, schedules, status_index, workflow, workflow_sche
   return 'created'
 end
 
-return each_item(schedule_keys, 7, schedule_args, 6, create)
+return each_item(schedule_keys, 6, schedule_args, 6, create)

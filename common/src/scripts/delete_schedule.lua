@@ -2,17 +2,16 @@
 -- execution history. A running job is left alone: it finishes, its execution is kept for the retention
 -- period, and it enqueues nothing.
 -- KEYS[1] schedule: the schedule (HASH)
--- KEYS[2] schedules: all schedules (ZSET)
--- KEYS[3] status_index: schedules by its status (ZSET)
--- KEYS[4] workflow_schedules: its workflow's schedules (ZSET)
--- KEYS[5] live_job: the live job (HASH)
--- KEYS[6] delayed: its queue's delayed jobs (ZSET)
--- KEYS[7] ready: its queue's ready list (LIST)
--- KEYS[8] executions: its executions (HASH)
--- KEYS[9] execution_times: its execution index (ZSET)
--- KEYS[10] backfill: its waiting backfill jobs (LIST)
--- KEYS[11] backfill_job: the backfill job under way (HASH)
--- KEYS[12] buffered_job: the manual job waiting for its turn (HASH)
+-- KEYS[2] status_index: schedules by its status (ZSET)
+-- KEYS[3] workflow_schedules: its workflow's schedules (ZSET)
+-- KEYS[4] live_job: the live job (HASH)
+-- KEYS[5] delayed: its queue's delayed jobs (ZSET)
+-- KEYS[6] ready: its queue's ready list (LIST)
+-- KEYS[7] executions: its executions (HASH)
+-- KEYS[8] execution_times: its execution index (ZSET)
+-- KEYS[9] backfill: its waiting backfill jobs (LIST)
+-- KEYS[10] backfill_job: the backfill job under way (HASH)
+-- KEYS[11] buffered_job: the manual job waiting for its turn (HASH)
 -- ARGV[1] expected_rev
 -- ARGV[2] schedule_id
 -- ARGV[3] live_job_id: or ''
@@ -33,7 +32,6 @@ if buffered_job_id ~= '' then
   redis.call('DEL', buffered_job)
 end
 redis.call('DEL', schedule, executions, execution_times, backfill)
-redis.call('ZREM', schedules, schedule_id)
 redis.call('ZREM', status_index, schedule_id)
 redis.call('ZREM', workflow_schedules, schedule_id)
 return 'written'

@@ -146,7 +146,6 @@ impl Store {
                 let (job, due) = planned_job(schedule);
                 schedule_keys.extend([
                     keys.schedule(schedule.id),
-                    keys.schedules(),
                     keys.schedules_by_status(ScheduleStatus::Active),
                     keys.workflow(schedule.workflow_id),
                     keys.workflow_schedules(schedule.workflow_id),

@@ -168,7 +168,6 @@ impl Store {
             let written = self
                 .run(DeleteSchedule {
                     schedule: keys.schedule(id),
-                    schedules: keys.schedules(),
                     status_index: keys.schedules_by_status(current.status),
                     workflow_schedules: keys.workflow_schedules(current.workflow_id),
                     live_job: job_key(None),

@@ -66,7 +66,7 @@ async fn schedules_spread_over_the_shards_and_claims_finishes_and_listings_cover
         per_shard[f.keys.shard_of(schedule.id)] += 1;
     }
     assert!(per_shard.iter().all(|count| *count > 0), "every shard holds schedules: {per_shard:?}");
-    assert!(!f.redis.exists("{recur}:schedules").await, "nothing of them in the home slot");
+    assert!(!f.redis.exists("{recur}:schedules:active").await, "nothing of them in the home slot");
 
     // A worker claims from the shards in turn until every due job ran, one call at a time.
     f.clock.advance(SignedDuration::from_secs(200));

@@ -170,11 +170,7 @@ async fn create_schedule_writes_the_record_its_indexes_and_the_first_job() {
         schedule.next_run_at.unwrap()
     );
     let created = ms("2026-01-01T00:00:00Z");
-    for index in [
-        f.keys.schedules(),
-        f.keys.schedules_by_status(ScheduleStatus::Active),
-        f.keys.workflow_schedules(schedule.workflow_id),
-    ] {
+    for index in [f.keys.schedules_by_status(ScheduleStatus::Active), f.keys.workflow_schedules(schedule.workflow_id)] {
         assert_eq!(f.redis.zset(&index).await, [(schedule.id.to_string(), created)], "{index}");
     }
     assert_eq!(f.store.inspect().schedule(schedule.id).await.unwrap(), schedule);
@@ -185,7 +181,7 @@ async fn a_schedule_naming_a_missing_workflow_is_refused() {
     let f = Fixture::new().await;
     let new = serde_json::from_value(json!({"workflow_id": Uuid::new_v4(), "interval_seconds": 5})).unwrap();
     assert!(matches!(f.store.create_schedule(new).await, Err(Error::UnknownWorkflow(_))));
-    assert!(f.redis.zset(&f.keys.schedules()).await.is_empty());
+    assert!(f.redis.zset(&f.keys.schedules_by_status(ScheduleStatus::Active)).await.is_empty());
 }
 
 #[tokio::test]
@@ -872,7 +868,7 @@ async fn a_bulk_create_with_any_bad_item_lists_each_one_and_writes_nothing() {
     assert_eq!(described.iter().map(|(index, _)| *index).collect::<Vec<_>>(), [1, 2, 3], "{described:?}");
     assert!(matches!(items[1].1, Error::UnknownWorkflow(id) if id == unknown));
     assert!(matches!(&items[0].1, Error::Invalid { field: Some(field), .. } if field == "interval_seconds"));
-    assert!(f.redis.zset(&f.keys.schedules()).await.is_empty());
+    assert!(f.redis.zset(&f.keys.schedules_by_status(ScheduleStatus::Active)).await.is_empty());
     assert!(f.delayed().await.is_empty());
 }
 
