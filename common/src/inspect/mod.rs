@@ -667,6 +667,13 @@ impl Inspect {
             .collect())
     }
 
+    /// Whether schedules of one shard use workflow `id`.
+    pub(crate) async fn uses_workflow(&self, keys: &ShardKeys, id: Uuid) -> Result<bool> {
+        let mut conn = self.conn.clone();
+        let count: u64 = conn.zcard(keys.workflow_schedules(id)).await?;
+        Ok(count > 0)
+    }
+
     /// Workflow id → what a run of it needs, as the home records say (`None`) or as a shard's copy says.
     pub(crate) async fn workflow_requirements(&self, shard: Option<&ShardKeys>) -> Result<HashMap<String, String>> {
         let key = shard.map_or_else(|| self.keys.workflow_requirements(), ShardKeys::workflow_requirements);

@@ -53,7 +53,7 @@ impl Store {
         let now = self.clock.now();
         let built = items.into_iter().map(|new| {
             let workflow = workflows[&new.workflow_id].as_ref().ok_or(Error::UnknownWorkflow(new.workflow_id))?;
-            new.into_schedule(Uuid::now_v7(), &workflow.name, now)
+            new.into_schedule(self.new_id(workflow), &workflow.name, now)
         });
         let schedules = Self::accept(built.collect())?;
         self.insert_schedules(schedules).await
@@ -75,7 +75,8 @@ impl Store {
         check_count(runs.len())?;
         let workflow = self.inspect().workflow(workflow_id).await?;
         let now = self.clock.now();
-        let built = runs.into_iter().map(|run| run.into_schedule(Uuid::now_v7(), workflow_id, &workflow.name, now));
+        let built =
+            runs.into_iter().map(|run| run.into_schedule(self.new_id(&workflow), workflow_id, &workflow.name, now));
         let runs = Self::accept(built.collect())?;
         let queued: Vec<QueuedRun> =
             runs.iter().map(|run| QueuedRun { job: planned_job(run).0, queue: run.queue.clone() }).collect();
@@ -119,6 +120,19 @@ impl Store {
         }
         tracing::info!(workflow.id = %workflow_id, "{} ad-hoc runs of workflow {workflow_id} queued", queued.len());
         Ok(queued)
+    }
+
+    /// A new id for a schedule or run of `workflow`. With several shards and a workflow with a concurrency
+    /// limit, one in the workflow's own shard (its UUID modulo the count), where the limit's slots are
+    /// counted: every run of such a workflow shares that one slot.
+    fn new_id(&self, workflow: &Workflow) -> Uuid {
+        let home = self.keys.shard_of(workflow.id);
+        loop {
+            let id = Uuid::now_v7();
+            if workflow.max_concurrency.is_none() || self.keys.shard_of(id) == home {
+                return id;
+            }
+        }
     }
 
     /// The schedules of a bulk request if every item was built; otherwise every failing item with its

@@ -41,9 +41,33 @@ impl Store {
         let patch = &patch;
         self.change_schedule(id, move |current| async move {
             let next = current.patched(patch.clone(), self.clock.now())?;
+            if next.workflow_id != current.workflow_id {
+                self.check_limited_shard(id, next.workflow_id).await?;
+            }
             self.apply_update(&current, next).await
         })
         .await
+    }
+
+    /// With several shards, a schedule moves onto a workflow with a concurrency limit only when it lives in
+    /// that workflow's shard (where the limit's slots are counted); conflict otherwise.
+    async fn check_limited_shard(&self, id: Uuid, workflow_id: Uuid) -> Result<()> {
+        if self.keys.shard_count() == 1 || self.keys.shard_of(id) == self.keys.shard_of(workflow_id) {
+            return Ok(());
+        }
+        let workflow = match self.inspect().workflow(workflow_id).await {
+            // The script answers for a workflow that does not exist.
+            Err(Error::NotFound { .. }) => return Ok(()),
+            other => other?,
+        };
+        if workflow.max_concurrency.is_none() {
+            return Ok(());
+        }
+        Err(Error::Conflict(format!(
+            "workflow {workflow_id} has max_concurrency, and with RECUR_SHARDS={} its runs live in one shard, \
+             which schedule {id} is not in; create a new schedule for that workflow instead",
+            self.keys.shard_count()
+        )))
     }
 
     /// Writes `next`, planned from `current`, with `update_schedule.lua`: moves the pending job when its due

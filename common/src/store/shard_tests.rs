@@ -191,12 +191,41 @@ async fn a_workflow_is_copied_to_every_shard_and_deleted_only_once_no_shard_uses
 }
 
 #[tokio::test]
-async fn a_concurrency_limit_is_refused_with_several_shards_and_the_shard_count_is_fixed_at_creation() {
+async fn a_limited_workflows_schedules_and_runs_live_in_its_shard_so_its_limit_holds_over_all_shards() {
     let f = Sharded::new().await;
     let limited = json!({"name": "limited", "max_concurrency": 1, "steps": [{"kind": "log", "message": "hi"}]});
-    let refused = f.store.create_workflow(serde_json::from_value(limited).unwrap()).await;
-    assert!(matches!(refused, Err(Error::Invalid { field: Some(ref field), .. }) if field == "max_concurrency"));
+    let limited: Workflow = f.store.create_workflow(serde_json::from_value(limited).unwrap()).await.unwrap();
+    let home = f.keys.shard_of(limited.id);
+    let schedules = f.schedules(&limited, 12).await;
+    assert!(schedules.iter().all(|schedule| f.keys.shard_of(schedule.id) == home), "every schedule in its shard");
+    let runs = vec![serde_json::from_value(json!({})).unwrap(); 4];
+    let queued = f.store.run_workflow_many(limited.id, runs).await.unwrap();
+    assert!(queued.iter().all(|run| f.keys.shard_of(run.job.schedule()) == home), "and every run");
 
+    f.clock.advance(SignedDuration::from_secs(200));
+    let mut started = 0;
+    for _ in 0..2 * SHARDS {
+        if let Claim::Claimed(claimed) = f.store.claim_jobs(&claimant(), 16).await.unwrap() {
+            started += claimed.iter().filter(|(_, start)| matches!(start, Start::Started(_))).count();
+        }
+    }
+    assert_eq!(started, 1, "max_concurrency 1 over the whole deployment");
+
+    // A schedule of another shard does not move onto the limited workflow, and a workflow used in several
+    // shards does not take a limit.
+    let free = f.workflow().await;
+    let others = f.schedules(&free, 12).await;
+    let elsewhere = others.iter().find(|schedule| f.keys.shard_of(schedule.id) != home).expect("another shard");
+    let patch = serde_json::from_value(json!({"workflow_id": limited.id})).unwrap();
+    assert!(matches!(f.store.update_schedule(elsewhere.id, patch).await, Err(Error::Conflict(_))));
+    let limit = json!({"name": free.name, "max_concurrency": 2, "steps": [{"kind": "log", "message": "hi"}]});
+    let refused = f.store.update_workflow(free.id, serde_json::from_value(limit).unwrap()).await;
+    assert!(matches!(refused, Err(Error::Conflict(_))), "{refused:?}");
+}
+
+#[tokio::test]
+async fn the_shard_count_is_fixed_at_creation() {
+    let f = Sharded::new().await;
     let other = Store::sharded(f.redis.connection().await, Keys::sharded("recur", 2), f.clock.clone());
     let mismatch = other.check_layout().await.unwrap_err();
     assert!(mismatch.to_string().contains("RECUR_SHARDS=4"), "{mismatch}");

@@ -19,7 +19,6 @@ impl Store {
     pub async fn create_workflow(&self, new: NewWorkflow) -> Result<Workflow> {
         let now = self.clock.now();
         let workflow = new.into_workflow(Uuid::now_v7(), 1, now, now)?;
-        self.check_limit(&workflow)?;
         let created = self
             .run(CreateWorkflow {
                 workflow: self.keys.workflow(workflow.id),
@@ -49,7 +48,9 @@ impl Store {
         for _ in 0..MAX_PLAN_ATTEMPTS {
             let current = self.inspect().workflow(id).await?;
             let workflow = new.clone().into_workflow(id, current.version + 1, current.created_at, self.clock.now())?;
-            self.check_limit(&workflow)?;
+            if current.max_concurrency.is_none() && workflow.max_concurrency.is_some() {
+                self.check_limit_fits(id).await?;
+            }
             let updated = self
                 .run(UpdateWorkflow {
                     workflow: self.keys.workflow(id),
@@ -122,17 +123,19 @@ impl Store {
         .await
     }
 
-    /// A concurrency limit is kept in one slot, which several shards do not share: refused with several.
-    fn check_limit(&self, workflow: &Workflow) -> Result<()> {
-        if workflow.max_concurrency.is_some() && self.keys.shard_count() > 1 {
-            return Err(Error::invalid(
-                "max_concurrency",
-                format!(
-                    "max_concurrency needs a deployment with one shard (this one has RECUR_SHARDS={}): a limit is \
-                     counted in one slot, and the runs of a sharded deployment spread over several",
+    /// With several shards, a concurrency limit is counted in the workflow's own shard, so it is set only
+    /// while no schedule of another shard uses the workflow (their runs would escape it); conflict otherwise.
+    async fn check_limit_fits(&self, id: Uuid) -> Result<()> {
+        let home = self.keys.shard_of(id);
+        for shard in (0..self.keys.shard_count()).filter(|shard| *shard != home) {
+            if self.inspect().uses_workflow(&self.keys.shard(shard), id).await? {
+                return Err(Error::Conflict(format!(
+                    "workflow {id} is used by schedules in other shards than its own, and with RECUR_SHARDS={} \
+                     a max_concurrency is counted in one shard; create the limited workflow anew and move its \
+                     schedules to it",
                     self.keys.shard_count()
-                ),
-            ));
+                )));
+            }
         }
         Ok(())
     }
