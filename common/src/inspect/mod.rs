@@ -111,27 +111,9 @@ impl Inspect {
             .unwrap_or(RedisHealth::Ok))
     }
 
-    /// Runs `commands`, each routed by the key beside it, in one pipeline per hash tag (a cluster takes a
-    /// pipeline in one slot only); the answers in the order of `commands`.
+    /// [`pipelined`] on the shared connection.
     async fn pipelined<T: redis::FromRedisValue>(&self, commands: Vec<(String, redis::Cmd)>) -> Result<Vec<T>> {
-        let mut by_tag: BTreeMap<String, Vec<usize>> = BTreeMap::new();
-        for (index, (key, _)) in commands.iter().enumerate() {
-            let tag = key.split_inclusive('}').next().unwrap_or(key).to_string();
-            by_tag.entry(tag).or_default().push(index);
-        }
-        let mut answers: Vec<Option<T>> = commands.iter().map(|_| None).collect();
-        let mut conn = self.conn.clone();
-        for positions in by_tag.into_values() {
-            let mut pipe = redis::pipe();
-            for index in &positions {
-                pipe.add_command(commands[*index].1.clone());
-            }
-            let answered: Vec<T> = pipe.query_async(&mut conn).await?;
-            for (index, answer) in positions.into_iter().zip(answered) {
-                answers[index] = Some(answer);
-            }
-        }
-        Ok(answers.into_iter().flatten().collect())
+        pipelined(&mut self.conn.clone(), commands).await
     }
 
     /// One workflow.
@@ -796,40 +778,34 @@ impl MergedIndexes {
     /// until each has a member past the cursor or has ended.
     async fn refill(&mut self, conn: &mut RedisConnection, count: usize) -> Result<()> {
         loop {
-            let mut by_tag: BTreeMap<String, Vec<usize>> = BTreeMap::new();
-            for (position, source) in self.sources.iter().enumerate() {
-                if source.buffered.is_empty() && !source.exhausted {
-                    let tag = source.index.split_inclusive('}').next().unwrap_or(&source.index).to_string();
-                    by_tag.entry(tag).or_default().push(position);
-                }
-            }
-            if by_tag.is_empty() {
+            let dry: Vec<usize> = (0..self.sources.len())
+                .filter(|position| self.sources[*position].buffered.is_empty() && !self.sources[*position].exhausted)
+                .collect();
+            if dry.is_empty() {
                 return Ok(());
             }
-            for positions in by_tag.into_values() {
-                let mut pipe = redis::pipe();
-                for position in &positions {
+            let reads = dry
+                .iter()
+                .map(|position| {
                     let source = &self.sources[*position];
-                    pipe.add_command(
-                        by_score_descending(&source.index, &self.max, &self.min, source.offset, count)
-                            .arg("WITHSCORES")
-                            .to_owned(),
-                    );
-                }
-                let pages: Vec<Vec<(String, f64)>> = pipe.query_async(conn).await?;
-                for (position, read) in positions.into_iter().zip(pages) {
-                    let source = &mut self.sources[position];
-                    source.offset += read.len();
-                    self.read += read.len();
-                    source.exhausted = read.len() < count;
-                    // Members that share the cursor's score and come before it in the order were on earlier
-                    // pages.
-                    source.buffered.extend(read.into_iter().filter(|(member, score)| {
-                        self.after.as_ref().is_none_or(|(after_score, after_member)| {
-                            score < after_score || member.as_str() < after_member.as_str()
-                        })
-                    }));
-                }
+                    let read = by_score_descending(&source.index, &self.max, &self.min, source.offset, count)
+                        .arg("WITHSCORES")
+                        .to_owned();
+                    (source.index.clone(), read)
+                })
+                .collect();
+            let pages: Vec<Vec<(String, f64)>> = pipelined(conn, reads).await?;
+            for (position, read) in dry.into_iter().zip(pages) {
+                let source = &mut self.sources[position];
+                source.offset += read.len();
+                self.read += read.len();
+                source.exhausted = read.len() < count;
+                // Members that share the cursor's score and come before it in the order were on earlier pages.
+                source.buffered.extend(read.into_iter().filter(|(member, score)| {
+                    self.after.as_ref().is_none_or(|(after_score, after_member)| {
+                        score < after_score || member.as_str() < after_member.as_str()
+                    })
+                }));
             }
         }
     }
@@ -851,6 +827,30 @@ impl MergedIndexes {
         }
         Ok(false)
     }
+}
+
+/// Runs `commands`, each routed by the key beside it, in one pipeline per hash tag (a cluster takes a
+/// pipeline in one slot only); the answers in the order of `commands`.
+async fn pipelined<T: redis::FromRedisValue>(
+    conn: &mut RedisConnection,
+    commands: Vec<(String, redis::Cmd)>,
+) -> Result<Vec<T>> {
+    let mut by_tag: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (index, (key, _)) in commands.iter().enumerate() {
+        by_tag.entry(key.split_inclusive('}').next().unwrap_or(key)).or_default().push(index);
+    }
+    let mut answers: Vec<Option<T>> = commands.iter().map(|_| None).collect();
+    for positions in by_tag.into_values() {
+        let mut pipe = redis::pipe();
+        for index in &positions {
+            pipe.add_command(commands[*index].1.clone());
+        }
+        let answered: Vec<T> = pipe.query_async(conn).await?;
+        for (index, answer) in positions.into_iter().zip(answered) {
+            answers[index] = Some(answer);
+        }
+    }
+    Ok(answers.into_iter().flatten().collect())
 }
 
 /// `ZRANGE` of up to `count` members of `index` scored from `max` down to `min`, skipping `offset`.

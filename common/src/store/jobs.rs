@@ -11,9 +11,9 @@ use super::{
     finish::{FinishOutcome, Holder},
     lease_until,
 };
-use crate::keys::ShardKeys;
 use crate::{
     Error, Result,
+    keys::ShardKeys,
     model::{
         Admission, Execution, ExecutionId, ExecutionState, JobId, Outcome, QueueName, Schedule, from_millis, millis,
         rfc3339,
@@ -137,6 +137,7 @@ impl Store {
         Ok(Claim::Empty { next_due })
     }
 
+    /// [`Store::claim_jobs`] on one shard.
     async fn claim_from(&self, keys: &ShardKeys, claimant: &Claimant, count: usize) -> Result<Claim> {
         let now = self.clock.now();
         let queue_keys = claimant

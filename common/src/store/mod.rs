@@ -103,7 +103,7 @@ const CANCEL_AS_CANCELLED: &str = "cancel";
 const CANCEL_AS_FAILURE: &str = "fail";
 
 impl Store {
-    /// A store on `conn` for the deployment `prefix`, reading time from `clock`.
+    /// A store on `conn` for the one-shard deployment `prefix`, reading time from `clock`.
     pub fn new(conn: RedisConnection, prefix: &str, clock: Arc<dyn Clock>) -> Self {
         Self::sharded(conn, Keys::new(prefix), clock)
     }
