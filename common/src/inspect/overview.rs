@@ -80,7 +80,7 @@ pub struct Overview {
 }
 
 impl Inspect {
-    /// Queues, workers and schedule counts, read in one round trip per group.
+    /// Queues, workers and schedule counts, read in one round trip per group (and per shard).
     pub async fn overview(&self) -> Result<Overview> {
         let now = self.clock.now();
         let now_ms = now.as_millisecond();
@@ -170,7 +170,7 @@ impl Inspect {
     }
 
     /// The waits of `entries` (members and scores of the wait index) whose job still waits, with the handler
-    /// each waits for, in one round trip.
+    /// each waits for, in one round trip per shard.
     async fn describe_waits(&self, entries: Vec<(String, i64)>) -> Result<Vec<HandlerWait>> {
         let mut reads = Vec::with_capacity(entries.len());
         let mut named = Vec::with_capacity(entries.len());
