@@ -3,6 +3,7 @@
 //! from a fresh read, alone.
 
 use jiff::Timestamp;
+use uuid::Uuid;
 
 use super::{BATCH, MAX_PLAN_ATTEMPTS, Store, contended, counts_as_run, jobs::StartedJob, schedules::job_text};
 use crate::{
@@ -55,8 +56,8 @@ pub(super) enum Holder {
 
 /// One finish as `finish_jobs.lua` takes it (see its header for the order), and what it plans.
 struct PlannedFinish {
-    /// The shard of the job (its schedule's or run's), which the keys are in.
-    shard: usize,
+    /// The job's schedule (or run): its shard holds the keys.
+    schedule_id: Uuid,
     keys: [String; 16],
     args: [String; 20],
     next: Schedule,
@@ -159,8 +160,7 @@ impl Store {
             Some((_, due)) => (due, String::new()),
             None => (now, String::new()),
         };
-        let shard = self.keys.shard_of(schedule_id);
-        let keys = self.keys.shard(shard);
+        let keys = self.keys.of(schedule_id);
         // A job key for each job the script may touch; the finished job's key stands in for one it has not.
         let job_key = |other: Option<JobId>| keys.job(&other.unwrap_or(job));
         let (owner, expired_before) = match holder {
@@ -210,7 +210,7 @@ impl Store {
             flag(self.trims_history(current, now)),
             ScheduleRecord::changes(current, &next).to_json(),
         ];
-        Ok(PlannedFinish { shard, keys, args, next, next_job })
+        Ok(PlannedFinish { schedule_id, keys, args, next, next_job })
     }
 
     /// Whether a finish of `current` at `now` trims its history: every [`TRIM_EVERY`]th, and any that comes
@@ -225,12 +225,7 @@ impl Store {
     /// Writes planned finishes in one call per shard; one answer per finish, in order.
     async fn apply_finishes(&self, planned: &[PlannedFinish], now: Timestamp) -> Result<Vec<Finished>> {
         let mut answers: Vec<Option<Finished>> = planned.iter().map(|_| None).collect();
-        for shard in 0..self.keys.shard_count() {
-            let positions: Vec<usize> = (0..planned.len()).filter(|index| planned[*index].shard == shard).collect();
-            if positions.is_empty() {
-                continue;
-            }
-            let keys = self.keys.shard(shard);
+        for (keys, positions) in self.calls_by_shard(planned.iter().map(|plan| plan.schedule_id)) {
             let answered = self
                 .run(FinishJobs {
                     execution_index: keys.execution_index(),
