@@ -133,10 +133,17 @@ impl Keys {
         self.key(format_args!("workflow-requirements"))
     }
 
-    /// ZSET of the schedules that use a workflow, as `delete_workflow.lua` checks it: with one shard, the
-    /// shard's index ([`ShardKeys::workflow_schedules`]); with several, a key no script writes (each shard
-    /// keeps its own, and deleting a workflow checks them shard by shard first).
-    pub fn workflow_schedules(&self, workflow_id: Uuid) -> String {
+    /// HASH workflow id → how many schedules use it, as `delete_workflow.lua` checks it: with one shard, the
+    /// shard's count ([`ShardKeys::workflow_uses`]); with several, a key no script writes (each shard keeps
+    /// its own, and deleting a workflow checks them shard by shard first).
+    pub fn workflow_uses(&self) -> String {
+        self.key(format_args!("workflow-uses"))
+    }
+
+    /// The index of the schedules that used a workflow, as a deployment kept it before
+    /// [`Keys::workflow_uses`], read by `delete_workflow.lua` alongside it (see
+    /// [`ShardKeys::legacy_workflow_schedules`]).
+    pub fn legacy_workflow_schedules(&self, workflow_id: Uuid) -> String {
         self.key(format_args!("workflow:{workflow_id}:schedules"))
     }
 
@@ -194,7 +201,8 @@ impl Keys {
             self.workflow(id),
             self.workflows(),
             self.workflow_names(),
-            shard.workflow_schedules(id),
+            shard.workflow_uses(),
+            shard.legacy_workflow_schedules(id),
             self.workflow_versions(id),
             self.workflow_requirements(),
             shard.workflow_slots(id),
@@ -265,9 +273,17 @@ impl ShardKeys {
         pattern.replace(&Uuid::nil().to_string(), "<id>").replace(QueueName::placeholder().as_str(), "<queue>")
     }
 
-    /// ZSET of the ids of the shard's schedules that use a workflow, scored by creation ms; written by the
-    /// schedule scripts, read to refuse deleting a workflow in use and to list schedules by workflow.
-    pub fn workflow_schedules(&self, workflow_id: Uuid) -> String {
+    /// HASH workflow id → how many of the shard's schedules use it (no field: none); kept by the schedule
+    /// scripts, read to refuse deleting a workflow in use. A count rather than an index of ids: an index cost
+    /// every schedule a second ZSET entry, and listing by workflow walks the status indexes instead.
+    pub fn workflow_uses(&self) -> String {
+        self.key(format_args!("workflow-uses"))
+    }
+
+    /// ZSET of the ids of the shard's schedules that use a workflow, as a deployment created before
+    /// [`ShardKeys::workflow_uses`] kept them. No longer written: its members still count as uses, and leave
+    /// it when their schedule is deleted or moves to another workflow (`lib/workflow_uses.lua`).
+    pub fn legacy_workflow_schedules(&self, workflow_id: Uuid) -> String {
         self.key(format_args!("workflow:{workflow_id}:schedules"))
     }
 

@@ -74,6 +74,7 @@ impl ScheduleFilter {
         self.status.is_none_or(|status| schedule.status == status)
             && name.is_none_or(|name| schedule.name.to_lowercase().contains(&name))
             && self.queue.as_ref().is_none_or(|queue| &schedule.queue == queue)
+            && self.workflow_id.is_none_or(|id| schedule.workflow_id == id)
     }
 }
 
@@ -184,16 +185,14 @@ impl Inspect {
         limit: usize,
         cursor: Option<&str>,
     ) -> Result<Page<Schedule>> {
-        // Every schedule is in one status index: all of them, newest first, is those indexes merged.
+        // Every schedule is in one status index: all of them, newest first, is those indexes merged. The other
+        // filters (workflow, name, queue) are applied to the records read, within the walk's scan budget.
+        let statuses = filter.status.map_or(ScheduleStatus::ALL.to_vec(), |status| vec![status]);
         let indexes: Vec<String> = self
             .keys
             .shards()
             .iter()
-            .flat_map(|keys| match (filter.status, filter.workflow_id) {
-                (_, Some(workflow_id)) => vec![keys.workflow_schedules(workflow_id)],
-                (Some(status), None) => vec![keys.schedules_by_status(status)],
-                (None, None) => ScheduleStatus::ALL.iter().map(|status| keys.schedules_by_status(*status)).collect(),
-            })
+            .flat_map(|keys| statuses.iter().map(|status| keys.schedules_by_status(*status)))
             .collect();
         self.walk(&indexes, limit, cursor, |ids: Vec<String>| {
             let inspect = self.clone();
@@ -649,11 +648,16 @@ impl Inspect {
             .collect())
     }
 
-    /// Whether schedules of one shard use workflow `id`.
+    /// Whether schedules of one shard use workflow `id`: its count of uses, or the index a deployment kept
+    /// before it (see `lib/workflow_uses.lua`).
     pub(crate) async fn uses_workflow(&self, keys: &ShardKeys, id: Uuid) -> Result<bool> {
         let mut conn = self.conn.clone();
-        let count: u64 = conn.zcard(keys.workflow_schedules(id)).await?;
-        Ok(count > 0)
+        let (counted, indexed): (bool, bool) = redis::pipe()
+            .hexists(keys.workflow_uses(), id.to_string())
+            .exists(keys.legacy_workflow_schedules(id))
+            .query_async(&mut conn)
+            .await?;
+        Ok(counted || indexed)
     }
 
     /// Workflow id → what a run of it needs, as the home records say (`None`) or as a shard's copy says.

@@ -24,9 +24,9 @@ scripts! {
     }
 
     /// Deletes a workflow no schedule uses.
-    DeleteWorkflow = "delete_workflow.lua" [] -> WorkflowDeleted {
-        keys { workflow: String, workflows: String, workflow_names: String, workflow_schedules: String,
-            workflow_versions: String, workflow_requirements: String, }
+    DeleteWorkflow = "delete_workflow.lua" ["workflow_uses.lua"] -> WorkflowDeleted {
+        keys { workflow: String, workflows: String, workflow_names: String, workflow_uses: String,
+            legacy_workflow_schedules: String, workflow_versions: String, workflow_requirements: String, }
         args { workflow_id: String, }
     }
 
@@ -43,14 +43,16 @@ scripts! {
     }
 
     /// Takes a workflow's copy away from one shard, unless schedules of the shard use it.
-    RetireWorkflow = "retire_workflow.lua" [] -> WorkflowRetired {
-        keys { workflow: String, workflow_requirements: String, workflow_schedules: String, }
+    RetireWorkflow = "retire_workflow.lua" ["workflow_uses.lua"] -> WorkflowRetired {
+        keys { workflow: String, workflow_requirements: String, workflow_uses: String,
+            legacy_workflow_schedules: String, }
         args { workflow_id: String, }
     }
 
     /// Saves new schedules and enqueues the first job of each.
-    CreateSchedules = "create_schedules.lua" ["write_schedule.lua", "enqueue.lua", "items.lua"] -> Vec<ScheduleCreated> {
-        keys { queues: String, ..schedule_keys: Vec<String>, }
+    CreateSchedules = "create_schedules.lua"
+        ["write_schedule.lua", "enqueue.lua", "items.lua", "workflow_uses.lua"] -> Vec<ScheduleCreated> {
+        keys { queues: String, workflow_uses: String, ..schedule_keys: Vec<String>, }
         args { wakeup_channel: String, ..schedule_args: Vec<String>, }
     }
 
@@ -62,11 +64,11 @@ scripts! {
 
     /// Applies a PATCH, moving the pending job when its timing or queue changed.
     UpdateSchedule = "update_schedule.lua"
-        ["check_revision.lua", "write_schedule.lua", "enqueue.lua"] -> ScheduleWritten {
-        keys { schedule: String, old_workflow_schedules: String, workflow_schedules: String, workflow: String,
+        ["check_revision.lua", "write_schedule.lua", "enqueue.lua", "workflow_uses.lua"] -> ScheduleWritten {
+        keys { schedule: String, workflow_uses: String, old_legacy_workflow_schedules: String, workflow: String,
             job: String, old_delayed: String, old_ready: String, delayed: String, queues: String, }
-        args { expected_rev: u64, schedule_id: String, created_ms: i64, replan: bool, job_id: String, queue: String,
-            due_ms: i64, wakeup_channel: String, record: ScheduleRecord, }
+        args { expected_rev: u64, schedule_id: String, old_workflow_id: String, workflow_id: String, replan: bool,
+            job_id: String, queue: String, due_ms: i64, wakeup_channel: String, record: ScheduleRecord, }
     }
 
     /// Pauses a schedule and removes its pending job.
@@ -86,11 +88,12 @@ scripts! {
     }
 
     /// Deletes a schedule, its pending jobs and its history.
-    DeleteSchedule = "delete_schedule.lua" ["check_revision.lua"] -> ScheduleWritten {
-        keys { schedule: String, status_index: String, workflow_schedules: String, live_job: String, delayed: String, ready: String, executions: String, execution_times: String,
+    DeleteSchedule = "delete_schedule.lua" ["check_revision.lua", "workflow_uses.lua"] -> ScheduleWritten {
+        keys { schedule: String, status_index: String, workflow_uses: String, legacy_workflow_schedules: String,
+            live_job: String, delayed: String, ready: String, executions: String, execution_times: String,
             backfill: String, backfill_job: String, buffered_job: String, }
-        args { expected_rev: u64, schedule_id: String, live_job_id: String, backfill_job_id: String,
-            buffered_job_id: String, }
+        args { expected_rev: u64, schedule_id: String, workflow_id: String, live_job_id: String,
+            backfill_job_id: String, buffered_job_id: String, }
     }
 
     /// Queues one run per past occurrence, to run one at a time.

@@ -2,16 +2,17 @@
 -- KEYS[1] workflow: the workflow (STRING)
 -- KEYS[2] workflows: all workflows (ZSET)
 -- KEYS[3] workflow_names: name -> id (HASH)
--- KEYS[4] workflow_schedules: the schedules that use it (ZSET)
--- KEYS[5] workflow_versions: its versions (HASH)
--- KEYS[6] workflow_requirements: workflow id -> what a run needs (HASH)
+-- KEYS[4] workflow_uses: workflow id -> how many schedules use it (HASH)
+-- KEYS[5] legacy_workflow_schedules: its index of schedules from before workflow_uses (ZSET)
+-- KEYS[6] workflow_versions: its versions (HASH)
+-- KEYS[7] workflow_requirements: workflow id -> what a run needs (HASH)
 -- ARGV[1] workflow_id
 -- Returns 'deleted' | 'missing' | 'in_use' schedules use it
 local current = redis.call('GET', workflow)
 if not current then
   return 'missing'
 end
-if redis.call('ZCARD', workflow_schedules) > 0 then
+if in_use(workflow_uses, legacy_workflow_schedules, workflow_id) then
   return 'in_use'
 end
 redis.call('HDEL', workflow_names, cjson.decode(current).name)

@@ -3,10 +3,11 @@
 -- or run of it.
 -- KEYS[1] workflow: the shard's copy of the workflow (STRING)
 -- KEYS[2] workflow_requirements: the shard's copy, workflow id -> what a run needs (HASH)
--- KEYS[3] workflow_schedules: the shard's schedules that use it (ZSET)
+-- KEYS[3] workflow_uses: workflow id -> how many of the shard's schedules use it (HASH)
+-- KEYS[4] legacy_workflow_schedules: the shard's index of its schedules from before workflow_uses (ZSET)
 -- ARGV[1] workflow_id
 -- Returns 'retired' | 'in_use'
-if redis.call('ZCARD', workflow_schedules) > 0 then
+if in_use(workflow_uses, legacy_workflow_schedules, workflow_id) then
   return 'in_use'
 end
 redis.call('DEL', workflow)

@@ -1,8 +1,8 @@
 -- Applies a PATCH planned in Rust from revision `expected_rev`. When timing or queue changed, a pending job
 -- moves to its new due time and queue; a running job plans the next run from the new settings when it ends.
 -- KEYS[1] schedule: the schedule (HASH)
--- KEYS[2] old_workflow_schedules: the old workflow's schedules (ZSET)
--- KEYS[3] workflow_schedules: the new workflow's schedules (ZSET)
+-- KEYS[2] workflow_uses: workflow id -> how many schedules use it (HASH)
+-- KEYS[3] old_legacy_workflow_schedules: the old workflow's index from before workflow_uses (ZSET)
 -- KEYS[4] workflow: the new workflow (STRING)
 -- KEYS[5] job: the live job (HASH)
 -- KEYS[6] old_delayed: the old queue's delayed jobs (ZSET)
@@ -11,13 +11,14 @@
 -- KEYS[9] queues: every queue (SET)
 -- ARGV[1] expected_rev
 -- ARGV[2] schedule_id
--- ARGV[3] created_ms
--- ARGV[4] replan: '1' to move the live job (or enqueue it when it is new)
--- ARGV[5] job_id: the live job
--- ARGV[6] queue: the new queue
--- ARGV[7] due_ms
--- ARGV[8] wakeup_channel
--- ARGV[9] record: the schedule record (see write_schedule)
+-- ARGV[3] old_workflow_id
+-- ARGV[4] workflow_id
+-- ARGV[5] replan: '1' to move the live job (or enqueue it when it is new)
+-- ARGV[6] job_id: the live job
+-- ARGV[7] queue: the new queue
+-- ARGV[8] due_ms
+-- ARGV[9] wakeup_channel
+-- ARGV[10] record: the schedule record (see write_schedule)
 -- Returns 'written' | 'missing' | 'unknown_workflow' | 'stale' the revision changed
 local revision = check_revision(schedule, expected_rev)
 if revision ~= 'written' then
@@ -26,9 +27,9 @@ end
 if redis.call('EXISTS', workflow) == 0 then
   return 'unknown_workflow'
 end
-if old_workflow_schedules ~= workflow_schedules then
-  redis.call('ZREM', old_workflow_schedules, schedule_id)
-  redis.call('ZADD', workflow_schedules, created_ms, schedule_id)
+if old_workflow_id ~= workflow_id then
+  remove_use(workflow_uses, old_legacy_workflow_schedules, old_workflow_id, schedule_id)
+  add_use(workflow_uses, workflow_id)
 end
 if replan == '1' then
   local pending = redis.call('ZREM', old_delayed, job_id) + redis.call('LREM', old_ready, 0, job_id)

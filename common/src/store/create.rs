@@ -162,12 +162,12 @@ impl Store {
                     keys.schedule(schedule.id),
                     keys.schedules_by_status(ScheduleStatus::Active),
                     keys.workflow(schedule.workflow_id),
-                    keys.workflow_schedules(schedule.workflow_id),
                     keys.job(&job),
                     keys.delayed(&schedule.queue),
                 ]);
                 schedule_args.extend([
                     schedule.id.to_string(),
+                    schedule.workflow_id.to_string(),
                     millis(schedule.created_at).to_string(),
                     job.to_string(),
                     schedule.queue.to_string(),
@@ -178,6 +178,7 @@ impl Store {
             let answers = self
                 .run(CreateSchedules {
                     queues: keys.queues(),
+                    workflow_uses: keys.workflow_uses(),
                     schedule_keys,
                     wakeup_channel: self.keys.wakeup_channel(),
                     schedule_args,

@@ -82,8 +82,8 @@ impl Store {
         let written = self
             .run(UpdateSchedule {
                 schedule: keys.schedule(id),
-                old_workflow_schedules: keys.workflow_schedules(current.workflow_id),
-                workflow_schedules: keys.workflow_schedules(next.workflow_id),
+                workflow_uses: keys.workflow_uses(),
+                old_legacy_workflow_schedules: keys.legacy_workflow_schedules(current.workflow_id),
                 workflow: keys.workflow(next.workflow_id),
                 job: keys.job(&job),
                 old_delayed: keys.delayed(&current.queue),
@@ -92,7 +92,8 @@ impl Store {
                 queues: keys.queues(),
                 expected_rev: current.rev,
                 schedule_id: id.to_string(),
-                created_ms: millis(next.created_at),
+                old_workflow_id: current.workflow_id.to_string(),
+                workflow_id: next.workflow_id.to_string(),
                 replan: next.status == ScheduleStatus::Active && moved && next.live_job.is_some(),
                 job_id: job.to_string(),
                 queue: next.queue.to_string(),
@@ -193,7 +194,8 @@ impl Store {
                 .run(DeleteSchedule {
                     schedule: keys.schedule(id),
                     status_index: keys.schedules_by_status(current.status),
-                    workflow_schedules: keys.workflow_schedules(current.workflow_id),
+                    workflow_uses: keys.workflow_uses(),
+                    legacy_workflow_schedules: keys.legacy_workflow_schedules(current.workflow_id),
                     live_job: job_key(None),
                     delayed: keys.delayed(&current.queue),
                     ready: keys.ready(&current.queue),
@@ -204,6 +206,7 @@ impl Store {
                     buffered_job: job_key(current.buffered_job),
                     expected_rev: current.rev,
                     schedule_id: id.to_string(),
+                    workflow_id: current.workflow_id.to_string(),
                     live_job_id: job_text(current.live_job),
                     backfill_job_id: job_text(current.backfill_job),
                     buffered_job_id: job_text(current.buffered_job),

@@ -1,6 +1,6 @@
 //! Each transition run once against a private Redis, asserting the whole affected state.
 
-use std::{sync::Arc, time::Duration};
+use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use redis::AsyncCommands;
 
@@ -170,9 +170,10 @@ async fn create_schedule_writes_the_record_its_indexes_and_the_first_job() {
         schedule.next_run_at.unwrap()
     );
     let created = ms("2026-01-01T00:00:00Z");
-    for index in [f.keys.schedules_by_status(ScheduleStatus::Active), f.keys.workflow_schedules(schedule.workflow_id)] {
-        assert_eq!(f.redis.zset(&index).await, [(schedule.id.to_string(), created)], "{index}");
-    }
+    let active = f.redis.zset(&f.keys.schedules_by_status(ScheduleStatus::Active)).await;
+    assert_eq!(active, [(schedule.id.to_string(), created)]);
+    let uses = f.redis.hash(&f.keys.workflow_uses()).await;
+    assert_eq!(uses, HashMap::from([(schedule.workflow_id.to_string(), "1".to_string())]));
     assert_eq!(f.store.inspect().schedule(schedule.id).await.unwrap(), schedule);
 }
 
@@ -581,6 +582,38 @@ async fn workflows_in_use_cannot_be_deleted_and_names_stay_unique() {
     let home = Keys::new("recur");
     assert!(f.redis.hash(&home.workflow_names()).await.is_empty());
     assert!(f.redis.zset(&home.workflows()).await.is_empty());
+    assert!(f.redis.hash(&f.keys.workflow_uses()).await.is_empty(), "a count that reaches 0 leaves no field");
+}
+
+#[tokio::test]
+async fn a_workflow_is_in_use_while_any_schedule_names_it_through_creates_moves_and_deletes() {
+    let f = Fixture::new().await;
+    let (first, second) = (f.workflow().await, f.workflow().await);
+    let new = |workflow: Uuid| serde_json::from_value(json!({"workflow_id": workflow, "interval_seconds": 10})).unwrap();
+    let a = f.store.create_schedule(new(first.id)).await.unwrap();
+    let b = f.store.create_schedule(new(first.id)).await.unwrap();
+    let of_workflow = |id: Uuid| crate::inspect::ScheduleFilter { workflow_id: Some(id), ..Default::default() };
+    let listed = |page: crate::inspect::Page<Schedule>| page.items.iter().map(|s| s.id).collect::<Vec<_>>();
+    assert_eq!(listed(f.store.inspect().schedules(&of_workflow(first.id), 10, None).await.unwrap()), [b.id, a.id]);
+
+    let patch = serde_json::from_value(json!({"workflow_id": second.id})).unwrap();
+    f.store.update_schedule(a.id, patch).await.unwrap();
+    assert_eq!(listed(f.store.inspect().schedules(&of_workflow(first.id), 10, None).await.unwrap()), [b.id]);
+    assert_eq!(listed(f.store.inspect().schedules(&of_workflow(second.id), 10, None).await.unwrap()), [a.id]);
+    f.store.delete_schedule(b.id).await.unwrap();
+    f.store.delete_workflow(first.id).await.unwrap();
+    assert!(matches!(f.store.delete_workflow(second.id).await, Err(Error::Conflict(_))), "a moved schedule uses it");
+
+    // A schedule of a deployment from before the count is in its workflow's old index: it counts until it
+    // is deleted.
+    let legacy = f.keys.legacy_workflow_schedules(second.id);
+    f.redis.command(&["HDEL", &f.keys.workflow_uses(), &second.id.to_string()]).await;
+    f.redis.command(&["ZADD", &legacy, "0", &a.id.to_string()]).await;
+    assert!(matches!(f.store.delete_workflow(second.id).await, Err(Error::Conflict(_))));
+    f.store.delete_schedule(a.id).await.unwrap();
+    assert!(!f.redis.exists(&legacy).await, "its last member left the old index");
+    f.store.delete_workflow(second.id).await.unwrap();
+    assert!(f.redis.hash(&f.keys.workflow_uses()).await.is_empty());
 }
 
 #[tokio::test]

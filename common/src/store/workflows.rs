@@ -98,7 +98,8 @@ impl Store {
                 workflow: self.keys.workflow(id),
                 workflows: self.keys.workflows(),
                 workflow_names: self.keys.workflow_names(),
-                workflow_schedules: self.keys.workflow_schedules(id),
+                workflow_uses: self.keys.workflow_uses(),
+                legacy_workflow_schedules: self.keys.legacy_workflow_schedules(id),
                 workflow_versions: self.keys.workflow_versions(id),
                 workflow_requirements: self.keys.workflow_requirements(),
                 workflow_id: id.to_string(),
@@ -117,7 +118,8 @@ impl Store {
         self.run(RetireWorkflow {
             workflow: keys.workflow(id),
             workflow_requirements: keys.workflow_requirements(),
-            workflow_schedules: keys.workflow_schedules(id),
+            workflow_uses: keys.workflow_uses(),
+            legacy_workflow_schedules: keys.legacy_workflow_schedules(id),
             workflow_id: id.to_string(),
         })
         .await
