@@ -252,16 +252,28 @@ pub(crate) fn decode_run(job: &JobId, queue: &QueueName, fields: &HashMap<String
     Ok(run)
 }
 
+/// What a job's schedule says of it, as [`decode_live_execution`] reads it: the fields `workflow_id`,
+/// `live_job` and `next_run_at` of the schedule's record.
+pub(crate) type ScheduleOfJob = (Option<String>, Option<String>, Option<String>);
+
 /// Attempt `id` of a live job, from the job's hash: `running` when the job runs that attempt, `queued` when it
-/// is the job's next attempt and no worker holds the job. `workflow_id` is the schedule's, for a job that has
-/// not started yet and so does not carry its own.
+/// is the job's next attempt and no worker holds the job. `schedule` is what the job's schedule says: its
+/// workflow, for a job that has not started yet and so does not carry its own, and, for its live job waiting
+/// without a record of its own (see `lib/enqueue.lua`), when that is due.
 pub(crate) fn decode_live_execution(
     id: &ExecutionId,
     job: &HashMap<String, String>,
-    workflow_id: Option<&str>,
+    schedule: Option<&ScheduleOfJob>,
 ) -> Option<Execution> {
+    let (workflow_id, live_job, next_run_at) = schedule.map_or((None, None, None), |(workflow, live, next)| {
+        (workflow.as_deref(), live.as_deref(), next.as_deref())
+    });
     let workflow_id = job.get("workflow_id").map(String::as_str).or(workflow_id)?.parse().ok()?;
-    let due = decode_due(job).ok()?;
+    let due = match decode_due(job) {
+        Ok(due) => due,
+        Err(_) if live_job == Some(id.job.to_string().as_str()) => from_millis(next_run_at?.parse().ok()?),
+        Err(_) => return None,
+    };
     if job.get("execution_id") == Some(&id.to_string()) {
         let started_at = job.get("started_at")?.parse().ok()?;
         let worker = job.get("worker").cloned().unwrap_or_default();

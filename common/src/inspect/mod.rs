@@ -18,7 +18,7 @@ use crate::{
     model::{
         Execution, ExecutionId, ExecutionState, JobId, QueueName, Schedule, ScheduleStatus, Workflow, from_millis,
     },
-    record::{decode_live_execution, decode_run, decode_schedule, is_run},
+    record::{ScheduleOfJob, decode_live_execution, decode_run, decode_schedule, is_run},
 };
 
 mod overview;
@@ -260,12 +260,12 @@ impl Inspect {
         for id in &unrecorded {
             let keys = self.keys.of_job(&id.job);
             let (job, schedule) = (keys.job(&id.job), keys.schedule(id.job.schedule()));
-            let mut workflow = redis::cmd("HGET");
-            workflow.arg(&schedule).arg("workflow_id");
+            let mut workflow = redis::cmd("HMGET");
+            workflow.arg(&schedule).arg(&["workflow_id", "live_job", "next_run_at"]);
             job_reads.push((job.clone(), redis::Cmd::hgetall(&job)));
             workflow_reads.push((schedule, workflow));
         }
-        let (jobs, workflows): (Vec<HashMap<String, String>>, Vec<Option<String>>) = if unrecorded.is_empty() {
+        let (jobs, workflows): (Vec<HashMap<String, String>>, Vec<ScheduleOfJob>) = if unrecorded.is_empty() {
             (Vec::new(), Vec::new())
         } else {
             (self.pipelined(job_reads).await?, self.pipelined(workflow_reads).await?)
@@ -273,7 +273,7 @@ impl Inspect {
         let mut running = unrecorded
             .into_iter()
             .zip(jobs.iter().zip(&workflows))
-            .map(|(id, (job, workflow_id))| decode_live_execution(id, job, workflow_id.as_deref()));
+            .map(|(id, (job, schedule))| decode_live_execution(id, job, Some(schedule)));
         let mut executions = Vec::with_capacity(ids.len());
         for record in records {
             // An id whose record was trimmed (or whose schedule was deleted) and that does not run is skipped.
@@ -564,16 +564,12 @@ impl Inspect {
         Ok(Some((run, queued)))
     }
 
-    /// The deliveries a job has had so far (no `attempt` field: none); `None` when it has no record.
-    pub(crate) async fn job_attempt(&self, job: &JobId) -> Result<Option<u32>> {
+    /// The deliveries a job has had so far: none without an `attempt` field, or without a record (a live job
+    /// waiting, see `lib/enqueue.lua`).
+    pub(crate) async fn job_attempt(&self, job: &JobId) -> Result<u32> {
         let mut conn = self.conn.clone();
-        let (due, attempt): (Option<String>, Option<u32>) = redis::cmd("HMGET")
-            .arg(self.keys.of_job(job).job(job))
-            .arg("due_ms")
-            .arg("attempt")
-            .query_async(&mut conn)
-            .await?;
-        Ok(due.map(|_| attempt.unwrap_or(0)))
+        let attempt: Option<u32> = conn.hget(self.keys.of_job(job).job(job), "attempt").await?;
+        Ok(attempt.unwrap_or(0))
     }
 
     /// The next backfill job of a schedule waiting for its turn.

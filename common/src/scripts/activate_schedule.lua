@@ -14,7 +14,8 @@
 -- ARGV[6] queue
 -- ARGV[7] due_ms
 -- ARGV[8] wakeup_channel
--- ARGV[9] record: the schedule record (see write_schedule)
+-- ARGV[9] recorded: '1' when the record names the job as its live job due then (see enqueue.lua)
+-- ARGV[10] record: the schedule record (see write_schedule)
 -- Returns 'written' | 'missing' | 'stale' the revision changed
 local revision = check_revision(schedule, expected_rev)
 if revision ~= 'written' then
@@ -24,6 +25,6 @@ write_schedule(schedule, record)
 redis.call('ZREM', old_status_index, schedule_id)
 redis.call('ZADD', active_index, created_ms, schedule_id)
 if enqueue == '1' and redis.call('EXISTS', job) == 0 then
-  enqueue_job(job, delayed, job_id, schedule_id, queue, due_ms, nil, wakeup_channel)
+  enqueue_job(job, delayed, job_id, schedule_id, queue, due_ms, nil, wakeup_channel, recorded)
 end
 return 'written'

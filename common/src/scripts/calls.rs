@@ -68,7 +68,8 @@ scripts! {
         keys { schedule: String, workflow_uses: String, old_legacy_workflow_schedules: String, workflow: String,
             job: String, old_delayed: String, old_ready: String, delayed: String, queues: String, }
         args { expected_rev: u64, schedule_id: String, old_workflow_id: String, workflow_id: String, replan: bool,
-            job_id: String, queue: String, due_ms: i64, wakeup_channel: String, record: ScheduleRecord, }
+            job_id: String, queue: String, due_ms: i64, wakeup_channel: String, recorded: bool,
+            record: ScheduleRecord, }
     }
 
     /// Pauses a schedule and removes its pending job.
@@ -84,7 +85,7 @@ scripts! {
         ["check_revision.lua", "write_schedule.lua", "enqueue.lua"] -> ScheduleWritten {
         keys { schedule: String, old_status_index: String, active_index: String, job: String, delayed: String, }
         args { expected_rev: u64, schedule_id: String, created_ms: i64, enqueue: bool, job_id: String,
-            queue: String, due_ms: i64, wakeup_channel: String, record: ScheduleRecord, }
+            queue: String, due_ms: i64, wakeup_channel: String, recorded: bool, record: ScheduleRecord, }
     }
 
     /// Deletes a schedule, its pending jobs and its history.

@@ -6,6 +6,9 @@
 -- a worker that offers a handler its workflow calls. A job waiting for a handler is marked so in its record
 -- (`waiting_for_handler`) and listed in handler_waits from the first time, so operators see it; the marks
 -- go once it starts. A job whose record or schedule is gone is dropped.
+-- A schedule's live job waits without a record of its own (see enqueue.lua): its id names the schedule,
+-- whose record names it as `live_job` and says when it was due (`next_run_at`). Its record is written when
+-- it starts, from there; a job without one that its schedule no longer names is dropped.
 -- Otherwise the job is leased to the worker, its delivery counted, and its execution (`execution_separator`
 -- and the attempt after the job id) marked running in the job's record (its JSON record is written once, by
 -- Rust, when it ends) and in the history indexes (one ZADD per index and call). An ad-hoc run is a bare job: its hash names its workflow,
@@ -44,6 +47,8 @@ local now = tonumber(now_ms)
 local requirements_of = {}
 -- The history index entries of the executions started, added once per call rather than once per job.
 local index_entries, workflow_entries, workflows_started = {}, {}, {}
+-- A regular job id, `sched-<schedule id>-n<repeat>-rc<retry>`, capturing the schedule id.
+local regular_job = '^sched%-(' .. string.rep('[%x%-]', 36) .. ')%-n%d+%-rc%d+$'
 
 local function start(delayed, job_id, queue)
   local job = fill_key(job_pattern, job_id)
@@ -53,23 +58,32 @@ local function start(delayed, job_id, queue)
     record[job_fields[i]] = job_fields[i + 1]
   end
   local is_run = record.schedule_id == nil and record.workflow_id ~= nil
+  local schedule_id = record.schedule_id
+  local unrecorded = not is_run and schedule_id == nil
+  if unrecorded then
+    schedule_id = string.match(job_id, regular_job)
+  end
   local schedule, fields = nil, {}
-  if record.schedule_id then
-    schedule = fill_key(schedule_pattern, record.schedule_id)
+  if schedule_id then
+    schedule = fill_key(schedule_pattern, schedule_id)
     fields = redis.call('HGETALL', schedule)
   end
-  if #job_fields == 0 or not is_run and #fields == 0 then
-    redis.call('DEL', job)
-    return {'dropped'}
-  end
   local workflow_id = record.workflow_id
-  local backfill_job
+  local backfill_job, live_job, next_run_at
   for i = 1, #fields, 2 do
     if fields[i] == 'workflow_id' then
       workflow_id = fields[i + 1]
     elseif fields[i] == 'backfill_job' then
       backfill_job = fields[i + 1]
+    elseif fields[i] == 'live_job' then
+      live_job = fields[i + 1]
+    elseif fields[i] == 'next_run_at' then
+      next_run_at = fields[i + 1]
     end
+  end
+  if not is_run and #fields == 0 or unrecorded and live_job ~= job_id then
+    redis.call('DEL', job)
+    return {'dropped'}
   end
 
   local slot, version = 0, 0
@@ -113,14 +127,23 @@ local function start(delayed, job_id, queue)
   end
   local attempt = tonumber(record.attempt or 0) + 1
   local execution_id = job_id .. execution_separator .. attempt
-  redis.call('HSET', job, 'attempt', attempt, 'execution_id', execution_id, 'worker', worker_id,
-    'workflow_id', workflow_id, 'started_at', now_at)
+  local started = {'attempt', attempt, 'execution_id', execution_id, 'worker', worker_id, 'workflow_id',
+    workflow_id, 'started_at', now_at}
+  if unrecorded then
+    -- What its schedule said of it, kept should the job be handed back after the schedule moved on.
+    local own = {'schedule_id', schedule_id, 'queue', queue, 'due_ms', next_run_at or now_ms}
+    for _, value in ipairs(own) do
+      started[#started + 1] = value
+      job_fields[#job_fields + 1] = value
+    end
+  end
+  redis.call('HSET', job, unpack(started))
   if schedule then
     -- A backfill run is the schedule's `backfill_job`; it does not count as a run under way.
     if backfill_job ~= job_id then
       redis.call('HINCRBY', schedule, 'running_jobs', 1)
     end
-    redis.call('ZADD', fill_key(execution_times_pattern, record.schedule_id), now_ms, execution_id)
+    redis.call('ZADD', fill_key(execution_times_pattern, schedule_id), now_ms, execution_id)
   end
   index_entries[#index_entries + 1], index_entries[#index_entries + 2] = now_ms, execution_id
   local of_workflow = workflow_entries[workflow_id]

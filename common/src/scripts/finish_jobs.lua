@@ -17,14 +17,15 @@
 -- ARGV[5] wakeup_channel
 -- ARGV[6] delayed_pattern: the delayed key with `<queue>`
 -- ARGV[7] trim_batch: executions trimmed at most per finish, so one call never does unbounded work
--- ARGV[8..] finish_args: for each finish, 20 values: job id, for a pending job never started that the
+-- ARGV[8..] finish_args: for each finish, 21 values: job id, for a pending job never started that the
 -- reconciler skips (or a queued run cancelled) the schedule's `running_jobs` its plan saw ('' otherwise), the
 -- owner worker ('' when pending), execution id, the execution's JSON as it ended, '0' or the ms its lease
 -- must have ended before, expected schedule rev, schedule id, schedule creation ms, next job id or '', next
 -- queue, next due ms, the next job's occurrence as RFC 3339 when it differs from its due time (a backfill
--- run) or '', '1' if the job counted as a run under way, a pending job to drop or '', '1' for a backfill job
--- (the next job is then the head of the backfill list), '1' if the job holds a workflow slot, '1' for an
--- ad-hoc run (a bare job: no schedule, no schedule history index), '1' to trim the schedule's history to the
+-- run) or '', '1' when the schedule record names the next job as its live job due then (see enqueue.lua),
+-- '1' if the job counted as a run under way, a pending job to drop or '', '1' for a backfill job (the next
+-- job is then the head of the backfill list), '1' if the job holds a workflow slot, '1' for an ad-hoc run
+-- (a bare job: no schedule, no schedule history index), '1' to trim the schedule's history to the
 -- retention bounds (every 16th finish of a schedule, so the trim is paid for once per 16), the schedule
 -- record (see write_schedule)
 -- Returns one answer per finish, in order: 'recorded' | 'recorded_without_schedule' an ad-hoc run (which
@@ -46,8 +47,8 @@ local function finish(job, running, leases, schedule, executions, execution_time
                       status_index, next_job, delayed, ready, dropped_job, backfill, workflow_slots,
                       workflow_waiting, workflow_executions, job_id, pending, owner, execution_id,
                       execution_json, expired_before_ms, expected_rev, schedule_id, created_ms, next_job_id,
-                      next_queue, next_due_ms, next_occurrence, counted_as_run, dropped_job_id, is_backfill,
-                      holds_slot, is_run, trim, record)
+                      next_queue, next_due_ms, next_occurrence, next_recorded, counted_as_run, dropped_job_id,
+                      is_backfill, holds_slot, is_run, trim, record)
   local skipping = pending ~= ''
   if not skipping and not (held_by(running, leases, job_id, owner, expired_before_ms)
       and redis.call('HGET', job, 'execution_id') == execution_id) then
@@ -131,7 +132,8 @@ local function finish(job, running, leases, schedule, executions, execution_time
     end
   end
   if next_job_id ~= '' and (is_backfill ~= '1' or backfill_turn) then
-    enqueue_job(next_job, delayed, next_job_id, schedule_id, next_queue, next_due_ms, next_occurrence, wakeup_channel)
+    enqueue_job(next_job, delayed, next_job_id, schedule_id, next_queue, next_due_ms, next_occurrence,
+      wakeup_channel, next_recorded)
   end
   if counted_as_run == '1' then
     end_run(schedule, delayed, now_ms, wakeup_channel)
@@ -139,7 +141,7 @@ local function finish(job, running, leases, schedule, executions, execution_time
   return 'recorded'
 end
 
-local answers = each_item(finish_keys, 16, finish_args, 20, finish)
+local answers = each_item(finish_keys, 16, finish_args, 21, finish)
 for _, running in ipairs(running_keys) do
   redis.call('HDEL', running, unpack(released[running]))
   redis.call('ZREM', released_leases[running], unpack(released[running]))

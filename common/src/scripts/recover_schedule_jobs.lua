@@ -4,17 +4,17 @@
 -- the page's queues to the queue index (rebuilding it if it was lost) and records where the walk resumes.
 -- KEYS[1] reconcile_cursor: the rank the next page starts at (STRING)
 -- KEYS[2] queues: names of the queues in use (SET)
--- KEYS[3..] schedule_keys: for each schedule, 5 keys: schedule (HASH), its live job (HASH), delayed (ZSET),
--- ready (LIST), running (HASH)
+-- KEYS[3..] schedule_keys: for each schedule, 4 keys: schedule (HASH), delayed (ZSET), ready (LIST),
+-- running (HASH)
 -- ARGV[1] wakeup_channel
 -- ARGV[2] next_rank: where the walk resumes (0 when this page ended it)
 -- ARGV[3..] schedule_args: for each schedule, 5 values: expected rev, schedule id, job id, queue, due ms
 -- Returns the number of jobs created
 local recovered = 0
 local seen, names = {}, {}
-for i = 0, (#KEYS - schedule_keys + 1) / 5 - 1 do
-  local k, a = schedule_keys + 5 * i, schedule_args + 5 * i
-  local schedule, job, delayed, ready, running = KEYS[k], KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], KEYS[k + 4]
+for i = 0, (#KEYS - schedule_keys + 1) / 4 - 1 do
+  local k, a = schedule_keys + 4 * i, schedule_args + 5 * i
+  local schedule, delayed, ready, running = KEYS[k], KEYS[k + 1], KEYS[k + 2], KEYS[k + 3]
   local expected_rev, schedule_id, job_id = ARGV[a], ARGV[a + 1], ARGV[a + 2]
   local queue, due_ms = ARGV[a + 3], ARGV[a + 4]
   if not seen[queue] then
@@ -23,10 +23,11 @@ for i = 0, (#KEYS - schedule_keys + 1) / 5 - 1 do
   end
   local current = redis.call('HMGET', schedule, 'rev', 'status')
   if current[1] == expected_rev and current[2] == 'active' then
-    local live = redis.call('EXISTS', job) == 1 and (redis.call('ZSCORE', delayed, job_id)
-      or redis.call('HEXISTS', running, job_id) == 1 or redis.call('LPOS', ready, job_id))
+    -- A waiting live job has no record of its own (see enqueue.lua): where it is tells whether it lives.
+    local live = redis.call('ZSCORE', delayed, job_id) or redis.call('HEXISTS', running, job_id) == 1
+      or redis.call('LPOS', ready, job_id)
     if not live then
-      enqueue_job(job, delayed, job_id, schedule_id, queue, due_ms, nil, wakeup_channel)
+      make_due(delayed, job_id, due_ms, wakeup_channel)
       redis.call('HSET', schedule, 'live_job', job_id, 'next_run_at', due_ms)
       redis.call('HINCRBY', schedule, 'rev', 1)
       recovered = recovered + 1

@@ -18,7 +18,8 @@
 -- ARGV[7] queue: the new queue
 -- ARGV[8] due_ms
 -- ARGV[9] wakeup_channel
--- ARGV[10] record: the schedule record (see write_schedule)
+-- ARGV[10] recorded: '1' when the record names the job as its live job due then (see enqueue.lua)
+-- ARGV[11] record: the schedule record (see write_schedule)
 -- Returns 'written' | 'missing' | 'unknown_workflow' | 'stale' the revision changed
 local revision = check_revision(schedule, expected_rev)
 if revision ~= 'written' then
@@ -34,7 +35,7 @@ end
 if replan == '1' then
   local pending = redis.call('ZREM', old_delayed, job_id) + redis.call('LREM', old_ready, 0, job_id)
   if pending > 0 or redis.call('EXISTS', job) == 0 then
-    enqueue_job(job, delayed, job_id, schedule_id, queue, due_ms, nil, wakeup_channel)
+    enqueue_job(job, delayed, job_id, schedule_id, queue, due_ms, nil, wakeup_channel, recorded)
   end
 end
 redis.call('SADD', queues, queue)

@@ -6,7 +6,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use uuid::Uuid;
 
-use super::{Store, planned_job};
+use super::{Store, is_recorded, planned_job};
 use crate::{
     Error, Result,
     model::{
@@ -17,6 +17,7 @@ use crate::{
     scripts::{
         RunsEnqueued, ScheduleCreated,
         calls::{CreateSchedules, EnqueueRuns},
+        flag,
     },
 };
 
@@ -172,6 +173,7 @@ impl Store {
                     job.to_string(),
                     schedule.queue.to_string(),
                     millis(due).to_string(),
+                    flag(is_recorded(schedule, &job, due)),
                     ScheduleRecord::of(schedule).to_json(),
                 ]);
             }

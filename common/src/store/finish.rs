@@ -5,7 +5,9 @@
 use jiff::Timestamp;
 use uuid::Uuid;
 
-use super::{BATCH, MAX_PLAN_ATTEMPTS, Store, contended, counts_as_run, jobs::StartedJob, schedules::job_text};
+use super::{
+    BATCH, MAX_PLAN_ATTEMPTS, Store, contended, counts_as_run, is_recorded, jobs::StartedJob, schedules::job_text,
+};
 use crate::{
     Error, Result,
     model::{Admission, Execution, JobId, Outcome, QueueName, Schedule, ScheduleStatus, from_millis, millis, rfc3339},
@@ -59,7 +61,7 @@ struct PlannedFinish {
     /// The job's schedule (or run): its shard holds the keys.
     schedule_id: Uuid,
     keys: [String; 16],
-    args: [String; 20],
+    args: [String; 21],
     next: Schedule,
     next_job: Option<(JobId, Timestamp)>,
 }
@@ -202,6 +204,7 @@ impl Store {
             next.queue.to_string(),
             millis(next_due).to_string(),
             next_occurrence,
+            flag(next_job.is_some_and(|(job, due)| is_recorded(&next, &job, due))),
             flag(counts_as_run(&job) && matches!(holder, Holder::Worker { .. })),
             job_text(settlement.dropped_job),
             flag(is_backfill),

@@ -221,6 +221,12 @@ fn planned_job(schedule: &Schedule) -> (JobId, Timestamp) {
     (schedule.planned_job(), schedule.next_run_at.unwrap_or(schedule.updated_at))
 }
 
+/// Whether `schedule`'s record names `job` as its live job, due at `due`: then the job waits without a record
+/// of its own (see `lib/enqueue.lua`).
+fn is_recorded(schedule: &Schedule, job: &JobId, due: Timestamp) -> bool {
+    schedule.live_job == Some(*job) && schedule.next_run_at == Some(due)
+}
+
 /// A duration in milliseconds, as scripts take it, saturating rather than wrapping.
 fn duration_ms(duration: Duration) -> i64 {
     i64::try_from(duration.as_millis()).unwrap_or(i64::MAX / 2)

@@ -242,7 +242,6 @@ impl Store {
             let due = schedule.next_run_at.unwrap_or(now).max(now);
             schedule_keys.extend([
                 keys.schedule(schedule.id),
-                keys.job(&job),
                 keys.delayed(&schedule.queue),
                 keys.ready(&schedule.queue),
                 keys.running(&schedule.queue),
@@ -293,7 +292,8 @@ impl Store {
             return Ok(None);
         }
         let Admission::Skip(reason) = schedule.admission(&job, due, now) else { return Ok(None) };
-        let Some(attempt) = self.inspect().job_attempt(&job).await? else { return Ok(None) };
+        // Whether the job still waits is the finish's to check, atomically.
+        let attempt = self.inspect().job_attempt(&job).await?;
         let id = ExecutionId { job, attempt: attempt + 1 };
         let mut execution = Execution::running(
             id,

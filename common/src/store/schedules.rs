@@ -4,7 +4,7 @@
 use jiff::Timestamp;
 use uuid::Uuid;
 
-use super::{Store, planned_job};
+use super::{Store, is_recorded, planned_job};
 use crate::{
     Error, Result,
     model::{ExecutionId, JobId, MAX_OCCURRENCES, Schedule, SchedulePatch, ScheduleStatus, millis, rfc3339},
@@ -99,6 +99,7 @@ impl Store {
                 queue: next.queue.to_string(),
                 due_ms: millis(due),
                 wakeup_channel: self.keys.wakeup_channel(),
+                recorded: is_recorded(&next, &job, due),
                 record: ScheduleRecord::changes(current, &next),
             })
             .await?;
@@ -175,6 +176,7 @@ impl Store {
                     queue: next.queue.to_string(),
                     due_ms: millis(due),
                     wakeup_channel: self.keys.wakeup_channel(),
+                    recorded: is_recorded(&next, &job, due),
                     record: ScheduleRecord::changes(&current, &next),
                 })
                 .await?;

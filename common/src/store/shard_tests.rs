@@ -62,7 +62,8 @@ async fn schedules_spread_over_the_shards_and_claims_finishes_and_listings_cover
     for schedule in &schedules {
         let keys = f.keys.of(schedule.id);
         assert!(f.redis.exists(&keys.schedule(schedule.id)).await, "the record is in its shard");
-        assert!(f.redis.exists(&keys.job(&schedule.planned_job())).await, "and so is its job");
+        let waiting = f.redis.zset(&keys.delayed(&QueueName::default())).await;
+        assert!(waiting.iter().any(|(job, _)| *job == schedule.planned_job().to_string()), "and so is its job");
         per_shard[f.keys.shard_of(schedule.id)] += 1;
     }
     assert!(per_shard.iter().all(|count| *count > 0), "every shard holds schedules: {per_shard:?}");
@@ -93,7 +94,8 @@ async fn schedules_spread_over_the_shards_and_claims_finishes_and_listings_cover
         let after = f.store.inspect().schedule(schedule.id).await.unwrap();
         assert_eq!(after.run_count, 1);
         let next = after.planned_job();
-        assert!(f.redis.exists(&f.keys.of(schedule.id).job(&next)).await, "its next job waits in its shard");
+        let waiting = f.redis.zset(&f.keys.of(schedule.id).delayed(&QueueName::default())).await;
+        assert!(waiting.iter().any(|(job, _)| *job == next.to_string()), "its next job waits in its shard");
     }
 
     // Listings merge the shards newest first, and a cursor resumes after the same place in each.
@@ -142,7 +144,6 @@ async fn the_reconciler_takes_one_turn_per_shard_and_rebuilds_a_lost_job_in_its_
     let schedules = f.schedules(&workflow, 12).await;
     let lost = &schedules[5];
     let keys = f.keys.of(lost.id);
-    f.redis.delete(&[keys.job(&lost.planned_job())]).await;
     let mut conn = f.redis.connection().await;
     let _: () =
         redis::AsyncCommands::zrem(&mut conn, keys.delayed(&QueueName::default()), lost.planned_job().to_string())
@@ -154,7 +155,8 @@ async fn the_reconciler_takes_one_turn_per_shard_and_rebuilds_a_lost_job_in_its_
     assert!(f.store.take_reconciler_turns(every).await.unwrap().is_empty(), "each shard's turn is taken once");
     let report = f.store.reconcile_shards(&[f.keys.shard_of(lost.id)]).await.unwrap();
     assert_eq!(report.recovered, 1);
-    assert!(f.redis.exists(&keys.job(&lost.planned_job())).await);
+    let waiting = f.redis.zset(&keys.delayed(&QueueName::default())).await;
+    assert!(waiting.iter().any(|(job, _)| *job == lost.planned_job().to_string()), "{waiting:?}");
 }
 
 #[tokio::test]

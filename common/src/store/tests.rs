@@ -161,10 +161,7 @@ async fn create_schedule_writes_the_record_its_indexes_and_the_first_job() {
     assert_eq!(record["next_run_at"], ms("2026-01-01T00:01:00Z").to_string());
     assert_eq!(record["live_job"], job.to_string());
     assert_eq!(f.delayed().await, [(job.to_string(), ms("2026-01-01T00:01:00Z"))]);
-    let job_record = f.redis.hash(&f.keys.job(&job)).await;
-    let mut job_fields: Vec<&str> = job_record.keys().map(String::as_str).collect();
-    job_fields.sort_unstable();
-    assert_eq!(job_fields, ["due_ms", "queue", "schedule_id"], "no attempt yet, and due when it is scheduled for");
+    assert!(!f.redis.exists(&f.keys.job(&job)).await, "the live job waits without a record of its own");
     assert_eq!(
         f.store.inspect().execution(&format!("{job}-a1")).await.unwrap().scheduled_for,
         schedule.next_run_at.unwrap()
@@ -175,6 +172,30 @@ async fn create_schedule_writes_the_record_its_indexes_and_the_first_job() {
     let uses = f.redis.hash(&f.keys.workflow_uses()).await;
     assert_eq!(uses, HashMap::from([(schedule.workflow_id.to_string(), "1".to_string())]));
     assert_eq!(f.store.inspect().schedule(schedule.id).await.unwrap(), schedule);
+}
+
+#[tokio::test]
+async fn a_live_job_gets_its_record_when_it_starts_and_a_job_its_schedule_no_longer_names_is_dropped() {
+    let f = Fixture::new().await;
+    let schedule = f.schedule(json!({"interval_seconds": 60})).await;
+    let job = schedule.planned_job();
+    // Not its schedule's live job, and without a record: nothing says what it is.
+    let stray = JobId::regular(schedule.id, 7, 0);
+    f.redis.command(&["RPUSH", &f.keys.ready(&f.queue), &stray.to_string()]).await;
+    f.advance(60);
+
+    let Claim::Claimed(claimed) = f.store.claim_jobs(&claimant(), 10).await.unwrap() else { panic!("nothing due") };
+    let answers: Vec<(JobId, bool)> =
+        claimed.iter().map(|(job, start)| (*job, matches!(start, Start::Started(_)))).collect();
+    assert_eq!(answers, [(stray, false), (job, true)]);
+    assert!(matches!(claimed[0].1, Start::Dropped));
+    let Start::Started(started) = &claimed[1].1 else { unreachable!() };
+    assert_eq!(started.execution.scheduled_for, schedule.next_run_at.unwrap(), "due when its schedule said");
+    let record = f.redis.hash(&f.keys.job(&job)).await;
+    assert_eq!(record["schedule_id"], schedule.id.to_string());
+    assert_eq!(record["due_ms"], millis(schedule.next_run_at.unwrap()).to_string());
+    assert_eq!(record["attempt"], "1");
+    assert!(!f.redis.exists(&f.keys.job(&stray)).await);
 }
 
 #[tokio::test]

@@ -50,7 +50,7 @@ async fn max_concurrency_holds_a_second_run_until_the_first_frees_its_slot() {
     let (second, start) = f.claim_and_start(&claimant()).await;
     assert!(matches!(start, Start::WaitingForSlot), "{start:?}");
     // Waiting is no delivery: the job is back in its delayed set until the slot's lease could end.
-    assert_eq!(f.store.inspect().job_attempt(&second).await.unwrap(), Some(0));
+    assert_eq!(f.store.inspect().job_attempt(&second).await.unwrap(), 0);
     assert_eq!(f.due_ms(&second).await, Some(millis(f.now()) + 30_000));
     let waiting = f.redis.zset(&f.keys.workflow_waiting(workflow.id)).await;
     assert_eq!(waiting.iter().map(|(member, _)| member.clone()).collect::<Vec<_>>(), [format!("default/{second}")]);
@@ -102,7 +102,7 @@ async fn a_job_calling_a_handler_the_worker_lacks_waits_visibly_for_another_work
     f.advance(10);
     let (job, start) = f.claim_and_start(&claimant()).await;
     assert!(matches!(&start, Start::MissingHandler(name) if name == "resize"), "{start:?}");
-    assert_eq!(f.store.inspect().job_attempt(&job).await.unwrap(), Some(0));
+    assert_eq!(f.store.inspect().job_attempt(&job).await.unwrap(), 0);
     assert_eq!(f.due_ms(&job).await, Some(millis(f.now()) + 2_000));
     let waiting = f.store.inspect().execution(&format!("{job}-a1")).await.unwrap();
     assert_eq!((waiting.state, waiting.workflow_id), (ExecutionState::WaitingForHandler, schedule.workflow_id));
