@@ -30,9 +30,9 @@ impl ScheduleRecord {
     /// so a field another script keeps without a revision (`backfill_job`, set by a backfill queued while a
     /// run was under way) survives, and a finish writes a few fields, not the whole record.
     pub(crate) fn changes(before: &Schedule, after: &Schedule) -> Self {
-        let old: HashMap<&str, Option<String>> = fields(before).into_iter().collect();
+        let old: HashMap<&str, Option<String>> = fields(before, before.live_job_spelled_out).into_iter().collect();
         let mut record = Self { set: Vec::new(), del: Vec::new() };
-        for (name, value) in fields(after) {
+        for (name, value) in fields(after, false) {
             if old.get(name) == Some(&value) {
                 continue;
             }
@@ -47,7 +47,7 @@ impl ScheduleRecord {
     /// The whole record of a new `schedule`.
     pub(crate) fn of(schedule: &Schedule) -> Self {
         let mut record = Self { set: Vec::new(), del: Vec::new() };
-        for (name, value) in fields(schedule) {
+        for (name, value) in fields(schedule, false) {
             match value {
                 Some(value) => record.set.extend([name.to_string(), value]),
                 None => record.del.push(name),
@@ -75,15 +75,24 @@ impl ToRedisArgs for ScheduleRecord {
 /// most of them at their default: the id (the key names it), counters at 0, an empty description or payload,
 /// the default retry limit, timeout, queue and overlap, and the instants that equal another
 /// (`updated_at` = `created_at`, `anchor_at` = `start_at`, `slot_at` = `next_run_at`: a slot is always set
-/// once a schedule is created, so an absent one is never "none").
+/// once a schedule is created, so an absent one is never "none"; `live_job` = the job the counters name, see
+/// [`implied_live_job`], with '' for none where that would name one).
 /// `running_jobs` and `buffered_job` belong to the job scripts and are never written from here.
-fn fields(schedule: &Schedule) -> Vec<(&'static str, Option<String>)> {
+/// A `live_job` that could be left out is written when `spell_out_live_job`: as the record holds it.
+fn fields(schedule: &Schedule, spell_out_live_job: bool) -> Vec<(&'static str, Option<String>)> {
     let ms = |t: Timestamp| millis(t).to_string();
     let count = |n: u64| (n > 0).then(|| n.to_string());
     fn unless<T: PartialEq + ToString>(value: &T, default: &T) -> Option<String> {
         (value != default).then(|| value.to_string())
     }
     let unless_at = |at: Timestamp, same: Option<Timestamp>| (Some(at) != same).then(|| ms(at));
+    let live_job = match (schedule.live_job, implied_live_job(schedule)) {
+        (live, implied) if live == implied && !spell_out_live_job => None,
+        (Some(id), _) => Some(id.to_string()),
+        // "None" where the counters would name one.
+        (None, Some(_)) => Some(String::new()),
+        (None, None) => None,
+    };
     let (interval_seconds, cron, timezone, run_at) = match &schedule.recurrence {
         Recurrence::Interval { seconds } => (Some(seconds.to_string()), None, None, None),
         Recurrence::Cron(rule) => (None, Some(rule.expression().to_string()), Some(rule.timezone().to_string()), None),
@@ -130,9 +139,16 @@ fn fields(schedule: &Schedule) -> Vec<(&'static str, Option<String>)> {
         ("anchor_at", unless_at(schedule.anchor_at, Some(schedule.start_at))),
         ("slot_at", schedule.slot_at.and_then(|slot| unless_at(slot, schedule.next_run_at))),
         ("repeat_base", count(schedule.repeat_base)),
-        ("live_job", schedule.live_job.map(|id| id.to_string())),
+        ("live_job", live_job),
         ("backfill_job", schedule.backfill_job.map(|id| id.to_string())),
     ]
+}
+
+/// The live job a record without a `live_job` field has: the regular job the counters name, for an active
+/// schedule with a next run (the state almost every schedule spends its life in); none otherwise.
+/// `claim_jobs.lua` and `recover_schedule_jobs.lua` apply the same rule (`lib/live_job.lua`).
+fn implied_live_job(schedule: &Schedule) -> Option<JobId> {
+    (schedule.status == ScheduleStatus::Active && schedule.next_run_at.is_some()).then(|| schedule.current_job())
 }
 
 /// Reads the hash of schedule `id` written by [`ScheduleRecord`] and the job scripts; the error names the
@@ -164,7 +180,12 @@ pub(crate) fn decode_schedule(id: Uuid, fields: &HashMap<String, String>) -> Res
     let start_at = instant("start_at")?;
     let created_at = instant("created_at")?;
     let next_run_at = optional_instant("next_run_at")?;
-    Ok(Schedule {
+    let live_job = match fields.get("live_job").map(String::as_str) {
+        Some("") => Some(None),
+        Some(_) => Some(optional(fields, "live_job")?),
+        None => None,
+    };
+    let mut schedule = Schedule {
         id,
         name: parse(fields, "name")?,
         description: text("description").unwrap_or_default(),
@@ -201,11 +222,17 @@ pub(crate) fn decode_schedule(id: Uuid, fields: &HashMap<String, String>) -> Res
         anchor_at: optional_instant("anchor_at")?.unwrap_or(start_at),
         slot_at: optional_instant("slot_at")?.or(next_run_at),
         repeat_base: optional(fields, "repeat_base")?.unwrap_or(0),
-        live_job: optional(fields, "live_job")?,
+        live_job: live_job.flatten(),
+        live_job_spelled_out: false,
         backfill_job: optional(fields, "backfill_job")?,
         running_jobs: optional::<i64>(fields, "running_jobs")?.map_or(0, |n| u64::try_from(n).unwrap_or(0)),
         buffered_job: optional(fields, "buffered_job")?,
-    })
+    };
+    match live_job {
+        None => schedule.live_job = implied_live_job(&schedule),
+        Some(live) => schedule.live_job_spelled_out = live == implied_live_job(&schedule),
+    }
+    Ok(schedule)
 }
 
 /// Whether a job's hash is an ad-hoc run: a bare job that names its workflow and belongs to no schedule.
@@ -242,7 +269,6 @@ pub(crate) fn decode_run(job: &JobId, queue: &QueueName, fields: &HashMap<String
         ("updated_at", due.clone()),
         ("rev", "0".to_string()),
         ("anchor_at", due),
-        ("live_job", job.to_string()),
     ]
     .into_iter()
     .map(|(name, value)| (name.to_string(), value))
@@ -252,10 +278,6 @@ pub(crate) fn decode_run(job: &JobId, queue: &QueueName, fields: &HashMap<String
     Ok(run)
 }
 
-/// What a job's schedule says of it, as [`decode_live_execution`] reads it: the fields `workflow_id`,
-/// `live_job` and `next_run_at` of the schedule's record.
-pub(crate) type ScheduleOfJob = (Option<String>, Option<String>, Option<String>);
-
 /// Attempt `id` of a live job, from the job's hash: `running` when the job runs that attempt, `queued` when it
 /// is the job's next attempt and no worker holds the job. `schedule` is what the job's schedule says: its
 /// workflow, for a job that has not started yet and so does not carry its own, and, for its live job waiting
@@ -263,16 +285,16 @@ pub(crate) type ScheduleOfJob = (Option<String>, Option<String>, Option<String>)
 pub(crate) fn decode_live_execution(
     id: &ExecutionId,
     job: &HashMap<String, String>,
-    schedule: Option<&ScheduleOfJob>,
+    schedule: Option<&Schedule>,
 ) -> Option<Execution> {
-    let (workflow_id, live_job, next_run_at) = schedule.map_or((None, None, None), |(workflow, live, next)| {
-        (workflow.as_deref(), live.as_deref(), next.as_deref())
-    });
-    let workflow_id = job.get("workflow_id").map(String::as_str).or(workflow_id)?.parse().ok()?;
-    let due = match decode_due(job) {
-        Ok(due) => due,
-        Err(_) if live_job == Some(id.job.to_string().as_str()) => from_millis(next_run_at?.parse().ok()?),
-        Err(_) => return None,
+    let workflow_id = match job.get("workflow_id") {
+        Some(text) => text.parse().ok()?,
+        None => schedule?.workflow_id,
+    };
+    let due = match (decode_due(job), schedule) {
+        (Ok(due), _) => due,
+        (Err(_), Some(schedule)) if schedule.live_job == Some(id.job) => schedule.next_run_at?,
+        (Err(_), _) => return None,
     };
     if job.get("execution_id") == Some(&id.to_string()) {
         let started_at = job.get("started_at")?.parse().ok()?;
@@ -306,7 +328,7 @@ mod tests {
     }
 
     fn stored(schedule: &Schedule) -> HashMap<String, String> {
-        fields(schedule).into_iter().filter_map(|(name, value)| Some((name.to_string(), value?))).collect()
+        fields(schedule, false).into_iter().filter_map(|(name, value)| Some((name.to_string(), value?))).collect()
     }
 
     #[test]
@@ -351,7 +373,8 @@ mod tests {
         let mut recovered = failed.clone();
         recovered.current_retry = 0;
         let change = ScheduleRecord::changes(&failed, &recovered).to_json();
-        assert_eq!(change, r#"{"del":["current_retry"],"set":[]}"#);
+        // Its live job is again the one its counters name, so that is left out too.
+        assert_eq!(change, r#"{"del":["current_retry","live_job"],"set":[]}"#);
     }
 
     #[test]
@@ -412,10 +435,45 @@ mod tests {
         after.last_error = Some("boom".to_string());
         after.next_run_at = None;
         let record = ScheduleRecord::changes(&before, &after);
-        // The slot was read from `next_run_at`; with that gone it is spelled out.
+        // The slot was read from `next_run_at`, and the live job from the counters of a schedule with a next
+        // run; with that gone both are spelled out.
         let slot = millis(before.slot_at.unwrap()).to_string();
-        assert_eq!(record.set, ["last_error", "boom", "rev", "1", "slot_at", &slot]);
+        let live = before.live_job.unwrap().to_string();
+        assert_eq!(record.set, ["last_error", "boom", "rev", "1", "slot_at", &slot, "live_job", &live]);
         assert_eq!(record.del, ["next_run_at"]);
+    }
+
+    #[test]
+    fn the_live_job_is_left_out_while_the_counters_name_it_and_an_old_record_loses_it_at_its_next_write() {
+        let fresh = schedule(serde_json::json!({"interval_seconds": 60}));
+        assert_eq!(fresh.live_job, Some(fresh.current_job()));
+        assert!(!stored(&fresh).contains_key("live_job"));
+        assert_eq!(decode_schedule(fresh.id, &stored(&fresh)).unwrap(), fresh);
+
+        // None where the counters would name one is written as ''.
+        let mut between = fresh.clone();
+        between.live_job = None;
+        assert_eq!(stored(&between)["live_job"], "");
+        assert_eq!(decode_schedule(fresh.id, &stored(&between)).unwrap().live_job, None);
+        // A paused schedule has no implied live job: one still running is spelled out, none is left out.
+        let mut paused = fresh.clone();
+        paused.status = ScheduleStatus::Paused;
+        assert_eq!(stored(&paused)["live_job"], fresh.current_job().to_string());
+        paused.live_job = None;
+        assert!(!stored(&paused).contains_key("live_job"));
+        assert_eq!(decode_schedule(fresh.id, &stored(&paused)).unwrap().live_job, None);
+
+        // A record written before spells it out: it reads the same, and the next write leaves it out even when
+        // the live job moves on with the counters.
+        let mut old = stored(&fresh);
+        old.insert("live_job".to_string(), fresh.current_job().to_string());
+        let read = decode_schedule(fresh.id, &old).unwrap();
+        assert_eq!(read.live_job, fresh.live_job);
+        let mut next = read.clone();
+        next.current_repeat += 1;
+        next.live_job = Some(next.current_job());
+        let change = ScheduleRecord::changes(&read, &next);
+        assert_eq!((change.set, change.del), (vec!["current_repeat".to_string(), "1".to_string()], vec!["live_job"]));
     }
 
     #[test]

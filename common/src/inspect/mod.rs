@@ -18,7 +18,7 @@ use crate::{
     model::{
         Execution, ExecutionId, ExecutionState, JobId, QueueName, Schedule, ScheduleStatus, Workflow, from_millis,
     },
-    record::{ScheduleOfJob, decode_live_execution, decode_run, decode_schedule, is_run},
+    record::{decode_live_execution, decode_run, decode_schedule, is_run},
 };
 
 mod overview;
@@ -256,24 +256,24 @@ impl Inspect {
         let records: Vec<Option<String>> = self.pipelined(commands).await?;
         let unrecorded: Vec<&ExecutionId> =
             ids.iter().zip(&records).filter(|(_, record)| record.is_none()).map(|(id, _)| id).collect();
-        let (mut job_reads, mut workflow_reads) = (Vec::new(), Vec::new());
+        let (mut job_reads, mut schedule_reads) = (Vec::new(), Vec::new());
         for id in &unrecorded {
             let keys = self.keys.of_job(&id.job);
             let (job, schedule) = (keys.job(&id.job), keys.schedule(id.job.schedule()));
-            let mut workflow = redis::cmd("HMGET");
-            workflow.arg(&schedule).arg(&["workflow_id", "live_job", "next_run_at"]);
             job_reads.push((job.clone(), redis::Cmd::hgetall(&job)));
-            workflow_reads.push((schedule, workflow));
+            schedule_reads.push((schedule.clone(), redis::Cmd::hgetall(&schedule)));
         }
-        let (jobs, workflows): (Vec<HashMap<String, String>>, Vec<ScheduleOfJob>) = if unrecorded.is_empty() {
-            (Vec::new(), Vec::new())
-        } else {
-            (self.pipelined(job_reads).await?, self.pipelined(workflow_reads).await?)
-        };
-        let mut running = unrecorded
-            .into_iter()
-            .zip(jobs.iter().zip(&workflows))
-            .map(|(id, (job, schedule))| decode_live_execution(id, job, Some(schedule)));
+        let mut jobs: Vec<HashMap<String, String>> = Vec::new();
+        let mut schedules: Vec<HashMap<String, String>> = Vec::new();
+        if !unrecorded.is_empty() {
+            jobs = self.pipelined(job_reads).await?;
+            schedules = self.pipelined(schedule_reads).await?;
+        }
+        let mut running = unrecorded.into_iter().zip(jobs.iter().zip(&schedules)).map(|(id, (job, schedule))| {
+            // An ad-hoc run has no schedule record, and one that does not decode says nothing.
+            let schedule = decode_schedule(id.job.schedule(), schedule).ok();
+            decode_live_execution(id, job, schedule.as_ref())
+        });
         let mut executions = Vec::with_capacity(ids.len());
         for record in records {
             // An id whose record was trimmed (or whose schedule was deleted) and that does not run is skipped.

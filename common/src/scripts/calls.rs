@@ -111,7 +111,7 @@ scripts! {
     }
 
     /// Claims and starts due jobs of a worker's queues: leases each, counts its delivery, marks it running.
-    ClaimJobs = "claim_jobs.lua" ["promote.lua", "enqueue.lua", "slots.lua"] -> ClaimAnswer {
+    ClaimJobs = "claim_jobs.lua" ["promote.lua", "enqueue.lua", "slots.lua", "live_job.lua"] -> ClaimAnswer {
         keys { workflow_requirements: String, execution_index: String, handler_waits: String,
             ..queue_keys: Vec<String>, }
         args { now_ms: i64, now_at: String, lease_until_ms: i64, worker_id: String, count: usize, batch: usize,
@@ -156,7 +156,7 @@ scripts! {
     }
 
     /// Re-creates the lost live job of active schedules.
-    RecoverScheduleJobs = "recover_schedule_jobs.lua" ["enqueue.lua"] -> u64 {
+    RecoverScheduleJobs = "recover_schedule_jobs.lua" ["enqueue.lua", "live_job.lua"] -> u64 {
         keys { reconcile_cursor: String, queues: String, ..schedule_keys: Vec<String>, }
         args { wakeup_channel: String, next_rank: usize, ..schedule_args: Vec<String>, }
     }

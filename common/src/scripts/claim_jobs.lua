@@ -7,7 +7,7 @@
 -- (`waiting_for_handler`) and listed in handler_waits from the first time, so operators see it; the marks
 -- go once it starts. A job whose record or schedule is gone is dropped.
 -- A schedule's live job waits without a record of its own (see enqueue.lua): its id names the schedule,
--- whose record names it as `live_job` and says when it was due (`next_run_at`). Its record is written when
+-- whose record names it as its live job (`lib/live_job.lua`) and says when it was due (`next_run_at`). Its record is written when
 -- it starts, from there; a job without one that its schedule no longer names is dropped.
 -- Otherwise the job is leased to the worker, its delivery counted, and its execution (`execution_separator`
 -- and the attempt after the job id) marked running in the job's record (its JSON record is written once, by
@@ -49,6 +49,7 @@ local requirements_of = {}
 local index_entries, workflow_entries, workflows_started = {}, {}, {}
 -- A regular job id, `sched-<schedule id>-n<repeat>-rc<retry>`, capturing the schedule id.
 local regular_job = '^sched%-(' .. string.rep('[%x%-]', 36) .. ')%-n%d+%-rc%d+$'
+local known_statuses = {active = true, paused = true, done = true, dead = true}
 
 local function start(delayed, job_id, queue)
   local job = fill_key(job_pattern, job_id)
@@ -69,19 +70,20 @@ local function start(delayed, job_id, queue)
     fields = redis.call('HGETALL', schedule)
   end
   local workflow_id = record.workflow_id
-  local backfill_job, live_job, next_run_at
+  local schedule_record = {}
   for i = 1, #fields, 2 do
-    if fields[i] == 'workflow_id' then
-      workflow_id = fields[i + 1]
-    elseif fields[i] == 'backfill_job' then
-      backfill_job = fields[i + 1]
-    elseif fields[i] == 'live_job' then
-      live_job = fields[i + 1]
-    elseif fields[i] == 'next_run_at' then
-      next_run_at = fields[i + 1]
-    end
+    schedule_record[fields[i]] = fields[i + 1]
   end
-  if not is_run and #fields == 0 or unrecorded and live_job ~= job_id then
+  workflow_id = schedule_record.workflow_id or workflow_id
+  local backfill_job, next_run_at = schedule_record.backfill_job, schedule_record.next_run_at
+  local dropped = not is_run and #fields == 0
+  if unrecorded and not dropped then
+    local live = live_job_of(schedule_id, schedule_record.live_job, schedule_record.status, next_run_at,
+      schedule_record.current_repeat, schedule_record.current_retry)
+    -- A record whose status is unknown (corrupt) cannot say: the job starts, and Rust reports the record.
+    dropped = live ~= job_id and (live ~= nil or known_statuses[schedule_record.status] ~= nil)
+  end
+  if dropped then
     redis.call('DEL', job)
     return {'dropped'}
   end

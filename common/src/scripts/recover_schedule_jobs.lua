@@ -21,14 +21,20 @@ for i = 0, (#KEYS - schedule_keys + 1) / 4 - 1 do
     seen[queue] = true
     names[#names + 1] = queue
   end
-  local current = redis.call('HMGET', schedule, 'rev', 'status')
+  local current = redis.call('HMGET', schedule, 'rev', 'status', 'current_repeat', 'current_retry')
   if current[1] == expected_rev and current[2] == 'active' then
     -- A waiting live job has no record of its own (see enqueue.lua): where it is tells whether it lives.
     local live = redis.call('ZSCORE', delayed, job_id) or redis.call('HEXISTS', running, job_id) == 1
       or redis.call('LPOS', ready, job_id)
     if not live then
       make_due(delayed, job_id, due_ms, wakeup_channel)
-      redis.call('HSET', schedule, 'live_job', job_id, 'next_run_at', due_ms)
+      redis.call('HSET', schedule, 'next_run_at', due_ms)
+      -- Spelled out only where the counters name another job.
+      if job_id == live_job_of(schedule_id, nil, 'active', due_ms, current[3], current[4]) then
+        redis.call('HDEL', schedule, 'live_job')
+      else
+        redis.call('HSET', schedule, 'live_job', job_id)
+      end
       redis.call('HINCRBY', schedule, 'rev', 1)
       recovered = recovered + 1
     end

@@ -231,6 +231,7 @@ impl NewSchedule {
             slot_at: None,
             repeat_base: 0,
             live_job: None,
+            live_job_spelled_out: false,
             backfill_job: None,
             running_jobs: 0,
             buffered_job: None,

@@ -157,6 +157,10 @@ pub struct Schedule {
     /// The regular job that is delayed, ready or running, if any.
     #[serde(skip)]
     pub live_job: Option<JobId>,
+    /// Whether the stored record spells `live_job` out where it could be left out (it is the job the counters
+    /// name): a record written before it was left out. The next write leaves it out.
+    #[serde(skip)]
+    pub live_job_spelled_out: bool,
     /// The backfill job enqueued or running; the rest wait in the schedule's backfill list.
     #[serde(skip)]
     pub backfill_job: Option<JobId>,
