@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use crate::model::{
     CronRule, DEFAULT_RETRY_MAX, DEFAULT_TIMEOUT_SECONDS, Execution, ExecutionId, ExecutionState, JobId, Overlap,
-    QueueName, Recurrence, Schedule, ScheduleStatus, from_millis, millis,
+    QueueName, Recurrence, Schedule, ScheduleStatus, from_millis, id_millis, millis,
 };
 
 /// A schedule as a script writes it: the fields to set and the ones to delete, passed as one JSON argument
@@ -73,7 +73,8 @@ impl ToRedisArgs for ScheduleRecord {
 /// Every planned field of `schedule` as text; `None` fields are left out of the hash (deleted on write). So
 /// is what reads back without them, since each field costs its name in every record and most schedules keep
 /// most of them at their default: the id (the key names it), counters at 0, an empty description or payload,
-/// the default retry limit, timeout, queue and overlap, and the instants that equal another
+/// the default retry limit, timeout, queue and overlap, the `active` status, a `created_at` the id carries
+/// (a version 7 UUID drawn at creation, see [`crate::model::new_id_at`]), and the instants that equal another
 /// (`updated_at` = `created_at`, `anchor_at` = `start_at`, `slot_at` = `next_run_at`: a slot is always set
 /// once a schedule is created, so an absent one is never "none"; `live_job` = the job the counters name, see
 /// [`implied_live_job`], with '' for none where that would name one).
@@ -121,7 +122,7 @@ fn fields(schedule: &Schedule, spell_out_live_job: bool) -> Vec<(&'static str, O
         ("catchup_window_seconds", schedule.catchup_window_seconds.map(|s| s.to_string())),
         ("overlap", unless(&schedule.overlap.as_str(), &Overlap::default().as_str())),
         ("jitter_seconds", count(schedule.jitter_seconds)),
-        ("status", Some(schedule.status.as_str().to_string())),
+        ("status", unless(&schedule.status.as_str(), &ScheduleStatus::Active.as_str())),
         ("current_repeat", count(schedule.current_repeat)),
         ("current_retry", count(u64::from(schedule.current_retry))),
         ("completed_repeats", count(schedule.completed_repeats)),
@@ -133,7 +134,7 @@ fn fields(schedule: &Schedule, spell_out_live_job: bool) -> Vec<(&'static str, O
         ("run_count", count(schedule.run_count)),
         ("error_count", count(schedule.error_count)),
         ("missed_count", count(schedule.missed_count)),
-        ("created_at", Some(ms(schedule.created_at))),
+        ("created_at", (id_millis(schedule.id) != Some(millis(schedule.created_at))).then(|| ms(schedule.created_at))),
         ("updated_at", unless_at(schedule.updated_at, Some(schedule.created_at))),
         ("rev", Some(schedule.rev.to_string())),
         ("anchor_at", unless_at(schedule.anchor_at, Some(schedule.start_at))),
@@ -178,7 +179,10 @@ pub(crate) fn decode_schedule(id: Uuid, fields: &HashMap<String, String>) -> Res
         (None, None, None) => return Err("none of interval_seconds, cron and run_at is set".to_string()),
     };
     let start_at = instant("start_at")?;
-    let created_at = instant("created_at")?;
+    let created_at = match optional_instant("created_at")? {
+        Some(at) => at,
+        None => from_millis(id_millis(id).ok_or("missing field created_at")?),
+    };
     let next_run_at = optional_instant("next_run_at")?;
     let live_job = match fields.get("live_job").map(String::as_str) {
         Some("") => Some(None),
@@ -203,7 +207,7 @@ pub(crate) fn decode_schedule(id: Uuid, fields: &HashMap<String, String>) -> Res
         catchup_window_seconds: optional(fields, "catchup_window_seconds")?,
         overlap: optional(fields, "overlap")?.unwrap_or_default(),
         jitter_seconds: optional(fields, "jitter_seconds")?.unwrap_or(0),
-        status: parse(fields, "status")?,
+        status: optional(fields, "status")?.unwrap_or(ScheduleStatus::Active),
         current_repeat: optional(fields, "current_repeat")?.unwrap_or(0),
         current_retry: optional(fields, "current_retry")?.unwrap_or(0),
         completed_repeats: optional(fields, "completed_repeats")?.unwrap_or(0),
@@ -318,7 +322,7 @@ mod tests {
     use uuid::Uuid;
 
     use super::*;
-    use crate::model::{NewSchedule, ScheduleStatus};
+    use crate::model::{NewSchedule, ScheduleStatus, new_id_at};
 
     fn schedule(body: serde_json::Value) -> Schedule {
         let mut body = body;
@@ -441,6 +445,27 @@ mod tests {
         let live = before.live_job.unwrap().to_string();
         assert_eq!(record.set, ["last_error", "boom", "rev", "1", "slot_at", &slot, "live_job", &live]);
         assert_eq!(record.del, ["next_run_at"]);
+    }
+
+    #[test]
+    fn an_active_status_and_a_creation_instant_the_id_carries_are_left_out() {
+        let mut written = schedule(serde_json::json!({"interval_seconds": 60}));
+        let (seconds, nanos) = (written.created_at.as_second() as u64, written.created_at.subsec_nanosecond() as u32);
+        written.id = Uuid::new_v7(uuid::Timestamp::from_unix(uuid::NoContext, seconds, nanos));
+        let fields = stored(&written);
+        assert!(!fields.contains_key("status") && !fields.contains_key("created_at"), "{fields:?}");
+        assert_eq!(decode_schedule(written.id, &fields).unwrap(), written);
+
+        // An id stamped another millisecond (drawn by another clock), or of another version, says nothing.
+        for id in [new_id_at(written.created_at + jiff::SignedDuration::from_millis(1)), Uuid::new_v4()] {
+            written.id = id;
+            assert_eq!(stored(&written)["created_at"], millis(written.created_at).to_string());
+        }
+        written.status = ScheduleStatus::Paused;
+        assert_eq!(stored(&written)["status"], "paused");
+        let mut old = stored(&written);
+        old.insert("status".to_string(), "active".to_string());
+        assert_eq!(decode_schedule(written.id, &old).unwrap().status, ScheduleStatus::Active, "spelled out, as before");
     }
 
     #[test]

@@ -76,6 +76,22 @@ pub fn from_millis(ms: i64) -> jiff::Timestamp {
     jiff::Timestamp::from_millisecond(ms).unwrap_or(if ms < 0 { jiff::Timestamp::MIN } else { jiff::Timestamp::MAX })
 }
 
+/// A new time-ordered (version 7) id stamped with `now`, the clock's time: a record created at `now` need not
+/// store its creation instant (see [`id_millis`]). Ids drawn within one millisecond still sort in the order
+/// they were drawn.
+pub fn new_id_at(now: jiff::Timestamp) -> uuid::Uuid {
+    static CONTEXT: std::sync::Mutex<uuid::ContextV7> = std::sync::Mutex::new(uuid::ContextV7::new());
+    let context = CONTEXT.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let (seconds, nanos) = (now.as_second().max(0).unsigned_abs(), now.subsec_nanosecond().max(0).unsigned_abs());
+    uuid::Uuid::new_v7(uuid::Timestamp::from_unix(&*context, seconds, nanos))
+}
+
+/// The millisecond a version 7 id is stamped with; `None` for another version.
+pub fn id_millis(id: uuid::Uuid) -> Option<i64> {
+    let (seconds, nanos) = id.get_timestamp().filter(|_| id.get_version_num() == 7)?.to_unix();
+    i64::try_from(seconds).ok()?.checked_mul(1000)?.checked_add(i64::from(nanos / 1_000_000))
+}
+
 /// RFC 3339 in UTC with `Z`, at the millisecond precision instants are stored with: the one text form of
 /// instants in JSON.
 pub fn rfc3339(instant: jiff::Timestamp) -> String {

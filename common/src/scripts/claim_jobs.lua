@@ -81,7 +81,7 @@ local function start(delayed, job_id, queue)
     local live = live_job_of(schedule_id, schedule_record.live_job, schedule_record.status, next_run_at,
       schedule_record.current_repeat, schedule_record.current_retry)
     -- A record whose status is unknown (corrupt) cannot say: the job starts, and Rust reports the record.
-    dropped = live ~= job_id and (live ~= nil or known_statuses[schedule_record.status] ~= nil)
+    dropped = live ~= job_id and (live ~= nil or known_statuses[schedule_record.status or 'active'] ~= nil)
   end
   if dropped then
     redis.call('DEL', job)

@@ -22,7 +22,8 @@ for i = 0, (#KEYS - schedule_keys + 1) / 4 - 1 do
     names[#names + 1] = queue
   end
   local current = redis.call('HMGET', schedule, 'rev', 'status', 'current_repeat', 'current_retry')
-  if current[1] == expected_rev and current[2] == 'active' then
+  -- No status field reads as active (see `record.rs`).
+  if current[1] == expected_rev and (current[2] or 'active') == 'active' then
     -- A waiting live job has no record of its own (see enqueue.lua): where it is tells whether it lives.
     local live = redis.call('ZSCORE', delayed, job_id) or redis.call('HEXISTS', running, job_id) == 1
       or redis.call('LPOS', ready, job_id)

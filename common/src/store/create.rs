@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
+use jiff::Timestamp;
 use uuid::Uuid;
 
 use super::{Store, is_recorded, planned_job};
@@ -11,7 +12,7 @@ use crate::{
     Error, Result,
     model::{
         DEFAULT_TIMEOUT_SECONDS, JobId, NewRun, NewSchedule, QueueName, Schedule, ScheduleStatus, Workflow, millis,
-        rfc3339,
+        new_id_at, rfc3339,
     },
     record::ScheduleRecord,
     scripts::{
@@ -54,7 +55,7 @@ impl Store {
         let now = self.clock.now();
         let built = items.into_iter().map(|new| {
             let workflow = workflows[&new.workflow_id].as_ref().ok_or(Error::UnknownWorkflow(new.workflow_id))?;
-            new.into_schedule(self.new_id(workflow), &workflow.name, now)
+            new.into_schedule(self.new_id(workflow, now), &workflow.name, now)
         });
         let schedules = Self::accept(built.collect())?;
         self.insert_schedules(schedules).await
@@ -77,7 +78,7 @@ impl Store {
         let workflow = self.inspect().workflow(workflow_id).await?;
         let now = self.clock.now();
         let built =
-            runs.into_iter().map(|run| run.into_schedule(self.new_id(&workflow), workflow_id, &workflow.name, now));
+            runs.into_iter().map(|run| run.into_schedule(self.new_id(&workflow, now), workflow_id, &workflow.name, now));
         let runs = Self::accept(built.collect())?;
         let queued: Vec<QueuedRun> =
             runs.iter().map(|run| QueuedRun { job: planned_job(run).0, queue: run.queue.clone() }).collect();
@@ -126,10 +127,10 @@ impl Store {
     /// A new id for a schedule or run of `workflow`. With several shards and a workflow with a concurrency
     /// limit, one in the workflow's own shard (its UUID modulo the count), where the limit's slots are
     /// counted: every run of such a workflow shares that one slot.
-    fn new_id(&self, workflow: &Workflow) -> Uuid {
+    fn new_id(&self, workflow: &Workflow, now: Timestamp) -> Uuid {
         let home = self.keys.shard_of(workflow.id);
         loop {
-            let id = Uuid::now_v7();
+            let id = new_id_at(now);
             if workflow.max_concurrency.is_none() || self.keys.shard_of(id) == home {
                 return id;
             }
