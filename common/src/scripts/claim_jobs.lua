@@ -7,13 +7,14 @@
 -- (`waiting_for_handler`) and listed in handler_waits from the first time, so operators see it; the marks
 -- go once it starts. A job whose record or schedule is gone is dropped.
 -- A schedule's live job waits without a record of its own (see enqueue.lua): its id names the schedule,
--- whose record names it as its live job (`lib/live_job.lua`) and says when it was due (`next_run_at`). Its record is written when
--- it starts, from there; a job without one that its schedule no longer names is dropped.
+-- whose record names it as its live job (`lib/live_job.lua`) and says when it was due (`next_run_at`). Its
+-- record is written when it starts, from there; a job without one that its schedule no longer names is
+-- dropped.
 -- Otherwise the job is leased to the worker, its delivery counted, and its execution (`execution_separator`
 -- and the attempt after the job id) marked running in the job's record (its JSON record is written once, by
--- Rust, when it ends) and in the history indexes (one ZADD per index and call). An ad-hoc run is a bare job: its hash names its workflow,
--- and it has no schedule and no schedule history. Each schedule is returned as it was before this start,
--- so that Rust can judge overlap against the runs already under way.
+-- Rust, when it ends) and in the history indexes (one ZADD per index and call). An ad-hoc run is a bare job:
+-- its hash names its workflow, and it has no schedule and no schedule history. Each schedule is returned as it
+-- was before this start, so that Rust can judge overlap against the runs already under way.
 -- The keys of a popped job's record, schedule and history are filled in from patterns (`fill_key`): they are
 -- known only once the job is popped.
 -- KEYS[1] workflow_requirements: workflow id -> {version, max_concurrency, handlers} (HASH)

@@ -77,8 +77,9 @@ impl Store {
         check_count(runs.len())?;
         let workflow = self.inspect().workflow(workflow_id).await?;
         let now = self.clock.now();
-        let built =
-            runs.into_iter().map(|run| run.into_schedule(self.new_id(&workflow, now), workflow_id, &workflow.name, now));
+        let built = runs
+            .into_iter()
+            .map(|run| run.into_schedule(self.new_id(&workflow, now), workflow_id, &workflow.name, now));
         let runs = Self::accept(built.collect())?;
         let queued: Vec<QueuedRun> =
             runs.iter().map(|run| QueuedRun { job: planned_job(run).0, queue: run.queue.clone() }).collect();

@@ -611,7 +611,8 @@ async fn workflows_in_use_cannot_be_deleted_and_names_stay_unique() {
 async fn a_workflow_is_in_use_while_any_schedule_names_it_through_creates_moves_and_deletes() {
     let f = Fixture::new().await;
     let (first, second) = (f.workflow().await, f.workflow().await);
-    let new = |workflow: Uuid| serde_json::from_value(json!({"workflow_id": workflow, "interval_seconds": 10})).unwrap();
+    let new =
+        |workflow: Uuid| serde_json::from_value(json!({"workflow_id": workflow, "interval_seconds": 10})).unwrap();
     let a = f.store.create_schedule(new(first.id)).await.unwrap();
     let b = f.store.create_schedule(new(first.id)).await.unwrap();
     let of_workflow = |id: Uuid| crate::inspect::ScheduleFilter { workflow_id: Some(id), ..Default::default() };
