@@ -200,6 +200,33 @@ async fn a_live_job_gets_its_record_when_it_starts_and_a_job_its_schedule_no_lon
 }
 
 #[tokio::test]
+async fn a_schedule_and_job_written_before_the_compact_records_run_on_and_are_compacted_at_their_next_write() {
+    let f = Fixture::new().await;
+    let schedule = f.schedule(json!({"interval_seconds": 60})).await;
+    let (key, job) = (f.keys.schedule(schedule.id), schedule.planned_job());
+    // As the records were written before: every field spelled out, and the waiting job with a hash.
+    let created = millis(schedule.created_at).to_string();
+    let (id, due) = (schedule.id.to_string(), millis(schedule.next_run_at.unwrap()).to_string());
+    f.redis.command(&["HSET", &key, "status", "active", "created_at", &created, "live_job", &job.to_string()]).await;
+    f.redis.command(&["HSET", &f.keys.job(&job), "schedule_id", &id, "queue", "default", "due_ms", &due]).await;
+    assert_eq!(f.store.inspect().schedule(schedule.id).await.unwrap().live_job, Some(job));
+
+    f.advance(60);
+    let started = started_jobs(&f.store, f.store.claim_jobs(&claimant(), 10).await.unwrap()).await.remove(0);
+    assert_eq!((started.job, started.execution.scheduled_for), (job, schedule.next_run_at.unwrap()));
+    let mut execution = started.execution.clone();
+    execution.close(ExecutionState::Succeeded, f.now(), None);
+    assert_eq!(finish_one(&f.store, &started, &execution, &Outcome::Succeeded).await, FinishOutcome::Recorded);
+
+    let record = f.redis.hash(&key).await;
+    assert!(!record.contains_key("live_job"), "the next write leaves out what the counters say: {record:?}");
+    let next = f.store.inspect().schedule(schedule.id).await.unwrap();
+    assert_eq!(next.live_job, Some(JobId::regular(schedule.id, 1, 0)));
+    assert!(!f.redis.exists(&f.keys.job(&next.planned_job())).await, "the next job waits without a hash");
+    assert_eq!(f.delayed().await, [(next.planned_job().to_string(), millis(next.next_run_at.unwrap()))]);
+}
+
+#[tokio::test]
 async fn a_schedule_naming_a_missing_workflow_is_refused() {
     let f = Fixture::new().await;
     let new = serde_json::from_value(json!({"workflow_id": Uuid::new_v4(), "interval_seconds": 5})).unwrap();
