@@ -36,6 +36,38 @@ const MAX_PAGE_BYTES: usize = 4 * 1024 * 1024;
 /// Items a listing reads first, before it knows how big they are.
 const FIRST_CHUNK: usize = 16;
 
+/// Index members one read of a listing takes at most, however few of them its filter keeps.
+const MAX_CHUNK_ENTRIES: usize = 1_000;
+
+/// An item of a listing: the index member it is listed under, so that a page can end at it.
+pub(crate) trait Listed {
+    fn member(&self) -> String;
+}
+
+impl Listed for Uuid {
+    fn member(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl Listed for Workflow {
+    fn member(&self) -> String {
+        self.id.to_string()
+    }
+}
+
+impl Listed for Schedule {
+    fn member(&self) -> String {
+        self.id.to_string()
+    }
+}
+
+impl Listed for Execution {
+    fn member(&self) -> String {
+        self.id.to_string()
+    }
+}
+
 /// One page of a listing, newest first, and the cursor of the next page. A page may hold fewer than the
 /// limit and still have a next one.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -354,8 +386,8 @@ impl Inspect {
     }
 
     /// Walks the sorted sets `indexes` (one per shard, or one) merged from the highest score down, after the
-    /// member `cursor`, loading and filtering members with `load` until `limit` items are found or the
-    /// indexes end.
+    /// member `cursor`, loading and filtering members with `load` (which keeps their order) until `limit`
+    /// items are found or the indexes end.
     async fn walk<T, Load>(
         &self,
         indexes: &[String],
@@ -364,7 +396,7 @@ impl Inspect {
         load: impl Fn(Vec<String>) -> Load,
     ) -> Result<Page<T>>
     where
-        T: Serialize,
+        T: Serialize + Listed,
         Load: Future<Output = Result<Vec<T>>> + Send,
     {
         self.walk_since(indexes, None, limit, cursor, load).await
@@ -384,7 +416,7 @@ impl Inspect {
         load: impl Fn(Vec<String>) -> Load,
     ) -> Result<Page<T>>
     where
-        T: Serialize,
+        T: Serialize + Listed,
         Load: Future<Output = Result<Vec<T>>> + Send,
     {
         let after = match cursor {
@@ -397,17 +429,36 @@ impl Inspect {
         let mut items = Vec::new();
         let mut bytes = 0;
         let mut chunk = FIRST_CHUNK.min(limit);
-        let mut last = None;
+        let (mut last, mut examined) = (None, 0);
         loop {
             if merged.read >= SCAN_BUDGET {
                 // A selective filter: answer what was found so far; the cursor resumes the walk.
                 return Ok(Page { items, next_cursor: last.map(cursor_of) });
             }
             let wanted = (limit - items.len()).min(chunk);
-            let page = merged.next(&mut self.conn.clone(), wanted).await?;
-            let exhausted = page.len() < wanted;
-            last = page.last().cloned().or(last);
-            let loaded = load(page.into_iter().map(|(member, _)| member).collect()).await?;
+            // A filter that keeps few members: read as many as it took per item so far, doubling while none
+            // was kept, so that a selective filter takes a few round trips rather than one per `wanted`.
+            let entries = match (examined, items.len()) {
+                (0, _) => wanted,
+                (_, 0) => examined * 2,
+                (examined, kept) => (wanted * examined).div_ceil(kept),
+            };
+            let entries = entries.clamp(wanted, MAX_CHUNK_ENTRIES.max(wanted)).min(SCAN_BUDGET - merged.read).max(1);
+            let page = merged.next(&mut self.conn.clone(), entries).await?;
+            examined += page.len();
+            let exhausted = page.len() < entries;
+            let previous = last.take();
+            last = page.last().cloned().or(previous.clone());
+            let mut loaded = load(page.iter().map(|(member, _)| member.clone()).collect()).await?;
+            if loaded.len() > wanted {
+                // More were kept than this read was for (the filter matched more densely here): the page ends
+                // at the last item it takes, and the next one starts after it.
+                loaded.truncate(wanted);
+                let end = loaded.last().map(Listed::member);
+                let place = page.into_iter().find(|(member, _)| Some(member) == end.as_ref()).or(previous);
+                items.extend(loaded);
+                return Ok(Page { items, next_cursor: place.map(cursor_of) });
+            }
             bytes += loaded.iter().map(|item| serde_json::to_vec(item).map_or(0, |json| json.len())).sum::<usize>();
             items.extend(loaded);
             if exhausted {

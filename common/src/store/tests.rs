@@ -667,6 +667,40 @@ async fn a_workflow_is_in_use_while_any_schedule_names_it_through_creates_moves_
 }
 
 #[tokio::test]
+async fn a_filter_that_matches_sparsely_then_densely_pages_through_every_match_once() {
+    let f = Fixture::new().await;
+    let workflow = f.workflow().await;
+    // Oldest first: 20 matches, 50 others, 100 matches, 150 others; the walk meets them newest first.
+    let mut names = Vec::new();
+    for (count, name) in [(20, "match"), (50, "other"), (100, "match"), (150, "other")] {
+        names.extend((0..count).map(|i| format!("{name}-{i}")));
+    }
+    let items = names
+        .iter()
+        .map(|name| {
+            serde_json::from_value(json!({"workflow_id": workflow.id, "name": name, "interval_seconds": 60})).unwrap()
+        })
+        .collect();
+    let created = f.store.create_schedules(items).await.unwrap();
+    let expected: Vec<Uuid> =
+        created.iter().rev().filter(|schedule| schedule.name.starts_with("match")).map(|s| s.id).collect();
+
+    let filter = crate::inspect::ScheduleFilter { name: Some("match".to_string()), ..Default::default() };
+    let (mut listed, mut cursor, mut pages) = (Vec::new(), None, 0);
+    loop {
+        let page = f.store.inspect().schedules(&filter, 30, cursor.as_deref()).await.unwrap();
+        assert!(page.items.len() <= 30);
+        listed.extend(page.items.iter().map(|schedule| schedule.id));
+        pages += 1;
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(listed, expected, "every match once, newest first, over {pages} pages");
+}
+
+#[tokio::test]
 async fn listings_page_newest_first_with_a_cursor() {
     let f = Fixture::new().await;
     let workflow = f.workflow().await;
