@@ -781,7 +781,9 @@ struct MergedIndexes {
     max: String,
     min: String,
     after: Option<(f64, String)>,
-    /// Index members read so far, across the sources.
+    /// Index members read so far past the cursor, across the sources. Those sharing the cursor's score that
+    /// came before it (earlier pages' members of one millisecond, up to a bulk request's 1,000) are read
+    /// again but not counted, so a page that ends in such a group does not shorten the next request's walk.
     read: usize,
 }
 
@@ -849,14 +851,15 @@ impl MergedIndexes {
             for (position, read) in dry.into_iter().zip(pages) {
                 let source = &mut self.sources[position];
                 source.offset += read.len();
-                self.read += read.len();
                 source.exhausted = read.len() < count;
                 // Members that share the cursor's score and come before it in the order were on earlier pages.
+                let before = source.buffered.len();
                 source.buffered.extend(read.into_iter().filter(|(member, score)| {
                     self.after.as_ref().is_none_or(|(after_score, after_member)| {
                         score < after_score || member.as_str() < after_member.as_str()
                     })
                 }));
+                self.read += source.buffered.len() - before;
             }
         }
     }
