@@ -104,22 +104,26 @@ impl ScheduleFilter {
     /// may pass: checked on those three fields before the whole record is read, as a selective filter
     /// passes over most records.
     fn may_admit(&self, [workflow_id, name, queue]: &[Option<String>; 3]) -> bool {
-        let wanted = self.name.as_deref().map(str::to_lowercase);
-        self.workflow_id.is_none_or(|id| workflow_id.as_deref() == Some(id.to_string().as_str()))
-            && wanted.is_none_or(|wanted| name.as_deref().is_some_and(|name| name.to_lowercase().contains(&wanted)))
-            && self
-                .queue
-                .as_ref()
-                .is_none_or(|wanted| queue.as_deref().unwrap_or(QueueName::default().as_str()) == wanted.as_str())
+        let default = QueueName::default();
+        self.admits_fields(workflow_id.as_deref(), name.as_deref(), queue.as_deref().unwrap_or(default.as_str()))
     }
 
     /// Whether `schedule` passes the filters the index walked did not apply.
     fn admits(&self, schedule: &Schedule) -> bool {
-        let name = self.name.as_deref().map(str::to_lowercase);
         self.status.is_none_or(|status| schedule.status == status)
-            && name.is_none_or(|name| schedule.name.to_lowercase().contains(&name))
-            && self.queue.as_ref().is_none_or(|queue| &schedule.queue == queue)
-            && self.workflow_id.is_none_or(|id| schedule.workflow_id == id)
+            && self.admits_fields(
+                Some(&schedule.workflow_id.to_string()),
+                Some(&schedule.name),
+                schedule.queue.as_str(),
+            )
+    }
+
+    /// The workflow, name and queue filters, the one place they are decided.
+    fn admits_fields(&self, workflow_id: Option<&str>, name: Option<&str>, queue: &str) -> bool {
+        let wanted = self.name.as_deref().map(str::to_lowercase);
+        self.workflow_id.is_none_or(|id| workflow_id == Some(id.to_string().as_str()))
+            && wanted.is_none_or(|wanted| name.is_some_and(|name| name.to_lowercase().contains(&wanted)))
+            && self.queue.as_ref().is_none_or(|wanted| queue == wanted.as_str())
     }
 }
 
