@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use anyhow::Context as _;
-use recur_common::connection::RedisConnection;
+use recur_common::connection::{RedisConnection, info_field};
 
 /// `used_memory` from `INFO memory`, in bytes.
 pub async fn used_memory(conn: &mut RedisConnection) -> anyhow::Result<u64> {
@@ -69,10 +69,6 @@ pub async fn commands_since_reset(conn: &mut RedisConnection) -> anyhow::Result<
         .filter(|(command, _)| !matches!(command.as_str(), "info" | "config|resetstat"))
         .map(|(_, n)| n)
         .sum())
-}
-
-fn info_field<'a>(info: &'a str, name: &str) -> Option<&'a str> {
-    info.lines().find_map(|line| line.strip_prefix(name)?.strip_prefix(':')).map(str::trim)
 }
 
 /// The value at quantile `q` of sorted `values`.

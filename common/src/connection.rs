@@ -65,3 +65,8 @@ impl ConnectionLike for RedisConnection {
         }
     }
 }
+
+/// The value of the field `name` in an `INFO` reply, as `used_memory` in `INFO memory`.
+pub fn info_field<'a>(info: &'a str, name: &str) -> Option<&'a str> {
+    info.lines().find_map(|line| line.strip_prefix(name)?.strip_prefix(':')).map(str::trim)
+}

@@ -178,7 +178,7 @@ impl TestRedis {
     /// One `INFO` field of `section`, such as `number_of_cached_scripts` of `memory`.
     pub async fn info_field(&self, section: &str, field: &str) -> Option<String> {
         let info: String = redis::cmd("INFO").arg(section).query_async(&mut self.connection().await).await.ok()?;
-        info.lines().find_map(|line| Some(line.strip_prefix(field)?.strip_prefix(':')?.trim().to_string()))
+        crate::connection::info_field(&info, field).map(str::to_string)
     }
 
     /// Deletes keys, as an operator's mistake or a lost write would.

@@ -13,7 +13,7 @@ use uuid::Uuid;
 use crate::{
     Error, Result,
     clock::Clock,
-    connection::RedisConnection,
+    connection::{RedisConnection, info_field},
     keys::{Keys, ShardKeys},
     model::{
         Execution, ExecutionId, ExecutionState, JobId, QueueName, Schedule, ScheduleStatus, Workflow, from_millis,
@@ -799,9 +799,7 @@ pub enum RedisHealth {
 impl RedisHealth {
     /// Reads the answer of `INFO memory`.
     fn from_info(info: &str) -> Self {
-        let field = |name: &str| {
-            info.lines().find_map(|line| line.strip_prefix(name)?.strip_prefix(':')).map(str::trim).unwrap_or("")
-        };
+        let field = |name: &str| info_field(info, name).unwrap_or("");
         let (used, max) = (field("used_memory").parse().unwrap_or(0), field("maxmemory").parse().unwrap_or(0));
         if max > 0 && used >= max && field("maxmemory_policy") == "noeviction" {
             Self::OutOfMemory { used, max }

@@ -10,7 +10,10 @@ use std::{
 use redis::AsyncCommands;
 
 use super::{RedisUnderTest, free_port, make_certificates, ping, spawn_server};
-use crate::{config::RedisSettings, connection::RedisConnection};
+use crate::{
+    config::RedisSettings,
+    connection::{RedisConnection, info_field},
+};
 
 /// How long a primary may be silent before its replica takes over: short, so failover tests stay quick.
 const NODE_TIMEOUT_MS: u64 = 1_000;
@@ -87,6 +90,9 @@ impl TestCluster {
                 "",
                 "--appendonly",
                 "no",
+                // A replica's first full sync starts at once, not after diskless sync's default 5 s delay.
+                "--repl-diskless-sync-delay",
+                "0",
             ]
             .map(String::from);
             let options = [&options[..], &port_options].concat();
@@ -161,11 +167,27 @@ impl TestCluster {
         }
     }
 
-    /// Waits until `WAIT`-style replication of everything written so far to `key`'s primary has reached at
-    /// least one replica: what a write acknowledged and replicated means in the failover tests.
+    /// Waits until a replica of `key`'s primary has acknowledged everything the primary had written when
+    /// this was called: what a write acknowledged and replicated means in the failover tests. Compares
+    /// replication offsets rather than calling `WAIT`, which only waits for the calling connection's own
+    /// writes; the deadline covers a replica still in its first full sync on a loaded machine.
     pub fn wait_for_replication(&self, key: &str) {
-        let acknowledged = self.redis_cli(self.primary_of(key), &["WAIT", "1", "5000"]);
-        assert_eq!(acknowledged.trim(), "1", "no replica acknowledged the writes");
+        let primary = self.primary_of(key);
+        let written = info_field(&self.redis_cli(primary, &["INFO", "replication"]), "master_repl_offset")
+            .and_then(|offset| offset.parse::<u64>().ok())
+            .expect("the primary's replication offset");
+        let acknowledged = || {
+            let info = self.redis_cli(primary, &["INFO", "replication"]);
+            info.lines().filter(|line| line.starts_with("slave")).any(|line| {
+                line.contains("state=online")
+                    && line
+                        .split(',')
+                        .find_map(|pair| pair.strip_prefix("offset="))
+                        .and_then(|offset| offset.parse::<u64>().ok())
+                        .is_some_and(|offset| offset >= written)
+            })
+        };
+        assert!(wait(Duration::from_secs(30), acknowledged), "no replica of {primary} acknowledged offset {written}");
     }
 
     /// A cluster connection for direct reads and writes in assertions (not for a TLS cluster, whose
