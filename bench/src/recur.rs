@@ -76,14 +76,22 @@ impl Deployment {
         Ok(deployment)
     }
 
-    /// One worker with `concurrency`, its reconciler passes an hour apart.
+    /// One worker with `concurrency`, its reconciler passes an hour apart, on a thread and a single-threaded
+    /// runtime of its own, as `recur-worker` runs.
     fn start_worker(&self, concurrency: usize) -> anyhow::Result<()> {
         let mut worker = recur_worker::Settings::from_env()?;
         worker.redis = self.settings.clone();
         worker.concurrency = concurrency;
         worker.reconcile_every = Duration::from_secs(3600);
         worker.worker_id = format!("bench-{}", self.settings.prefix);
-        tokio::spawn(recur_worker::run(worker, recur_worker::Handlers::default(), self.shutdown.clone()));
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let shutdown = self.shutdown.clone();
+        std::thread::Builder::new().name(worker.worker_id.clone()).spawn(move || {
+            if let Err(error) = runtime.block_on(recur_worker::run(worker, recur_worker::Handlers::default(), shutdown))
+            {
+                eprintln!("bench worker stopped: {error:#}");
+            }
+        })?;
         Ok(())
     }
 
