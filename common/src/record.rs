@@ -30,10 +30,11 @@ impl ScheduleRecord {
     /// so a field another script keeps without a revision (`backfill_job`, set by a backfill queued while a
     /// run was under way) survives, and a finish writes a few fields, not the whole record.
     pub(crate) fn changes(before: &Schedule, after: &Schedule) -> Self {
-        let old: HashMap<&str, Option<String>> = fields(before, before.live_job_spelled_out).into_iter().collect();
         let mut record = Self { set: Vec::new(), del: Vec::new() };
-        for (name, value) in fields(after, false) {
-            if old.get(name) == Some(&value) {
+        // `fields` lists every field in one order whatever the schedule, so the two lists pair up.
+        let old = fields(before, before.live_job_spelled_out);
+        for ((name, value), (_, old)) in fields(after, false).into_iter().zip(old) {
+            if old == value {
                 continue;
             }
             match value {

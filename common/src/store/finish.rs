@@ -58,12 +58,17 @@ pub(super) enum Holder {
 
 /// One finish as `finish_jobs.lua` takes it (see its header for the order), and what it plans.
 struct PlannedFinish {
+    call: FinishCall,
+    next: Schedule,
+    next_job: Option<(JobId, Timestamp)>,
+}
+
+/// A finish's keys and arguments, moved into the script call.
+struct FinishCall {
     /// The job's schedule (or run): its shard holds the keys.
     schedule_id: Uuid,
     keys: [String; 16],
     args: [String; 21],
-    next: Schedule,
-    next_job: Option<(JobId, Timestamp)>,
 }
 
 impl Store {
@@ -74,17 +79,17 @@ impl Store {
     pub async fn finish_jobs(&self, ends: &[JobEnd]) -> Result<Vec<FinishOutcome>> {
         let now = self.clock.now();
         let holder = Holder::Worker { expired_before: None };
-        let mut planned = Vec::with_capacity(ends.len());
+        let (mut calls, mut planned) = (Vec::with_capacity(ends.len()), Vec::with_capacity(ends.len()));
         for end in ends {
-            planned.push(
-                self.plan_finish(&end.started.schedule, &end.started, &end.execution, &end.outcome, holder, now)
-                    .await?,
-            );
+            let plan = self.plan_finish(&end.started.schedule, &end.started, &end.execution, &end.outcome, holder, now);
+            let PlannedFinish { call, next, next_job } = plan.await?;
+            calls.push(call);
+            planned.push((next, next_job));
         }
-        let answers = self.apply_finishes(&planned, now).await?;
+        let answers = self.apply_finishes(calls, now).await?;
         let mut outcomes = Vec::with_capacity(ends.len());
-        for ((end, plan), answer) in ends.iter().zip(&planned).zip(answers) {
-            outcomes.push(match recorded(answer, &end.started.job, plan) {
+        for ((end, (next, next_job)), answer) in ends.iter().zip(&planned).zip(answers) {
+            outcomes.push(match recorded(answer, &end.started.job, next, *next_job) {
                 Some(outcome) => outcome,
                 // The schedule changed since the job started (a patch, another run's end): plan again, alone.
                 None => self.settle(&end.started, &end.execution, &end.outcome, holder).await?,
@@ -123,11 +128,12 @@ impl Store {
             if matches!(holder, Holder::Pending) && matches!(outcome, Outcome::Skipped(_)) && !still_skipped {
                 return Ok(FinishOutcome::Lost);
             }
-            let plan = self.plan_finish(&current, started, execution, outcome, holder, now).await?;
-            let answer = self.apply_finishes(std::slice::from_ref(&plan), now).await?.pop();
+            let PlannedFinish { call, next, next_job } =
+                self.plan_finish(&current, started, execution, outcome, holder, now).await?;
+            let answer = self.apply_finishes(vec![call], now).await?.pop();
             let answer =
                 answer.ok_or_else(|| Error::unexpected_reply("finish_jobs.lua", "no answer for one finish"))?;
-            if let Some(outcome) = recorded(answer, &started.job, &plan) {
+            if let Some(outcome) = recorded(answer, &started.job, &next, next_job) {
                 return Ok(outcome);
             }
         }
@@ -211,9 +217,10 @@ impl Store {
             flag(started.holds_slot),
             flag(current.ad_hoc),
             flag(self.trims_history(current, now)),
-            ScheduleRecord::changes(current, &next).to_json(),
+            // An ad-hoc run has no schedule record to write.
+            if current.ad_hoc { String::new() } else { ScheduleRecord::changes(current, &next).to_json() },
         ];
-        Ok(PlannedFinish { schedule_id, keys, args, next, next_job })
+        Ok(PlannedFinish { call: FinishCall { schedule_id, keys, args }, next, next_job })
     }
 
     /// Whether a finish of `current` at `now` trims its history: every [`TRIM_EVERY`]th, and any that comes
@@ -226,13 +233,20 @@ impl Store {
     }
 
     /// Writes planned finishes in one call per shard; one answer per finish, in order.
-    async fn apply_finishes(&self, planned: &[PlannedFinish], now: Timestamp) -> Result<Vec<Finished>> {
-        let mut answers: Vec<Option<Finished>> = planned.iter().map(|_| None).collect();
-        for (keys, positions) in self.calls_by_shard(planned.iter().map(|plan| plan.schedule_id)) {
+    async fn apply_finishes(&self, calls: Vec<FinishCall>, now: Timestamp) -> Result<Vec<Finished>> {
+        let mut answers: Vec<Option<Finished>> = calls.iter().map(|_| None).collect();
+        let by_shard = self.calls_by_shard(calls.iter().map(|call| call.schedule_id));
+        let mut calls: Vec<Option<FinishCall>> = calls.into_iter().map(Some).collect();
+        for (keys, positions) in by_shard {
+            let (mut finish_keys, mut finish_args) = (Vec::new(), Vec::new());
+            for call in positions.iter().filter_map(|index| calls[*index].take()) {
+                finish_keys.extend(call.keys);
+                finish_args.extend(call.args);
+            }
             let answered = self
                 .run(FinishJobs {
                     execution_index: keys.execution_index(),
-                    finish_keys: positions.iter().flat_map(|index| planned[*index].keys.clone()).collect(),
+                    finish_keys,
                     now_ms: millis(now),
                     keep: self.retention.keep,
                     drop_before_ms: millis(now) - self.retention.max_age.as_millis() as i64,
@@ -240,7 +254,7 @@ impl Store {
                     wakeup_channel: self.keys.wakeup_channel(),
                     delayed_pattern: keys.pattern(|keys| keys.delayed(&QueueName::placeholder())),
                     trim_batch: BATCH,
-                    finish_args: positions.iter().flat_map(|index| planned[*index].args.clone()).collect(),
+                    finish_args,
                 })
                 .await?;
             if answered.len() != positions.len() {
@@ -258,10 +272,15 @@ impl Store {
 }
 
 /// The outcome of a finish, logged when it moved a schedule; `None` when it was stale (nothing written).
-fn recorded(answer: Finished, job: &JobId, plan: &PlannedFinish) -> Option<FinishOutcome> {
+fn recorded(
+    answer: Finished,
+    job: &JobId,
+    next: &Schedule,
+    next_job: Option<(JobId, Timestamp)>,
+) -> Option<FinishOutcome> {
     match answer {
         Finished::Recorded => {
-            log_settlement(job, &plan.next, plan.next_job);
+            log_settlement(job, next, next_job);
             Some(FinishOutcome::Recorded)
         }
         Finished::RecordedWithoutSchedule => Some(FinishOutcome::RecordedWithoutSchedule),
