@@ -9,8 +9,8 @@
 -- queue, due ms, '1' when the record names the job as its live job due then (see enqueue.lua), the schedule
 -- record (see write_schedule)
 -- Returns one answer per schedule, in order: 'created' | 'unknown_workflow'
-local function create(schedule, status_index, workflow, job, delayed, schedule_id, workflow_id, created_ms,
-                       job_id, queue, due_ms, recorded, record)
+local function create(first_key, schedule_id, workflow_id, created_ms, job_id, queue, due_ms, recorded, record)
+  local schedule, status_index, workflow, job, delayed = unpack(KEYS, first_key, first_key + 4)
   if redis.call('EXISTS', workflow) == 0 then
     return 'unknown_workflow'
   end

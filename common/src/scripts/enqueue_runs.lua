@@ -17,7 +17,8 @@ if redis.call('EXISTS', workflow) == 0 then
 end
 local last_queue
 local any_ready = false
-local function enqueue(job, ready, delayed, job_id, queue, due_ms, payload, timeout_seconds)
+local function enqueue(first_key, job_id, queue, due_ms, payload, timeout_seconds)
+  local job, ready, delayed = unpack(KEYS, first_key, first_key + 2)
   local fields = {'workflow_id', workflow_id, 'queue', queue, 'due_ms', due_ms}
   if payload ~= '' then
     fields[#fields + 1], fields[#fields + 2] = 'payload', payload

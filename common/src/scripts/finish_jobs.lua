@@ -43,12 +43,12 @@ local function release(running, leases, job_id)
   table.insert(released[running], job_id)
 end
 
-local function finish(job, running, leases, schedule, executions, execution_times, old_status_index,
-                      status_index, next_job, delayed, ready, dropped_job, backfill, workflow_slots,
-                      workflow_waiting, workflow_executions, job_id, pending, owner, execution_id,
-                      execution_json, expired_before_ms, expected_rev, schedule_id, created_ms, next_job_id,
-                      next_queue, next_due_ms, next_occurrence, next_recorded, counted_as_run, dropped_job_id,
-                      is_backfill, holds_slot, is_run, trim, record)
+local function finish(first_key, job_id, pending, owner, execution_id, execution_json, expired_before_ms,
+                      expected_rev, schedule_id, created_ms, next_job_id, next_queue, next_due_ms, next_occurrence,
+                      next_recorded, counted_as_run, dropped_job_id, is_backfill, holds_slot, is_run, trim, record)
+  local job, running, leases, schedule, executions, execution_times, old_status_index, status_index, next_job,
+        delayed, ready, dropped_job, backfill, workflow_slots, workflow_waiting, workflow_executions =
+    unpack(KEYS, first_key, first_key + 15)
   local skipping = pending ~= ''
   if not skipping and not (held_by(running, leases, job_id, owner, expired_before_ms)
       and redis.call('HGET', job, 'execution_id') == execution_id) then

@@ -1,17 +1,12 @@
--- Shared step for scripts that take several items per call: calls `apply` once per item with the item's
--- `key_count` keys (from KEYS[first_key]) and then its `arg_count` values (from ARGV[first_arg]), and
--- returns the answers in order.
+-- Shared step for scripts that take several items per call: calls `apply` once per item with the index in KEYS
+-- of the item's first key (its `key_count` keys start there) and then the item's `arg_count` values (from
+-- ARGV[first_arg]), and returns the answers in order. The keys go by index rather than copied into a table
+-- per item: copying each item's keys and values cost as much as its commands.
 local function each_item(first_key, key_count, first_arg, arg_count, apply)
   local answers = {}
   for i = 0, (#ARGV - first_arg + 1) / arg_count - 1 do
-    local item = {}
-    for k = first_key + key_count * i, first_key + key_count * (i + 1) - 1 do
-      item[#item + 1] = KEYS[k]
-    end
-    for a = first_arg + arg_count * i, first_arg + arg_count * (i + 1) - 1 do
-      item[#item + 1] = ARGV[a]
-    end
-    answers[#answers + 1] = apply(unpack(item))
+    local arg = first_arg + arg_count * i
+    answers[i + 1] = apply(first_key + key_count * i, unpack(ARGV, arg, arg + arg_count - 1))
   end
   return answers
 end
