@@ -248,12 +248,14 @@ fn run_started(context: &Arc<Context>, jobs: &TaskTracker, job: JobId, start: St
                 held.insert(job);
             }
             let context = context.clone();
-            jobs.spawn(async move {
+            // Boxed: the job's future is large, and the runtime would copy it whole as it spawns, polls to
+            // the end and drops the task (a few per cent of the worker's CPU per job).
+            jobs.spawn(Box::pin(async move {
                 admit_and_run(context.clone(), *started, permit).await;
                 if let Ok(mut held) = context.held.lock() {
                     held.remove(&job);
                 }
-            });
+            }));
         }
         other => not_run(job, other),
     }
