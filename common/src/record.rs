@@ -156,21 +156,29 @@ fn implied_live_job(schedule: &Schedule) -> Option<JobId> {
 /// Reads the hash of schedule `id` written by [`ScheduleRecord`] and the job scripts; the error names the
 /// field at fault.
 pub(crate) fn decode_schedule(id: Uuid, fields: &HashMap<String, String>) -> Result<Schedule, String> {
-    fn parse<T: FromStr>(fields: &HashMap<String, String>, name: &str) -> Result<T, String> {
-        let text = fields.get(name).ok_or_else(|| format!("missing field {name}"))?;
+    decode_schedule_fields(id, &|name| fields.get(name).map(String::as_str))
+}
+
+/// A field's value by its name, as a record decoder reads it.
+type Field<'a> = dyn Fn(&str) -> Option<&'a str> + 'a;
+
+/// [`decode_schedule`] from `field`.
+fn decode_schedule_fields(id: Uuid, field: &Field) -> Result<Schedule, String> {
+    fn parse<T: FromStr>(field: &Field, name: &str) -> Result<T, String> {
+        let text = field(name).ok_or_else(|| format!("missing field {name}"))?;
         text.parse().map_err(|_| format!("field {name} has invalid value {text:?}"))
     }
-    fn optional<T: FromStr>(fields: &HashMap<String, String>, name: &str) -> Result<Option<T>, String> {
-        fields.get(name).map(|_| parse(fields, name)).transpose()
+    fn optional<T: FromStr>(field: &Field, name: &str) -> Result<Option<T>, String> {
+        field(name).map(|_| parse(field, name)).transpose()
     }
-    let text = |name: &str| fields.get(name).cloned();
-    let instant = |name: &str| parse::<i64>(fields, name).map(from_millis);
-    let optional_instant = |name: &str| optional::<i64>(fields, name).map(|ms| ms.map(from_millis));
-    let payload = match serde_json::from_str(fields.get("payload").map_or("{}", String::as_str)) {
+    let text = |name: &str| field(name).map(str::to_string);
+    let instant = |name: &str| parse::<i64>(field, name).map(from_millis);
+    let optional_instant = |name: &str| optional::<i64>(field, name).map(|ms| ms.map(from_millis));
+    let payload = match serde_json::from_str(field("payload").unwrap_or("{}")) {
         Ok(serde_json::Value::Object(map)) => map,
         _ => return Err("field payload is not a JSON object".to_string()),
     };
-    let recurrence = match (optional(fields, "interval_seconds")?, text("cron"), optional_instant("run_at")?) {
+    let recurrence = match (optional(field, "interval_seconds")?, text("cron"), optional_instant("run_at")?) {
         (Some(seconds), _, _) => Recurrence::Interval { seconds },
         (None, Some(expression), _) => {
             let timezone = text("timezone").unwrap_or_else(|| "UTC".to_string());
@@ -185,53 +193,53 @@ pub(crate) fn decode_schedule(id: Uuid, fields: &HashMap<String, String>) -> Res
         None => from_millis(id_millis(id).ok_or("missing field created_at")?),
     };
     let next_run_at = optional_instant("next_run_at")?;
-    let live_job = match fields.get("live_job").map(String::as_str) {
+    let live_job = match field("live_job") {
         Some("") => Some(None),
-        Some(_) => Some(optional(fields, "live_job")?),
+        Some(_) => Some(optional(field, "live_job")?),
         None => None,
     };
     let mut schedule = Schedule {
         id,
-        name: parse(fields, "name")?,
+        name: parse(field, "name")?,
         description: text("description").unwrap_or_default(),
         trigger_node_id: text("trigger_node_id"),
         alert_webhook: text("alert_webhook"),
-        workflow_id: parse(fields, "workflow_id")?,
+        workflow_id: parse(field, "workflow_id")?,
         recurrence,
         start_at,
         end_at: optional_instant("end_at")?,
-        repeat_count: optional(fields, "repeat_count")?.unwrap_or(0),
-        retry_max: optional(fields, "retry_max")?.unwrap_or(DEFAULT_RETRY_MAX),
-        timeout_seconds: optional(fields, "timeout_seconds")?.unwrap_or(DEFAULT_TIMEOUT_SECONDS),
+        repeat_count: optional(field, "repeat_count")?.unwrap_or(0),
+        retry_max: optional(field, "retry_max")?.unwrap_or(DEFAULT_RETRY_MAX),
+        timeout_seconds: optional(field, "timeout_seconds")?.unwrap_or(DEFAULT_TIMEOUT_SECONDS),
         queue: text("queue").map_or_else(QueueName::default, QueueName::stored),
         payload,
-        catchup_window_seconds: optional(fields, "catchup_window_seconds")?,
-        overlap: optional(fields, "overlap")?.unwrap_or_default(),
-        jitter_seconds: optional(fields, "jitter_seconds")?.unwrap_or(0),
-        status: optional(fields, "status")?.unwrap_or(ScheduleStatus::Active),
-        current_repeat: optional(fields, "current_repeat")?.unwrap_or(0),
-        current_retry: optional(fields, "current_retry")?.unwrap_or(0),
-        completed_repeats: optional(fields, "completed_repeats")?.unwrap_or(0),
+        catchup_window_seconds: optional(field, "catchup_window_seconds")?,
+        overlap: optional(field, "overlap")?.unwrap_or_default(),
+        jitter_seconds: optional(field, "jitter_seconds")?.unwrap_or(0),
+        status: optional(field, "status")?.unwrap_or(ScheduleStatus::Active),
+        current_repeat: optional(field, "current_repeat")?.unwrap_or(0),
+        current_retry: optional(field, "current_retry")?.unwrap_or(0),
+        completed_repeats: optional(field, "completed_repeats")?.unwrap_or(0),
         next_run_at,
         last_run_at: optional_instant("last_run_at")?,
-        last_status: optional(fields, "last_status")?,
+        last_status: optional(field, "last_status")?,
         last_error: text("last_error"),
-        last_execution_id: optional(fields, "last_execution_id")?,
-        run_count: optional(fields, "run_count")?.unwrap_or(0),
-        error_count: optional(fields, "error_count")?.unwrap_or(0),
-        missed_count: optional(fields, "missed_count")?.unwrap_or(0),
+        last_execution_id: optional(field, "last_execution_id")?,
+        run_count: optional(field, "run_count")?.unwrap_or(0),
+        error_count: optional(field, "error_count")?.unwrap_or(0),
+        missed_count: optional(field, "missed_count")?.unwrap_or(0),
         ad_hoc: false,
         created_at,
         updated_at: optional_instant("updated_at")?.unwrap_or(created_at),
-        rev: parse(fields, "rev")?,
+        rev: parse(field, "rev")?,
         anchor_at: optional_instant("anchor_at")?.unwrap_or(start_at),
         slot_at: optional_instant("slot_at")?.or(next_run_at),
-        repeat_base: optional(fields, "repeat_base")?.unwrap_or(0),
+        repeat_base: optional(field, "repeat_base")?.unwrap_or(0),
         live_job: live_job.flatten(),
         live_job_spelled_out: false,
-        backfill_job: optional(fields, "backfill_job")?,
-        running_jobs: optional::<i64>(fields, "running_jobs")?.map_or(0, |n| u64::try_from(n).unwrap_or(0)),
-        buffered_job: optional(fields, "buffered_job")?,
+        backfill_job: optional(field, "backfill_job")?,
+        running_jobs: optional::<i64>(field, "running_jobs")?.map_or(0, |n| u64::try_from(n).unwrap_or(0)),
+        buffered_job: optional(field, "buffered_job")?,
     };
     match live_job {
         None => schedule.live_job = implied_live_job(&schedule),
@@ -258,27 +266,18 @@ pub(crate) fn decode_due(job: &HashMap<String, String>) -> Result<Timestamp, Str
 /// `enqueue_runs.lua`): due when it was queued, no retry, never stored. Its name is empty: the run has none.
 pub(crate) fn decode_run(job: &JobId, queue: &QueueName, fields: &HashMap<String, String>) -> Result<Schedule, String> {
     let due = millis(decode_due(fields)?).to_string();
-    let field = |name: &str| fields.get(name).cloned().ok_or_else(|| format!("missing field {name}"));
-    let record: HashMap<String, String> = [
-        ("name", String::new()),
-        ("workflow_id", field("workflow_id")?),
-        ("run_at", due.clone()),
-        ("start_at", due.clone()),
-        ("retry_max", "0".to_string()),
-        ("timeout_seconds", fields.get("timeout_seconds").cloned().unwrap_or(DEFAULT_TIMEOUT_SECONDS.to_string())),
-        ("queue", queue.to_string()),
-        ("payload", fields.get("payload").cloned().unwrap_or("{}".to_string())),
-        ("status", ScheduleStatus::Active.as_str().to_string()),
-        ("next_run_at", due.clone()),
-        ("created_at", due.clone()),
-        ("updated_at", due.clone()),
-        ("rev", "0".to_string()),
-        ("anchor_at", due),
-    ]
-    .into_iter()
-    .map(|(name, value)| (name.to_string(), value))
-    .collect();
-    let mut run = decode_schedule(job.schedule(), &record)?;
+    let own = |name: &str| fields.get(name).map(String::as_str);
+    // Answered from the run's few fields, without building a schedule's hash: this runs once per run.
+    let field = |name: &str| match name {
+        "name" => Some(""),
+        "workflow_id" | "payload" | "timeout_seconds" => own(name),
+        "run_at" | "start_at" | "next_run_at" | "created_at" | "updated_at" | "anchor_at" => Some(due.as_str()),
+        "retry_max" | "rev" => Some("0"),
+        "queue" => Some(queue.as_str()),
+        "status" => Some(ScheduleStatus::Active.as_str()),
+        _ => None,
+    };
+    let mut run = decode_schedule_fields(job.schedule(), &field)?;
     run.ad_hoc = true;
     Ok(run)
 }
@@ -349,6 +348,42 @@ mod tests {
             written.last_error = Some("boom".to_string());
             assert_eq!(decode_schedule(written.id, &stored(&written)).unwrap(), written);
         }
+    }
+
+    #[test]
+    fn a_runs_hash_reads_as_the_one_shot_schedule_the_run_was_queued_as() {
+        let (workflow, due): (Uuid, Timestamp) = (Uuid::new_v4(), "2026-12-24T18:00:00.250Z".parse().unwrap());
+        let payload = serde_json::json!({"invoice": 4711});
+        let queued = crate::model::NewRun {
+            payload: payload.as_object().cloned(),
+            queue: Some("mail".to_string()),
+            timeout_seconds: Some(60),
+            run_at: Some(due),
+        }
+        .into_schedule(Uuid::now_v7(), workflow, "wf", due)
+        .unwrap();
+        let queue = QueueName::parse("mail").unwrap();
+        let job = JobId::Regular { schedule: queued.id, repeat: 0, retry: 0 };
+        let mut fields: HashMap<String, String> = [
+            ("workflow_id", workflow.to_string()),
+            ("queue", "mail".to_string()),
+            ("due_ms", millis(due).to_string()),
+            ("payload", payload.to_string()),
+            ("timeout_seconds", "60".to_string()),
+        ]
+        .into_iter()
+        .map(|(name, value)| (name.to_string(), value))
+        .collect();
+        let run = decode_run(&job, &queue, &fields).unwrap();
+        let expected = Schedule { name: String::new(), description: String::new(), ..queued };
+        assert_eq!(run, expected);
+
+        fields.remove("timeout_seconds");
+        fields.remove("payload");
+        let run = decode_run(&job, &queue, &fields).unwrap();
+        assert_eq!((run.timeout_seconds, run.payload.len()), (DEFAULT_TIMEOUT_SECONDS, 0), "the defaults");
+        fields.remove("workflow_id");
+        assert_eq!(decode_run(&job, &queue, &fields).unwrap_err(), "missing field workflow_id");
     }
 
     #[test]
