@@ -170,13 +170,14 @@ impl Store {
         };
         let keys = self.keys.of(schedule_id);
         // A job key for each job the script may touch; the finished job's key stands in for one it has not.
-        let job_key = |other: Option<JobId>| keys.job(&other.unwrap_or(job));
+        let finished_job_key = keys.job(&job);
+        let job_key = |other: Option<JobId>| other.map_or_else(|| finished_job_key.clone(), |other| keys.job(&other));
         let (owner, expired_before) = match holder {
             Holder::Worker { expired_before } => (execution.worker_id.clone(), expired_before),
             Holder::Pending => (String::new(), None),
         };
         let keys = [
-            keys.job(&job),
+            finished_job_key.clone(),
             keys.running(&started.queue),
             keys.leases(&started.queue),
             keys.schedule(schedule_id),
