@@ -212,6 +212,7 @@ impl Keys {
             shard.execution_index(),
             shard.workflow_executions(id),
             shard.executions(id),
+            shard.run_executions(),
             shard.execution_times(id),
             shard.backfill(id),
             shard.job(&job),
@@ -301,7 +302,7 @@ impl ShardKeys {
 
     /// ZSET of the shard's execution ids by start ms: the run history across schedules (`GET /executions`
     /// merges the shards'); written by `claim_jobs.lua` and `finish_jobs.lua`, trimmed by age in
-    /// `trim_history.lua`.
+    /// `trim_execution_index.lua`.
     pub fn execution_index(&self) -> String {
         self.key(format_args!("executions"))
     }
@@ -316,6 +317,13 @@ impl ShardKeys {
     /// `finish_jobs.lua` or `requeue_job.lua` (a running one is read from its job); trimmed by `finish_jobs.lua`.
     pub fn executions(&self, schedule_id: Uuid) -> String {
         self.key(format_args!("schedule:{schedule_id}:executions"))
+    }
+
+    /// HASH of the shard's ad-hoc runs' ended executions, execution id → JSON, written like
+    /// [`ShardKeys::executions`]: one hash for all runs rather than a key with an expiry per run. Its records
+    /// leave with their entries of [`ShardKeys::execution_index`], by age, in `trim_execution_index.lua`.
+    pub fn run_executions(&self) -> String {
+        self.key(format_args!("run-executions"))
     }
 
     /// ZSET of one schedule's execution ids scored by start ms; the order and retention index of

@@ -39,6 +39,9 @@ const FIRST_CHUNK: usize = 16;
 /// Index members one read of a listing takes at most, however few of them its filter keeps.
 const MAX_CHUNK_ENTRIES: usize = 1_000;
 
+/// Attempts of an ad-hoc run read at once: almost every run has one.
+const RUN_ATTEMPTS_PAGE: u32 = 16;
+
 /// An item of a listing: the index member it is listed under, so that a page can end at it.
 pub(crate) trait Listed {
     fn member(&self) -> String;
@@ -313,16 +316,26 @@ impl Inspect {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
+        // An id does not say whether it is a schedule's or an ad-hoc run's: both places are read.
         let commands = ids
             .iter()
-            .map(|id| {
-                let key = self.keys.of_job(&id.job).executions(id.job.schedule());
-                let mut command = redis::cmd("HGET");
-                command.arg(&key).arg(id.to_string());
-                (key, command)
+            .flat_map(|id| {
+                let keys = self.keys.of_job(&id.job);
+                [keys.executions(id.job.schedule()), keys.run_executions()].map(|key| {
+                    let mut command = redis::cmd("HGET");
+                    command.arg(&key).arg(id.to_string());
+                    (key, command)
+                })
             })
             .collect();
-        let records: Vec<Option<String>> = self.pipelined(commands).await?;
+        let mut found = self.pipelined::<Option<String>>(commands).await?.into_iter();
+        let records: Vec<Option<String>> = ids
+            .iter()
+            .map(|_| {
+                let (of_schedule, of_run) = (found.next().flatten(), found.next().flatten());
+                of_schedule.or(of_run)
+            })
+            .collect();
         let unrecorded: Vec<&ExecutionId> =
             ids.iter().zip(&records).filter(|(_, record)| record.is_none()).map(|(id, _)| id).collect();
         let (mut job_reads, mut schedule_reads) = (Vec::new(), Vec::new());
@@ -404,10 +417,25 @@ impl Inspect {
     async fn run_history(&self, id: Uuid, filter: &ExecutionFilter, limit: usize) -> Result<Page<Execution>> {
         let mut conn = self.conn.clone();
         let keys = self.keys.of(id);
-        let ended: Vec<String> = conn.hvals(keys.executions(id)).await?;
+        let job = JobId::regular(id, 0, 0);
+        // A run that ended before runs shared their shard's history kept a hash of its own until it expired.
+        let mut ended: Vec<String> = conn.hvals(keys.executions(id)).await?;
+        // A run's one job numbers its attempts from 1, and each that ended has its record: read them a page
+        // at a time until a page ends with one missing.
+        for first in (1u32..).step_by(RUN_ATTEMPTS_PAGE as usize) {
+            let page: Vec<String> =
+                (first..first + RUN_ATTEMPTS_PAGE).map(|attempt| ExecutionId { job, attempt }.to_string()).collect();
+            let found: Vec<Option<String>> =
+                redis::cmd("HMGET").arg(keys.run_executions()).arg(&page).query_async(&mut conn).await?;
+            let complete = found.last().is_some_and(Option::is_some);
+            ended.extend(found.into_iter().flatten());
+            if !complete {
+                break;
+            }
+        }
         let mut executions =
             ended.iter().map(|json| serde_json::from_str(json)).collect::<Result<Vec<Execution>, _>>()?;
-        let running: Option<String> = conn.hget(keys.job(&JobId::regular(id, 0, 0)), "execution_id").await?;
+        let running: Option<String> = conn.hget(keys.job(&job), "execution_id").await?;
         let running = running.and_then(|id| id.parse::<ExecutionId>().ok());
         if let Some(running) = running.filter(|running| executions.iter().all(|ended| ended.id != *running)) {
             executions.extend(self.executions_by_id(&[running]).await?);

@@ -129,7 +129,7 @@ scripts! {
 
     /// Asks the worker running an execution to stop it.
     CancelExecution = "cancel_execution.lua" [] -> CancelAnswer {
-        keys { job: String, executions: String, }
+        keys { job: String, executions: String, run_executions: String, }
         args { execution_id: String, mode: String, cancel_channel: String, }
     }
 
@@ -144,7 +144,7 @@ scripts! {
     /// Hands a claimed job back to its ready list.
     RequeueJob = "requeue_job.lua" ["owner.lua", "enqueue.lua", "end_run.lua"] -> RequeueAnswer {
         keys { job: String, running: String, leases: String, ready: String, executions: String, schedule: String,
-            delayed: String, }
+            delayed: String, run_executions: String, }
         args { job_id: String, owner: String, expired_before_ms: i64, execution_id: String, execution_json: String,
             now_ms: i64, wakeup_channel: String, counts_as_run: bool, }
     }
@@ -167,7 +167,13 @@ scripts! {
         args { now_ms: i64, min_gap_ms: i64, }
     }
 
-    /// Drops history index entries past the retention age.
+    /// Drops a batch of execution index entries past the retention age, and the ad-hoc runs' records they name.
+    TrimExecutionIndex = "trim_execution_index.lua" [] -> u64 {
+        keys { execution_index: String, run_executions: String, }
+        args { drop_before_ms: i64, batch: usize, }
+    }
+
+    /// Drops workflows' execution index entries past the retention age.
     TrimHistory = "trim_history.lua" [] -> u64 {
         keys { ..indexes: Vec<String>, }
         args { drop_before_ms: i64, }

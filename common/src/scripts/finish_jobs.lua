@@ -6,7 +6,8 @@
 -- wins. A finish that finds its schedule changed answers 'stale' and changes nothing; the others still land.
 -- KEYS[1] execution_index: every execution (ZSET)
 -- KEYS[2..] finish_keys: for each finish, 16 keys: the job (HASH), the queue's running (HASH) and leases
--- (ZSET), the schedule (HASH), its executions (HASH) and execution index (ZSET), schedules by the old status
+-- (ZSET), the schedule (HASH), its executions (HASH; an ad-hoc run's: the shard's run executions) and
+-- execution index (ZSET), schedules by the old status
 -- and by the new status (ZSET), the next job (HASH), the schedule queue's delayed (ZSET) and ready (LIST),
 -- the pending job to drop (HASH), the schedule's waiting backfill jobs (LIST), the workflow's slots (ZSET),
 -- the jobs waiting for a slot (ZSET) and the workflow's executions (ZSET)
@@ -29,7 +30,8 @@
 -- retention bounds (every 16th finish of a schedule, so the trim is paid for once per 16), the schedule
 -- record (see write_schedule)
 -- Returns one answer per finish, in order: 'recorded' | 'recorded_without_schedule' an ad-hoc run (which
--- has no schedule) or a job whose schedule was deleted: its history expires after the retention period |
+-- has no schedule: its record leaves by age with its execution index entry) or a job whose schedule was
+-- deleted (its history expires after the retention period) |
 -- 'lost' not this owner's job (or no longer pending) | 'gone' the job's record no longer exists (deleted,
 -- or Redis lost its data) | 'stale' the revision or the backfill list changed
 -- The claims that end, released once per queue and call rather than once per job: job ids by running key,
@@ -107,8 +109,10 @@ local function finish(first_key, job_id, pending, owner, execution_id, execution
   end
 
   if not schedule_exists then
-    redis.call('PEXPIRE', executions, retention_ms)
+    -- A run's record leaves with its execution index entry (`trim_execution_index`); a deleted schedule's
+    -- history expires.
     if is_run ~= '1' then
+      redis.call('PEXPIRE', executions, retention_ms)
       redis.call('PEXPIRE', execution_times, retention_ms)
     end
     return 'recorded_without_schedule'

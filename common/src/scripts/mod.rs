@@ -71,6 +71,7 @@ const RUN_WHEN_OUT_OF_MEMORY: &[&str] = &[
     "retire_workflow.lua",
     "review_handler_waits.lua",
     "take_reconciler_turn.lua",
+    "trim_execution_index.lua",
     "trim_history.lua",
 ];
 

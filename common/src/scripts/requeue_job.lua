@@ -8,6 +8,7 @@
 -- KEYS[5] executions: the schedule's executions (HASH)
 -- KEYS[6] schedule: the schedule (HASH)
 -- KEYS[7] delayed: the queue's delayed jobs (ZSET)
+-- KEYS[8] run_executions: the ad-hoc runs' executions (HASH), where a run's closed attempt goes
 -- ARGV[1] job_id
 -- ARGV[2] owner: the worker holding it
 -- ARGV[3] expired_before_ms: its lease must have ended before this, or '0'
@@ -25,9 +26,10 @@ redis.call('ZREM', leases, job_id)
 if redis.call('EXISTS', job) == 0 then
   return 'dropped'
 end
-local started = redis.call('HGET', job, 'execution_id')
+local started, schedule_id = unpack(redis.call('HMGET', job, 'execution_id', 'schedule_id'))
 if execution_id ~= '' and started == execution_id then
-  redis.call('HSET', executions, execution_id, execution_json)
+  -- A started job without a schedule is an ad-hoc run.
+  redis.call('HSET', schedule_id and executions or run_executions, execution_id, execution_json)
 end
 -- A started run counted as under way; it is not any more until it starts again.
 if started and counts_as_run == '1' and redis.call('EXISTS', schedule) == 1 then

@@ -181,7 +181,7 @@ impl Store {
             keys.running(&started.queue),
             keys.leases(&started.queue),
             keys.schedule(schedule_id),
-            keys.executions(schedule_id),
+            if current.ad_hoc { keys.run_executions() } else { keys.executions(schedule_id) },
             keys.execution_times(schedule_id),
             keys.schedules_by_status(current.status),
             keys.schedules_by_status(next.status),

@@ -309,6 +309,7 @@ impl Store {
                 .run(CancelExecution {
                     job: keys.job(&parsed.job),
                     executions: keys.executions(parsed.job.schedule()),
+                    run_executions: keys.run_executions(),
                     execution_id: id.to_string(),
                     mode: if count_as_failure { CANCEL_AS_FAILURE } else { CANCEL_AS_CANCELLED }.to_string(),
                     cancel_channel: self.keys.cancel_channel(),
@@ -383,6 +384,7 @@ impl Store {
                 executions: keys.executions(schedule_id),
                 schedule: keys.schedule(schedule_id),
                 delayed: keys.delayed(queue),
+                run_executions: keys.run_executions(),
                 job_id: job.to_string(),
                 owner: owner.to_string(),
                 expired_before_ms: lease_expired_before.map_or(0, millis),

@@ -22,7 +22,7 @@ use crate::{
         OverdueHandlerWaits, ReconcilerTurn,
         calls::{
             NoteCorruptRecords, PromoteDueJobs, RecoverScheduleJobs, ReviewHandlerWaits, TakeReconcilerTurn,
-            TrimHistory,
+            TrimExecutionIndex, TrimHistory,
         },
     },
 };
@@ -265,16 +265,28 @@ impl Store {
         .await
     }
 
-    /// Drops a shard's history index entries past the retention age, walking the workflow index in pages.
+    /// Drops a shard's history index entries past the retention age, with the ad-hoc runs' records, in
+    /// batches, walking the workflow index in pages.
     async fn trim_history(&self, keys: &ShardKeys) -> Result<u64> {
         let drop_before_ms = millis(self.clock.now()) - self.retention.max_age.as_millis() as i64;
         let mut dropped = 0;
+        loop {
+            let (execution_index, run_executions) = (keys.execution_index(), keys.run_executions());
+            let trimmed =
+                self.run(TrimExecutionIndex { execution_index, run_executions, drop_before_ms, batch: BATCH });
+            let trimmed = trimmed.await?;
+            dropped += trimmed;
+            if trimmed < BATCH as u64 {
+                break;
+            }
+        }
         let mut cursor = None;
         loop {
             let page = self.inspect().workflow_ids(BATCH, cursor.as_deref()).await?;
-            let mut indexes = vec![keys.execution_index()];
-            indexes.extend(page.items.iter().map(|id| keys.workflow_executions(*id)));
-            dropped += self.run(TrimHistory { indexes, drop_before_ms }).await?;
+            let indexes: Vec<String> = page.items.iter().map(|id| keys.workflow_executions(*id)).collect();
+            if !indexes.is_empty() {
+                dropped += self.run(TrimHistory { indexes, drop_before_ms }).await?;
+            }
             match page.next_cursor {
                 Some(next) => cursor = Some(next),
                 None => return Ok(dropped),

@@ -1070,9 +1070,9 @@ async fn an_ad_hoc_run_is_a_bare_job_that_runs_records_its_execution_and_leaves_
     assert_eq!((recorded.state, recorded.schedule_id), (ExecutionState::Succeeded, run_id));
     assert!(!f.redis.exists(&f.keys.job(&first.job)).await);
     assert!(!f.redis.exists(&f.keys.schedule(run_id)).await, "a finish creates no schedule record either");
-    let mut conn = f.redis.connection().await;
-    let ttl: i64 = conn.pttl(f.keys.executions(run_id)).await.unwrap();
-    assert!(ttl > 0, "the run's history expires with the retention period");
+    assert!(!f.redis.exists(&f.keys.executions(run_id)).await, "no history key of its own");
+    let first_id = first.execution.id.to_string();
+    assert!(f.redis.hash(&f.keys.run_executions()).await.contains_key(&first_id), "in the shard's run history");
 
     // A run whose worker died is handed back when its lease expires, its attempt closed, and runs again.
     let second = f.start_next().await;
@@ -1087,6 +1087,15 @@ async fn an_ad_hoc_run_is_a_bare_job_that_runs_records_its_execution_and_leaves_
     let history = f.store.inspect().executions(second.job.schedule(), 10, None).await.unwrap();
     let listed: Vec<(u32, ExecutionState)> = history.items.iter().map(|e| (e.attempt, e.state)).collect();
     assert_eq!(listed, [(2, ExecutionState::Running), (1, ExecutionState::Failed)]);
+
+    // Past the retention age, a reconciler pass drops the records with their execution index entries.
+    let store = f.store.clone().with_retention(Retention { keep: 1_000, max_age: SignedDuration::from_hours(1) });
+    f.advance(3_601);
+    store.reconcile().await.unwrap();
+    assert!(matches!(f.store.inspect().execution(&first_id).await, Err(Error::NotFound { .. })));
+    let kept: Vec<String> = f.redis.hash(&f.keys.run_executions()).await.into_keys().collect();
+    assert!(!kept.contains(&first_id), "{kept:?}");
+    assert!(f.redis.zset(&f.keys.execution_index()).await.iter().all(|(id, _)| *id != first_id));
 }
 
 #[tokio::test]
