@@ -133,12 +133,20 @@ scripts! {
         args { execution_id: String, mode: String, cancel_channel: String, }
     }
 
-    /// Ends jobs: for each, records the execution, writes the schedule's next state, enqueues the next job.
+    /// Ends schedules' jobs: for each, records the execution, writes the schedule's next state, enqueues the
+    /// next job.
     FinishJobs = "finish_jobs.lua"
-        ["owner.lua", "write_schedule.lua", "enqueue.lua", "end_run.lua", "slots.lua", "items.lua"] -> Vec<Finished> {
+        ["owner.lua", "write_schedule.lua", "enqueue.lua", "end_run.lua", "slots.lua", "end_job.lua", "items.lua"]
+        -> Vec<Finished> {
         keys { execution_index: String, ..finish_keys: Vec<String>, }
         args { now_ms: i64, keep: u64, drop_before_ms: i64, retention_ms: i64, wakeup_channel: String,
             delayed_pattern: String, trim_batch: usize, ..finish_args: Vec<String>, }
+    }
+
+    /// Ends ad-hoc runs: for each, records the execution in the shard's run history.
+    FinishRuns = "finish_runs.lua" ["owner.lua", "enqueue.lua", "slots.lua", "end_job.lua", "items.lua"] -> Vec<Finished> {
+        keys { execution_index: String, run_executions: String, ..run_keys: Vec<String>, }
+        args { now_ms: i64, wakeup_channel: String, delayed_pattern: String, ..run_args: Vec<String>, }
     }
 
     /// Hands a claimed job back to its ready list.

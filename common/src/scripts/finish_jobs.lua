@@ -1,13 +1,13 @@
--- Ends jobs, each in one atomic step, several per call (a worker's finishes that completed together). For
--- each: checks the job is still held by its owner (or, for a pending job the reconciler skips, takes it out
--- of its queue), records the execution (trimming the history to the retention bounds), writes the
--- schedule's next state planned in Rust from revision `expected_rev`, and enqueues the next job. The
--- reconciler also ends abandoned jobs here, with `expired_before_ms` set so that a lease renewed meanwhile
--- wins. A finish that finds its schedule changed answers 'stale' and changes nothing; the others still land.
+-- Ends jobs of schedules, each in one atomic step, several per call (a worker's finishes that completed
+-- together; `finish_runs` ends ad-hoc runs). For each: checks the job is still held by its owner (or, for a
+-- pending job the reconciler skips, takes it out of its queue), records the execution (trimming the history
+-- to the retention bounds), writes the schedule's next state planned in Rust from revision `expected_rev`,
+-- and enqueues the next job. The reconciler also ends abandoned jobs here, with `expired_before_ms` set so
+-- that a lease renewed meanwhile wins. A finish that finds its schedule changed answers 'stale' and changes
+-- nothing; the others still land.
 -- KEYS[1] execution_index: every execution (ZSET)
 -- KEYS[2..] finish_keys: for each finish, 16 keys: the job (HASH), the queue's running (HASH) and leases
--- (ZSET), the schedule (HASH), its executions (HASH; an ad-hoc run's: the shard's run executions) and
--- execution index (ZSET), schedules by the old status
+-- (ZSET), the schedule (HASH), its executions (HASH) and execution index (ZSET), schedules by the old status
 -- and by the new status (ZSET), the next job (HASH), the schedule queue's delayed (ZSET) and ready (LIST),
 -- the pending job to drop (HASH), the schedule's waiting backfill jobs (LIST), the workflow's slots (ZSET),
 -- the jobs waiting for a slot (ZSET) and the workflow's executions (ZSET)
@@ -18,45 +18,32 @@
 -- ARGV[5] wakeup_channel
 -- ARGV[6] delayed_pattern: the delayed key with `<queue>`
 -- ARGV[7] trim_batch: executions trimmed at most per finish, so one call never does unbounded work
--- ARGV[8..] finish_args: for each finish, 21 values: job id, for a pending job never started that the
--- reconciler skips (or a queued run cancelled) the schedule's `running_jobs` its plan saw ('' otherwise), the
--- owner worker ('' when pending), execution id, the execution's JSON as it ended, '0' or the ms its lease
--- must have ended before, expected schedule rev, schedule id, schedule creation ms, next job id or '', next
--- queue, next due ms, the next job's occurrence as RFC 3339 when it differs from its due time (a backfill
--- run) or '', '1' when the schedule record names the next job as its live job due then (see enqueue.lua),
--- '1' if the job counted as a run under way, a pending job to drop or '', '1' for a backfill job (the next
--- job is then the head of the backfill list), '1' if the job holds a workflow slot, '1' for an ad-hoc run
--- (a bare job: no schedule, no schedule history index), '1' to trim the schedule's history to the
+-- ARGV[8..] finish_args: for each finish, 20 values: job id, for a pending job never started that the
+-- reconciler skips the schedule's `running_jobs` its plan saw ('' otherwise), the owner worker ('' when
+-- pending), execution id, the execution's JSON as it ended, '0' or the ms its lease must have ended before,
+-- expected schedule rev, schedule id, schedule creation ms, next job id or '', next queue, next due ms, the
+-- next job's occurrence as RFC 3339 when it differs from its due time (a backfill run) or '', '1' when the
+-- schedule record names the next job as its live job due then (see enqueue.lua), '1' if the job counted as
+-- a run under way, a pending job to drop or '', '1' for a backfill job (the next job is then the head of
+-- the backfill list), '1' if the job holds a workflow slot, '1' to trim the schedule's history to the
 -- retention bounds (every 16th finish of a schedule, so the trim is paid for once per 16), the schedule
 -- record (see write_schedule)
--- Returns one answer per finish, in order: 'recorded' | 'recorded_without_schedule' an ad-hoc run (which
--- has no schedule: its record leaves by age with its execution index entry) or a job whose schedule was
--- deleted (its history expires after the retention period) |
--- 'lost' not this owner's job (or no longer pending) | 'gone' the job's record no longer exists (deleted,
--- or Redis lost its data) | 'stale' the revision or the backfill list changed
--- The claims that end, released once per queue and call rather than once per job: job ids by running key,
--- and each running key's leases key, in the order first met.
-local released, released_leases, running_keys = {}, {}, {}
-local function release(running, leases, job_id)
-  if not released[running] then
-    released[running], released_leases[running] = {}, leases
-    running_keys[#running_keys + 1] = running
-  end
-  table.insert(released[running], job_id)
-end
-
+-- Returns one answer per finish, in order: 'recorded' | 'recorded_without_schedule' the schedule was deleted
+-- (its history expires after the retention period) | 'lost' not this owner's job (or no longer pending) |
+-- 'gone' the job's record no longer exists (deleted, or Redis lost its data) | 'stale' the revision or the
+-- backfill list changed
 local function finish(first_key, job_id, pending, owner, execution_id, execution_json, expired_before_ms,
                       expected_rev, schedule_id, created_ms, next_job_id, next_queue, next_due_ms, next_occurrence,
-                      next_recorded, counted_as_run, dropped_job_id, is_backfill, holds_slot, is_run, trim, record)
+                      next_recorded, counted_as_run, dropped_job_id, is_backfill, holds_slot, trim, record)
   local job, running, leases, schedule, executions, execution_times, old_status_index, status_index, next_job,
         delayed, ready, dropped_job, backfill, workflow_slots, workflow_waiting, workflow_executions =
     unpack(KEYS, first_key, first_key + 15)
   local skipping = pending ~= ''
-  if not skipping and not (held_by(running, leases, job_id, owner, expired_before_ms)
-      and redis.call('HGET', job, 'execution_id') == execution_id) then
-    return redis.call('EXISTS', job) == 1 and 'lost' or 'gone'
+  local refused = unheld(job, running, leases, job_id, skipping, owner, execution_id, expired_before_ms)
+  if refused then
+    return refused
   end
-  local rev = is_run ~= '1' and redis.call('HGET', schedule, 'rev')
+  local rev = redis.call('HGET', schedule, 'rev')
   local schedule_exists = rev ~= false
   if schedule_exists and rev ~= expected_rev then
     return 'stale'
@@ -69,26 +56,11 @@ local function finish(first_key, job_id, pending, owner, execution_id, execution
   if backfill_turn and (redis.call('LINDEX', backfill, 0) or '') ~= next_job_id then
     return 'stale'
   end
-  if skipping then
-    if redis.call('ZREM', delayed, job_id) + redis.call('LREM', ready, 0, job_id) == 0 then
-      return 'lost'
-    end
-  else
-    release(running, leases, job_id)
-  end
-  redis.call('DEL', job)
-  redis.call('HSET', executions, execution_id, execution_json)
-  if holds_slot == '1' then
-    free_slot(workflow_slots, workflow_waiting, job_id, now_ms, delayed_pattern, wakeup_channel)
-  end
-  if skipping then
-    -- Never started (skipped, or a queued run cancelled): index the record at the time it ended. A run has
-    -- no schedule history index.
-    if is_run ~= '1' then
-      redis.call('ZADD', execution_times, now_ms, execution_id)
-    end
-    redis.call('ZADD', execution_index, now_ms, execution_id)
-    redis.call('ZADD', workflow_executions, now_ms, execution_id)
+  local lost = end_job(job, running, leases, delayed, ready, executions, execution_times, execution_index,
+    workflow_executions, workflow_slots, workflow_waiting, job_id, skipping, execution_id, execution_json,
+    holds_slot, now_ms, delayed_pattern, wakeup_channel)
+  if lost then
+    return lost
   end
 
   -- Retention: oldest first, at most `trim_batch` records a call.
@@ -109,12 +81,8 @@ local function finish(first_key, job_id, pending, owner, execution_id, execution
   end
 
   if not schedule_exists then
-    -- A run's record leaves with its execution index entry (`trim_execution_index`); a deleted schedule's
-    -- history expires.
-    if is_run ~= '1' then
-      redis.call('PEXPIRE', executions, retention_ms)
-      redis.call('PEXPIRE', execution_times, retention_ms)
-    end
+    redis.call('PEXPIRE', executions, retention_ms)
+    redis.call('PEXPIRE', execution_times, retention_ms)
     return 'recorded_without_schedule'
   end
   write_schedule(schedule, record)
@@ -145,9 +113,6 @@ local function finish(first_key, job_id, pending, owner, execution_id, execution
   return 'recorded'
 end
 
-local answers = each_item(finish_keys, 16, finish_args, 21, finish)
-for _, running in ipairs(running_keys) do
-  redis.call('HDEL', running, unpack(released[running]))
-  redis.call('ZREM', released_leases[running], unpack(released[running]))
-end
+local answers = each_item(finish_keys, 16, finish_args, 20, finish)
+release_all()
 return answers

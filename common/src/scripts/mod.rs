@@ -61,6 +61,7 @@ const RUN_WHEN_OUT_OF_MEMORY: &[&str] = &[
     "delete_schedule.lua",
     "delete_workflow.lua",
     "finish_jobs.lua",
+    "finish_runs.lua",
     "note_corrupt_records.lua",
     "pause_schedule.lua",
     "promote_due_jobs.lua",

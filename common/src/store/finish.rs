@@ -1,6 +1,6 @@
 //! The end of a job: planned by `Schedule::settled` from the schedule as the job started, written by
 //! `finish_jobs.lua` for several jobs per call. A finish whose schedule changed meanwhile is planned again
-//! from a fresh read, alone.
+//! from a fresh read, alone. An ad-hoc run has no schedule to move on: `finish_runs.lua` only records it.
 
 use jiff::Timestamp;
 use uuid::Uuid;
@@ -10,9 +10,14 @@ use super::{
 };
 use crate::{
     Error, Result,
+    keys::ShardKeys,
     model::{Admission, Execution, JobId, Outcome, QueueName, Schedule, ScheduleStatus, from_millis, millis, rfc3339},
     record::ScheduleRecord,
-    scripts::{Finished, calls::FinishJobs, flag},
+    scripts::{
+        Finished,
+        calls::{FinishJobs, FinishRuns},
+        flag,
+    },
 };
 
 /// A schedule's history is trimmed to the retention bounds on every this-many-th finish, so that a busy
@@ -56,19 +61,41 @@ pub(super) enum Holder {
     Pending,
 }
 
-/// One finish as `finish_jobs.lua` takes it (see its header for the order), and what it plans.
-struct PlannedFinish {
-    call: FinishCall,
-    next: Schedule,
-    next_job: Option<(JobId, Timestamp)>,
+impl Holder {
+    /// The owner a finish checks ('' when pending) and the instant its lease must have ended before.
+    fn owner(self, execution: &Execution) -> (String, Option<Timestamp>) {
+        match self {
+            Self::Worker { expired_before } => (execution.worker_id.clone(), expired_before),
+            Self::Pending => (String::new(), None),
+        }
+    }
 }
 
-/// A finish's keys and arguments, moved into the script call.
+/// One finish as its script takes it, and what it plans.
+struct PlannedFinish {
+    call: FinishCall,
+    /// The schedule's next state and next job; none for an ad-hoc run, which has no schedule.
+    settled: Option<Settled>,
+}
+
+/// A schedule's next state and next job (with its due time), as a finish plans them.
+type Settled = (Schedule, Option<(JobId, Timestamp)>);
+
+/// A finish's keys and arguments (see its script's header for their order), moved into the script call.
 struct FinishCall {
-    /// The job's schedule (or run): its shard holds the keys.
-    schedule_id: Uuid,
-    keys: [String; 16],
-    args: [String; 21],
+    /// The schedule or run whose shard holds the keys.
+    id: Uuid,
+    script: FinishScript,
+    keys: Vec<String>,
+    args: Vec<String>,
+}
+
+/// The script that writes a finish.
+enum FinishScript {
+    /// A schedule's job: `finish_jobs.lua`, 16 keys and 20 values.
+    Jobs,
+    /// An ad-hoc run: `finish_runs.lua`, 8 keys and 6 values.
+    Runs,
 }
 
 impl Store {
@@ -82,14 +109,14 @@ impl Store {
         let (mut calls, mut planned) = (Vec::with_capacity(ends.len()), Vec::with_capacity(ends.len()));
         for end in ends {
             let plan = self.plan_finish(&end.started.schedule, &end.started, &end.execution, &end.outcome, holder, now);
-            let PlannedFinish { call, next, next_job } = plan.await?;
+            let PlannedFinish { call, settled } = plan.await?;
             calls.push(call);
-            planned.push((next, next_job));
+            planned.push(settled);
         }
         let answers = self.apply_finishes(calls, now).await?;
         let mut outcomes = Vec::with_capacity(ends.len());
-        for ((end, (next, next_job)), answer) in ends.iter().zip(&planned).zip(answers) {
-            outcomes.push(match recorded(answer, &end.started.job, next, *next_job) {
+        for ((end, settled), answer) in ends.iter().zip(&planned).zip(answers) {
+            outcomes.push(match recorded(answer, &end.started.job, settled.as_ref()) {
                 Some(outcome) => outcome,
                 // The schedule changed since the job started (a patch, another run's end): plan again, alone.
                 None => self.settle(&end.started, &end.execution, &end.outcome, holder).await?,
@@ -128,12 +155,12 @@ impl Store {
             if matches!(holder, Holder::Pending) && matches!(outcome, Outcome::Skipped(_)) && !still_skipped {
                 return Ok(FinishOutcome::Lost);
             }
-            let PlannedFinish { call, next, next_job } =
+            let PlannedFinish { call, settled } =
                 self.plan_finish(&current, started, execution, outcome, holder, now).await?;
             let answer = self.apply_finishes(vec![call], now).await?.pop();
             let answer =
                 answer.ok_or_else(|| Error::unexpected_reply("finish_jobs.lua", "no answer for one finish"))?;
-            if let Some(outcome) = recorded(answer, &started.job, &next, next_job) {
+            if let Some(outcome) = recorded(answer, &started.job, settled.as_ref()) {
                 return Ok(outcome);
             }
         }
@@ -150,6 +177,9 @@ impl Store {
         holder: Holder,
         now: Timestamp,
     ) -> Result<PlannedFinish> {
+        if current.ad_hoc {
+            return self.plan_run_finish(started, execution, holder);
+        }
         let job = started.job;
         let schedule_id = job.schedule();
         let workflow_id = started.schedule.workflow_id;
@@ -172,16 +202,13 @@ impl Store {
         // A job key for each job the script may touch; the finished job's key stands in for one it has not.
         let finished_job_key = keys.job(&job);
         let job_key = |other: Option<JobId>| other.map_or_else(|| finished_job_key.clone(), |other| keys.job(&other));
-        let (owner, expired_before) = match holder {
-            Holder::Worker { expired_before } => (execution.worker_id.clone(), expired_before),
-            Holder::Pending => (String::new(), None),
-        };
+        let (owner, expired_before) = holder.owner(execution);
         let keys = [
             finished_job_key.clone(),
             keys.running(&started.queue),
             keys.leases(&started.queue),
             keys.schedule(schedule_id),
-            if current.ad_hoc { keys.run_executions() } else { keys.executions(schedule_id) },
+            keys.executions(schedule_id),
             keys.execution_times(schedule_id),
             keys.schedules_by_status(current.status),
             keys.schedules_by_status(next.status),
@@ -216,12 +243,39 @@ impl Store {
             job_text(settlement.dropped_job),
             flag(is_backfill),
             flag(started.holds_slot),
-            flag(current.ad_hoc),
             flag(self.trims_history(current, now)),
-            // An ad-hoc run has no schedule record to write.
-            if current.ad_hoc { String::new() } else { ScheduleRecord::changes(current, &next).to_json() },
+            ScheduleRecord::changes(current, &next).to_json(),
         ];
-        Ok(PlannedFinish { call: FinishCall { schedule_id, keys, args }, next, next_job })
+        let call = FinishCall { id: schedule_id, script: FinishScript::Jobs, keys: keys.into(), args: args.into() };
+        Ok(PlannedFinish { call, settled: Some((next, next_job)) })
+    }
+
+    /// Plans the end of ad-hoc run `started`: its execution recorded, its claim released (or, pending, its
+    /// place in its queue taken), its workflow slot freed. Nothing follows a run.
+    fn plan_run_finish(&self, started: &StartedJob, execution: &Execution, holder: Holder) -> Result<PlannedFinish> {
+        let (job, workflow_id) = (started.job, started.schedule.workflow_id);
+        let keys = self.keys.of(job.schedule());
+        let (owner, expired_before) = holder.owner(execution);
+        let keys = [
+            keys.job(&job),
+            keys.running(&started.queue),
+            keys.leases(&started.queue),
+            keys.delayed(&started.queue),
+            keys.ready(&started.queue),
+            keys.workflow_slots(workflow_id),
+            keys.workflow_waiting(workflow_id),
+            keys.workflow_executions(workflow_id),
+        ];
+        let args = [
+            job.to_string(),
+            owner,
+            execution.id.to_string(),
+            serde_json::to_string(execution)?,
+            expired_before.map_or(0, millis).to_string(),
+            flag(started.holds_slot),
+        ];
+        let call = FinishCall { id: job.schedule(), script: FinishScript::Runs, keys: keys.into(), args: args.into() };
+        Ok(PlannedFinish { call, settled: None })
     }
 
     /// Whether a finish of `current` at `now` trims its history: every [`TRIM_EVERY`]th, and any that comes
@@ -233,55 +287,88 @@ impl Store {
         finishes > 0 && (finishes.is_multiple_of(TRIM_EVERY) || after_quiet)
     }
 
-    /// Writes planned finishes in one call per shard; one answer per finish, in order.
+    /// Writes planned finishes in one call per shard and kind (schedules' jobs, ad-hoc runs); one answer per
+    /// finish, in order.
     async fn apply_finishes(&self, calls: Vec<FinishCall>, now: Timestamp) -> Result<Vec<Finished>> {
         let mut answers: Vec<Option<Finished>> = calls.iter().map(|_| None).collect();
-        let by_shard = self.calls_by_shard(calls.iter().map(|call| call.schedule_id));
+        let by_shard = self.calls_by_shard(calls.iter().map(|call| call.id));
         let mut calls: Vec<Option<FinishCall>> = calls.into_iter().map(Some).collect();
+        let delayed_pattern = |keys: &ShardKeys| keys.pattern(|keys| keys.delayed(&QueueName::placeholder()));
         for (keys, positions) in by_shard {
-            let (mut finish_keys, mut finish_args) = (Vec::new(), Vec::new());
-            for call in positions.iter().filter_map(|index| calls[*index].take()) {
-                finish_keys.extend(call.keys);
-                finish_args.extend(call.args);
+            let (mut jobs, mut finish_keys, mut finish_args) = (Vec::new(), Vec::new(), Vec::new());
+            let (mut runs, mut run_keys, mut run_args) = (Vec::new(), Vec::new(), Vec::new());
+            for index in positions {
+                let Some(call) = calls[index].take() else { continue };
+                let (positions, keys, args) = match call.script {
+                    FinishScript::Jobs => (&mut jobs, &mut finish_keys, &mut finish_args),
+                    FinishScript::Runs => (&mut runs, &mut run_keys, &mut run_args),
+                };
+                positions.push(index);
+                keys.extend(call.keys);
+                args.extend(call.args);
             }
-            let answered = self
-                .run(FinishJobs {
-                    execution_index: keys.execution_index(),
-                    finish_keys,
-                    now_ms: millis(now),
-                    keep: self.retention.keep,
-                    drop_before_ms: millis(now) - self.retention.max_age.as_millis() as i64,
-                    retention_ms: self.retention.max_age.as_millis() as i64,
-                    wakeup_channel: self.keys.wakeup_channel(),
-                    delayed_pattern: keys.pattern(|keys| keys.delayed(&QueueName::placeholder())),
-                    trim_batch: BATCH,
-                    finish_args,
-                })
-                .await?;
-            if answered.len() != positions.len() {
-                return Err(Error::unexpected_reply(
-                    "finish_jobs.lua",
-                    format!("{} answers for {} finishes", answered.len(), positions.len()),
-                ));
+            if !jobs.is_empty() {
+                let answered = self
+                    .run(FinishJobs {
+                        execution_index: keys.execution_index(),
+                        finish_keys,
+                        now_ms: millis(now),
+                        keep: self.retention.keep,
+                        drop_before_ms: millis(now) - self.retention.max_age.as_millis() as i64,
+                        retention_ms: self.retention.max_age.as_millis() as i64,
+                        wakeup_channel: self.keys.wakeup_channel(),
+                        delayed_pattern: delayed_pattern(&keys),
+                        trim_batch: BATCH,
+                        finish_args,
+                    })
+                    .await?;
+                place_answers(&mut answers, jobs, answered, "finish_jobs.lua")?;
             }
-            for (index, answer) in positions.into_iter().zip(answered) {
-                answers[index] = Some(answer);
+            if !runs.is_empty() {
+                let answered = self
+                    .run(FinishRuns {
+                        execution_index: keys.execution_index(),
+                        run_executions: keys.run_executions(),
+                        run_keys,
+                        now_ms: millis(now),
+                        wakeup_channel: self.keys.wakeup_channel(),
+                        delayed_pattern: delayed_pattern(&keys),
+                        run_args,
+                    })
+                    .await?;
+                place_answers(&mut answers, runs, answered, "finish_runs.lua")?;
             }
         }
         Ok(answers.into_iter().flatten().collect())
     }
 }
 
+/// Puts a script's answers, one per finish, at the finishes' `positions`.
+fn place_answers(
+    answers: &mut [Option<Finished>],
+    positions: Vec<usize>,
+    answered: Vec<Finished>,
+    script: &'static str,
+) -> Result<()> {
+    if answered.len() != positions.len() {
+        return Err(Error::unexpected_reply(
+            script,
+            format!("{} answers for {} finishes", answered.len(), positions.len()),
+        ));
+    }
+    for (index, answer) in positions.into_iter().zip(answered) {
+        answers[index] = Some(answer);
+    }
+    Ok(())
+}
+
 /// The outcome of a finish, logged when it moved a schedule; `None` when it was stale (nothing written).
-fn recorded(
-    answer: Finished,
-    job: &JobId,
-    next: &Schedule,
-    next_job: Option<(JobId, Timestamp)>,
-) -> Option<FinishOutcome> {
+fn recorded(answer: Finished, job: &JobId, settled: Option<&Settled>) -> Option<FinishOutcome> {
     match answer {
         Finished::Recorded => {
-            log_settlement(job, next, next_job);
+            if let Some((next, next_job)) = settled {
+                log_settlement(job, next, *next_job);
+            }
             Some(FinishOutcome::Recorded)
         }
         Finished::RecordedWithoutSchedule => Some(FinishOutcome::RecordedWithoutSchedule),

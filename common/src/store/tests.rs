@@ -1099,6 +1099,43 @@ async fn an_ad_hoc_run_is_a_bare_job_that_runs_records_its_execution_and_leaves_
 }
 
 #[tokio::test]
+async fn one_batch_of_finishes_ends_runs_and_schedule_jobs_each_in_its_own_way_answering_in_order() {
+    let f = Fixture::new().await;
+    let schedule = f.schedule(json!({"interval_seconds": 60})).await;
+    let run = f.store.run_workflow(schedule.workflow_id, serde_json::from_value(json!({})).unwrap()).await.unwrap();
+    f.advance(61);
+    let (first, second) = (f.start_next().await, f.start_next().await);
+    let ends: Vec<JobEnd> = [first, second]
+        .into_iter()
+        .map(|started| {
+            let mut execution = started.execution.clone();
+            execution.close(ExecutionState::Succeeded, f.now(), None);
+            JobEnd { started, execution, outcome: Outcome::Succeeded }
+        })
+        .collect();
+    let outcomes = f.store.finish_jobs(&ends).await.unwrap();
+    let expected: Vec<FinishOutcome> =
+        ends.iter()
+            .map(|end| {
+                if end.started.job == run.job {
+                    FinishOutcome::RecordedWithoutSchedule
+                } else {
+                    FinishOutcome::Recorded
+                }
+            })
+            .collect();
+    assert_eq!(outcomes, expected);
+    for end in &ends {
+        let recorded = f.store.inspect().execution(&end.execution.id.to_string()).await.unwrap();
+        assert_eq!(recorded.state, ExecutionState::Succeeded);
+        assert!(!f.redis.exists(&f.keys.job(&end.started.job)).await);
+    }
+    assert!(f.redis.hash(&f.keys.running(&f.queue)).await.is_empty(), "both claims released");
+    let moved_on = f.store.inspect().schedule(schedule.id).await.unwrap();
+    assert_eq!((moved_on.run_count, moved_on.live_job.is_some()), (1, true), "the schedule's next job is queued");
+}
+
+#[tokio::test]
 async fn a_worker_hands_back_at_once_the_jobs_of_a_claim_whose_reply_it_lost() {
     let f = Fixture::new().await;
     f.schedule(json!({"interval_seconds": 1})).await;
