@@ -11,15 +11,16 @@
 -- ARGV[1] now_ms
 -- ARGV[2] wakeup_channel
 -- ARGV[3] delayed_pattern: the delayed key with `<queue>`
--- ARGV[4..] run_args: for each run, 6 values: job id, the owner worker or '' for a queued run being
--- cancelled (pending: it never started), execution id, the execution's JSON as it ended, '0' or the ms its
--- lease must have ended before, '1' if the job holds a workflow slot
+-- ARGV[4..] run_args: for each run, 7 values: job id, '1' for a queued run being cancelled (pending: it
+-- never started) or '', the owner worker ('' when pending), execution id, the execution's JSON as it ended,
+-- '0' or the ms its lease must have ended before, '1' if the job holds a workflow slot
 -- Returns one answer per run, in order: 'recorded_without_schedule' | 'lost' not this owner's job (or no
 -- longer queued) | 'gone' the job's record no longer exists (Redis lost its data)
-local function finish(first_key, job_id, owner, execution_id, execution_json, expired_before_ms, holds_slot)
+local function finish(first_key, job_id, pending, owner, execution_id, execution_json, expired_before_ms,
+                      holds_slot)
   local job, running, leases, delayed, ready, workflow_slots, workflow_waiting, workflow_executions =
     unpack(KEYS, first_key, first_key + 7)
-  local skipping = owner == ''
+  local skipping = pending == '1'
   local refused = unheld(job, running, leases, job_id, skipping, owner, execution_id, expired_before_ms)
   if refused then
     return refused
@@ -29,6 +30,6 @@ local function finish(first_key, job_id, owner, execution_id, execution_json, ex
     delayed_pattern, wakeup_channel) or 'recorded_without_schedule'
 end
 
-local answers = each_item(run_keys, 8, run_args, 6, finish)
+local answers = each_item(run_keys, 8, run_args, 7, finish)
 release_all()
 return answers

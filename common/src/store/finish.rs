@@ -94,7 +94,7 @@ struct FinishCall {
 enum FinishScript {
     /// A schedule's job: `finish_jobs.lua`, 16 keys and 20 values.
     Jobs,
-    /// An ad-hoc run: `finish_runs.lua`, 8 keys and 6 values.
+    /// An ad-hoc run: `finish_runs.lua`, 8 keys and 7 values.
     Runs,
 }
 
@@ -268,6 +268,7 @@ impl Store {
         ];
         let args = [
             job.to_string(),
+            flag(matches!(holder, Holder::Pending)),
             owner,
             execution.id.to_string(),
             serde_json::to_string(execution)?,

@@ -1136,6 +1136,21 @@ async fn one_batch_of_finishes_ends_runs_and_schedule_jobs_each_in_its_own_way_a
 }
 
 #[tokio::test]
+async fn a_run_held_by_a_worker_named_by_an_empty_id_finishes_as_held_not_as_pending() {
+    let f = Fixture::new().await;
+    let workflow = f.workflow().await;
+    let run = f.store.run_workflow(workflow.id, serde_json::from_value(json!({})).unwrap()).await.unwrap();
+    let nameless = Claimant { id: String::new(), ..claimant() };
+    let Some((job, Start::Started(started))) = f.claim_for(&nameless).await else { panic!("the run did not start") };
+    assert_eq!(job, run.job);
+    let mut execution = started.execution.clone();
+    execution.close(ExecutionState::Succeeded, f.now(), None);
+    let outcome = finish_one(&f.store, &started, &execution, &Outcome::Succeeded).await;
+    assert_eq!(outcome, FinishOutcome::RecordedWithoutSchedule);
+    assert!(f.redis.hash(&f.keys.running(&f.queue)).await.is_empty(), "its claim released");
+}
+
+#[tokio::test]
 async fn a_worker_hands_back_at_once_the_jobs_of_a_claim_whose_reply_it_lost() {
     let f = Fixture::new().await;
     f.schedule(json!({"interval_seconds": 1})).await;
