@@ -1099,6 +1099,27 @@ async fn an_ad_hoc_run_is_a_bare_job_that_runs_records_its_execution_and_leaves_
 }
 
 #[tokio::test]
+async fn a_reconciler_pass_drops_every_aged_run_record_a_batch_at_a_time_and_keeps_the_recent_ones() {
+    let f = Fixture::new().await;
+    let store = f.store.clone().with_retention(Retention { keep: 1_000, max_age: SignedDuration::from_hours(1) });
+    // Two and a half batches of runs that started two hours ago, and one that started a minute ago.
+    let started_ms = |ago_seconds: i64| millis(f.now()) - ago_seconds * 1_000;
+    let (aged, recent) = (BATCH * 5 / 2, format!("{}-a1", JobId::regular(Uuid::new_v4(), 0, 0)));
+    let mut entries: Vec<(i64, String)> =
+        (0..aged).map(|_| (started_ms(7_200), format!("{}-a1", JobId::regular(Uuid::new_v4(), 0, 0)))).collect();
+    entries.push((started_ms(60), recent.clone()));
+    let records: Vec<(String, String)> = entries.iter().map(|(_, id)| (id.clone(), "{}".to_string())).collect();
+    let mut conn = f.redis.connection().await;
+    let () = conn.zadd_multiple(f.keys.execution_index(), &entries).await.unwrap();
+    let () = conn.hset_multiple(f.keys.run_executions(), &records).await.unwrap();
+    store.reconcile().await.unwrap();
+    let kept: Vec<String> = f.redis.hash(&f.keys.run_executions()).await.into_keys().collect();
+    assert_eq!(kept, std::slice::from_ref(&recent));
+    let indexed: Vec<String> = f.redis.zset(&f.keys.execution_index()).await.into_iter().map(|(id, _)| id).collect();
+    assert_eq!(indexed, [recent]);
+}
+
+#[tokio::test]
 async fn one_batch_of_finishes_ends_runs_and_schedule_jobs_each_in_its_own_way_answering_in_order() {
     let f = Fixture::new().await;
     let schedule = f.schedule(json!({"interval_seconds": 60})).await;
