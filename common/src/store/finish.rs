@@ -91,11 +91,22 @@ struct FinishCall {
 }
 
 /// The script that writes a finish.
+#[derive(Clone, Copy)]
 enum FinishScript {
     /// A schedule's job: `finish_jobs.lua`, 16 keys and 20 values.
     Jobs,
     /// An ad-hoc run: `finish_runs.lua`, 8 keys and 7 values.
     Runs,
+}
+
+impl FinishScript {
+    /// The script's file, as errors name it.
+    fn file(self) -> &'static str {
+        match self {
+            Self::Jobs => "finish_jobs.lua",
+            Self::Runs => "finish_runs.lua",
+        }
+    }
 }
 
 impl Store {
@@ -157,9 +168,9 @@ impl Store {
             }
             let PlannedFinish { call, settled } =
                 self.plan_finish(&current, started, execution, outcome, holder, now).await?;
+            let script = call.script.file();
             let answer = self.apply_finishes(vec![call], now).await?.pop();
-            let answer =
-                answer.ok_or_else(|| Error::unexpected_reply("finish_jobs.lua", "no answer for one finish"))?;
+            let answer = answer.ok_or_else(|| Error::unexpected_reply(script, "no answer for one finish"))?;
             if let Some(outcome) = recorded(answer, &started.job, settled.as_ref()) {
                 return Ok(outcome);
             }
@@ -323,7 +334,7 @@ impl Store {
                         finish_args,
                     })
                     .await?;
-                place_answers(&mut answers, jobs, answered, "finish_jobs.lua")?;
+                place_answers(&mut answers, jobs, answered, FinishScript::Jobs)?;
             }
             if !runs.is_empty() {
                 let answered = self
@@ -337,7 +348,7 @@ impl Store {
                         run_args,
                     })
                     .await?;
-                place_answers(&mut answers, runs, answered, "finish_runs.lua")?;
+                place_answers(&mut answers, runs, answered, FinishScript::Runs)?;
             }
         }
         Ok(answers.into_iter().flatten().collect())
@@ -349,11 +360,11 @@ fn place_answers(
     answers: &mut [Option<Finished>],
     positions: Vec<usize>,
     answered: Vec<Finished>,
-    script: &'static str,
+    script: FinishScript,
 ) -> Result<()> {
     if answered.len() != positions.len() {
         return Err(Error::unexpected_reply(
-            script,
+            script.file(),
             format!("{} answers for {} finishes", answered.len(), positions.len()),
         ));
     }
