@@ -32,6 +32,9 @@ pub const CLAIM_REPLY_LOST: &str = "claim_reply_lost";
 
 /// Active schedules one reconciler pass reads at most.
 pub const WALK_BUDGET: usize = 1_000;
+/// Due jobs one promotion call moves to their ready list: moving one is three cheap commands, so a
+/// worker starting after an outage promotes a backlog of 100,000 in 100 calls rather than 1,000.
+const PROMOTE_BATCH: usize = 1_000;
 
 /// What one reconciler pass did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
@@ -96,7 +99,7 @@ impl Store {
             loop {
                 let promoted = self.promote_due_jobs(keys, &queue).await?;
                 report.promoted += promoted;
-                if promoted < BATCH as u64 {
+                if promoted < PROMOTE_BATCH as u64 {
                     break;
                 }
             }
@@ -225,7 +228,7 @@ impl Store {
             delayed: keys.delayed(queue),
             ready: keys.ready(queue),
             now_ms: millis(self.clock.now()),
-            batch: BATCH,
+            batch: PROMOTE_BATCH,
         })
         .await
     }
