@@ -3,6 +3,7 @@
 use std::{
     collections::HashSet,
     sync::{Arc, Mutex},
+    task::Poll,
     time::Duration,
 };
 
@@ -172,15 +173,26 @@ pub async fn run(settings: Settings, handlers: Handlers, shutdown: CancellationT
 
 /// Claims and starts as many jobs as permits are free in one call, and runs each in a task of its own;
 /// sleeps until the earliest due time (or a wake-up) when none is due.
+///
+/// A busy worker keeps a claim in flight while jobs run: a claim takes at most half the permits, and the
+/// next claim is sent before the jobs of the last one start, so that Redis works on the next batch while
+/// this process runs the last (without it the two processes take turns, and each idles half the time).
 async fn claim_loop(context: &Arc<Context>, jobs: &TaskTracker, wake: &Notify, shutdown: &CancellationToken) {
     let permits = Arc::new(Semaphore::new(context.settings.concurrency));
     let settings = &context.settings;
+    let claim_at_most = settings.concurrency.div_ceil(2).min(BATCH);
+    // Jobs the last claim started, run once the next claim is on its way.
+    let mut in_hand: Vec<(JobId, Start, OwnedSemaphorePermit)> = Vec::new();
     let mut error_backoff = Duration::from_millis(50);
     // Whether the last claim handed a job back for a handler this worker lacks.
     let mut handed_back = false;
     // Whether a claim failed, so that Redis may hold jobs claimed for this worker that it never saw.
     let mut unseen_claims = false;
     loop {
+        if shutdown.is_cancelled() {
+            run_all_started(context, jobs, &mut in_hand);
+            return;
+        }
         if unseen_claims {
             let held = context.held.lock().map(|held| held.clone()).unwrap_or_default();
             match context.store.hand_back_unseen_claims(&context.claimant, &held).await {
@@ -188,30 +200,48 @@ async fn claim_loop(context: &Arc<Context>, jobs: &TaskTracker, wake: &Notify, s
                 Err(error) => tracing::warn!(error = %error, "could not check for claims whose reply was lost"),
             }
         }
-        let first = tokio::select! {
-            permit = permits.clone().acquire_owned() => match permit {
+        let first = if in_hand.is_empty() {
+            tokio::select! {
+                permit = permits.clone().acquire_owned() => match permit {
+                    Ok(permit) => permit,
+                    Err(_) => return,
+                },
+                () = shutdown.cancelled() => return,
+            }
+        } else {
+            match permits.clone().try_acquire_owned() {
                 Ok(permit) => permit,
-                Err(_) => return,
-            },
-            () = shutdown.cancelled() => return,
+                // No permit for a claim ahead: run what is in hand, and claim when a job ends.
+                Err(_) => {
+                    run_all_started(context, jobs, &mut in_hand);
+                    continue;
+                }
+            }
         };
         // A permit per job claimed: every free one, so a busy worker claims in batches. Yielding once first
         // lets jobs that are ending right now hand their permits on to this claim (microseconds, not a timer).
         tokio::task::yield_now().await;
         let mut held = vec![first];
-        while held.len() < BATCH {
+        while held.len() < claim_at_most {
             match permits.clone().try_acquire_owned() {
                 Ok(permit) => held.push(permit),
                 Err(_) => break,
             }
         }
-        let idle_until = match context.store.claim_jobs(&context.claimant, held.len()).await {
+        // Polled once, the claim is queued on the connection ahead of the jobs in hand, which then run while
+        // Redis answers it.
+        let mut claim = std::pin::pin!(context.store.claim_jobs(&context.claimant, held.len()));
+        let polled = futures_util::poll!(claim.as_mut());
+        run_all_started(context, jobs, &mut in_hand);
+        let answer = match polled {
+            Poll::Ready(answer) => answer,
+            Poll::Pending => claim.await,
+        };
+        let idle_until = match answer {
             Ok(Claim::Claimed(claimed)) => {
                 error_backoff = Duration::from_millis(50);
                 handed_back = claimed.iter().any(|(_, start)| matches!(start, Start::MissingHandler(_)));
-                for ((job, start), permit) in claimed.into_iter().zip(held) {
-                    run_started(context, jobs, job, start, permit);
-                }
+                in_hand.extend(claimed.into_iter().zip(held).map(|((job, start), permit)| (job, start, permit)));
                 continue;
             }
             Ok(Claim::Empty { next_due }) => {
@@ -237,6 +267,17 @@ async fn claim_loop(context: &Arc<Context>, jobs: &TaskTracker, wake: &Notify, s
             () = wake.notified() => {}
             () = shutdown.cancelled() => return,
         }
+    }
+}
+
+/// Runs the jobs a claim started (see [`run_started`]).
+fn run_all_started(
+    context: &Arc<Context>,
+    jobs: &TaskTracker,
+    in_hand: &mut Vec<(JobId, Start, OwnedSemaphorePermit)>,
+) {
+    for (job, start, permit) in in_hand.drain(..) {
+        run_started(context, jobs, job, start, permit);
     }
 }
 
