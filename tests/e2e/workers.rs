@@ -33,6 +33,42 @@ async fn three_workers_run_25_schedules_4_times_each_exactly_100_runs() {
 }
 
 #[tokio::test]
+async fn a_worker_runs_at_most_its_concurrency_at_once_and_uses_all_of_it() {
+    let redis = TestRedis::start();
+    let app = spawn_app(&redis).await;
+    let workflow = app.post_workflow(json!([{"kind": "sleep", "seconds": 0.4}])).await;
+    // Queued before the worker starts, so that it is busy from its first claim.
+    let (status, body) = app
+        .request(Method::POST, &format!("/workflows/{workflow}/runs"), Some(json!({"items": vec![json!({}); 12]})))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let _worker = spawn_worker(&redis, WorkerOptions { concurrency: 4, ..WorkerOptions::default() });
+    let listing = format!("/executions?workflow_id={workflow}&limit=100");
+    let executions = || async {
+        let (_, page) = app.request(Method::GET, &listing, None).await;
+        page["items"].as_array().cloned().unwrap_or_default()
+    };
+    wait_until(Duration::from_secs(30), "the 12 runs succeeded", || async {
+        let executions = executions().await;
+        executions.len() == 12 && executions.iter().all(|e| e["state"] == "succeeded")
+    })
+    .await;
+    let executions = executions().await;
+    // A run holds its place from its claim (`started_at`) until its workflow ends (`finished_at`).
+    let instant = |e: &Value, field: &str| e[field].as_str().expect(field).parse::<jiff::Timestamp>().expect("a time");
+    let mut edges: Vec<(jiff::Timestamp, i32)> =
+        executions.iter().flat_map(|e| [(instant(e, "started_at"), 1), (instant(e, "finished_at"), -1)]).collect();
+    // An end and a start at the same millisecond do not overlap: ends first.
+    edges.sort();
+    let (mut running, mut most) = (0, 0);
+    for (_, step) in edges {
+        running += step;
+        most = most.max(running);
+    }
+    assert_eq!(most, 4, "runs at once, with RECUR_CONCURRENCY=4: {executions:?}");
+}
+
+#[tokio::test]
 async fn sigterm_lets_the_running_job_finish_and_exits_zero() {
     let redis = TestRedis::start();
     let app = spawn_app(&redis).await;
