@@ -18,7 +18,7 @@ use crate::{
     model::{
         Execution, ExecutionId, ExecutionState, JobId, QueueName, Schedule, ScheduleStatus, Workflow, from_millis,
     },
-    record::{decode_live_execution, decode_run, decode_schedule, is_run},
+    record::{decode_execution, decode_live_execution, decode_run, decode_schedule, is_run},
 };
 
 mod overview;
@@ -360,7 +360,7 @@ impl Inspect {
         for record in records {
             // An id whose record was trimmed (or whose schedule was deleted) and that does not run is skipped.
             let execution = match record {
-                Some(json) => Some(serde_json::from_str(&json)?),
+                Some(json) => Some(decode_execution(&json)?),
                 None => running.next().flatten(),
             };
             executions.extend(execution);
@@ -433,8 +433,7 @@ impl Inspect {
                 break;
             }
         }
-        let mut executions =
-            ended.iter().map(|json| serde_json::from_str(json)).collect::<Result<Vec<Execution>, _>>()?;
+        let mut executions = ended.iter().map(|json| decode_execution(json)).collect::<Result<Vec<Execution>, _>>()?;
         let running: Option<String> = conn.hget(keys.job(&job), "execution_id").await?;
         let running = running.and_then(|id| id.parse::<ExecutionId>().ok());
         if let Some(running) = running.filter(|running| executions.iter().all(|ended| ended.id != *running)) {

@@ -86,13 +86,18 @@ super::string_enum! {
     }
 }
 
-/// The record of one attempt to run a job, served as is by the API. Stored as this JSON in Redis once the
-/// attempt ended (written by Rust alone); while it runs it is read from its job's hash. The serde defaults
-/// read records written by earlier versions, whose running form came from Lua's JSON encoder.
+/// The record of one attempt to run a job, served as is by the API. Stored in Redis once the attempt ended
+/// (written by Rust alone, in the shorter form of `record::execution_json`); while it runs it is read from
+/// its job's hash. The serde defaults read records written by earlier versions, whose running form came from
+/// Lua's JSON encoder, and the stored form, which leaves out what `id` names.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Execution {
     pub id: ExecutionId,
+    #[serde(default)]
+    #[schema(required = true)]
     pub job_id: String,
+    #[serde(default)]
+    #[schema(required = true)]
     pub schedule_id: Uuid,
     pub workflow_id: Uuid,
     /// The version of the workflow this attempt ran; set once it loaded the workflow.

@@ -12,7 +12,7 @@ use crate::{
     Error, Result,
     keys::ShardKeys,
     model::{Admission, Execution, JobId, Outcome, QueueName, Schedule, ScheduleStatus, from_millis, millis, rfc3339},
-    record::ScheduleRecord,
+    record::{ScheduleRecord, execution_json},
     scripts::{
         Finished,
         calls::{FinishJobs, FinishRuns},
@@ -240,7 +240,7 @@ impl Store {
             },
             owner,
             execution.id.to_string(),
-            serde_json::to_string(execution)?,
+            execution_json(execution)?,
             expired_before.map_or(0, millis).to_string(),
             current.rev.to_string(),
             schedule_id.to_string(),
@@ -282,7 +282,7 @@ impl Store {
             flag(matches!(holder, Holder::Pending)),
             owner,
             execution.id.to_string(),
-            serde_json::to_string(execution)?,
+            execution_json(execution)?,
             expired_before.map_or(0, millis).to_string(),
             flag(started.holds_slot),
         ];

@@ -18,7 +18,7 @@ use crate::{
         Admission, Execution, ExecutionId, ExecutionState, JobId, Outcome, QueueName, Schedule, from_millis, millis,
         rfc3339,
     },
-    record::{decode_due, decode_run, decode_schedule, is_run},
+    record::{decode_due, decode_run, decode_schedule, execution_json, is_run},
     scripts::{
         CancelAnswer, ClaimAnswer, LeaseRenewal, RequeueAnswer, StartAnswer,
         calls::{CancelExecution, ClaimJobs, RenewLease, RequeueJob},
@@ -389,7 +389,7 @@ impl Store {
                 owner: owner.to_string(),
                 expired_before_ms: lease_expired_before.map_or(0, millis),
                 execution_id: closed.map(|execution| execution.id.to_string()).unwrap_or_default(),
-                execution_json: closed.map(serde_json::to_string).transpose()?.unwrap_or_default(),
+                execution_json: closed.map(execution_json).transpose()?.unwrap_or_default(),
                 now_ms: millis(self.clock.now()),
                 wakeup_channel: self.keys.wakeup_channel(),
                 counts_as_run: counts_as_run(job),
