@@ -2,6 +2,7 @@
 //! `finish_jobs.lua` for several jobs per call. A finish whose schedule changed meanwhile is planned again
 //! from a fresh read, alone. An ad-hoc run has no schedule to move on: `finish_runs.lua` only records it.
 
+use futures_util::future::{BoxFuture, try_join_all};
 use jiff::Timestamp;
 use uuid::Uuid;
 
@@ -306,6 +307,7 @@ impl Store {
         let by_shard = self.calls_by_shard(calls.iter().map(|call| call.id));
         let mut calls: Vec<Option<FinishCall>> = calls.into_iter().map(Some).collect();
         let delayed_pattern = |keys: &ShardKeys| keys.pattern(|keys| keys.delayed(&QueueName::placeholder()));
+        let mut sent: Vec<BoxFuture<'_, Result<Answered>>> = Vec::new();
         for (keys, positions) in by_shard {
             let (mut jobs, mut finish_keys, mut finish_args) = (Vec::new(), Vec::new(), Vec::new());
             let (mut runs, mut run_keys, mut run_args) = (Vec::new(), Vec::new(), Vec::new());
@@ -320,40 +322,43 @@ impl Store {
                 args.extend(call.args);
             }
             if !jobs.is_empty() {
-                let answered = self
-                    .run(FinishJobs {
-                        execution_index: keys.execution_index(),
-                        finish_keys,
-                        now_ms: millis(now),
-                        keep: self.retention.keep,
-                        drop_before_ms: millis(now) - self.retention.max_age.as_millis() as i64,
-                        retention_ms: self.retention.max_age.as_millis() as i64,
-                        wakeup_channel: self.keys.wakeup_channel(),
-                        delayed_pattern: delayed_pattern(&keys),
-                        trim_batch: BATCH,
-                        finish_args,
-                    })
-                    .await?;
-                place_answers(&mut answers, jobs, answered, FinishScript::Jobs)?;
+                let call = FinishJobs {
+                    execution_index: keys.execution_index(),
+                    finish_keys,
+                    now_ms: millis(now),
+                    keep: self.retention.keep,
+                    drop_before_ms: millis(now) - self.retention.max_age.as_millis() as i64,
+                    retention_ms: self.retention.max_age.as_millis() as i64,
+                    wakeup_channel: self.keys.wakeup_channel(),
+                    delayed_pattern: delayed_pattern(&keys),
+                    trim_batch: BATCH,
+                    finish_args,
+                };
+                sent.push(Box::pin(async move { Ok((jobs, self.run(call).await?, FinishScript::Jobs)) }));
             }
             if !runs.is_empty() {
-                let answered = self
-                    .run(FinishRuns {
-                        execution_index: keys.execution_index(),
-                        run_executions: keys.run_executions(),
-                        run_keys,
-                        now_ms: millis(now),
-                        wakeup_channel: self.keys.wakeup_channel(),
-                        delayed_pattern: delayed_pattern(&keys),
-                        run_args,
-                    })
-                    .await?;
-                place_answers(&mut answers, runs, answered, FinishScript::Runs)?;
+                let call = FinishRuns {
+                    execution_index: keys.execution_index(),
+                    run_executions: keys.run_executions(),
+                    run_keys,
+                    now_ms: millis(now),
+                    wakeup_channel: self.keys.wakeup_channel(),
+                    delayed_pattern: delayed_pattern(&keys),
+                    run_args,
+                };
+                sent.push(Box::pin(async move { Ok((runs, self.run(call).await?, FinishScript::Runs)) }));
             }
+        }
+        // Every call goes out at once: a batch over several shards, or with both kinds, costs one round trip.
+        for (positions, answered, script) in try_join_all(sent).await? {
+            place_answers(&mut answers, positions, answered, script)?;
         }
         Ok(answers.into_iter().flatten().collect())
     }
 }
+
+/// A finish script's answers, one per finish, with the finishes' positions in the batch and the script.
+type Answered = (Vec<usize>, Vec<Finished>, FinishScript);
 
 /// Puts a script's answers, one per finish, at the finishes' `positions`.
 fn place_answers(
