@@ -218,8 +218,9 @@ async fn claim_loop(context: &Arc<Context>, jobs: &TaskTracker, wake: &Notify, s
                 }
             }
         };
-        // A permit per job claimed: every free one, so a busy worker claims in batches. Yielding once first
-        // lets jobs that are ending right now hand their permits on to this claim (microseconds, not a timer).
+        // A permit per job claimed: every free one up to `claim_at_most`, so a busy worker claims in batches
+        // and keeps permits for the claim after this one. Yielding once first lets jobs that are ending right
+        // now hand their permits on to this claim (microseconds, not a timer).
         tokio::task::yield_now().await;
         let mut held = vec![first];
         while held.len() < claim_at_most {
