@@ -334,7 +334,7 @@ impl Store {
     }
 
     /// Ends a queued ad-hoc run before it starts, as `cancelled`: `Lost` when a worker took it meanwhile.
-    async fn cancel_queued_run(&self, run: Schedule, mut execution: Execution) -> Result<FinishOutcome> {
+    pub(super) async fn cancel_queued_run(&self, run: Schedule, mut execution: Execution) -> Result<FinishOutcome> {
         let now = self.clock.now();
         execution.close(ExecutionState::Cancelled, now, Some("cancelled before it started".to_string()));
         let started = StartedJob {

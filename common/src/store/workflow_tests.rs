@@ -151,6 +151,24 @@ async fn cancel_reaches_the_running_worker_through_its_lease_renewal() {
     assert!(matches!(f.store.cancel_execution(&unknown, false).await, Err(Error::NotFound { .. })));
 }
 
+#[tokio::test]
+async fn a_queued_run_a_worker_takes_while_it_is_being_cancelled_is_cancelled_where_it_runs() {
+    let f = Fixture::new().await;
+    let workflow = f.workflow().await;
+    let run = f.store.run_workflow(workflow.id, serde_json::from_value(json!({})).unwrap()).await.unwrap();
+    let id = crate::model::ExecutionId { job: run.job, attempt: 1 };
+    // What `cancel_execution` read while the run was queued; a worker takes it before the queued run ends.
+    let (queued_run, queued) = f.store.inspect().queued_run(&id).await.unwrap().expect("a queued run");
+    let Some((_, Start::Started(started))) = f.claim_for(&claimant()).await else { panic!("the run did not start") };
+    assert_eq!(f.store.cancel_queued_run(queued_run, queued).await.unwrap(), FinishOutcome::Lost);
+    let running = f.store.inspect().execution(&id.to_string()).await.unwrap();
+    let left_to_its_worker = (ExecutionState::Running, claimant().id);
+    assert_eq!((running.state, running.worker_id), left_to_its_worker);
+    // The cancel then goes to the worker, which hears it at its next lease renewal.
+    assert_eq!(f.store.cancel_execution(&id.to_string(), false).await.unwrap(), Cancelled::Requested);
+    assert_eq!(f.store.renew_lease(&started).await.unwrap(), Renewal::CancelRequested { count_as_failure: false });
+}
+
 const CANCELLED_ERROR: &str = crate::model::CANCELLED;
 
 #[tokio::test]
