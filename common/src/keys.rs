@@ -213,6 +213,7 @@ impl Keys {
             shard.workflow_executions(id),
             shard.executions(id),
             shard.run_executions(),
+            shard.run_workflows(),
             shard.execution_times(id),
             shard.backfill(id),
             shard.job(&job),
@@ -324,6 +325,12 @@ impl ShardKeys {
     /// leave with their entries of [`ShardKeys::execution_index`], by age, in `trim_execution_index.lua`.
     pub fn run_executions(&self) -> String {
         self.key(format_args!("run-executions"))
+    }
+
+    /// HASH of workflow tag → workflow id: which workflow the shard's bare runs run (see
+    /// [`BareRun`](crate::model::BareRun)); written by `enqueue_runs.lua`, one entry per workflow.
+    pub fn run_workflows(&self) -> String {
+        self.key(format_args!("run-workflows"))
     }
 
     /// ZSET of one schedule's execution ids scored by start ms; the order and retention index of

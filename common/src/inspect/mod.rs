@@ -16,7 +16,8 @@ use crate::{
     connection::{RedisConnection, info_field},
     keys::{Keys, ShardKeys},
     model::{
-        Execution, ExecutionId, ExecutionState, JobId, QueueName, Schedule, ScheduleStatus, Workflow, from_millis,
+        BareRun, Execution, ExecutionId, ExecutionState, JobId, QueueName, Schedule, ScheduleStatus, Workflow,
+        from_millis,
     },
     record::{decode_execution, decode_live_execution, decode_run, decode_schedule, is_run},
 };
@@ -349,6 +350,8 @@ impl Inspect {
         let mut schedules: Vec<HashMap<String, String>> = Vec::new();
         if !unrecorded.is_empty() {
             jobs = self.pipelined(job_reads).await?;
+            let unrecorded_jobs: Vec<&JobId> = unrecorded.iter().map(|id| &id.job).collect();
+            jobs = self.with_bare_runs(&unrecorded_jobs, jobs).await?;
             schedules = self.pipelined(schedule_reads).await?;
         }
         let mut running = unrecorded.into_iter().zip(jobs.iter().zip(&schedules)).map(|(id, (job, schedule))| {
@@ -670,6 +673,7 @@ impl Inspect {
         let mut conn = self.conn.clone();
         let job_key = self.keys.of_job(&id.job).job(&id.job);
         let fields: HashMap<String, String> = conn.hgetall(&job_key).await?;
+        let fields = self.with_bare_runs(&[&id.job], vec![fields]).await?.pop().unwrap_or_default();
         let Some(queue) = fields.get("queue").filter(|_| is_run(&fields)) else { return Ok(None) };
         let Some(queued) = decode_live_execution(id, &fields, None).filter(|e| e.started_at.is_none()) else {
             return Ok(None);
@@ -677,6 +681,50 @@ impl Inspect {
         let run = decode_run(&id.job, &QueueName::stored(queue.clone()), &fields)
             .map_err(|detail| Error::corrupt(job_key, detail))?;
         Ok(Some((run, queued)))
+    }
+
+    /// `hashes`, the job hashes of `jobs` as read, with what a queued bare run's id says filled in where the
+    /// run has no record yet (see [`BareRun`]): its workflow (from its shard's `run-workflows`), its queue (the
+    /// default one, where bare runs wait) and its due time. Left as read for a run not in that queue: one
+    /// that ended, or never was.
+    async fn with_bare_runs(
+        &self,
+        jobs: &[&JobId],
+        mut hashes: Vec<HashMap<String, String>>,
+    ) -> Result<Vec<HashMap<String, String>>> {
+        let queue = QueueName::default();
+        let bare: Vec<(usize, BareRun)> = jobs
+            .iter()
+            .zip(&hashes)
+            .enumerate()
+            .filter(|(_, (_, hash))| !hash.contains_key("workflow_id") && !hash.contains_key("schedule_id"))
+            .filter_map(|(index, (job, _))| Some((index, BareRun::of(job)?)))
+            .collect();
+        if bare.is_empty() {
+            return Ok(hashes);
+        }
+        let mut commands = Vec::with_capacity(bare.len() * 3);
+        for (index, run) in &bare {
+            let (job, keys) = (jobs[*index], self.keys.of_job(jobs[*index]));
+            let (workflows, delayed, ready) = (keys.run_workflows(), keys.delayed(&queue), keys.ready(&queue));
+            commands.push((workflows.clone(), redis::Cmd::hget(&workflows, run.tag_text())));
+            commands.push((delayed.clone(), redis::Cmd::zscore(&delayed, job.to_string())));
+            let mut position = redis::cmd("LPOS");
+            position.arg(&ready).arg(job.to_string());
+            commands.push((ready, position));
+        }
+        let answers: Vec<redis::Value> = self.pipelined(commands).await?;
+        for ((index, run), answer) in bare.iter().zip(answers.chunks(3)) {
+            let workflow: Option<String> = redis::from_redis_value(answer[0].clone()).ok().flatten();
+            let queued = answer[1..].iter().any(|found| !matches!(found, redis::Value::Nil));
+            if let (Some(workflow), true) = (workflow, queued) {
+                let hash = &mut hashes[*index];
+                hash.insert("workflow_id".to_string(), workflow);
+                hash.insert("queue".to_string(), queue.to_string());
+                hash.insert("due_ms".to_string(), run.due_ms.to_string());
+            }
+        }
+        Ok(hashes)
     }
 
     /// The deliveries a job has had so far: none without an `attempt` field, or without a record (a live job

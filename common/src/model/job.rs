@@ -1,4 +1,11 @@
-use std::{fmt, str::FromStr};
+use std::{
+    fmt,
+    str::FromStr,
+    sync::{
+        LazyLock,
+        atomic::{AtomicU64, Ordering},
+    },
+};
 
 use uuid::Uuid;
 
@@ -42,6 +49,67 @@ impl JobId {
     /// The backfill job of `schedule` for the occurrence at `at`.
     pub fn backfill(schedule: Uuid, at: jiff::Timestamp) -> Self {
         Self::Backfill { schedule, at: at.as_second() }
+    }
+}
+
+/// What the id of a bare run says: an ad-hoc run that waits with nothing but its job id in its queue (no
+/// record of its own), because the id carries the rest. Such a run's id is a version 8 UUID: its due
+/// millisecond in the first 48 bits (where a version 7 id has its creation time), the last 32 bits of its
+/// workflow's id (the workflow's tag, which the run's shard maps back to the workflow in `run-workflows`)
+/// in bytes 10 to 13, and 42 bits that tell it from the runs due in the same millisecond: a counter of this
+/// process, from a random start, so that one process never draws an id twice (random bits alone would, about
+/// once in 10 million bulk requests of 1,000 runs due together). `lib/bare_run.lua` reads it the same way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BareRun {
+    pub due_ms: i64,
+    pub tag: u32,
+}
+
+/// The bits of a bare run's id that tell it from the others due in the same millisecond.
+const DISTINCT_MASK: u64 = (1 << 42) - 1;
+
+impl BareRun {
+    /// A new bare run's id: for a run of `workflow` due at `due_ms`.
+    pub fn new_id(workflow: Uuid, due_ms: i64) -> Uuid {
+        static COUNTER: LazyLock<AtomicU64> =
+            LazyLock::new(|| AtomicU64::new(Uuid::new_v4().as_u64_pair().0 & DISTINCT_MASK));
+        let distinct = COUNTER.fetch_add(1, Ordering::Relaxed) & DISTINCT_MASK;
+        let mut bytes = [0; 16];
+        bytes[..6].copy_from_slice(&due_ms.max(0).to_be_bytes()[2..]);
+        // The 42 bits fill what the version and variant leave of bytes 6 to 9, and bytes 14 and 15.
+        bytes[6] = (distinct >> 38) as u8 & 0x0f;
+        bytes[7] = (distinct >> 30) as u8;
+        bytes[8] = (distinct >> 24) as u8 & 0x3f;
+        bytes[9] = (distinct >> 16) as u8;
+        bytes[10..14].copy_from_slice(&workflow.as_bytes()[12..]);
+        bytes[14..].copy_from_slice(&(distinct as u16).to_be_bytes());
+        uuid::Builder::from_bytes(bytes)
+            .with_version(uuid::Version::Custom)
+            .with_variant(uuid::Variant::RFC4122)
+            .into_uuid()
+    }
+
+    /// The workflow tag of `workflow`: the key of its entry in `run-workflows`, as 8 hex digits.
+    pub fn tag_of(workflow: Uuid) -> String {
+        format!("{:08x}", u32::from_be_bytes(workflow.as_bytes()[12..].try_into().unwrap_or_default()))
+    }
+
+    /// What `job` says as a bare run's job (`sched-{run}-n0-rc0` with a version 8 run id), if it is one.
+    pub fn of(job: &JobId) -> Option<Self> {
+        let JobId::Regular { schedule: run, repeat: 0, retry: 0 } = job else { return None };
+        if run.get_version_num() != 8 {
+            return None;
+        }
+        let bytes = run.as_bytes();
+        let mut due = [0; 8];
+        due[2..].copy_from_slice(&bytes[..6]);
+        let tag = u32::from_be_bytes(bytes[10..14].try_into().ok()?);
+        Some(Self { due_ms: i64::from_be_bytes(due), tag })
+    }
+
+    /// The tag as `run-workflows` keys it.
+    pub fn tag_text(&self) -> String {
+        format!("{:08x}", self.tag)
     }
 }
 
@@ -128,5 +196,27 @@ mod tests {
         ] {
             assert!(bad.parse::<JobId>().is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_bare_run_id_carries_its_due_time_and_its_workflow_tag() {
+        let workflow = Uuid::parse_str("0193b6a1-0000-7000-8000-0000c0ffee01").unwrap();
+        let due_ms = 1_767_225_600_123;
+        let run = BareRun::new_id(workflow, due_ms);
+        assert_eq!(run.get_version_num(), 8);
+        assert_eq!(run.get_variant(), uuid::Variant::RFC4122);
+        let job = JobId::regular(run, 0, 0);
+        let bare = BareRun::of(&job).unwrap();
+        assert_eq!((bare.due_ms, bare.tag_text()), (due_ms, BareRun::tag_of(workflow)));
+        assert_eq!(BareRun::tag_of(workflow), "c0ffee01");
+        assert!(job.to_string().contains("-c0ffee01"), "{job}");
+        let due_together: std::collections::HashSet<Uuid> =
+            (0..10_000).map(|_| BareRun::new_id(workflow, due_ms)).chain([run]).collect();
+        assert_eq!(due_together.len(), 10_001, "runs due together are told apart");
+        assert!(due_together.iter().all(|id| BareRun::of(&JobId::regular(*id, 0, 0)) == Some(bare)));
+        // Not bare: another version, or a job of a later repeat or retry.
+        assert_eq!(BareRun::of(&JobId::regular(Uuid::now_v7(), 0, 0)), None);
+        assert_eq!(BareRun::of(&JobId::regular(run, 1, 0)), None);
+        assert_eq!(BareRun::of(&JobId::manual(run)), None);
     }
 }

@@ -57,7 +57,7 @@ mod workflow;
 
 pub use calendar::{Calendar, CronRule, MAX_OCCURRENCES, Recurrence};
 pub use execution::{Execution, ExecutionId, ExecutionState, StepRecord};
-pub use job::JobId;
+pub use job::{BareRun, JobId};
 pub use queue::QueueName;
 pub use schedule::{
     Admission, CANCELLED, DEFAULT_RETRY_MAX, DEFAULT_TIMEOUT_SECONDS, FIELD_ALIASES, MAX_PAYLOAD_BYTES, NewRun,

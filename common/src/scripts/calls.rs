@@ -56,10 +56,11 @@ scripts! {
         args { wakeup_channel: String, ..schedule_args: Vec<String>, }
     }
 
-    /// Queues ad-hoc runs of a workflow as bare jobs, due now.
-    EnqueueRuns = "enqueue_runs.lua" ["items.lua", "enqueue.lua"] -> RunsEnqueued {
-        keys { workflow: String, queues: String, ..run_keys: Vec<String>, }
-        args { workflow_id: String, now_ms: i64, wakeup_channel: String, ..run_args: Vec<String>, }
+    /// Queues ad-hoc runs of a workflow, each due now or at its `run_at`: a bare run without a record.
+    EnqueueRuns = "enqueue_runs.lua" ["items.lua", "enqueue.lua", "bare_run.lua"] -> RunsEnqueued {
+        keys { workflow: String, queues: String, run_workflows: String, ..run_keys: Vec<String>, }
+        args { workflow_id: String, now_ms: i64, wakeup_channel: String, run_tag: String,
+            ..run_args: Vec<String>, }
     }
 
     /// Applies a PATCH, moving the pending job when its timing or queue changed.
@@ -111,9 +112,10 @@ scripts! {
     }
 
     /// Claims and starts due jobs of a worker's queues: leases each, counts its delivery, marks it running.
-    ClaimJobs = "claim_jobs.lua" ["promote.lua", "enqueue.lua", "slots.lua", "live_job.lua"] -> ClaimAnswer {
+    ClaimJobs = "claim_jobs.lua" ["promote.lua", "enqueue.lua", "slots.lua", "live_job.lua", "bare_run.lua"]
+        -> ClaimAnswer {
         keys { workflow_requirements: String, execution_index: String, handler_waits: String,
-            ..queue_keys: Vec<String>, }
+            run_workflows: String, ..queue_keys: Vec<String>, }
         args { now_ms: i64, now_at: String, lease_until_ms: i64, worker_id: String, count: usize, batch: usize,
             handlers: String, job_pattern: String, schedule_pattern: String, execution_times_pattern: String,
             slots_pattern: String, waiting_pattern: String, workflow_executions_pattern: String,

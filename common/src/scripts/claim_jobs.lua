@@ -13,14 +13,17 @@
 -- Otherwise the job is leased to the worker, its delivery counted, and its execution (`execution_separator`
 -- and the attempt after the job id) marked running in the job's record (its JSON record is written once, by
 -- Rust, when it ends) and in the history indexes (one ZADD per index and call). An ad-hoc run is a bare job:
--- its hash names its workflow, and it has no schedule and no schedule history. Each schedule is returned as it
--- was before this start, so that Rust can judge overlap against the runs already under way.
+-- its hash names its workflow, and it has no schedule and no schedule history; a bare run has no hash until
+-- it starts (see bare_run.lua), and its record is written then, from its id and `run_workflows`. Each
+-- schedule is returned as it was before this start, so that Rust can judge overlap against the runs already
+-- under way.
 -- The keys of a popped job's record, schedule and history are filled in from patterns (`fill_key`): they are
 -- known only once the job is popped.
 -- KEYS[1] workflow_requirements: workflow id -> {version, max_concurrency, handlers} (HASH)
 -- KEYS[2] execution_index: every execution (ZSET)
 -- KEYS[3] handler_waits: `<queue>/<job id>` of jobs waiting for a worker offering a handler, by since when
--- KEYS[4..] queue_keys: for each queue in priority order, 4 keys: delayed (ZSET), ready (LIST),
+-- KEYS[4] run_workflows: workflow tag -> workflow id, for bare runs (HASH)
+-- KEYS[5..] queue_keys: for each queue in priority order, 4 keys: delayed (ZSET), ready (LIST),
 -- running (HASH), leases (ZSET)
 -- ARGV[1] now_ms
 -- ARGV[2] now_at: RFC 3339
@@ -46,6 +49,8 @@
 local now = tonumber(now_ms)
 -- Each workflow's requirements, read once per call: a batch mostly runs a few workflows.
 local requirements_of = {}
+-- The workflow of each tag of the bare runs claimed, read once per call.
+local workflow_of_tag = {}
 -- The history index entries of the executions started, added once per call rather than once per job.
 local index_entries, workflow_entries, workflows_started = {}, {}, {}
 -- A regular job id, `sched-<schedule id>-n<repeat>-rc<retry>`, capturing the schedule id.
@@ -58,6 +63,16 @@ local function start(delayed, job_id, queue)
   local record = {}
   for i = 1, #job_fields, 2 do
     record[job_fields[i]] = job_fields[i + 1]
+  end
+  local bare_due, bare_tag = nil, nil
+  if record.workflow_id == nil and record.schedule_id == nil then
+    bare_due, bare_tag = bare_run(job_id)
+  end
+  if bare_tag then
+    if workflow_of_tag[bare_tag] == nil then
+      workflow_of_tag[bare_tag] = redis.call('HGET', run_workflows, bare_tag)
+    end
+    record.workflow_id = workflow_of_tag[bare_tag] or nil
   end
   local is_run = record.schedule_id == nil and record.workflow_id ~= nil
   local schedule_id = record.schedule_id
@@ -132,9 +147,14 @@ local function start(delayed, job_id, queue)
   local execution_id = job_id .. execution_separator .. attempt
   local started = {'attempt', attempt, 'execution_id', execution_id, 'worker', worker_id, 'workflow_id',
     workflow_id, 'started_at', now_at}
+  local own = nil
   if unrecorded then
     -- What its schedule said of it, kept should the job be handed back after the schedule moved on.
-    local own = {'schedule_id', schedule_id, 'queue', queue, 'due_ms', next_run_at or now_ms}
+    own = {'schedule_id', schedule_id, 'queue', queue, 'due_ms', next_run_at or now_ms}
+  elseif bare_tag and record.workflow_id then
+    own = {'workflow_id', workflow_id, 'queue', queue, 'due_ms', string.format('%.0f', bare_due)}
+  end
+  if own then
     for _, value in ipairs(own) do
       started[#started + 1] = value
       job_fields[#job_fields + 1] = value

@@ -4,15 +4,14 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use jiff::Timestamp;
 use uuid::Uuid;
 
 use super::{Store, is_recorded, planned_job};
 use crate::{
     Error, Result,
     model::{
-        DEFAULT_TIMEOUT_SECONDS, JobId, NewRun, NewSchedule, QueueName, Schedule, ScheduleStatus, Workflow, millis,
-        new_id_at, rfc3339,
+        BareRun, DEFAULT_TIMEOUT_SECONDS, JobId, NewRun, NewSchedule, QueueName, Schedule, ScheduleStatus, Workflow,
+        millis, new_id_at, rfc3339,
     },
     record::ScheduleRecord,
     scripts::{
@@ -24,6 +23,13 @@ use crate::{
 
 /// Items a bulk request may hold.
 pub const MAX_BULK_ITEMS: usize = 1_000;
+
+/// Whether ad-hoc `run` is queued as a bare run (see [`BareRun`]), with no record until it starts: when it
+/// has nothing its id cannot say, no payload and the default timeout, and waits in the default queue, the
+/// one a lookup by id searches.
+fn is_bare(run: &Schedule) -> bool {
+    run.payload.is_empty() && run.timeout_seconds == DEFAULT_TIMEOUT_SECONDS && run.queue == QueueName::default()
+}
 
 /// An ad-hoc run as queued: its job, and the queue it waits in. Its first execution is the job's attempt 1.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,7 +61,7 @@ impl Store {
         let now = self.clock.now();
         let built = items.into_iter().map(|new| {
             let workflow = workflows[&new.workflow_id].as_ref().ok_or(Error::UnknownWorkflow(new.workflow_id))?;
-            new.into_schedule(self.new_id(workflow, now), &workflow.name, now)
+            new.into_schedule(self.new_id(workflow, || new_id_at(now)), &workflow.name, now)
         });
         let schedules = Self::accept(built.collect())?;
         self.insert_schedules(schedules).await
@@ -77,9 +83,17 @@ impl Store {
         check_count(runs.len())?;
         let workflow = self.inspect().workflow(workflow_id).await?;
         let now = self.clock.now();
-        let built = runs
-            .into_iter()
-            .map(|run| run.into_schedule(self.new_id(&workflow, now), workflow_id, &workflow.name, now));
+        let built = runs.into_iter().map(|run| {
+            let id = self.new_id(&workflow, || new_id_at(now));
+            let built = run.clone().into_schedule(id, workflow_id, &workflow.name, now)?;
+            if !is_bare(&built) {
+                return Ok(built);
+            }
+            // Built again under an id that carries its due time, known once the run is built.
+            let due_ms = millis(planned_job(&built).1);
+            let id = self.new_id(&workflow, || BareRun::new_id(workflow_id, due_ms));
+            run.into_schedule(id, workflow_id, &workflow.name, now)
+        });
         let runs = Self::accept(built.collect())?;
         let queued: Vec<QueuedRun> =
             runs.iter().map(|run| QueuedRun { job: planned_job(run).0, queue: run.queue.clone() }).collect();
@@ -103,10 +117,12 @@ impl Store {
                 .run(EnqueueRuns {
                     workflow: keys.workflow(workflow_id),
                     queues: keys.queues(),
+                    run_workflows: keys.run_workflows(),
                     run_keys,
                     workflow_id: workflow_id.to_string(),
                     now_ms: millis(now),
                     wakeup_channel: self.keys.wakeup_channel(),
+                    run_tag: BareRun::tag_of(workflow_id),
                     run_args,
                 })
                 .await?;
@@ -125,13 +141,13 @@ impl Store {
         Ok(queued)
     }
 
-    /// A new id for a schedule or run of `workflow`. With several shards and a workflow with a concurrency
+    /// A new id for a schedule or run of `workflow`, drawn by `draw`. With several shards and a workflow with a concurrency
     /// limit, one in the workflow's own shard (its UUID modulo the count), where the limit's slots are
     /// counted: every run of such a workflow shares that one slot.
-    fn new_id(&self, workflow: &Workflow, now: Timestamp) -> Uuid {
+    fn new_id(&self, workflow: &Workflow, draw: impl Fn() -> Uuid) -> Uuid {
         let home = self.keys.shard_of(workflow.id);
         loop {
-            let id = new_id_at(now);
+            let id = draw();
             if workflow.max_concurrency.is_none() || self.keys.shard_of(id) == home {
                 return id;
             }

@@ -150,6 +150,7 @@ impl Store {
                 workflow_requirements: keys.workflow_requirements(),
                 execution_index: keys.execution_index(),
                 handler_waits: keys.handler_waits(),
+                run_workflows: keys.run_workflows(),
                 queue_keys,
                 now_ms: millis(now),
                 now_at: rfc3339(now),

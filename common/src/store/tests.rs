@@ -14,8 +14,8 @@ pub(super) use crate::{
     clock::ManualClock,
     keys::{Keys, ShardKeys},
     model::{
-        Execution, ExecutionState, JobId, Outcome, QueueName, Recurrence, Schedule, ScheduleStatus, SkipReason,
-        Workflow, millis,
+        BareRun, Execution, ExecutionId, ExecutionState, JobId, Outcome, QueueName, Recurrence, Schedule,
+        ScheduleStatus, SkipReason, Workflow, millis,
     },
     testing::TestRedis,
 };
@@ -1053,8 +1053,9 @@ async fn an_ad_hoc_run_is_a_bare_job_that_runs_records_its_execution_and_leaves_
     let mut fields: Vec<&str> = stored.keys().map(String::as_str).collect();
     fields.sort_unstable();
     assert_eq!(fields, ["due_ms", "payload", "queue", "timeout_seconds", "workflow_id"]);
-    let bare: Vec<String> = f.redis.hash(&f.keys.job(&queued[1].job)).await.into_keys().collect();
-    assert_eq!(bare.len(), 3, "no payload and the default timeout are not stored: {bare:?}");
+    assert!(!f.redis.exists(&f.keys.job(&queued[1].job)).await, "a run with nothing its id cannot say has no hash");
+    let tags = f.redis.hash(&f.keys.run_workflows()).await;
+    assert_eq!(tags, HashMap::from([(BareRun::tag_of(workflow.id), workflow.id.to_string())]));
 
     f.advance(1);
     let first = f.start_next().await;
@@ -1096,6 +1097,52 @@ async fn an_ad_hoc_run_is_a_bare_job_that_runs_records_its_execution_and_leaves_
     let kept: Vec<String> = f.redis.hash(&f.keys.run_executions()).await.into_keys().collect();
     assert!(!kept.contains(&first_id), "{kept:?}");
     assert!(f.redis.zset(&f.keys.execution_index()).await.iter().all(|(id, _)| *id != first_id));
+}
+
+#[tokio::test]
+async fn a_bare_run_waits_as_its_id_alone_and_reads_cancels_and_runs_as_a_run_with_a_record_does() {
+    let f = Fixture::new().await;
+    let workflow = f.workflow().await;
+    let later = f.now() + SignedDuration::from_secs(60);
+    let at = |run_at: Timestamp| serde_json::from_value(json!({"run_at": run_at})).unwrap();
+    let runs = f.store.run_workflow_many(workflow.id, vec![at(later), at(later)]).await.unwrap();
+    for run in &runs {
+        assert_eq!(BareRun::of(&run.job).map(|bare| bare.due_ms), Some(millis(later)), "{}", run.job);
+        assert!(!f.redis.exists(&f.keys.job(&run.job)).await, "no hash while it waits");
+    }
+    // Read by id while it waits: queued, of its workflow, due at its run_at.
+    let first = ExecutionId { job: runs[0].job, attempt: 1 }.to_string();
+    let queued = f.store.inspect().execution(&first).await.unwrap();
+    assert_eq!((queued.state, queued.workflow_id, queued.scheduled_for), (ExecutionState::Queued, workflow.id, later));
+    // Cancelled while it waits: out of its queue, recorded cancelled.
+    assert_eq!(f.store.cancel_execution(&first, false).await.unwrap(), Cancelled::BeforeStart);
+    assert_eq!(f.store.inspect().execution(&first).await.unwrap().state, ExecutionState::Cancelled);
+    assert_eq!(f.redis.zset(&f.keys.delayed(&f.queue)).await, [(runs[1].job.to_string(), millis(later))]);
+    // The other starts when due, as a run of its workflow due then, and has its record from then on.
+    f.advance(60);
+    let started = f.start_next().await;
+    assert_eq!(started.job, runs[1].job);
+    assert_eq!((started.schedule.workflow_id, started.execution.scheduled_for), (workflow.id, later));
+    let record = f.redis.hash(&f.keys.job(&started.job)).await;
+    assert_eq!(record.get("workflow_id"), Some(&workflow.id.to_string()));
+    let running = f.store.inspect().execution(&started.execution.id.to_string()).await.unwrap();
+    assert_eq!((running.state, running.scheduled_for), (ExecutionState::Running, later));
+    // The id of a bare run in no queue and without a record names no execution.
+    let never = ExecutionId { job: JobId::regular(BareRun::new_id(workflow.id, millis(later)), 0, 0), attempt: 1 };
+    assert!(matches!(f.store.inspect().execution(&never.to_string()).await, Err(Error::NotFound { .. })));
+}
+
+#[tokio::test]
+async fn a_run_whose_workflow_tag_another_workflow_holds_is_queued_with_a_record_and_runs_its_own_workflow() {
+    let f = Fixture::new().await;
+    let workflow = f.workflow().await;
+    let holder = Uuid::now_v7().to_string();
+    f.redis.command(&["HSET", &f.keys.run_workflows(), &BareRun::tag_of(workflow.id), &holder]).await;
+    let run = f.store.run_workflow(workflow.id, serde_json::from_value(json!({})).unwrap()).await.unwrap();
+    let record = f.redis.hash(&f.keys.job(&run.job)).await;
+    assert_eq!(record.get("workflow_id"), Some(&workflow.id.to_string()));
+    let started = f.start_next().await;
+    assert_eq!((started.job, started.schedule.workflow_id), (run.job, workflow.id));
 }
 
 #[tokio::test]
