@@ -684,15 +684,14 @@ impl Inspect {
     }
 
     /// `hashes`, the job hashes of `jobs` as read, with what a queued bare run's id says filled in where the
-    /// run has no record yet (see [`BareRun`]): its workflow (from its shard's `run-workflows`), its queue (the
-    /// default one, where bare runs wait) and its due time. Left as read for a run not in that queue: one
-    /// that ended, or never was.
+    /// run has no record yet (see [`BareRun`]): its workflow (from its shard's `run-workflows`), the queue it
+    /// waits in (the first of its shard's queues whose delayed set or ready list holds it) and its due time.
+    /// Left as read for a run in no queue: one that ended, or never was.
     async fn with_bare_runs(
         &self,
         jobs: &[&JobId],
         mut hashes: Vec<HashMap<String, String>>,
     ) -> Result<Vec<HashMap<String, String>>> {
-        let queue = QueueName::default();
         let bare: Vec<(usize, BareRun)> = jobs
             .iter()
             .zip(&hashes)
@@ -703,21 +702,35 @@ impl Inspect {
         if bare.is_empty() {
             return Ok(hashes);
         }
-        let mut commands = Vec::with_capacity(bare.len() * 3);
+        let mut conn = self.conn.clone();
+        let mut queues_of: HashMap<String, Vec<QueueName>> = HashMap::new();
+        for (index, _) in &bare {
+            let queues_key = self.keys.of_job(jobs[*index]).queues();
+            if let std::collections::hash_map::Entry::Vacant(entry) = queues_of.entry(queues_key) {
+                let names: Vec<String> = conn.smembers(entry.key()).await?;
+                entry.insert(names.into_iter().map(QueueName::stored).collect());
+            }
+        }
+        let mut commands = Vec::new();
         for (index, run) in &bare {
             let (job, keys) = (jobs[*index], self.keys.of_job(jobs[*index]));
-            let (workflows, delayed, ready) = (keys.run_workflows(), keys.delayed(&queue), keys.ready(&queue));
+            let workflows = keys.run_workflows();
             commands.push((workflows.clone(), redis::Cmd::hget(&workflows, run.tag_text())));
-            commands.push((delayed.clone(), redis::Cmd::zscore(&delayed, job.to_string())));
-            let mut position = redis::cmd("LPOS");
-            position.arg(&ready).arg(job.to_string());
-            commands.push((ready, position));
+            for queue in &queues_of[&keys.queues()] {
+                let (delayed, ready) = (keys.delayed(queue), keys.ready(queue));
+                commands.push((delayed.clone(), redis::Cmd::zscore(&delayed, job.to_string())));
+                let mut position = redis::cmd("LPOS");
+                position.arg(&ready).arg(job.to_string());
+                commands.push((ready, position));
+            }
         }
-        let answers: Vec<redis::Value> = self.pipelined(commands).await?;
-        for ((index, run), answer) in bare.iter().zip(answers.chunks(3)) {
-            let workflow: Option<String> = redis::from_redis_value(answer[0].clone()).ok().flatten();
-            let queued = answer[1..].iter().any(|found| !matches!(found, redis::Value::Nil));
-            if let (Some(workflow), true) = (workflow, queued) {
+        let mut answers = self.pipelined::<redis::Value>(commands).await?.into_iter();
+        for (index, run) in &bare {
+            let workflow: Option<String> = answers.next().and_then(|answer| redis::from_redis_value(answer).ok());
+            let queues = &queues_of[&self.keys.of_job(jobs[*index]).queues()];
+            let found: Vec<bool> = answers.by_ref().take(queues.len() * 2).map(|a| a != redis::Value::Nil).collect();
+            let queue = queues.iter().zip(found.chunks(2)).find(|(_, found)| found.contains(&true)).map(|(q, _)| q);
+            if let (Some(workflow), Some(queue)) = (workflow, queue) {
                 let hash = &mut hashes[*index];
                 hash.insert("workflow_id".to_string(), workflow);
                 hash.insert("queue".to_string(), queue.to_string());

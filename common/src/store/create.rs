@@ -25,10 +25,9 @@ use crate::{
 pub const MAX_BULK_ITEMS: usize = 1_000;
 
 /// Whether ad-hoc `run` is queued as a bare run (see [`BareRun`]), with no record until it starts: when it
-/// has nothing its id cannot say, no payload and the default timeout, and waits in the default queue, the
-/// one a lookup by id searches.
+/// has nothing its id cannot say, no payload and the default timeout. (Its queue is the one that holds it.)
 fn is_bare(run: &Schedule) -> bool {
-    run.payload.is_empty() && run.timeout_seconds == DEFAULT_TIMEOUT_SECONDS && run.queue == QueueName::default()
+    run.payload.is_empty() && run.timeout_seconds == DEFAULT_TIMEOUT_SECONDS
 }
 
 /// An ad-hoc run as queued: its job, and the queue it waits in. Its first execution is the job's attempt 1.

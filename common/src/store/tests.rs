@@ -1104,19 +1104,22 @@ async fn a_bare_run_waits_as_its_id_alone_and_reads_cancels_and_runs_as_a_run_wi
     let f = Fixture::new().await;
     let workflow = f.workflow().await;
     let later = f.now() + SignedDuration::from_secs(60);
-    let at = |run_at: Timestamp| serde_json::from_value(json!({"run_at": run_at})).unwrap();
-    let runs = f.store.run_workflow_many(workflow.id, vec![at(later), at(later)]).await.unwrap();
+    let at =
+        |run_at: Timestamp, queue: &str| serde_json::from_value(json!({"run_at": run_at, "queue": queue})).unwrap();
+    let runs = f.store.run_workflow_many(workflow.id, vec![at(later, "mail"), at(later, "default")]).await.unwrap();
     for run in &runs {
         assert_eq!(BareRun::of(&run.job).map(|bare| bare.due_ms), Some(millis(later)), "{}", run.job);
         assert!(!f.redis.exists(&f.keys.job(&run.job)).await, "no hash while it waits");
     }
-    // Read by id while it waits: queued, of its workflow, due at its run_at.
+    // Read by id while it waits, whichever queue holds it: queued, of its workflow, due at its run_at.
     let first = ExecutionId { job: runs[0].job, attempt: 1 }.to_string();
     let queued = f.store.inspect().execution(&first).await.unwrap();
     assert_eq!((queued.state, queued.workflow_id, queued.scheduled_for), (ExecutionState::Queued, workflow.id, later));
     // Cancelled while it waits: out of its queue, recorded cancelled.
     assert_eq!(f.store.cancel_execution(&first, false).await.unwrap(), Cancelled::BeforeStart);
     assert_eq!(f.store.inspect().execution(&first).await.unwrap().state, ExecutionState::Cancelled);
+    let mail = QueueName::parse("mail").unwrap();
+    assert!(f.redis.zset(&f.keys.delayed(&mail)).await.is_empty(), "out of its queue");
     assert_eq!(f.redis.zset(&f.keys.delayed(&f.queue)).await, [(runs[1].job.to_string(), millis(later))]);
     // The other starts when due, as a run of its workflow due then, and has its record from then on.
     f.advance(60);

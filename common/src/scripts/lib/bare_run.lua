@@ -5,6 +5,10 @@
 local bare_run_pattern = '^sched%-(' .. string.rep('%x', 8) .. ')%-(%x%x%x%x)%-8%x%x%x%-[89ab]%x%x%x%-('
   .. string.rep('%x', 8) .. ')%x%x%x%x%-n0%-rc0$'
 local function bare_run(job_id)
+  -- The version digit first: most jobs without a record are schedules' live jobs (version 7).
+  if string.byte(job_id, 21) ~= 56 then
+    return nil
+  end
   local high, low, tag = string.match(job_id, bare_run_pattern)
   if not high then
     return nil
