@@ -136,6 +136,28 @@ async fn a_job_calling_a_handler_the_worker_lacks_waits_visibly_for_another_work
 }
 
 #[tokio::test]
+async fn a_bare_run_waiting_for_a_handler_reads_as_waiting_and_starts_as_its_workflow_where_the_handler_is() {
+    let f = Fixture::new().await;
+    let body = json!({"name": "thumbs", "steps": [{"kind": "handler", "name": "resize", "input": {"w": 10}}]});
+    let workflow = f.workflow_from(body).await.unwrap();
+    let run = f.store.run_workflow(workflow.id, serde_json::from_value(json!({})).unwrap()).await.unwrap();
+    assert!(crate::model::BareRun::of(&run.job).is_some(), "{}", run.job);
+    let (job, start) = f.claim_and_start(&claimant()).await;
+    assert!(matches!(&start, Start::MissingHandler(name) if name == "resize"), "{start:?}");
+    // Its only record is the mark of its wait; its id and its shard say the rest.
+    let marks: Vec<String> = f.redis.hash(&f.keys.job(&job)).await.into_keys().collect();
+    assert_eq!(marks, ["waiting_for_handler"]);
+    let waiting = f.store.inspect().execution(&format!("{job}-a1")).await.unwrap();
+    assert_eq!((waiting.state, waiting.workflow_id), (ExecutionState::WaitingForHandler, workflow.id));
+    f.advance(2);
+    let image_worker = Claimant { handlers: vec!["resize".into()], ..claimant() };
+    let (again, start) = f.claim_and_start(&image_worker).await;
+    let Start::Started(started) = start else { panic!("not started: {start:?}") };
+    assert_eq!((again, started.schedule.workflow_id), (run.job, workflow.id));
+    assert_eq!(f.redis.hash(&f.keys.job(&job)).await.get("workflow_id"), Some(&workflow.id.to_string()));
+}
+
+#[tokio::test]
 async fn cancel_reaches_the_running_worker_through_its_lease_renewal() {
     let f = Fixture::new().await;
     let schedule = f.schedule(json!({"interval_seconds": 10})).await;
