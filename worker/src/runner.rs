@@ -310,7 +310,9 @@ fn not_run(job: JobId, start: Start) {
         Start::WaitingForSlot => tracing::debug!(job.id = %job, "job {job} waits for a free slot of its workflow"),
         Start::MissingHandler(handler) => tracing::info!(job.id = %job,
             "job {job} needs the handler {handler:?}, which this worker lacks; left for another worker"),
-        Start::Dropped => tracing::info!(job.id = %job, "job {job} dropped: its schedule was deleted"),
+        Start::Dropped => {
+            tracing::info!(job.id = %job, "job {job} dropped: its schedule or its record no longer exists")
+        }
         Start::Lost => tracing::warn!(job.id = %job, "job {job} was taken over before it started"),
         Start::Skipped(reason) => tracing::info!(job.id = %job, "job {job} not run: {reason}"),
         Start::Unreadable { key, detail } => tracing::error!(job.id = %job, record.key = %key,
