@@ -715,7 +715,7 @@ impl Inspect {
         for (index, run) in &bare {
             let (job, keys) = (jobs[*index], self.keys.of_job(jobs[*index]));
             let workflows = keys.run_workflows();
-            commands.push((workflows.clone(), redis::Cmd::hget(&workflows, run.tag_text())));
+            commands.push((workflows.clone(), redis::Cmd::hget(&workflows, &run.tag)));
             for queue in &queues_of[&keys.queues()] {
                 let (delayed, ready) = (keys.delayed(queue), keys.ready(queue));
                 commands.push((delayed.clone(), redis::Cmd::zscore(&delayed, job.to_string())));

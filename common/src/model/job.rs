@@ -59,10 +59,11 @@ impl JobId {
 /// in bytes 10 to 13, and 42 bits that tell it from the runs due in the same millisecond: a counter of this
 /// process, from a random start, so that one process never draws an id twice (random bits alone would, about
 /// once in 10 million bulk requests of 1,000 runs due together). `lib/bare_run.lua` reads it the same way.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BareRun {
     pub due_ms: i64,
-    pub tag: u32,
+    /// The workflow's tag, as `run-workflows` keys it: 8 hex digits.
+    pub tag: String,
 }
 
 /// The bits of a bare run's id that tell it from the others due in the same millisecond.
@@ -89,9 +90,9 @@ impl BareRun {
             .into_uuid()
     }
 
-    /// The workflow tag of `workflow`: the key of its entry in `run-workflows`, as 8 hex digits.
+    /// The workflow tag of `workflow`: the key of its entry in `run-workflows`.
     pub fn tag_of(workflow: Uuid) -> String {
-        format!("{:08x}", u32::from_be_bytes(workflow.as_bytes()[12..].try_into().unwrap_or_default()))
+        hex(&workflow.as_bytes()[12..])
     }
 
     /// What `job` says as a bare run's job (`sched-{run}-n0-rc0` with a version 8 run id), if it is one.
@@ -103,14 +104,13 @@ impl BareRun {
         let bytes = run.as_bytes();
         let mut due = [0; 8];
         due[2..].copy_from_slice(&bytes[..6]);
-        let tag = u32::from_be_bytes(bytes[10..14].try_into().ok()?);
-        Some(Self { due_ms: i64::from_be_bytes(due), tag })
+        Some(Self { due_ms: i64::from_be_bytes(due), tag: hex(&bytes[10..14]) })
     }
+}
 
-    /// The tag as `run-workflows` keys it.
-    pub fn tag_text(&self) -> String {
-        format!("{:08x}", self.tag)
-    }
+/// `bytes` as lowercase hex digits, as a UUID's text spells them.
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
 impl fmt::Display for JobId {
@@ -207,13 +207,13 @@ mod tests {
         assert_eq!(run.get_variant(), uuid::Variant::RFC4122);
         let job = JobId::regular(run, 0, 0);
         let bare = BareRun::of(&job).unwrap();
-        assert_eq!((bare.due_ms, bare.tag_text()), (due_ms, BareRun::tag_of(workflow)));
+        assert_eq!((bare.due_ms, bare.tag.as_str()), (due_ms, BareRun::tag_of(workflow).as_str()));
         assert_eq!(BareRun::tag_of(workflow), "c0ffee01");
         assert!(job.to_string().contains("-c0ffee01"), "{job}");
         let due_together: std::collections::HashSet<Uuid> =
             (0..10_000).map(|_| BareRun::new_id(workflow, due_ms)).chain([run]).collect();
         assert_eq!(due_together.len(), 10_001, "runs due together are told apart");
-        assert!(due_together.iter().all(|id| BareRun::of(&JobId::regular(*id, 0, 0)) == Some(bare)));
+        assert!(due_together.iter().all(|id| BareRun::of(&JobId::regular(*id, 0, 0)).as_ref() == Some(&bare)));
         // Not bare: another version, or a job of a later repeat or retry.
         assert_eq!(BareRun::of(&JobId::regular(Uuid::now_v7(), 0, 0)), None);
         assert_eq!(BareRun::of(&JobId::regular(run, 1, 0)), None);
