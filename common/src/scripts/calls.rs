@@ -138,7 +138,8 @@ scripts! {
     /// Ends schedules' jobs: for each, records the execution, writes the schedule's next state, enqueues the
     /// next job.
     FinishJobs = "finish_jobs.lua"
-        ["owner.lua", "write_schedule.lua", "enqueue.lua", "end_run.lua", "slots.lua", "end_job.lua", "items.lua"]
+        ["owner.lua", "write_schedule.lua", "enqueue.lua", "end_run.lua", "slots.lua", "end_job.lua", "finish_job.lua",
+        "items.lua"]
         -> Vec<Finished> {
         keys { execution_index: String, ..finish_keys: Vec<String>, }
         args { now_ms: i64, keep: u64, drop_before_ms: i64, retention_ms: i64, wakeup_channel: String,
@@ -146,7 +147,7 @@ scripts! {
     }
 
     /// Ends ad-hoc runs: for each, records the execution in the shard's run history.
-    FinishRuns = "finish_runs.lua" ["owner.lua", "enqueue.lua", "slots.lua", "end_job.lua", "items.lua"] -> Vec<Finished> {
+    FinishRuns = "finish_runs.lua" ["owner.lua", "enqueue.lua", "slots.lua", "end_job.lua", "finish_run.lua", "items.lua"] -> Vec<Finished> {
         keys { execution_index: String, run_executions: String, ..run_keys: Vec<String>, }
         args { now_ms: i64, wakeup_channel: String, delayed_pattern: String, ..run_args: Vec<String>, }
     }

@@ -16,20 +16,6 @@
 -- '0' or the ms its lease must have ended before, '1' if the job holds a workflow slot
 -- Returns one answer per run, in order: 'recorded_without_schedule' | 'lost' not this owner's job (or no
 -- longer queued) | 'gone' the job's record no longer exists (Redis lost its data)
-local function finish(first_key, job_id, pending, owner, execution_id, execution_json, expired_before_ms,
-                      holds_slot)
-  local job, running, leases, delayed, ready, workflow_slots, workflow_waiting, workflow_executions =
-    unpack(KEYS, first_key, first_key + 7)
-  local skipping = pending == '1'
-  local refused = unheld(job, running, leases, job_id, skipping, owner, execution_id, expired_before_ms)
-  if refused then
-    return refused
-  end
-  return end_job(job, running, leases, delayed, ready, run_executions, nil, execution_index, workflow_executions,
-    workflow_slots, workflow_waiting, job_id, skipping, execution_id, execution_json, holds_slot, now_ms,
-    delayed_pattern, wakeup_channel) or 'recorded_without_schedule'
-end
-
-local answers = each_item(run_keys, 8, run_args, 7, finish)
+local answers = each_item(run_keys, 8, run_args, 7, finish_run)
 release_all()
 return answers
