@@ -2,7 +2,7 @@
 //! Lists (`..name`) are the repeated tails: several queues, schedules or occurrences in one call.
 
 use super::{
-    BackfillAnswer, CancelAnswer, ClaimAnswer, Finished, LeaseRenewal, OverdueHandlerWaits, ReconcilerTurn,
+    BackfillAnswer, CancelAnswer, ClaimReply, Finished, LeaseRenewal, OverdueHandlerWaits, ReconcilerTurn,
     RequeueAnswer, RunsEnqueued, ScheduleCreated, ScheduleWritten, TriggerAnswer, WorkflowCreated, WorkflowDeleted,
     WorkflowRetired, WorkflowUpdated, scripts,
 };
@@ -111,16 +111,19 @@ scripts! {
         args { schedule_id: String, job_id: String, queue: String, now_ms: i64, wakeup_channel: String, }
     }
 
-    /// Claims and starts due jobs of a worker's queues: leases each, counts its delivery, marks it running.
-    ClaimJobs = "claim_jobs.lua" ["promote.lua", "enqueue.lua", "slots.lua", "live_job.lua", "bare_run.lua"]
-        -> ClaimAnswer {
+    /// Records the ends of a worker's jobs it carries, then claims and starts due jobs of the worker's queues:
+    /// leases each, counts its delivery, marks it running.
+    ClaimJobs = "claim_jobs.lua" ["promote.lua", "enqueue.lua", "slots.lua", "live_job.lua", "bare_run.lua", "owner.lua",
+        "write_schedule.lua", "end_run.lua", "end_job.lua", "finish_job.lua", "finish_run.lua", "items.lua"]
+        -> ClaimReply {
         keys { workflow_requirements: String, execution_index: String, handler_waits: String,
-            run_workflows: String, ..queue_keys: Vec<String>, }
+            run_workflows: String, run_executions: String, ..queue_and_finish_keys: Vec<String>, }
         args { now_ms: i64, now_at: String, lease_until_ms: i64, worker_id: String, count: usize, batch: usize,
             handlers: String, job_pattern: String, schedule_pattern: String, execution_times_pattern: String,
             slots_pattern: String, waiting_pattern: String, workflow_executions_pattern: String,
-            execution_separator: String, wakeup_channel: String, handler_retry_ms: i64,
-            ..queue_names: Vec<String>, }
+            execution_separator: String, wakeup_channel: String, handler_retry_ms: i64, keep: u64,
+            drop_before_ms: i64, retention_ms: i64, delayed_pattern: String, trim_batch: usize, job_ends: usize,
+            run_ends: usize, ..queue_names_and_finish_args: Vec<String>, }
     }
 
     /// Extends a running job's lease and reports a cancel request.

@@ -19,12 +19,16 @@
 -- under way.
 -- The keys of a popped job's record, schedule and history are filled in from patterns (`fill_key`): they are
 -- known only once the job is popped.
+-- A worker's finishes of this shard ride along: they are recorded first, each as `finish_jobs` and
+-- `finish_runs` record it (the same shared steps), so that a busy worker spends one call per batch on both.
 -- KEYS[1] workflow_requirements: workflow id -> {version, max_concurrency, handlers} (HASH)
 -- KEYS[2] execution_index: every execution (ZSET)
 -- KEYS[3] handler_waits: `<queue>/<job id>` of jobs waiting for a worker offering a handler, by since when
 -- KEYS[4] run_workflows: workflow tag -> workflow id, for bare runs (HASH)
--- KEYS[5..] queue_keys: for each queue in priority order, 4 keys: delayed (ZSET), ready (LIST),
--- running (HASH), leases (ZSET)
+-- KEYS[5] run_executions: the ad-hoc runs' executions (HASH)
+-- KEYS[6..] queue_and_finish_keys: for each queue in priority order, 4 keys: delayed (ZSET), ready (LIST),
+-- running (HASH), leases (ZSET); then the 16 keys of each schedule's job ending (see finish_jobs.lua), then the
+-- 8 keys of each run ending (see finish_runs.lua)
 -- ARGV[1] now_ms
 -- ARGV[2] now_at: RFC 3339
 -- ARGV[3] lease_until_ms
@@ -41,12 +45,30 @@
 -- ARGV[14] execution_separator: what joins a job id and an attempt into an execution id
 -- ARGV[15] wakeup_channel
 -- ARGV[16] handler_retry_ms: how long a job lacking a handler waits before it is offered again
--- ARGV[17..] queue_names: the name of each queue, in the order of queue_keys
--- Returns {'claimed', {job id, queue index from 1, answer...}, ...} with one answer per job popped:
+-- ARGV[17] keep: executions to keep per schedule (as in finish_jobs.lua)
+-- ARGV[18] drop_before_ms: drop executions started before this
+-- ARGV[19] retention_ms: the retention age
+-- ARGV[20] delayed_pattern: the delayed key with `<queue>`
+-- ARGV[21] trim_batch: executions trimmed at most per finish
+-- ARGV[22] job_ends: how many schedules' jobs end
+-- ARGV[23] run_ends: how many runs end
+-- ARGV[24..] queue_names_and_finish_args: the name of each queue, in the order of the queue keys; then the
+-- 20 values of each schedule's job ending (see finish_jobs.lua), then the 7 values of each run ending (see
+-- finish_runs.lua)
+-- Returns {job end answers}, {run end answers} (each as finish_jobs.lua and finish_runs.lua answer), then
+-- 'claimed', {job id, queue index from 1, answer...}, ... with one answer per job popped:
 -- 'started', execution id, {job fields...}, {schedule fields...} (none for an ad-hoc run), 1 if it took a
 -- workflow slot or 0, the workflow's version or 0 when unknown | 'dropped' | 'missing_handler', handler |
--- 'waiting_for_slot'; or {'empty', earliest due ms of the queues} | {'empty'} when every queue is empty
+-- 'waiting_for_slot'; or then 'empty', earliest due ms of the queues | 'empty' when every queue is empty
 local now = tonumber(now_ms)
+local queue_count = #ARGV - queue_names_and_finish_args + 1 - 20 * job_ends - 7 * run_ends
+local queue_keys, queue_names = queue_and_finish_keys, queue_names_and_finish_args
+local first_job_end_key, first_job_end_arg = queue_keys + 4 * queue_count, queue_names + queue_count
+local first_run_end_key = first_job_end_key + 16 * job_ends
+local first_run_end_arg = first_job_end_arg + 20 * job_ends
+local ended_jobs = each_item(first_job_end_key, 16, first_job_end_arg, 20, finish_job, tonumber(job_ends))
+local ended_runs = each_item(first_run_end_key, 8, first_run_end_arg, 7, finish_run, tonumber(run_ends))
+release_all()
 -- Each workflow's requirements, read once per call: a batch mostly runs a few workflows.
 local requirements_of = {}
 -- The workflow of each tag of the bare runs claimed, read once per call.
@@ -189,10 +211,10 @@ local function index_executions()
 end
 
 local wanted = tonumber(count)
-local claimed = {'claimed'}
+local claimed = {ended_jobs, ended_runs, 'claimed'}
 local taken = 0
 local earliest = nil
-for i = queue_keys, #KEYS, 4 do
+for i = queue_keys, first_job_end_key - 1, 4 do
   local delayed, ready, running, leases = KEYS[i], KEYS[i + 1], KEYS[i + 2], KEYS[i + 3]
   promote_due(delayed, ready, now_ms, tonumber(batch))
   local jobs = redis.call('LPOP', ready, wanted - taken) or {}
@@ -228,6 +250,6 @@ if taken > 0 then
   return claimed
 end
 if earliest then
-  return {'empty', earliest}
+  return {ended_jobs, ended_runs, 'empty', earliest}
 end
-return {'empty'}
+return {ended_jobs, ended_runs, 'empty'}

@@ -145,7 +145,26 @@ impl Items {
     }
 }
 
-/// `claim_jobs.lua`.
+/// `claim_jobs.lua`: the answers of the finishes it carried, then what it claimed.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ClaimReply {
+    /// One per schedule's job ending, in order.
+    pub job_ends: Vec<Finished>,
+    /// One per run ending, in order.
+    pub run_ends: Vec<Finished>,
+    pub claim: ClaimAnswer,
+}
+
+impl Reply for ClaimReply {
+    fn decode(value: Value, script: &'static str) -> Result<Self> {
+        let mut items = Items::new(value, script)?;
+        let job_ends = Vec::<Finished>::decode(items.next()?, script)?;
+        let run_ends = Vec::<Finished>::decode(items.next()?, script)?;
+        Ok(Self { job_ends, run_ends, claim: ClaimAnswer::decode_rest(items, script)? })
+    }
+}
+
+/// What `claim_jobs.lua` claimed.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum ClaimAnswer {
     /// `{'claimed', {job id, queue index from 1, answer...}, ...}`: one start answer per job popped.
@@ -154,9 +173,8 @@ pub(crate) enum ClaimAnswer {
     Empty { next_due_ms: Option<i64> },
 }
 
-impl Reply for ClaimAnswer {
-    fn decode(value: Value, script: &'static str) -> Result<Self> {
-        let mut items = Items::new(value, script)?;
+impl ClaimAnswer {
+    fn decode_rest(mut items: Items, script: &'static str) -> Result<Self> {
         match items.next::<String>()?.as_str() {
             "claimed" => {
                 let mut claimed = Vec::new();

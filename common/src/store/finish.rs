@@ -80,12 +80,12 @@ struct PlannedFinish {
 }
 
 /// A schedule's next state and next job (with its due time), as a finish plans them.
-type Settled = (Schedule, Option<(JobId, Timestamp)>);
+pub(super) type Settled = (Schedule, Option<(JobId, Timestamp)>);
 
 /// A finish's keys and arguments (see its script's header for their order), moved into the script call.
-struct FinishCall {
+pub(super) struct FinishCall {
     /// The schedule or run whose shard holds the keys.
-    id: Uuid,
+    pub id: Uuid,
     script: FinishScript,
     keys: Vec<String>,
     args: Vec<String>,
@@ -117,6 +117,17 @@ impl Store {
     #[tracing::instrument(skip_all, fields(jobs = ends.len()))]
     pub async fn finish_jobs(&self, ends: &[JobEnd]) -> Result<Vec<FinishOutcome>> {
         let now = self.clock.now();
+        let (calls, planned) = self.plan_ends(ends, now).await?;
+        let answers = self.apply_finishes(calls, now).await?;
+        self.conclude_ends(ends, &planned, answers).await
+    }
+
+    /// Plans how a worker's `ends` are written: one call each, and what each plans for its schedule.
+    pub(super) async fn plan_ends(
+        &self,
+        ends: &[JobEnd],
+        now: Timestamp,
+    ) -> Result<(Vec<FinishCall>, Vec<Option<Settled>>)> {
         let holder = Holder::Worker { expired_before: None };
         let (mut calls, mut planned) = (Vec::with_capacity(ends.len()), Vec::with_capacity(ends.len()));
         for end in ends {
@@ -125,12 +136,22 @@ impl Store {
             calls.push(call);
             planned.push(settled);
         }
-        let answers = self.apply_finishes(calls, now).await?;
+        Ok((calls, planned))
+    }
+
+    /// The outcome of each of a worker's `ends` from its script's answer; one whose schedule changed since the
+    /// job started (a patch, another run's end) is planned again, alone.
+    pub(super) async fn conclude_ends(
+        &self,
+        ends: &[JobEnd],
+        planned: &[Option<Settled>],
+        answers: Vec<Finished>,
+    ) -> Result<Vec<FinishOutcome>> {
+        let holder = Holder::Worker { expired_before: None };
         let mut outcomes = Vec::with_capacity(ends.len());
-        for ((end, settled), answer) in ends.iter().zip(&planned).zip(answers) {
+        for ((end, settled), answer) in ends.iter().zip(planned).zip(answers) {
             outcomes.push(match recorded(answer, &end.started.job, settled.as_ref()) {
                 Some(outcome) => outcome,
-                // The schedule changed since the job started (a patch, another run's end): plan again, alone.
                 None => self.settle(&end.started, &end.execution, &end.outcome, holder).await?,
             });
         }
@@ -302,39 +323,34 @@ impl Store {
 
     /// Writes planned finishes in one call per shard and kind (schedules' jobs, ad-hoc runs); one answer per
     /// finish, in order.
-    async fn apply_finishes(&self, calls: Vec<FinishCall>, now: Timestamp) -> Result<Vec<Finished>> {
-        let mut answers: Vec<Option<Finished>> = calls.iter().map(|_| None).collect();
+    pub(super) async fn apply_finishes(&self, calls: Vec<FinishCall>, now: Timestamp) -> Result<Vec<Finished>> {
+        let count = calls.len();
         let by_shard = self.calls_by_shard(calls.iter().map(|call| call.id));
         let mut calls: Vec<Option<FinishCall>> = calls.into_iter().map(Some).collect();
-        let delayed_pattern = |keys: &ShardKeys| keys.pattern(|keys| keys.delayed(&QueueName::placeholder()));
-        let mut sent: Vec<BoxFuture<'_, Result<Answered>>> = Vec::new();
+        let mut sent: Vec<BoxFuture<'_, Result<Vec<Placed>>>> = Vec::new();
         for (keys, positions) in by_shard {
-            let (mut jobs, mut finish_keys, mut finish_args) = (Vec::new(), Vec::new(), Vec::new());
-            let (mut runs, mut run_keys, mut run_args) = (Vec::new(), Vec::new(), Vec::new());
+            let mut finishes = ShardFinishes::default();
             for index in positions {
-                let Some(call) = calls[index].take() else { continue };
-                let (positions, keys, args) = match call.script {
-                    FinishScript::Jobs => (&mut jobs, &mut finish_keys, &mut finish_args),
-                    FinishScript::Runs => (&mut runs, &mut run_keys, &mut run_args),
-                };
-                positions.push(index);
-                keys.extend(call.keys);
-                args.extend(call.args);
+                if let Some(call) = calls[index].take() {
+                    finishes.push(index, call);
+                }
             }
+            let ShardFinishes { jobs, job_keys, job_args, runs, run_keys, run_args } = finishes;
+            let retention = self.retention_args(&keys, now);
             if !jobs.is_empty() {
                 let call = FinishJobs {
                     execution_index: keys.execution_index(),
-                    finish_keys,
+                    finish_keys: job_keys,
                     now_ms: millis(now),
-                    keep: self.retention.keep,
-                    drop_before_ms: millis(now) - self.retention.max_age.as_millis() as i64,
-                    retention_ms: self.retention.max_age.as_millis() as i64,
+                    keep: retention.keep,
+                    drop_before_ms: retention.drop_before_ms,
+                    retention_ms: retention.retention_ms,
                     wakeup_channel: self.keys.wakeup_channel(),
-                    delayed_pattern: delayed_pattern(&keys),
+                    delayed_pattern: retention.delayed_pattern.clone(),
                     trim_batch: BATCH,
-                    finish_args,
+                    finish_args: job_args,
                 };
-                sent.push(Box::pin(async move { Ok((jobs, self.run(call).await?, FinishScript::Jobs)) }));
+                sent.push(Box::pin(async move { placed(jobs, self.run(call).await?, FinishScript::Jobs.file()) }));
             }
             if !runs.is_empty() {
                 let call = FinishRuns {
@@ -343,40 +359,91 @@ impl Store {
                     run_keys,
                     now_ms: millis(now),
                     wakeup_channel: self.keys.wakeup_channel(),
-                    delayed_pattern: delayed_pattern(&keys),
+                    delayed_pattern: retention.delayed_pattern,
                     run_args,
                 };
-                sent.push(Box::pin(async move { Ok((runs, self.run(call).await?, FinishScript::Runs)) }));
+                sent.push(Box::pin(async move { placed(runs, self.run(call).await?, FinishScript::Runs.file()) }));
             }
         }
         // Every call goes out at once: a batch over several shards, or with both kinds, costs one round trip.
-        for (positions, answered, script) in try_join_all(sent).await? {
-            place_answers(&mut answers, positions, answered, script)?;
+        let answered = try_join_all(sent).await?.into_iter().flatten();
+        in_order(count, answered, FinishScript::Jobs.file())
+    }
+
+    /// What a finish script takes besides its finishes, for the shard of `keys` at `now`.
+    pub(super) fn retention_args(&self, keys: &ShardKeys, now: Timestamp) -> RetentionArgs {
+        let retention_ms = self.retention.max_age.as_millis() as i64;
+        RetentionArgs {
+            keep: self.retention.keep,
+            drop_before_ms: millis(now) - retention_ms,
+            retention_ms,
+            delayed_pattern: keys.pattern(|keys| keys.delayed(&QueueName::placeholder())),
         }
-        Ok(answers.into_iter().flatten().collect())
     }
 }
 
-/// A finish script's answers, one per finish, with the finishes' positions in the batch and the script.
-type Answered = (Vec<usize>, Vec<Finished>, FinishScript);
+/// The retention bounds and the delayed key pattern, as finish scripts take them.
+pub(super) struct RetentionArgs {
+    pub keep: u64,
+    pub drop_before_ms: i64,
+    pub retention_ms: i64,
+    pub delayed_pattern: String,
+}
 
-/// Puts a script's answers, one per finish, at the finishes' `positions`.
-fn place_answers(
-    answers: &mut [Option<Finished>],
-    positions: Vec<usize>,
-    answered: Vec<Finished>,
-    script: FinishScript,
-) -> Result<()> {
+/// The finishes of one shard as its scripts take them: schedules' jobs and ad-hoc runs apart, each kind with
+/// the positions of its finishes in the batch and their keys and values in that order.
+#[derive(Default)]
+pub(super) struct ShardFinishes {
+    pub jobs: Vec<usize>,
+    pub job_keys: Vec<String>,
+    pub job_args: Vec<String>,
+    pub runs: Vec<usize>,
+    pub run_keys: Vec<String>,
+    pub run_args: Vec<String>,
+}
+
+impl ShardFinishes {
+    /// Adds the finish at `index` of the batch.
+    pub fn push(&mut self, index: usize, call: FinishCall) {
+        let (positions, keys, args) = match call.script {
+            FinishScript::Jobs => (&mut self.jobs, &mut self.job_keys, &mut self.job_args),
+            FinishScript::Runs => (&mut self.runs, &mut self.run_keys, &mut self.run_args),
+        };
+        positions.push(index);
+        keys.extend(call.keys);
+        args.extend(call.args);
+    }
+}
+
+/// A finish's answer and its position in the batch.
+pub(super) type Placed = (usize, Finished);
+
+/// A script's answers, one per finish, paired with the finishes' `positions` in the batch.
+pub(super) fn placed(positions: Vec<usize>, answered: Vec<Finished>, script: &'static str) -> Result<Vec<Placed>> {
     if answered.len() != positions.len() {
         return Err(Error::unexpected_reply(
-            script.file(),
+            script,
             format!("{} answers for {} finishes", answered.len(), positions.len()),
         ));
     }
-    for (index, answer) in positions.into_iter().zip(answered) {
+    Ok(positions.into_iter().zip(answered).collect())
+}
+
+/// The answers of a batch of `count` finishes in its order, from answers `script` placed by position.
+pub(super) fn in_order(
+    count: usize,
+    answered: impl IntoIterator<Item = Placed>,
+    script: &'static str,
+) -> Result<Vec<Finished>> {
+    let mut answers: Vec<Option<Finished>> = vec![None; count];
+    for (index, answer) in answered {
         answers[index] = Some(answer);
     }
-    Ok(())
+    let placed = answers.into_iter().flatten().collect::<Vec<_>>();
+    if placed.len() != count {
+        return Err(Error::unexpected_reply(script, format!("{} answers for {count} finishes", placed.len())));
+    }
+    Ok(placed)
 }
 
 /// The outcome of a finish, logged when it moved a schedule; `None` when it was stale (nothing written).

@@ -3,12 +3,13 @@
 
 use std::{sync::atomic::Ordering, time::Duration};
 
+use futures_util::future::try_join;
 use jiff::Timestamp;
 use uuid::Uuid;
 
 use super::{
     BATCH, CANCEL_AS_CANCELLED, CANCEL_AS_FAILURE, Store, counts_as_run, duration_ms,
-    finish::{FinishOutcome, Holder},
+    finish::{FinishOutcome, Holder, JobEnd, Placed, ShardFinishes, in_order, placed},
     lease_until,
 };
 use crate::{
@@ -24,6 +25,9 @@ use crate::{
         calls::{CancelExecution, ClaimJobs, RenewLease, RequeueJob},
     },
 };
+
+/// The claim's script, as errors name it.
+const CLAIM_SCRIPT: &str = "claim_jobs.lua";
 
 /// How long a job waits before it is offered again after a worker lacking one of its handlers took it.
 const HANDLER_RETRY: Duration = Duration::from_secs(2);
@@ -118,40 +122,99 @@ impl Store {
     ///
     /// With several shards, each call claims from one shard: the next in turn that has a due job, so that
     /// workers (each starting at a shard of its own) spread their claims and starve none.
-    #[tracing::instrument(skip_all, fields(count))]
     pub async fn claim_jobs(&self, claimant: &Claimant, count: usize) -> Result<Claim> {
-        let shards = self.keys.shard_count();
+        Ok(self.finish_and_claim(claimant, count, &[]).await?.1)
+    }
+
+    /// Records the ends of the claimant's jobs, as [`Store::finish_jobs`] does, and claims as
+    /// [`Store::claim_jobs`] does, in the same round trip: the ends of the shard the claim tries first are
+    /// written by the claim's own call, before it claims; the others in calls of their own sent with it. So a
+    /// busy worker spends one call per batch on ending jobs and starting the next. One outcome per end, in
+    /// order.
+    #[tracing::instrument(skip_all, fields(count, ends = ends.len()))]
+    pub async fn finish_and_claim(
+        &self,
+        claimant: &Claimant,
+        count: usize,
+        ends: &[JobEnd],
+    ) -> Result<(Vec<FinishOutcome>, Claim)> {
+        let now = self.clock.now();
+        let (calls, planned) = self.plan_ends(ends, now).await?;
         let first = self.next_shard.load(Ordering::Relaxed);
+        let (mut along, mut apart, mut apart_positions) = (ShardFinishes::default(), Vec::new(), Vec::new());
+        for (index, call) in calls.into_iter().enumerate() {
+            if self.keys.shard_of(call.id) == first {
+                along.push(index, call);
+            } else {
+                apart_positions.push(index);
+                apart.push(call);
+            }
+        }
+        let ((ended, claim), apart_answers) =
+            try_join(self.claim_round(claimant, count, first, along), self.apply_finishes(apart, now)).await?;
+        let answered = ended.into_iter().chain(apart_positions.into_iter().zip(apart_answers));
+        let answers = in_order(ends.len(), answered, CLAIM_SCRIPT)?;
+        Ok((self.conclude_ends(ends, &planned, answers).await?, claim))
+    }
+
+    /// Claims from shard `first`, whose call also writes `finishes`, then from the next shards in turn until
+    /// one has a due job; the finishes' answers placed by position, and the claim.
+    async fn claim_round(
+        &self,
+        claimant: &Claimant,
+        count: usize,
+        first: usize,
+        mut finishes: ShardFinishes,
+    ) -> Result<(Vec<Placed>, Claim)> {
+        let shards = self.keys.shard_count();
+        let mut ended = Vec::new();
         let mut next_due: Option<Timestamp> = None;
         for turn in 0..shards {
             let shard = (first + turn) % shards;
-            match self.claim_from(&self.keys.shard(shard), claimant, count).await? {
+            let finishes = std::mem::take(&mut finishes);
+            let (answers, claim) = self.claim_from(&self.keys.shard(shard), claimant, count, finishes).await?;
+            ended.extend(answers);
+            match claim {
                 Claim::Claimed(claimed) => {
                     self.next_shard.store((shard + 1) % shards, Ordering::Relaxed);
-                    return Ok(Claim::Claimed(claimed));
+                    return Ok((ended, Claim::Claimed(claimed)));
                 }
                 Claim::Empty { next_due: Some(due) } => next_due = Some(next_due.map_or(due, |next| next.min(due))),
                 Claim::Empty { next_due: None } => {}
             }
         }
-        Ok(Claim::Empty { next_due })
+        Ok((ended, Claim::Empty { next_due }))
     }
 
-    /// [`Store::claim_jobs`] on one shard.
-    async fn claim_from(&self, keys: &ShardKeys, claimant: &Claimant, count: usize) -> Result<Claim> {
+    /// One claim on one shard, writing `finishes` (of that shard) first.
+    async fn claim_from(
+        &self,
+        keys: &ShardKeys,
+        claimant: &Claimant,
+        count: usize,
+        finishes: ShardFinishes,
+    ) -> Result<(Vec<Placed>, Claim)> {
         let now = self.clock.now();
-        let queue_keys = claimant
+        let ShardFinishes { jobs, job_keys, job_args, runs, run_keys, run_args } = finishes;
+        let mut queue_and_finish_keys: Vec<String> = claimant
             .queues
             .iter()
             .flat_map(|queue| [keys.delayed(queue), keys.ready(queue), keys.running(queue), keys.leases(queue)])
             .collect();
-        let answer = self
+        queue_and_finish_keys.extend(job_keys);
+        queue_and_finish_keys.extend(run_keys);
+        let mut queue_names_and_finish_args: Vec<String> = claimant.queues.iter().map(ToString::to_string).collect();
+        queue_names_and_finish_args.extend(job_args);
+        queue_names_and_finish_args.extend(run_args);
+        let retention = self.retention_args(keys, now);
+        let reply = self
             .run(ClaimJobs {
                 workflow_requirements: keys.workflow_requirements(),
                 execution_index: keys.execution_index(),
                 handler_waits: keys.handler_waits(),
                 run_workflows: keys.run_workflows(),
-                queue_keys,
+                run_executions: keys.run_executions(),
+                queue_and_finish_keys,
                 now_ms: millis(now),
                 now_at: rfc3339(now),
                 lease_until_ms: lease_until(now, claimant.lease),
@@ -168,9 +231,29 @@ impl Store {
                 execution_separator: ExecutionId::SEPARATOR.to_string(),
                 wakeup_channel: self.keys.wakeup_channel(),
                 handler_retry_ms: duration_ms(HANDLER_RETRY),
-                queue_names: claimant.queues.iter().map(ToString::to_string).collect(),
+                keep: retention.keep,
+                drop_before_ms: retention.drop_before_ms,
+                retention_ms: retention.retention_ms,
+                delayed_pattern: retention.delayed_pattern,
+                trim_batch: BATCH,
+                job_ends: jobs.len(),
+                run_ends: runs.len(),
+                queue_names_and_finish_args,
             })
             .await?;
+        let mut ended = placed(jobs, reply.job_ends, CLAIM_SCRIPT)?;
+        ended.extend(placed(runs, reply.run_ends, CLAIM_SCRIPT)?);
+        Ok((ended, self.started_from(keys, claimant, now, reply.claim).await?))
+    }
+
+    /// The claim's answer as the worker takes it: each job popped with what became of it.
+    async fn started_from(
+        &self,
+        keys: &ShardKeys,
+        claimant: &Claimant,
+        now: Timestamp,
+        answer: ClaimAnswer,
+    ) -> Result<Claim> {
         let claimed = match answer {
             ClaimAnswer::Empty { next_due_ms } => return Ok(Claim::Empty { next_due: next_due_ms.map(from_millis) }),
             ClaimAnswer::Claimed(claimed) => claimed,
@@ -180,7 +263,7 @@ impl Store {
         for (job, queue_index, answer) in claimed {
             let queue = queue_index.checked_sub(1).and_then(|index| claimant.queues.get(index)).cloned();
             let queue =
-                queue.ok_or_else(|| Error::unexpected_reply("claim_jobs.lua", format!("queue index {queue_index}")))?;
+                queue.ok_or_else(|| Error::unexpected_reply(CLAIM_SCRIPT, format!("queue index {queue_index}")))?;
             let start = match answer {
                 StartAnswer::Started { execution_id, job: job_fields, schedule, holds_slot, workflow_version } => {
                     let decoded = if is_run(&job_fields) {

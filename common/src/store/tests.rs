@@ -1207,6 +1207,59 @@ async fn one_batch_of_finishes_ends_runs_and_schedule_jobs_each_in_its_own_way_a
 }
 
 #[tokio::test]
+async fn a_claim_records_the_ends_it_carries_first_and_claims_the_next_jobs_in_the_same_call() {
+    let f = Fixture::new().await;
+    let schedule = f.schedule(json!({"interval_seconds": 60})).await;
+    let run_now = || f.store.run_workflow(schedule.workflow_id, serde_json::from_value(json!({})).unwrap());
+    let run = run_now().await.unwrap();
+    f.advance(61);
+    let Claim::Claimed(claimed) = f.store.claim_jobs(&claimant(), 2).await.unwrap() else { panic!("nothing due") };
+    let later = run_now().await.unwrap();
+    let ends: Vec<JobEnd> = claimed
+        .into_iter()
+        .map(|(_, start)| {
+            let Start::Started(started) = start else { panic!("not started: {start:?}") };
+            let mut execution = started.execution.clone();
+            execution.close(ExecutionState::Succeeded, f.now(), None);
+            JobEnd { started: *started, execution, outcome: Outcome::Succeeded }
+        })
+        .collect();
+    let ended: Vec<JobId> = ends.iter().map(|end| end.started.job).collect();
+    assert!(ended.contains(&schedule.planned_job()) && ended.contains(&run.job), "claimed {ended:?}");
+
+    let calls_before = f.redis.info_field("commandstats", "cmdstat_evalsha").await;
+    let (outcomes, claim) = f.store.finish_and_claim(&claimant(), 4, &ends).await.unwrap();
+    let calls_after = f.redis.info_field("commandstats", "cmdstat_evalsha").await;
+    let calls = |stat: Option<String>| -> u64 {
+        let stat = stat.expect("evalsha ran");
+        stat.split(',').find_map(|part| part.strip_prefix("calls=")).unwrap().parse().unwrap()
+    };
+    assert_eq!(calls(calls_after) - calls(calls_before), 1, "one script call for both");
+    let expected: Vec<FinishOutcome> =
+        ends.iter()
+            .map(|end| {
+                if end.started.job == run.job {
+                    FinishOutcome::RecordedWithoutSchedule
+                } else {
+                    FinishOutcome::Recorded
+                }
+            })
+            .collect();
+    assert_eq!(outcomes, expected, "one outcome per end, in order");
+    for end in &ends {
+        let recorded = f.store.inspect().execution(&end.execution.id.to_string()).await.unwrap();
+        assert_eq!(recorded.state, ExecutionState::Succeeded);
+    }
+    let Claim::Claimed(claimed) = claim else { panic!("the run still due was not claimed") };
+    let claimed: Vec<JobId> = claimed.iter().map(|(job, _)| *job).collect();
+    assert_eq!(claimed, [later.job], "the schedule's next job is not due for a minute");
+    let running: Vec<String> = f.redis.hash(&f.keys.running(&f.queue)).await.into_keys().collect();
+    assert_eq!(running, [later.job.to_string()], "the ended claims were released, the new one taken");
+    let moved_on = f.store.inspect().schedule(schedule.id).await.unwrap();
+    assert_eq!(moved_on.run_count, 1, "the schedule moved on");
+}
+
+#[tokio::test]
 async fn a_run_held_by_a_worker_named_by_an_empty_id_finishes_as_held_not_as_pending() {
     let f = Fixture::new().await;
     let workflow = f.workflow().await;
