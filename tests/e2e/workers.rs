@@ -69,6 +69,44 @@ async fn a_worker_runs_at_most_its_concurrency_at_once_and_uses_all_of_it() {
 }
 
 #[tokio::test]
+async fn a_run_is_recorded_as_it_ends_on_an_idle_worker_and_beside_long_runs_holding_the_other_permit() {
+    let redis = TestRedis::start();
+    let app = spawn_app(&redis).await;
+    let long = app.post_workflow(json!([{"kind": "sleep", "seconds": 8}])).await;
+    let short = app.post_workflow(json!([{"kind": "sleep", "seconds": 0.2}])).await;
+    let _worker = spawn_worker(&redis, WorkerOptions { concurrency: 2, ..WorkerOptions::default() });
+    let state = |execution: String| {
+        let app = &app;
+        async move { app.request(Method::GET, &format!("/executions/{execution}"), None).await.1["state"].clone() }
+    };
+    // Idle, the worker claims no more after the run: its end goes out on its own.
+    let lone = app.run_workflow(&short, json!({})).await;
+    wait_until(Duration::from_secs(3), "the lone run is recorded as succeeded", || async {
+        state(lone.clone()).await == "succeeded"
+    })
+    .await;
+
+    // Busy: the first long run and the short one take both permits, and the short one's permit goes to the
+    // second long run; its end must not wait for a claim after that.
+    let first_long = app.run_workflow(&long, json!({})).await;
+    let short_run = app.run_workflow(&short, json!({})).await;
+    let second_long = app.run_workflow(&long, json!({})).await;
+    wait_until(Duration::from_secs(4), "both long runs are running", || async {
+        state(first_long.clone()).await == "running" && state(second_long.clone()).await == "running"
+    })
+    .await;
+    wait_until(Duration::from_secs(2), "the short run is recorded as succeeded", || async {
+        state(short_run.clone()).await == "succeeded"
+    })
+    .await;
+    assert_eq!(
+        (state(first_long.clone()).await, state(second_long.clone()).await),
+        (json!("running"), json!("running")),
+        "the long runs still hold both permits"
+    );
+}
+
+#[tokio::test]
 async fn sigterm_lets_the_running_job_finish_and_exits_zero() {
     let redis = TestRedis::start();
     let app = spawn_app(&redis).await;

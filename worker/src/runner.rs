@@ -2,12 +2,14 @@
 
 use std::{
     collections::HashSet,
+    pin::Pin,
     sync::{Arc, Mutex},
     task::Poll,
     time::Duration,
 };
 
 use anyhow::Context as _;
+use futures_util::{StreamExt as _, stream::FuturesOrdered};
 use recur_common::{
     clock::{Clock, SystemClock},
     model::{CANCELLED, ExecutionState, JobId, Outcome, QueueName, StepRecord, rfc3339},
@@ -46,10 +48,12 @@ struct Context {
     cancels: Arc<Cancels>,
     /// Workflows by version, so a run does not read its workflow from Redis each time.
     workflows: WorkflowCache,
-    /// Records job ends in batches: one round trip for the finishes that complete together.
+    /// Records job ends in batches, with the next claim while one is about to go out: one round trip for
+    /// the finishes that complete together.
     finisher: Finisher,
-    /// One permit per job end waiting to be recorded, as many as jobs run at once: a job hands its run
-    /// permit on when it ends, and waits here if Redis falls behind.
+    /// One permit per job end waiting to be recorded: as many as jobs run at once for each claim in flight
+    /// (whose ends it carries) and for the next claim. A job hands its run permit on when it ends, and waits
+    /// here if Redis falls behind.
     recording: Arc<Semaphore>,
     /// Cancelled when the shutdown grace period is over: running jobs hand their leases back.
     hand_back: CancellationToken,
@@ -100,7 +104,7 @@ pub async fn run(settings: Settings, handlers: Handlers, shutdown: CancellationT
     let egress = Arc::new(settings.egress.clone());
     let alerts = Alerts::start(settings.alert_webhook.clone(), egress.clone());
     let context = Arc::new(Context {
-        recording: Arc::new(Semaphore::new(settings.concurrency)),
+        recording: Arc::new(Semaphore::new(settings.concurrency * (CLAIMS_IN_FLIGHT + 1))),
         executor: Executor::new(handlers, egress),
         settings,
         claimant,
@@ -153,6 +157,8 @@ pub async fn run(settings: Settings, handlers: Handlers, shutdown: CancellationT
 
     let jobs = TaskTracker::new();
     claim_loop(&context, &jobs, &wake, &shutdown).await;
+    // No claim takes ends any more: the jobs still running send theirs on their own.
+    context.finisher.claim_loop_active(false);
 
     // Shutdown order: claiming has stopped; running jobs get the grace period to finish; the rest hand
     // their leases back (so another worker runs them at once instead of after the lease); only then do
@@ -171,75 +177,129 @@ pub async fn run(settings: Settings, handlers: Handlers, shutdown: CancellationT
     Ok(())
 }
 
+/// How many claims a busy worker keeps in flight. With one, this process and Redis take turns (Redis idles
+/// while the worker reads a reply and sends the next claim); with two, Redis works on the next claim then.
+const CLAIMS_IN_FLIGHT: usize = 2;
+
+/// A claim on its way, with the permits of the jobs it may start.
+type ClaimInFlight<'a> =
+    Pin<Box<dyn Future<Output = (recur_common::Result<Claim>, Vec<OwnedSemaphorePermit>)> + Send + 'a>>;
+
+/// What the claim loop waits for when it cannot send a claim.
+enum Event {
+    Answered(recur_common::Result<Claim>, Vec<OwnedSemaphorePermit>),
+    Permit(OwnedSemaphorePermit),
+    Shutdown,
+}
+
 /// Claims and starts as many jobs as permits are free in one call, and runs each in a task of its own;
 /// sleeps until the earliest due time (or a wake-up) when none is due.
 ///
-/// A busy worker keeps a claim in flight while jobs run: a claim takes at most half the permits, and the
-/// next claim is sent before the jobs of the last one start, so that Redis works on the next batch while
-/// this process runs the last (without it the two processes take turns, and each idles half the time).
+/// A busy worker keeps claims in flight while jobs run (up to [`CLAIMS_IN_FLIGHT`], each taking at most half
+/// the permits), and each claim carries the ends of the jobs that completed since the last one, so a batch
+/// of jobs costs one round trip for its end and the start of the next.
 async fn claim_loop(context: &Arc<Context>, jobs: &TaskTracker, wake: &Notify, shutdown: &CancellationToken) {
     let permits = Arc::new(Semaphore::new(context.settings.concurrency));
     let settings = &context.settings;
     let claim_at_most = settings.concurrency.div_ceil(2).min(BATCH);
-    // Jobs the last claim started, run once the next claim is on its way.
+    let mut in_flight: FuturesOrdered<ClaimInFlight<'_>> = FuturesOrdered::new();
+    // Jobs a claim started, run once the next claim is on its way.
     let mut in_hand: Vec<(JobId, Start, OwnedSemaphorePermit)> = Vec::new();
+    // A permit the loop waited for, that the next claim takes.
+    let mut waited: Option<OwnedSemaphorePermit> = None;
     let mut error_backoff = Duration::from_millis(50);
     // Whether the last claim handed a job back for a handler this worker lacks.
     let mut handed_back = false;
     // Whether a claim failed, so that Redis may hold jobs claimed for this worker that it never saw.
     let mut unseen_claims = false;
+    // Whether the last claim took as many jobs as it asked for, so that more are likely due: only then does
+    // a claim go out while another is in flight (an idle or failing worker sends one claim at a time).
+    let mut more_due = false;
+    let finisher = &context.finisher;
+    finisher.claim_loop_active(true);
     loop {
         if shutdown.is_cancelled() {
+            // The claims in flight took their jobs in Redis: run them rather than leave them to their leases.
+            while let Some((answer, held)) = in_flight.next().await {
+                if let Ok(Claim::Claimed(claimed)) = answer {
+                    in_hand.extend(claimed.into_iter().zip(held).map(|((job, start), permit)| (job, start, permit)));
+                }
+            }
             run_all_started(context, jobs, &mut in_hand);
             return;
         }
-        if unseen_claims {
+        // Only with no claim in flight or in hand: those jobs are held in Redis and not yet here.
+        if unseen_claims && in_flight.is_empty() && in_hand.is_empty() {
             let held = context.held.lock().map(|held| held.clone()).unwrap_or_default();
             match context.store.hand_back_unseen_claims(&context.claimant, &held).await {
                 Ok(_) => unseen_claims = false,
                 Err(error) => tracing::warn!(error = %error, "could not check for claims whose reply was lost"),
             }
         }
-        let first = if in_hand.is_empty() {
-            tokio::select! {
-                permit = permits.clone().acquire_owned() => match permit {
-                    Ok(permit) => permit,
-                    Err(_) => return,
-                },
-                () = shutdown.cancelled() => return,
-            }
-        } else {
-            match permits.clone().try_acquire_owned() {
-                Ok(permit) => permit,
-                // No permit for a claim ahead: run what is in hand, and claim when a job ends.
-                Err(_) => {
-                    run_all_started(context, jobs, &mut in_hand);
-                    continue;
+        let first = match waited.take() {
+            Some(permit) => Some(permit),
+            None if room_for_claim(in_flight.len(), more_due) => permits.clone().try_acquire_owned().ok(),
+            None => None,
+        };
+        if let Some(first) = first {
+            // A permit per job claimed: every free one up to `claim_at_most`, so a busy worker claims in
+            // batches and keeps permits for the claim after this one. Yielding once first lets jobs that are
+            // ending right now hand their permits and their ends on to this claim (microseconds, not a timer).
+            tokio::task::yield_now().await;
+            let mut held = vec![first];
+            while held.len() < claim_at_most {
+                match permits.clone().try_acquire_owned() {
+                    Ok(permit) => held.push(permit),
+                    Err(_) => break,
                 }
             }
-        };
-        // A permit per job claimed: every free one up to `claim_at_most`, so a busy worker claims in batches
-        // and keeps permits for the claim after this one. Yielding once first lets jobs that are ending right
-        // now hand their permits on to this claim (microseconds, not a timer).
-        tokio::task::yield_now().await;
-        let mut held = vec![first];
-        while held.len() < claim_at_most {
-            match permits.clone().try_acquire_owned() {
-                Ok(permit) => held.push(permit),
-                Err(_) => break,
+            let taken = finisher.take_for_claim();
+            let context = context.clone();
+            let mut claim: ClaimInFlight<'_> = Box::pin(async move {
+                let answer = context.store.finish_and_claim(&context.claimant, held.len(), taken.ends()).await;
+                (taken.answer(answer), held)
+            });
+            // Polled once, the claim is queued on the connection before the jobs in hand run.
+            if let Poll::Ready(answered) = futures_util::poll!(claim.as_mut()) {
+                claim = Box::pin(std::future::ready(answered));
             }
+            in_flight.push_back(claim);
+            continue;
         }
-        // Polled once, the claim is queued on the connection ahead of the jobs in hand, which then run while
-        // Redis answers it.
-        let mut claim = std::pin::pin!(context.store.claim_jobs(&context.claimant, held.len()));
-        let polled = futures_util::poll!(claim.as_mut());
         run_all_started(context, jobs, &mut in_hand);
-        let answer = match polled {
-            Poll::Ready(answer) => answer,
-            Poll::Pending => claim.await,
+        let event = if in_flight.is_empty() {
+            // Waiting for a job to end, the claim loop takes no ends: a long job must not hold up another's.
+            finisher.claim_loop_active(false);
+            let event = tokio::select! {
+                permit = permits.clone().acquire_owned() => match permit {
+                    Ok(permit) => Event::Permit(permit),
+                    Err(_) => return,
+                },
+                () = shutdown.cancelled() => Event::Shutdown,
+            };
+            finisher.claim_loop_active(true);
+            event
+        } else {
+            let room = room_for_claim(in_flight.len(), more_due);
+            tokio::select! {
+                Some((answer, held)) = in_flight.next() => Event::Answered(answer, held),
+                permit = permits.clone().acquire_owned(), if room => match permit {
+                    Ok(permit) => Event::Permit(permit),
+                    Err(_) => return,
+                },
+            }
+        };
+        let (answer, held) = match event {
+            Event::Permit(permit) => {
+                waited = Some(permit);
+                continue;
+            }
+            Event::Shutdown => continue,
+            Event::Answered(answer, held) => (answer, held),
         };
         let idle_until = match answer {
             Ok(Claim::Claimed(claimed)) => {
+                more_due = claimed.len() == held.len();
                 error_backoff = Duration::from_millis(50);
                 handed_back = claimed.iter().any(|(_, start)| matches!(start, Start::MissingHandler(_)));
                 in_hand.extend(claimed.into_iter().zip(held).map(|((job, start), permit)| (job, start, permit)));
@@ -263,12 +323,25 @@ async fn claim_loop(context: &Arc<Context>, jobs: &TaskTracker, wake: &Notify, s
             }
         };
         drop(held);
+        more_due = false;
+        // The claim still in flight says whether to sleep.
+        if !in_flight.is_empty() {
+            continue;
+        }
+        finisher.claim_loop_active(false);
         tokio::select! {
             () = tokio::time::sleep(idle_until) => {}
             () = wake.notified() => {}
-            () = shutdown.cancelled() => return,
+            () = shutdown.cancelled() => {}
         }
+        finisher.claim_loop_active(true);
     }
+}
+
+/// Whether another claim may go out with `in_flight` claims on their way: the first always; a second only
+/// while the last claim found as many jobs due as it asked for.
+fn room_for_claim(in_flight: usize, more_due: bool) -> bool {
+    in_flight == 0 || (in_flight < CLAIMS_IN_FLIGHT && more_due)
 }
 
 /// Runs the jobs a claim started (see [`run_started`]).
@@ -385,7 +458,7 @@ async fn run_job(context: Arc<Context>, started: StartedJob, permit: OwnedSemaph
         }
     };
     // The job no longer runs: its permit goes to the next claim while the end is recorded, so recording
-    // is off the path from one job to the next. At most `concurrency` ends wait to be recorded.
+    // is off the path from one job to the next. A bounded number of ends wait to be recorded (`recording`).
     let _recording = context.recording.clone().acquire_owned().await;
     drop(permit);
     let duration_ms = execution.duration_ms.unwrap_or(0);
