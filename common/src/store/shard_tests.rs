@@ -8,14 +8,14 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::{
-    tests::{claimant, started_jobs},
+    tests::{claimant, started_jobs, succeeded},
     *,
 };
 use crate::{
     clock::ManualClock,
     inspect::ScheduleFilter,
     keys::Keys,
-    model::{ExecutionState, Outcome, QueueName, Workflow},
+    model::{QueueName, Workflow},
     testing::TestRedis,
 };
 
@@ -82,14 +82,7 @@ async fn schedules_spread_over_the_shards_and_claims_finishes_and_listings_cover
             break;
         }
         let started = started_jobs(&f.store, claim).await;
-        ends = started
-            .iter()
-            .map(|started| {
-                let mut execution = started.execution.clone();
-                execution.close(ExecutionState::Succeeded, f.clock.now(), None);
-                JobEnd { started: started.clone(), execution, outcome: Outcome::Succeeded }
-            })
-            .collect();
+        ends = started.iter().map(|started| succeeded(started.clone(), f.clock.now())).collect();
         ran.extend(started.iter().map(|started| started.schedule.id));
     }
     assert_eq!(ran.len(), schedules.len(), "every shard's jobs were claimed");

@@ -128,6 +128,21 @@ pub(super) async fn started_jobs(store: &Store, claim: Claim) -> Vec<StartedJob>
     started
 }
 
+/// How `started` ends when its workflow succeeds at `now`.
+pub(super) fn succeeded(started: StartedJob, now: Timestamp) -> JobEnd {
+    let mut execution = started.execution.clone();
+    execution.close(ExecutionState::Succeeded, now, None);
+    JobEnd { started, execution, outcome: Outcome::Succeeded }
+}
+
+/// What recording `ends` answers when all are held: the ad-hoc `run` has no schedule to move on.
+fn outcomes_with_run(ends: &[JobEnd], run: JobId) -> Vec<FinishOutcome> {
+    let outcome = |end: &JobEnd| {
+        if end.started.job == run { FinishOutcome::RecordedWithoutSchedule } else { FinishOutcome::Recorded }
+    };
+    ends.iter().map(outcome).collect()
+}
+
 /// Finishes one job through the batch path, as a worker does.
 pub(super) async fn finish_one(
     store: &Store,
@@ -919,14 +934,7 @@ async fn one_call_finishes_a_batch_each_on_its_own_and_replans_one_whose_schedul
     f.store.update_schedule(ids[0], serde_json::from_value(json!({"interval_seconds": 5})).unwrap()).await.unwrap();
     assert!(f.store.requeue_job(&started[2], "taken over").await.unwrap());
     f.advance(1);
-    let ends: Vec<JobEnd> = started
-        .iter()
-        .map(|started| {
-            let mut execution = started.execution.clone();
-            execution.close(ExecutionState::Succeeded, f.now(), None);
-            JobEnd { started: started.clone(), execution, outcome: Outcome::Succeeded }
-        })
-        .collect();
+    let ends: Vec<JobEnd> = started.iter().map(|started| succeeded(started.clone(), f.now())).collect();
     let outcomes = f.store.finish_jobs(&ends).await.unwrap();
     assert_eq!(outcomes, [FinishOutcome::Recorded, FinishOutcome::Recorded, FinishOutcome::Lost]);
     assert!(f.redis.hash(&f.keys.running(&f.queue)).await.is_empty(), "both recorded jobs released their claims");
@@ -1176,26 +1184,9 @@ async fn one_batch_of_finishes_ends_runs_and_schedule_jobs_each_in_its_own_way_a
     let run = f.store.run_workflow(schedule.workflow_id, serde_json::from_value(json!({})).unwrap()).await.unwrap();
     f.advance(61);
     let (first, second) = (f.start_next().await, f.start_next().await);
-    let ends: Vec<JobEnd> = [first, second]
-        .into_iter()
-        .map(|started| {
-            let mut execution = started.execution.clone();
-            execution.close(ExecutionState::Succeeded, f.now(), None);
-            JobEnd { started, execution, outcome: Outcome::Succeeded }
-        })
-        .collect();
+    let ends: Vec<JobEnd> = [first, second].into_iter().map(|started| succeeded(started, f.now())).collect();
     let outcomes = f.store.finish_jobs(&ends).await.unwrap();
-    let expected: Vec<FinishOutcome> =
-        ends.iter()
-            .map(|end| {
-                if end.started.job == run.job {
-                    FinishOutcome::RecordedWithoutSchedule
-                } else {
-                    FinishOutcome::Recorded
-                }
-            })
-            .collect();
-    assert_eq!(outcomes, expected);
+    assert_eq!(outcomes, outcomes_with_run(&ends, run.job));
     for end in &ends {
         let recorded = f.store.inspect().execution(&end.execution.id.to_string()).await.unwrap();
         assert_eq!(recorded.state, ExecutionState::Succeeded);
@@ -1219,9 +1210,7 @@ async fn a_claim_records_the_ends_it_carries_first_and_claims_the_next_jobs_in_t
         .into_iter()
         .map(|(_, start)| {
             let Start::Started(started) = start else { panic!("not started: {start:?}") };
-            let mut execution = started.execution.clone();
-            execution.close(ExecutionState::Succeeded, f.now(), None);
-            JobEnd { started: *started, execution, outcome: Outcome::Succeeded }
+            succeeded(*started, f.now())
         })
         .collect();
     let ended: Vec<JobId> = ends.iter().map(|end| end.started.job).collect();
@@ -1235,17 +1224,7 @@ async fn a_claim_records_the_ends_it_carries_first_and_claims_the_next_jobs_in_t
         stat.split(',').find_map(|part| part.strip_prefix("calls=")).unwrap().parse().unwrap()
     };
     assert_eq!(calls(calls_after) - calls(calls_before), 1, "one script call for both");
-    let expected: Vec<FinishOutcome> =
-        ends.iter()
-            .map(|end| {
-                if end.started.job == run.job {
-                    FinishOutcome::RecordedWithoutSchedule
-                } else {
-                    FinishOutcome::Recorded
-                }
-            })
-            .collect();
-    assert_eq!(outcomes, expected, "one outcome per end, in order");
+    assert_eq!(outcomes, outcomes_with_run(&ends, run.job), "one outcome per end, in order");
     for end in &ends {
         let recorded = f.store.inspect().execution(&end.execution.id.to_string()).await.unwrap();
         assert_eq!(recorded.state, ExecutionState::Succeeded);
