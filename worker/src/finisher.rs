@@ -78,7 +78,7 @@ impl Finisher {
 
     /// The ends waiting, at most [`BATCH`], for the claim about to go out.
     pub fn take_for_claim(&self) -> TakenEnds {
-        let (ends, replies) = self.shared.take();
+        let (ends, replies) = self.shared.take(true);
         TakenEnds { ends, replies }
     }
 }
@@ -115,9 +115,13 @@ impl Shared {
         self.waiting.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Takes up to [`BATCH`] of the ends waiting, oldest first.
-    fn take(&self) -> (Vec<JobEnd>, Vec<Reply>) {
+    /// Takes up to [`BATCH`] of the ends waiting, oldest first: for the claim loop's claim, or for the
+    /// batching task unless the claim loop is about to take them.
+    fn take(&self, for_claim: bool) -> (Vec<JobEnd>, Vec<Reply>) {
         let mut waiting = self.lock();
+        if !for_claim && waiting.claim_takes && !waiting.closed {
+            return (Vec::new(), Vec::new());
+        }
         let count = waiting.ends.len().min(BATCH);
         (waiting.ends.drain(..count).collect(), waiting.replies.drain(..count).collect())
     }
@@ -129,14 +133,7 @@ async fn run(store: Store, shared: Arc<Shared>) {
         // Yielding once lets jobs ending at this moment join the batch (microseconds, not a timer).
         tokio::task::yield_now().await;
         loop {
-            let (ends, replies) = {
-                let waiting = shared.lock();
-                if waiting.claim_takes && !waiting.closed {
-                    break;
-                }
-                drop(waiting);
-                shared.take()
-            };
+            let (ends, replies) = shared.take(false);
             if ends.is_empty() {
                 break;
             }

@@ -61,13 +61,14 @@
 -- workflow slot or 0, the workflow's version or 0 when unknown | 'dropped' | 'missing_handler', handler |
 -- 'waiting_for_slot'; or then 'empty', earliest due ms of the queues | 'empty' when every queue is empty
 local now = tonumber(now_ms)
-local queue_count = #ARGV - queue_names_and_finish_args + 1 - 20 * job_ends - 7 * run_ends
+local job_end_count, run_end_count = tonumber(job_ends), tonumber(run_ends)
+local queue_count = #ARGV - queue_names_and_finish_args + 1 - 20 * job_end_count - 7 * run_end_count
 local queue_keys, queue_names = queue_and_finish_keys, queue_names_and_finish_args
 local first_job_end_key, first_job_end_arg = queue_keys + 4 * queue_count, queue_names + queue_count
-local first_run_end_key = first_job_end_key + 16 * job_ends
-local first_run_end_arg = first_job_end_arg + 20 * job_ends
-local ended_jobs = each_item(first_job_end_key, 16, first_job_end_arg, 20, finish_job, tonumber(job_ends))
-local ended_runs = each_item(first_run_end_key, 8, first_run_end_arg, 7, finish_run, tonumber(run_ends))
+local first_run_end_key = first_job_end_key + 16 * job_end_count
+local first_run_end_arg = first_job_end_arg + 20 * job_end_count
+local ended_jobs = each_item(first_job_end_key, 16, first_job_end_arg, 20, finish_job, job_end_count)
+local ended_runs = each_item(first_run_end_key, 8, first_run_end_arg, 7, finish_run, run_end_count)
 release_all()
 -- Each workflow's requirements, read once per call: a batch mostly runs a few workflows.
 local requirements_of = {}
