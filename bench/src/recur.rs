@@ -468,6 +468,8 @@ pub struct Recurring {
     pub p50_ms: f64,
     pub p99_ms: f64,
     pub bytes_per_idle_schedule: f64,
+    /// Redis's CPU per fire while the schedules fired, in µs: the work one fire costs Redis, done in turn.
+    pub redis_cpu_per_fire_us: f64,
 }
 
 /// W3: `schedules` schedules every second, `repeats` times each, all on the same grid, run by one worker;
@@ -493,10 +495,12 @@ pub async fn recurring(
     let start = Timestamp::from_millisecond(start_ms)?;
     let every = json!({"workflow_id": workflow, "interval_seconds": 1, "repeat_count": repeats, "start_at": start});
     let ids = deployment.create_in_bulk(schedules, |_| every.clone()).await?;
+    let cpu = Cpu::now(&mut conn).await?;
     let done_by = start + SignedDuration::from_secs(i64::try_from(repeats).unwrap_or(0) + 10);
     while deployment.done_count(&mut conn).await? < schedules && Timestamp::now() < done_by {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    let redis_cpu = cpu.since(&mut conn).await?.redis;
     let (mut fires, mut duplicates, mut lateness_ms) = (0, 0, Vec::new());
     for id in ids {
         let page = deployment.store.inspect().executions(id, 500, None).await?;
@@ -518,6 +522,7 @@ pub async fn recurring(
         p50_ms: stats::quantile(&lateness_ms, 0.5),
         p99_ms: stats::quantile(&lateness_ms, 0.99),
         bytes_per_idle_schedule: bytes,
+        redis_cpu_per_fire_us: redis_cpu * 1e6 / fires.max(1) as f64,
     })
 }
 
