@@ -12,7 +12,7 @@ use anyhow::Context as _;
 use futures_util::{StreamExt as _, stream::FuturesOrdered};
 use recur_common::{
     clock::{Clock, SystemClock},
-    model::{CANCELLED, ExecutionState, JobId, Outcome, QueueName, StepRecord, rfc3339},
+    model::{CANCELLED, Execution, ExecutionState, JobId, Outcome, QueueName, StepRecord, rfc3339},
     store::{BATCH, Claim, Claimant, FinishOutcome, JobEnd, Renewal, Start, StartedJob, Store},
 };
 use serde_json::{Value, json};
@@ -464,9 +464,15 @@ async fn run_job(context: Arc<Context>, started: StartedJob, permit: OwnedSemaph
     let duration_ms = execution.duration_ms.unwrap_or(0);
     let mut retry_in = Duration::from_millis(100);
     let deadline = tokio::time::Instant::now() + FINISH_RETRY_FOR;
+    let mut retried = false;
     loop {
         let end = JobEnd { started: started.clone(), execution: execution.clone(), outcome: outcome.clone() };
-        match context.finisher.finish(end).await {
+        let mut answer = context.finisher.finish(end).await;
+        // A failed call may have recorded the end before its reply was lost: the retry then finds the job gone.
+        if retried && matches!(answer, Ok(FinishOutcome::Gone)) && recorded_before(&context, &execution).await {
+            answer = Ok(FinishOutcome::Recorded);
+        }
+        match answer {
             Ok(FinishOutcome::Recorded | FinishOutcome::RecordedWithoutSchedule) => {
                 let duration = Duration::from_millis(duration_ms);
                 context.metrics.run_finished(queue, execution.state.as_str(), Some(duration));
@@ -489,6 +495,7 @@ async fn run_job(context: Arc<Context>, started: StartedJob, permit: OwnedSemaph
             Err(error) if tokio::time::Instant::now() < deadline => {
                 context.metrics.redis_error("finish");
                 tracing::warn!(job.id = %job, error = %error, "could not record job {job}; retrying in {retry_in:?}");
+                retried = true;
                 tokio::time::sleep(retry_in).await;
                 retry_in = (retry_in * 2).min(Duration::from_secs(2));
             }
@@ -497,6 +504,14 @@ async fn run_job(context: Arc<Context>, started: StartedJob, permit: OwnedSemaph
             }
         }
     }
+}
+
+/// Whether an earlier call recorded `execution` although its reply was lost; when Redis cannot say, no.
+async fn recorded_before(context: &Context, execution: &Execution) -> bool {
+    context.store.holds_end(execution).await.unwrap_or_else(|error| {
+        tracing::warn!(execution.id = %execution.id, error = %error, "could not check whether execution {} was recorded", execution.id);
+        false
+    })
 }
 
 /// Runs the workflow under the schedule's timeout while renewing the lease every third of it, until it

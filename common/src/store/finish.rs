@@ -122,6 +122,21 @@ impl Store {
         self.conclude_ends(ends, &planned, answers).await
     }
 
+    /// Whether Redis holds `execution` as its worker ended it (ended, by that worker, in the same state and
+    /// with the same error). A finish retried after a call whose reply was lost answers [`FinishOutcome::Gone`]
+    /// when that call did record it (the job's record went with it); this tells the two apart. An abandoned
+    /// job the reconciler ended carries an error of its own.
+    pub async fn holds_end(&self, execution: &Execution) -> Result<bool> {
+        match self.inspect().execution(&execution.id.to_string()).await {
+            Ok(stored) => Ok(stored.finished_at.is_some()
+                && stored.state == execution.state
+                && stored.worker_id == execution.worker_id
+                && stored.error == execution.error),
+            Err(Error::NotFound { .. }) => Ok(false),
+            Err(error) => Err(error),
+        }
+    }
+
     /// Plans how a worker's `ends` are written: one call each, and what each plans for its schedule.
     pub(super) async fn plan_ends(
         &self,

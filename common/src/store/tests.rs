@@ -476,6 +476,26 @@ async fn a_finish_after_redis_lost_its_data_says_the_job_is_gone_not_taken_over(
 }
 
 #[tokio::test]
+async fn a_finish_retried_after_its_reply_was_lost_finds_the_job_gone_and_the_end_held() {
+    let f = Fixture::new().await;
+    f.schedule(json!({"interval_seconds": 10})).await;
+    f.advance(10);
+    let started = f.start_next().await;
+    let mut execution = started.execution.clone();
+    execution.close(ExecutionState::Failed, f.now(), Some("HTTP 500".to_string()));
+    let outcome = Outcome::Failed("HTTP 500".to_string());
+    assert!(!f.store.holds_end(&execution).await.unwrap(), "a running execution is not ended");
+    assert_eq!(finish_one(&f.store, &started, &execution, &outcome).await, FinishOutcome::Recorded);
+    // The worker never saw that answer and sends the end again.
+    assert_eq!(finish_one(&f.store, &started, &execution, &outcome).await, FinishOutcome::Gone);
+    assert!(f.store.holds_end(&execution).await.unwrap());
+    // The same execution ended otherwise (the reconciler's end of an abandoned job) is not this end.
+    let mut abandoned = execution.clone();
+    abandoned.error = Some("the worker stopped renewing its lease".to_string());
+    assert!(!f.store.holds_end(&abandoned).await.unwrap());
+}
+
+#[tokio::test]
 async fn a_worker_that_lost_its_job_records_nothing() {
     let f = Fixture::new().await;
     let schedule = f.schedule(json!({"interval_seconds": 10})).await;
