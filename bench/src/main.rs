@@ -26,6 +26,9 @@
 //! - The dashboard: its schedule list over `--dashboard-schedules` schedules, loaded in headless Chromium
 //!   (page load to the first 50 shown, and the listing request to its table, by the page's own marks).
 //!
+//! Bytes are those the workload's keys hold (`MEMORY USAGE` summed over the deployment's keys, BullMQ's over its
+//! queue's), after less before: what Redis holds for its clients is left out on both sides.
+//!
 //! `scripts/bench` builds everything, installs BullMQ from `bench/bullmq/package-lock.json` and runs this.
 
 mod bullmq;

@@ -116,6 +116,11 @@ impl Deployment {
         Ok(Self { store, keys: settings.keys(), settings, api: url, http: reqwest::Client::new(), shutdown })
     }
 
+    /// The bytes the deployment's keys hold (see [`stats::key_bytes`]): those of its home tag and its shards'.
+    async fn bytes(&self, conn: &mut RedisConnection) -> anyhow::Result<u64> {
+        stats::key_bytes(conn, &format!("{{{}[}}:]*", self.keys.prefix())).await
+    }
+
     async fn post(&self, path: &str, body: Value) -> anyhow::Result<Value> {
         let response = self.http.post(format!("{}{path}", self.api)).json(&body).send().await?;
         let status = response.status();
@@ -247,13 +252,13 @@ pub async fn throughput(redis: &TestRedis, jobs: usize, concurrency: usize) -> a
     let mut conn = redis.connection().await;
     let workflow = deployment.noop_workflow().await?;
     let due = Timestamp::now() + SignedDuration::from_millis(3_000 + i64::try_from(jobs).unwrap_or(0) / 2);
-    let memory_before = stats::used_memory(&mut conn).await?;
+    let bytes_before = deployment.bytes(&mut conn).await?;
     stats::reset(&mut conn).await?;
     let enqueue = Instant::now();
     deployment.one_shot_runs(&workflow, &vec![due; jobs]).await?;
     let enqueue_seconds = enqueue.elapsed().as_secs_f64();
     let enqueue_commands = stats::commands_since_reset(&mut conn).await? as f64 / jobs as f64;
-    let bytes = stats::used_memory(&mut conn).await?.saturating_sub(memory_before) as f64 / jobs as f64;
+    let bytes = deployment.bytes(&mut conn).await?.saturating_sub(bytes_before) as f64 / jobs as f64;
     if Timestamp::now() >= due {
         bail!("enqueueing {jobs} jobs took {enqueue_seconds:.1} s, past their due time; use fewer jobs");
     }
@@ -275,13 +280,13 @@ pub async fn ad_hoc_throughput(redis: &TestRedis, jobs: usize, concurrency: usiz
     let deployment = Deployment::start_api(redis, "w1a").await?;
     let mut conn = redis.connection().await;
     let workflow = deployment.noop_workflow().await?;
-    let memory_before = stats::used_memory(&mut conn).await?;
+    let bytes_before = deployment.bytes(&mut conn).await?;
     stats::reset(&mut conn).await?;
     let enqueue = Instant::now();
     deployment.runs(&workflow, jobs, |_| json!({})).await?;
     let enqueue_seconds = enqueue.elapsed().as_secs_f64();
     let enqueue_commands = stats::commands_since_reset(&mut conn).await? as f64 / jobs as f64;
-    let bytes = stats::used_memory(&mut conn).await?.saturating_sub(memory_before) as f64 / jobs as f64;
+    let bytes = deployment.bytes(&mut conn).await?.saturating_sub(bytes_before) as f64 / jobs as f64;
     stats::reset(&mut conn).await?;
     let cpu = Cpu::now(&mut conn).await?;
     let started = Instant::now();
@@ -483,12 +488,12 @@ pub async fn recurring(
     let deployment = Deployment::start(redis, "w3", concurrency).await?;
     let mut conn = redis.connection().await;
     let workflow = deployment.noop_workflow().await?;
-    let memory_before = stats::used_memory(&mut conn).await?;
+    let bytes_before = deployment.bytes(&mut conn).await?;
     let far = Timestamp::now() + SignedDuration::from_hours(24);
     deployment
         .create_in_bulk(schedules, |_| json!({"workflow_id": workflow, "interval_seconds": 3600, "start_at": far}))
         .await?;
-    let bytes = stats::used_memory(&mut conn).await?.saturating_sub(memory_before) as f64 / schedules as f64;
+    let bytes = deployment.bytes(&mut conn).await?.saturating_sub(bytes_before) as f64 / schedules as f64;
 
     // On a whole second, as a scheduler would align them.
     let start_ms = (Timestamp::now().as_millisecond() / 1_000 + 4) * 1_000;
@@ -540,13 +545,13 @@ pub async fn scale(redis: &TestRedis, schedules: usize) -> anyhow::Result<Scale>
     let mut conn = redis.connection().await;
     let workflow = deployment.noop_workflow().await?;
     let far = Timestamp::now() + SignedDuration::from_hours(24);
-    let memory_before = stats::used_memory(&mut conn).await?;
+    let bytes_before = deployment.bytes(&mut conn).await?;
     let started = Instant::now();
     deployment
         .create_in_bulk(schedules, |_| json!({"workflow_id": workflow, "interval_seconds": 3600, "start_at": far}))
         .await?;
     let seconds = started.elapsed().as_secs_f64();
-    let bytes = stats::used_memory(&mut conn).await?.saturating_sub(memory_before) as f64 / schedules as f64;
+    let bytes = deployment.bytes(&mut conn).await?.saturating_sub(bytes_before) as f64 / schedules as f64;
     let pass = Instant::now();
     deployment.store.reconcile().await?;
     Ok(Scale {

@@ -5,11 +5,30 @@ use std::collections::BTreeMap;
 use anyhow::Context as _;
 use recur_common::connection::{RedisConnection, info_field};
 
-/// `used_memory` from `INFO memory`, in bytes.
-pub async fn used_memory(conn: &mut RedisConnection) -> anyhow::Result<u64> {
-    let info: String = redis::cmd("INFO").arg("memory").query_async(conn).await?;
-    let used = info_field(&info, "used_memory").context("INFO memory has no used_memory")?;
-    Ok(used.parse()?)
+/// The bytes the keys matching `pattern` hold, summed from `MEMORY USAGE ... SAMPLES 0` (every element
+/// counted, the key and its entry in the keyspace included). A workload's bytes are the difference of two
+/// such sums: unlike `used_memory`, they leave out what Redis holds for its clients, which moves by hundreds
+/// of kilobytes when an earlier workload's connections close.
+pub async fn key_bytes(conn: &mut RedisConnection, pattern: &str) -> anyhow::Result<u64> {
+    let mut cursor = 0u64;
+    let mut bytes = 0u64;
+    loop {
+        let (next, keys): (u64, Vec<String>) =
+            redis::cmd("SCAN").arg(cursor).arg("MATCH").arg(pattern).arg("COUNT").arg(1_000).query_async(conn).await?;
+        if !keys.is_empty() {
+            let mut usage = redis::pipe();
+            for key in &keys {
+                usage.cmd("MEMORY").arg("USAGE").arg(key).arg("SAMPLES").arg(0);
+            }
+            // A key deleted between SCAN and MEMORY USAGE answers nil.
+            let sizes: Vec<Option<u64>> = usage.query_async(conn).await?;
+            bytes += sizes.into_iter().flatten().sum::<u64>();
+        }
+        if next == 0 {
+            return Ok(bytes);
+        }
+        cursor = next;
+    }
 }
 
 /// The server's version.
