@@ -40,11 +40,27 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
             if error.inner().is_syntax() || error.inner().is_eof() {
                 return ApiError::validation(format!("malformed JSON: {message}"), None);
             }
+            // Every body is an object; serde would read another value's elements as fields in order.
+            if let Some(kind) = not_an_object(&bytes) {
+                return ApiError::validation(format!("the request body must be a JSON object, not {kind}"), None);
+            }
             let field = if path == "." { quoted_name(&message) } else { Some(path) };
             ApiError::validation(message, field)
         })?;
         deserializer.end().map_err(|error| ApiError::validation(format!("malformed JSON: {error}"), None))?;
         Ok(Self(value))
+    }
+}
+
+/// What a JSON body that is not an object is, from its first character: none for an object.
+fn not_an_object(body: &[u8]) -> Option<&'static str> {
+    match body.iter().find(|byte| !byte.is_ascii_whitespace())? {
+        b'{' => None,
+        b'[' => Some("an array (a batch request takes {\"items\": [...]})"),
+        b'"' => Some("a string"),
+        b't' | b'f' => Some("a boolean"),
+        b'n' => Some("null"),
+        _ => Some("a number"),
     }
 }
 
@@ -123,5 +139,20 @@ pub fn page_limit(limit: Option<usize>) -> Result<usize, ApiError> {
     match limit.unwrap_or(50) {
         limit @ 1..=500 => Ok(limit),
         _ => Err(ApiError::validation("limit must be between 1 and 500", Some("limit".to_string()))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::not_an_object;
+
+    #[test]
+    fn a_body_that_is_not_an_object_is_named_by_its_first_character() {
+        assert_eq!(not_an_object(b"  {\"items\": []}"), None);
+        assert!(not_an_object(b"\n [{\"interval_seconds\": 5}]").is_some_and(|kind| kind.contains("{\"items\"")));
+        assert_eq!(not_an_object(b"\"x\""), Some("a string"));
+        assert_eq!(not_an_object(b"true"), Some("a boolean"));
+        assert_eq!(not_an_object(b"null"), Some("null"));
+        assert_eq!(not_an_object(b"-1"), Some("a number"));
     }
 }

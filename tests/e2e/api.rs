@@ -297,6 +297,14 @@ async fn every_bad_request_gets_the_right_status_code_and_field_never_a_500() {
     let (status, answer) = app.request_raw(Method::POST, "/schedules", "{\"workflow_id\": ").await;
     assert_eq!((status, answer["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("validation_error")));
     assert_eq!(answer["error"]["field"], Value::Null, "a body cut short is no field's fault: {answer}");
+    // An array where an object belongs is said to be one, not read as the object's fields in order.
+    for path in ["/schedules", "/schedules/batch"] {
+        let (status, answer) = app.request(Method::POST, path, Some(json!([schedule(json!({}))]))).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {answer}");
+        assert_eq!(answer["error"]["field"], Value::Null, "{path}: {answer}");
+        let message = answer["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.starts_with("the request body must be a JSON object, not an array"), "{path}: {answer}");
+    }
     let (status, answer) = app.request_raw(Method::POST, "/schedules", &"x".repeat(1024 * 1024 + 1)).await;
     assert_eq!((status, answer["error"]["code"].as_str()), (StatusCode::PAYLOAD_TOO_LARGE, Some("payload_too_large")));
 }
