@@ -18,6 +18,9 @@ static ENVIRONMENT: LazyLock<Environment<'static>> = LazyLock::new(|| {
     // A missing value is an error, not an empty string that would send a half-built URL.
     environment.set_undefined_behavior(UndefinedBehavior::Strict);
     environment.set_fuel(Some(FUEL));
+    // Debug mode names what was undefined ("`trigger.payload.x` is undefined"); it is on by default only in
+    // debug builds, so a release worker said "undefined value" alone. It costs nothing until a value is missing.
+    environment.set_debug(true);
     // Step strings are URLs, headers and JSON, never HTML.
     environment.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
     environment
@@ -143,8 +146,10 @@ mod tests {
         assert!(error.contains("syntax error"), "{error}");
         let error = context().render("{{ steps[3].output }}").unwrap_err();
         assert!(error.contains("undefined"), "{error}");
-        let error = context().render("{{ trigger.nope.deeper }}").unwrap_err();
-        assert!(error.contains("undefined"), "{error}");
+        let error = context().render("hi {{ trigger.payload.name }}").unwrap_err();
+        assert!(error.contains("`trigger.payload.name` is undefined"), "{error}");
+        // Release builds too: minijinja's debug mode defaults to on only with debug assertions.
+        assert!(ENVIRONMENT.debug());
     }
 
     #[test]
