@@ -54,9 +54,14 @@ async fn a_directory_of_workflows_and_schedules_applies_idempotently_and_the_cli
     assert!(String::from_utf8_lossy(&table.stdout).contains("nightly-report"), "a human table by default");
 
     // A one-shot run for later, then cancelled before it starts.
+    // A workflow is named by its name as well as by its id.
     let workflow_id = json_of(&recur(&app, &["workflows", "list", "--json"]))["items"][0]["id"].clone();
+    assert_eq!(json_of(&recur(&app, &["workflows", "get", "nightly", "--json"]))["id"], workflow_id);
+    let unknown = recur(&app, &["workflows", "run", "no-such-workflow"]);
+    assert_eq!(unknown.status.code(), Some(2), "{}", String::from_utf8_lossy(&unknown.stderr));
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("no workflow is named no-such-workflow"));
     let at = (jiff::Timestamp::now() + jiff::SignedDuration::from_hours(1)).to_string();
-    let run = json_of(&recur(&app, &["workflows", "run", workflow_id.as_str().unwrap(), "--at", &at, "--json"]));
+    let run = json_of(&recur(&app, &["workflows", "run", "nightly", "--at", &at, "--json"]));
     let execution = run["execution_id"].as_str().unwrap().to_string();
     let cancelled = json_of(&recur(&app, &["executions", "cancel", &execution, "--json"]));
     assert_eq!(cancelled["cancelled_before_start"], true, "{cancelled}");

@@ -46,13 +46,16 @@ enum Command {
 enum Schedules {
     /// Schedules, newest first.
     List(ListArgs),
+    /// One schedule, every field.
     Get {
+        /// The schedule's id.
         id: String,
     },
     /// Create one from a JSON file (the body of POST /schedules).
     Create(FileArg),
     /// Change one with a JSON file (the body of PATCH /schedules/{id}).
     Patch {
+        /// The schedule's id.
         id: String,
         #[command(flatten)]
         file: FileArg,
@@ -60,34 +63,47 @@ enum Schedules {
     /// Create or update by name each schedule in a JSON file, or in every `*.json` file of a directory. A
     /// schedule may name its workflow (`"workflow": "<name>"`) instead of giving `workflow_id`.
     Apply(FileArg),
+    /// Stop its runs (a run under way finishes) until it is resumed.
     Pause {
+        /// The schedule's id.
         id: String,
     },
+    /// Make a paused schedule active again: its next run is planned from now.
     Resume {
+        /// The schedule's id.
         id: String,
     },
     /// Run it once now, beside its regular runs.
     Trigger {
+        /// The schedule's id.
         id: String,
     },
     /// Make a done or dead schedule active again.
     Restart {
+        /// The schedule's id.
         id: String,
     },
+    /// Delete it and its queued job (a run under way finishes and is recorded).
     Delete {
+        /// The schedule's id.
         id: String,
     },
     /// Its next occurrences.
     Upcoming {
+        /// The schedule's id.
         id: String,
+        /// How many.
         #[arg(long, default_value_t = 10)]
         count: u32,
     },
     /// Run each occurrence between two instants (RFC 3339) once, in order.
     Backfill {
+        /// The schedule's id.
         id: String,
+        /// The first instant (RFC 3339).
         #[arg(long)]
         from: String,
+        /// The last instant (RFC 3339).
         #[arg(long)]
         to: String,
     },
@@ -95,15 +111,20 @@ enum Schedules {
 
 #[derive(Subcommand)]
 enum Workflows {
+    /// Workflows, newest first.
     List(ListArgs),
+    /// One workflow, as its latest version.
     Get {
-        id: String,
+        /// The workflow's id or name.
+        workflow: String,
     },
     /// Create or replace by name each workflow in a JSON file, or in every `*.json` file of a directory.
     Apply(FileArg),
     /// Run it once, now or at `--at`, with an optional JSON payload.
     Run {
-        id: String,
+        /// The workflow's id or name.
+        workflow: String,
+        /// The run's payload, a JSON object (`trigger.payload` in templates).
         #[arg(long)]
         payload: Option<String>,
         /// When to run (RFC 3339); a queued run can be cancelled with `executions cancel`.
@@ -112,7 +133,8 @@ enum Workflows {
     },
     /// Every version it had.
     Versions {
-        id: String,
+        /// The workflow's id or name.
+        workflow: String,
     },
 }
 
@@ -120,28 +142,38 @@ enum Workflows {
 enum Executions {
     /// Executions across schedules, newest first.
     List {
+        /// Only this schedule's (its id).
         #[arg(long)]
         schedule: Option<String>,
+        /// Only this workflow's (its id or name).
         #[arg(long)]
         workflow: Option<String>,
+        /// Only in this state (`running`, `succeeded`, `failed`, ...).
         #[arg(long)]
         state: Option<String>,
+        /// How many at most.
         #[arg(long, default_value_t = 20)]
         limit: u32,
     },
+    /// One execution, with its steps.
     Get {
+        /// The execution's id.
         id: String,
     },
     /// Ask the worker running it to stop it.
     Cancel {
+        /// The execution's id.
         id: String,
+        /// Count it as a failure of its schedule (a retry follows), not as cancelled.
         #[arg(long)]
         count_as_failure: bool,
     },
     /// Follow new executions as they start and end, until Ctrl-C.
     Tail {
+        /// Only this schedule's (its id).
         #[arg(long)]
         schedule: Option<String>,
+        /// Only this workflow's (its id or name).
         #[arg(long)]
         workflow: Option<String>,
     },
@@ -149,6 +181,7 @@ enum Executions {
 
 #[derive(Args)]
 struct ListArgs {
+    /// How many at most.
     #[arg(long, default_value_t = 50)]
     limit: u32,
     /// Only this status (schedules).
@@ -353,7 +386,10 @@ async fn workflows(client: &Client, command: Workflows, print: &impl Fn(&Value, 
         Workflows::List(args) => {
             print(&client.get(&format!("/workflows?limit={}", args.limit)).await?, workflows_table)
         }
-        Workflows::Get { id } => print(&client.get(&format!("/workflows/{id}")).await?, one),
+        Workflows::Get { workflow } => {
+            let id = workflow_id(client, &workflow).await?;
+            print(&client.get(&format!("/workflows/{id}")).await?, one)
+        }
         Workflows::Apply(file) => {
             let existing = client.all("/workflows").await?;
             let mut applied = Vec::new();
@@ -380,7 +416,8 @@ async fn workflows(client: &Client, command: Workflows, print: &impl Fn(&Value, 
             }
             print(&json!({ "items": applied }), workflows_table);
         }
-        Workflows::Run { id, payload, at } => {
+        Workflows::Run { workflow, payload, at } => {
+            let id = workflow_id(client, &workflow).await?;
             let payload: Value = match payload {
                 Some(text) => serde_json::from_str(&text)
                     .map_err(|error| Failure::Usage(format!("--payload is not JSON: {error}")))?,
@@ -392,7 +429,8 @@ async fn workflows(client: &Client, command: Workflows, print: &impl Fn(&Value, 
             }
             print(&client.call(Method::POST, &format!("/workflows/{id}/run"), Some(&body)).await?, fields_table);
         }
-        Workflows::Versions { id } => {
+        Workflows::Versions { workflow } => {
+            let id = workflow_id(client, &workflow).await?;
             let current = client.get(&format!("/workflows/{id}")).await?;
             let mut versions = Vec::new();
             for version in 1..=current["version"].as_u64().unwrap_or(1) {
@@ -421,6 +459,10 @@ async fn executions(
     };
     match command {
         Executions::List { schedule, workflow, state, limit } => {
+            let workflow = match workflow {
+                Some(workflow) => Some(workflow_id(client, &workflow).await?),
+                None => None,
+            };
             let state = state.map(|state| format!("&state={state}")).unwrap_or_default();
             let path = format!("/executions?limit={limit}{}{state}", filter(schedule, workflow));
             print(&client.get(&path).await?, executions_table);
@@ -431,6 +473,10 @@ async fn executions(
             print(&client.call(Method::POST, &path, None).await?, fields_table);
         }
         Executions::Tail { schedule, workflow } => {
+            let workflow = match workflow {
+                Some(workflow) => Some(workflow_id(client, &workflow).await?),
+                None => None,
+            };
             let path = format!("/executions?limit=50{}", filter(schedule, workflow));
             let mut seen = std::collections::HashMap::<String, String>::new();
             let colour = !json && std::io::IsTerminal::is_terminal(&std::io::stdout());
@@ -467,10 +513,25 @@ fn name_workflow(body: &mut Value, workflows: &[Value]) -> Outcome {
         return Err(Failure::Usage("a schedule must be a JSON object".to_string()));
     };
     let Some(name) = object.remove("workflow") else { return Ok(()) };
-    let found = workflows.iter().find(|workflow| workflow["name"] == name);
-    let id = found.ok_or_else(|| Failure::Usage(format!("no workflow is named {name}")))?;
-    object.insert("workflow_id".to_string(), id["id"].clone());
+    let name = name.as_str().ok_or_else(|| Failure::Usage(format!("\"workflow\" must be a name, not {name}")))?;
+    object.insert("workflow_id".to_string(), Value::String(named_workflow(workflows, name)?));
     Ok(())
+}
+
+/// The id of the workflow named `name` among `workflows`.
+fn named_workflow(workflows: &[Value], name: &str) -> Result<String, Failure> {
+    let found = workflows.iter().find(|workflow| workflow["name"] == name);
+    let found = found.ok_or_else(|| Failure::Usage(format!("no workflow is named {name}")))?;
+    Ok(found["id"].as_str().unwrap_or_default().to_string())
+}
+
+/// The id of the workflow `key` names: an id as it is, else the id of the workflow of that name (names are
+/// unique), so commands take either.
+async fn workflow_id(client: &Client, key: &str) -> Result<String, Failure> {
+    if uuid::Uuid::parse_str(key).is_ok() {
+        return Ok(key.to_string());
+    }
+    named_workflow(&client.all("/workflows").await?, key)
 }
 
 /// A state in its terminal colour.
