@@ -303,6 +303,17 @@ async fn failures_are_logged_at_warn_with_their_error_and_requests_in_an_access_
     let warned = |needle: &str| worker_text.lines().any(|line| line.contains("WARN") && line.contains(needle));
     assert!(warned("failed in") && warned("egress policy"), "the failure and its error at WARN:\n{worker_text}");
     assert!(warned("is dead after its retries"), "the dead schedule at WARN:\n{worker_text}");
+    // A manual run of the dead schedule fails at WARN too, but it leaves the schedule as dead as it was: no
+    // second warning that it died.
+    send(reqwest::Method::POST, format!("/schedules/{id}/trigger"), None).await.expect("trigger");
+    wait_until(Duration::from_secs(15), "the manual run's failure is logged", || async {
+        let text = std::fs::read_to_string(&worker_log).unwrap_or_default();
+        text.lines().any(|line| line.contains("WARN") && line.contains("-manual-") && line.contains("failed in"))
+    })
+    .await;
+    let worker_text = std::fs::read_to_string(&worker_log).unwrap_or_default();
+    let deaths = worker_text.lines().filter(|line| line.contains("is dead after its retries")).count();
+    assert_eq!(deaths, 1, "one death, one warning:\n{worker_text}");
     let api_text = std::fs::read_to_string(&api_log).unwrap_or_default();
     assert!(api_text.lines().any(|line| line.contains("GET /api/v1/schedules/{id} 200")), "{api_text}");
     assert!(!api_text.contains("secret-key"), "the key is never logged");

@@ -165,7 +165,7 @@ impl Store {
         let holder = Holder::Worker { expired_before: None };
         let mut outcomes = Vec::with_capacity(ends.len());
         for ((end, settled), answer) in ends.iter().zip(planned).zip(answers) {
-            outcomes.push(match recorded(answer, &end.started.job, settled.as_ref()) {
+            outcomes.push(match recorded(answer, &end.started.job, &end.started.schedule, settled.as_ref()) {
                 Some(outcome) => outcome,
                 None => self.settle(&end.started, &end.execution, &end.outcome, holder).await?,
             });
@@ -208,7 +208,7 @@ impl Store {
             let script = call.script.file();
             let answer = self.apply_finishes(vec![call], now).await?.pop();
             let answer = answer.ok_or_else(|| Error::unexpected_reply(script, "no answer for one finish"))?;
-            if let Some(outcome) = recorded(answer, &started.job, settled.as_ref()) {
+            if let Some(outcome) = recorded(answer, &started.job, &current, settled.as_ref()) {
                 return Ok(outcome);
             }
         }
@@ -461,12 +461,13 @@ pub(super) fn in_order(
     Ok(placed)
 }
 
-/// The outcome of a finish, logged when it moved a schedule; `None` when it was stale (nothing written).
-fn recorded(answer: Finished, job: &JobId, settled: Option<&Settled>) -> Option<FinishOutcome> {
+/// The outcome of a finish planned from the schedule as `before`, logged when it moved a schedule; `None` when
+/// it was stale (nothing written).
+fn recorded(answer: Finished, job: &JobId, before: &Schedule, settled: Option<&Settled>) -> Option<FinishOutcome> {
     match answer {
         Finished::Recorded => {
             if let Some((next, next_job)) = settled {
-                log_settlement(job, next, *next_job);
+                log_settlement(job, before.status, next, *next_job);
             }
             Some(FinishOutcome::Recorded)
         }
@@ -477,11 +478,18 @@ fn recorded(answer: Finished, job: &JobId, settled: Option<&Settled>) -> Option<
     }
 }
 
-fn log_settlement(job: &JobId, schedule: &Schedule, next_job: Option<(JobId, Timestamp)>) {
+/// Logs where a finish left its schedule: a warning when this job's failure made it dead (a manual or backfill
+/// run of a schedule already dead leaves it so, which is no news).
+fn log_settlement(
+    job: &JobId,
+    status_before: ScheduleStatus,
+    schedule: &Schedule,
+    next_job: Option<(JobId, Timestamp)>,
+) {
     match next_job {
         Some((next, due)) => tracing::info!(job.id = %job, schedule.id = %schedule.id, next_job.id = %next,
             "job {job} ended; next job {next} due at {due}"),
-        None if schedule.status == ScheduleStatus::Dead => {
+        None if schedule.status == ScheduleStatus::Dead && status_before != ScheduleStatus::Dead => {
             let error = schedule.last_error.as_deref().unwrap_or("no error recorded");
             tracing::warn!(job.id = %job, schedule.id = %schedule.id, schedule.status = "dead", error,
                 "job {job} ended; schedule {} ({}) is dead after its retries: {error}", schedule.id, schedule.name);
