@@ -468,7 +468,7 @@ async function schedulePage(id) {
   });
   await poll(async () => {
     schedule = await get(`/schedules/${schedule.id}`);
-    renderSchedule(schedule);
+    renderSchedule(schedule, await workflowName(schedule.workflow_id));
     const [upcoming, executions] = await Promise.all([
       get(`/schedules/${schedule.id}/upcoming${query({ count: 12, from: timelineFrom })}`),
       get(`/schedules/${schedule.id}/executions?limit=20`),
@@ -478,7 +478,7 @@ async function schedulePage(id) {
   });
 }
 
-function renderSchedule(s) {
+function renderSchedule(s, workflow) {
   document.getElementById("schedule-name").innerHTML = html`${s.name} ${badge(s.status)}`;
   const actions = document.getElementById("schedule-actions");
   const buttons = [
@@ -489,16 +489,16 @@ function renderSchedule(s) {
     ["delete", "Delete", "danger"],
   ].filter(Boolean);
   const wanted = buttons.map(([action]) => action).join(",");
-  if (actions.dataset.shown === wanted) return renderSettings(s);
+  if (actions.dataset.shown === wanted) return renderSettings(s, workflow);
   actions.dataset.shown = wanted;
   actions.innerHTML = buttons.map(([action, label, kind]) => html`<button type="button" class="${kind}" data-action="${action}">${label}</button>`).join("");
   for (const button of actions.querySelectorAll("button")) button.addEventListener("click", () => scheduleAction(s.id, button.dataset.action));
-  renderSettings(s);
+  renderSettings(s, workflow);
 }
 
-function renderSettings(s) {
+function renderSettings(s, workflow) {
   const rows = [
-    ["id", s.id], ["when", kindOf(s)], ["workflow", link(`/ui/workflows/${s.workflow_id}`, s.workflow_id)], ["queue", s.queue],
+    ["id", s.id], ["when", kindOf(s)], ["workflow", link(`/ui/workflows/${s.workflow_id}`, workflow)], ["queue", s.queue],
     ["next run", when(s.next_run_at)], ["last run", when(s.last_run_at)], ["last status", s.last_status ? badge(s.last_status) : "-"],
     ["last error", s.last_error || "-"], ["runs / errors / missed", `${s.run_count} / ${s.error_count} / ${s.missed_count}`],
     ["repeats done", `${s.completed_repeats}${s.repeat_count ? ` of ${s.repeat_count}` : ""}`], ["retries", `${s.current_retry} of ${s.retry_max}`],
@@ -588,6 +588,7 @@ async function executionPage(id) {
     <section class="card"><h2>Steps</h2><ol class="steps" id="steps"></ol></section>`;
   await poll(async () => {
     const e = await get(`/executions/${encodeURIComponent(id)}`);
+    const workflow = await workflowName(e.workflow_id);
     document.getElementById("execution-title").innerHTML = html`${e.id} ${badge(e.state)}`;
     const actions = document.getElementById("execution-actions");
     const cancellable = ["running", "queued", "waiting_for_handler"].includes(e.state);
@@ -610,7 +611,7 @@ async function executionPage(id) {
     } else if (e.state !== "running") actions.innerHTML = "";
     const facts = [
       ["schedule", link(`/ui/schedules/${e.schedule_id}`, e.schedule_id)],
-      ["workflow", link(`/ui/workflows/${e.workflow_id}`, `${e.workflow_id}${e.workflow_version ? ` v${e.workflow_version}` : ""}`)],
+      ["workflow", link(`/ui/workflows/${e.workflow_id}`, `${workflow}${e.workflow_version ? ` v${e.workflow_version}` : ""}`)],
       ["attempt", e.attempt], ["scheduled for", when(e.scheduled_for)], ["started", when(e.started_at)], ["finished", when(e.finished_at)],
       ["took", duration(e.duration_ms)], ["worker", e.worker_id || "-"], ["error", e.error || "-"],
     ];
@@ -624,6 +625,16 @@ async function executionPage(id) {
     for (const index of open) document.querySelector(`#steps li[data-index="${index}"] details`)?.setAttribute("open", "");
     if (!["queued", "waiting_for_handler", "running"].includes(e.state)) stopPolling();
   });
+}
+
+// Workflow names by id, each read once: pages name a workflow rather than show its id (a deleted one keeps
+// its id).
+const workflowNames = new Map();
+function workflowName(id) {
+  if (!workflowNames.has(id)) {
+    workflowNames.set(id, get(`/workflows/${encodeURIComponent(id)}`).then((w) => w.name, () => id));
+  }
+  return workflowNames.get(id);
 }
 
 // ---------- workflows ----------

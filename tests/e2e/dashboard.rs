@@ -50,6 +50,8 @@ async fn the_dashboard_finds_pauses_triggers_backfills_edits_and_cancels_through
     assert!(!listed.contains("other-hourly"), "the search left nothing out: {listed}");
     browser.click(&format!("#schedules tr[data-id='{id}'] a")).await;
     browser.wait_for_text("#schedule-name", "billing-nightly", LIVE).await;
+    // Its workflow by name, not by id.
+    browser.wait_for_text("#settings", "nightly-report", LIVE).await;
     browser.wait_for_text("#occurrences", "Europe/Berlin GMT+01:00", LIVE).await;
     // The timeline from just before the spring DST change: 02:00 does not exist that night, 03:00 follows 01:00.
     browser.fill("#timeline-from", "2027-03-27T23:30:00Z").await;
@@ -72,6 +74,7 @@ async fn the_dashboard_finds_pauses_triggers_backfills_edits_and_cancels_through
     let steps = browser.wait_for_text("#steps", "greet", LIVE).await;
     assert!(steps.contains("report for") && steps.contains("sleep"), "{steps}");
     browser.wait_for_text("#execution-title", "succeeded", LIVE).await;
+    browser.wait_for_text("#execution-facts", "nightly-report v1", LIVE).await;
     browser.screenshot("execution").await;
 
     // Backfill two past hours from the form, after its preview.
