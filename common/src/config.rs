@@ -43,7 +43,7 @@ impl RedisSettings {
         }
         let timeout_ms = env_within("RECUR_REDIS_TIMEOUT_MS", DEFAULT_REDIS_TIMEOUT.as_millis() as u64, 1..=600_000)?;
         Ok(Self {
-            url: env_or("REDIS_URL", "redis://127.0.0.1:6379".to_string())?,
+            url: checked_redis_url(env_or("REDIS_URL", "redis://127.0.0.1:6379".to_string())?)?,
             prefix,
             shards: env_within("RECUR_SHARDS", 1, 1..=MAX_SHARDS)?,
             response_timeout: Duration::from_millis(timeout_ms),
@@ -226,6 +226,25 @@ where
     }
 }
 
+/// The schemes `REDIS_URL` may have: one server (plain, TLS or a Unix socket) or a cluster's seed nodes.
+const REDIS_URL_SCHEMES: &[&str] = &["redis", "rediss", "unix", "redis+unix", "redis+cluster", "rediss+cluster"];
+
+/// `url` when its scheme is one recur connects with; else why not (the password hidden), so that a binary
+/// says what is wrong with the URL rather than that it cannot reach Redis.
+fn checked_redis_url(url: String) -> Result<String, ConfigError> {
+    let scheme = url.split_once("://").map(|(scheme, _)| scheme);
+    if scheme.is_some_and(|scheme| REDIS_URL_SCHEMES.contains(&scheme)) {
+        return Ok(url);
+    }
+    Err(ConfigError {
+        name: "REDIS_URL",
+        value: RedisSettings::for_url(url).redacted_url(),
+        reason: "must start with redis:// or rediss:// (redis+cluster:// or rediss+cluster:// for a cluster, \
+                 unix:// for a socket)"
+            .to_string(),
+    })
+}
+
 impl RedisSettings {
     /// The URL with any password replaced by `***`, for messages and logs.
     pub fn redacted_url(&self) -> String {
@@ -272,6 +291,20 @@ mod tests {
         let settings = RedisSettings::for_url("redis+cluster://:secret@a:1,b:2");
         assert_eq!(settings.redacted_url(), "redis+cluster://:***@a:1,b:2");
         assert_eq!(settings.subscriber_urls(), ["redis://:secret@a:1", "redis://:secret@b:2"]);
+    }
+
+    #[test]
+    fn a_redis_url_of_another_scheme_is_refused_naming_the_ones_it_may_have_without_its_password() {
+        for url in
+            ["redis://127.0.0.1:6379/2", "rediss://cache:6380", "unix:///run/redis.sock", "redis+cluster://a:1,b:2"]
+        {
+            assert_eq!(checked_redis_url(url.to_string()).ok().as_deref(), Some(url));
+        }
+        for url in ["http://:secret@cache:6379", "127.0.0.1:6379", ""] {
+            let error = checked_redis_url(url.to_string()).unwrap_err();
+            assert!(error.reason.starts_with("must start with redis://"), "{url}: {}", error.reason);
+            assert!(!error.value.contains("secret"), "{}", error.value);
+        }
     }
 
     #[test]
