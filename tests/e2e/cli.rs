@@ -66,6 +66,8 @@ async fn a_directory_of_workflows_and_schedules_applies_idempotently_and_the_cli
     let cancelled = json_of(&recur(&app, &["executions", "cancel", &execution, "--json"]));
     assert_eq!(cancelled["cancelled_before_start"], true, "{cancelled}");
     assert_eq!(json_of(&recur(&app, &["executions", "get", &execution, "--json"]))["state"], "cancelled");
+    let of_workflow = json_of(&recur(&app, &["executions", "list", "--workflow", "nightly", "--json"]));
+    assert_eq!(of_workflow["items"][0]["id"], execution.as_str(), "{of_workflow}");
 
     // The API's refusal: exit 1 and its message on one line.
     let missing = recur(&app, &["schedules", "get", &uuid::Uuid::new_v4().to_string()]);

@@ -459,10 +459,7 @@ async fn executions(
     };
     match command {
         Executions::List { schedule, workflow, state, limit } => {
-            let workflow = match workflow {
-                Some(workflow) => Some(workflow_id(client, &workflow).await?),
-                None => None,
-            };
+            let workflow = optional_workflow_id(client, workflow).await?;
             let state = state.map(|state| format!("&state={state}")).unwrap_or_default();
             let path = format!("/executions?limit={limit}{}{state}", filter(schedule, workflow));
             print(&client.get(&path).await?, executions_table);
@@ -473,10 +470,7 @@ async fn executions(
             print(&client.call(Method::POST, &path, None).await?, fields_table);
         }
         Executions::Tail { schedule, workflow } => {
-            let workflow = match workflow {
-                Some(workflow) => Some(workflow_id(client, &workflow).await?),
-                None => None,
-            };
+            let workflow = optional_workflow_id(client, workflow).await?;
             let path = format!("/executions?limit=50{}", filter(schedule, workflow));
             let mut seen = std::collections::HashMap::<String, String>::new();
             let colour = !json && std::io::IsTerminal::is_terminal(&std::io::stdout());
@@ -532,6 +526,14 @@ async fn workflow_id(client: &Client, key: &str) -> Result<String, Failure> {
         return Ok(key.to_string());
     }
     named_workflow(&client.all("/workflows").await?, key)
+}
+
+/// [`workflow_id`] of a filter that may be absent.
+async fn optional_workflow_id(client: &Client, key: Option<String>) -> Result<Option<String>, Failure> {
+    match key {
+        Some(key) => Ok(Some(workflow_id(client, &key).await?)),
+        None => Ok(None),
+    }
 }
 
 /// A state in its terminal colour.
