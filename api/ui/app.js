@@ -588,7 +588,7 @@ async function executionPage(id) {
     <section class="card"><h2>Steps</h2><ol class="steps" id="steps"></ol></section>`;
   await poll(async () => {
     const e = await get(`/executions/${encodeURIComponent(id)}`);
-    const workflow = await workflowName(e.workflow_id);
+    const [workflow, scheduled] = await Promise.all([workflowName(e.workflow_id), scheduleExists(e.schedule_id)]);
     document.getElementById("execution-title").innerHTML = html`${e.id} ${badge(e.state)}`;
     const actions = document.getElementById("execution-actions");
     const cancellable = ["running", "queued", "waiting_for_handler"].includes(e.state);
@@ -610,7 +610,7 @@ async function executionPage(id) {
       });
     } else if (e.state !== "running") actions.innerHTML = "";
     const facts = [
-      ["schedule", link(`/ui/schedules/${e.schedule_id}`, e.schedule_id)],
+      ["schedule", scheduled ? link(`/ui/schedules/${e.schedule_id}`, e.schedule_id) : "none (an ad-hoc run, or its schedule was deleted)"],
       ["workflow", link(`/ui/workflows/${e.workflow_id}`, `${workflow}${e.workflow_version ? ` v${e.workflow_version}` : ""}`)],
       ["attempt", e.attempt], ["scheduled for", when(e.scheduled_for)], ["started", when(e.started_at)], ["finished", when(e.finished_at)],
       ["took", duration(e.duration_ms)], ["worker", e.worker_id || "-"], ["error", e.error || "-"],
@@ -635,6 +635,15 @@ function workflowName(id) {
     workflowNames.set(id, get(`/workflows/${encodeURIComponent(id)}`).then((w) => w.name, () => id));
   }
   return workflowNames.get(id);
+}
+
+// Whether a schedule exists, each asked once: an ad-hoc run's `schedule_id` names none, so its page links nowhere.
+const schedulesSeen = new Map();
+function scheduleExists(id) {
+  if (!schedulesSeen.has(id)) {
+    schedulesSeen.set(id, get(`/schedules/${encodeURIComponent(id)}`).then(() => true, () => false));
+  }
+  return schedulesSeen.get(id);
 }
 
 // ---------- workflows ----------

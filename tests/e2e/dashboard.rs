@@ -107,6 +107,8 @@ async fn the_dashboard_finds_pauses_triggers_backfills_edits_and_cancels_through
     let run = app.run_workflow(&sleepy, json!({})).await;
     app.wait_for_execution(&run, "running").await;
     browser.goto(&format!("{}/ui/executions/{run}", root(&app))).await;
+    // An ad-hoc run has no schedule to link to.
+    browser.wait_for_text("#execution-facts", "none (an ad-hoc run", LIVE).await;
     browser.click("#cancel").await;
     app.wait_for_execution(&run, "cancelled").await;
     browser.wait_for_text("#execution-title", "cancelled", LIVE).await;
