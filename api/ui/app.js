@@ -627,24 +627,16 @@ async function executionPage(id) {
   });
 }
 
-// Workflow names by id, each read once: pages name a workflow rather than show its id (a deleted one keeps
-// its id).
-const workflowNames = new Map();
-function workflowName(id) {
-  if (!workflowNames.has(id)) {
-    workflowNames.set(id, get(`/workflows/${encodeURIComponent(id)}`).then((w) => w.name, () => id));
-  }
-  return workflowNames.get(id);
+// Answers a page reads once per path: a workflow's name (pages name a workflow rather than show its id; a
+// deleted one keeps its id), and whether a schedule exists (an ad-hoc run's `schedule_id` names none, so its
+// page links nowhere).
+const readOnce = new Map();
+function remembered(path, answer, otherwise) {
+  if (!readOnce.has(path)) readOnce.set(path, get(path).then(answer, () => otherwise));
+  return readOnce.get(path);
 }
-
-// Whether a schedule exists, each asked once: an ad-hoc run's `schedule_id` names none, so its page links nowhere.
-const schedulesSeen = new Map();
-function scheduleExists(id) {
-  if (!schedulesSeen.has(id)) {
-    schedulesSeen.set(id, get(`/schedules/${encodeURIComponent(id)}`).then(() => true, () => false));
-  }
-  return schedulesSeen.get(id);
-}
+const workflowName = (id) => remembered(`/workflows/${encodeURIComponent(id)}`, (w) => w.name, id);
+const scheduleExists = (id) => remembered(`/schedules/${encodeURIComponent(id)}`, () => true, false);
 
 // ---------- workflows ----------
 
