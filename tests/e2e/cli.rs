@@ -50,6 +50,11 @@ async fn a_directory_of_workflows_and_schedules_applies_idempotently_and_the_cli
     assert_eq!(paused["status"], "paused");
     let status = json_of(&recur(&app, &["status", "--json"]));
     assert_eq!(status["overview"]["schedules"]["paused"], 1, "{status}");
+    // The server's root URL works as well as its API base.
+    let root = app.base.trim_end_matches("/api/v1");
+    let from_root =
+        Command::new(binary("recur")).args(["status", "--json", "--api-url", root, "--api-key", "cli-key"]).output();
+    assert_eq!(json_of(&from_root.unwrap())["overview"]["schedules"], status["overview"]["schedules"], "from {root}");
     let table = recur(&app, &["schedules", "get", &id]);
     assert!(String::from_utf8_lossy(&table.stdout).contains("nightly-report"), "a human table by default");
 

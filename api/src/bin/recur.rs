@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 #[derive(Parser)]
 #[command(version)]
 struct Cli {
-    /// The API's base URL.
+    /// The API's URL: the server's (`http://host:8080`) or its `/api/v1` base.
     #[arg(long, env = "RECUR_API_URL", default_value = "http://127.0.0.1:8080/api/v1", global = true)]
     api_url: String,
     /// A bearer key, when the API has keys.
@@ -216,7 +216,7 @@ struct Client {
 
 impl Client {
     async fn call(&self, method: Method, path: &str, body: Option<&Value>) -> Outcome<Value> {
-        let mut request = self.http.request(method, format!("{}{path}", self.base.trim_end_matches('/')));
+        let mut request = self.http.request(method, format!("{}{path}", self.base));
         if let Some(key) = &self.key {
             request = request.bearer_auth(key);
         }
@@ -275,7 +275,7 @@ impl Client {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    let client = Client { http: reqwest::Client::new(), base: cli.api_url.clone(), key: cli.api_key.clone() };
+    let client = Client { http: reqwest::Client::new(), base: api_base(&cli.api_url), key: cli.api_key.clone() };
     match run(&client, cli.command, cli.json).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
@@ -288,6 +288,13 @@ async fn main() -> ExitCode {
             ExitCode::from(code)
         }
     }
+}
+
+/// The REST API's base from the URL a user gives: the API lives at `/api/v1` under the server's root (behind
+/// a proxy too), so a URL without it means the server's root.
+fn api_base(url: &str) -> String {
+    let url = url.trim_end_matches('/');
+    if url.ends_with("/api/v1") { url.to_string() } else { format!("{url}/api/v1") }
 }
 
 async fn run(client: &Client, command: Command, json: bool) -> Outcome {
@@ -722,5 +729,13 @@ mod tests {
             (cell(&json!("a")), cell(&json!(3)), cell(&Value::Null)),
             ("a".to_string(), "3".to_string(), "-".to_string())
         );
+    }
+
+    #[test]
+    fn the_api_url_may_be_the_servers_root_or_its_api_base() {
+        for url in ["http://h:8080", "http://h:8080/", "http://h:8080/api/v1", "http://h:8080/api/v1/"] {
+            assert_eq!(api_base(url), "http://h:8080/api/v1", "{url}");
+        }
+        assert_eq!(api_base("https://h/recur"), "https://h/recur/api/v1", "behind a proxy's path");
     }
 }
