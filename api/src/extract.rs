@@ -70,7 +70,7 @@ fn is_json(content_type: &str) -> bool {
     essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
-/// Query parameters: unknown and ill-typed parameters are 400.
+/// Query parameters: unknown and ill-typed parameters are 400, the message saying what the parameter takes.
 pub struct QueryParams<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for QueryParams<T> {
@@ -78,18 +78,43 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for QueryParams<T>
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         let Query(value) = Query::<T>::from_request_parts(parts, state).await.map_err(|rejection| {
-            let message = rejection.body_text();
-            // "...: state: unknown variant `x`" names the parameter before the colon; "unknown field `x`" in quotes.
-            let named =
-                message.rsplit_once("query string: ").and_then(|(_, rest)| rest.split_once(": ")).map(|(name, _)| name);
-            let field = match named {
-                Some(name) if name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') => Some(name.to_string()),
-                _ => quoted_name(&message),
-            };
+            let given = Query::<Vec<(String, String)>>::try_from_uri(&parts.uri).map(|Query(pairs)| pairs);
+            let (message, field) = query_error(&rejection.body_text(), &given.unwrap_or_default());
             ApiError::validation(message, field)
         })?;
         Ok(Self(value))
     }
+}
+
+/// The message and parameter of a query string serde refused, from its message ("Failed to deserialize
+/// query string: limit: invalid digit found in string") and the parameters given.
+fn query_error(serde_message: &str, given: &[(String, String)]) -> (String, Option<String>) {
+    let detail = serde_message.rsplit_once("query string: ").map_or(serde_message, |(_, detail)| detail);
+    // "limit: invalid digit ..." names the parameter before the colon; an unknown one is also in backticks.
+    let named =
+        detail.split_once(": ").filter(|(name, _)| name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'));
+    let Some((name, reason)) = named else {
+        return (detail.to_string(), quoted_name(detail));
+    };
+    let given = given.iter().find(|(key, _)| key == name).map(|(_, value)| value);
+    let takes = match name {
+        "limit" | "count" => Some("a whole number"),
+        "since" | "from" => Some("an RFC 3339 instant such as 2026-12-04T09:00:00Z"),
+        "workflow_id" | "schedule_id" => Some("a UUID"),
+        "count_as_failure" => Some("true or false"),
+        _ => None,
+    };
+    let message = match (reason.split_once(", expected one of "), takes, given) {
+        (Some((unknown, known)), ..) if unknown.starts_with("unknown field") => {
+            format!("unknown query parameter {name}; known: {}", known.replace('`', ""))
+        }
+        (Some((unknown, known)), _, Some(given)) if unknown.starts_with("unknown variant") => {
+            format!("{name} must be one of {}, not {given:?}", known.replace('`', ""))
+        }
+        (_, Some(takes), Some(given)) => format!("{name} must be {takes}, not {given:?}"),
+        _ => format!("{name}: {}", reason.replace('`', "")),
+    };
+    (message, Some(name.to_string()))
 }
 
 /// A path id: one that cannot be parsed names nothing, so it is 404.
@@ -144,7 +169,7 @@ pub fn page_limit(limit: Option<usize>) -> Result<usize, ApiError> {
 
 #[cfg(test)]
 mod tests {
-    use super::not_an_object;
+    use super::{not_an_object, query_error};
 
     #[test]
     fn a_body_that_is_not_an_object_is_named_by_its_first_character() {
@@ -154,5 +179,33 @@ mod tests {
         assert_eq!(not_an_object(b"true"), Some("a boolean"));
         assert_eq!(not_an_object(b"null"), Some("null"));
         assert_eq!(not_an_object(b"-1"), Some("a number"));
+    }
+
+    #[test]
+    fn a_refused_query_parameter_is_named_with_what_it_takes_and_what_was_given() {
+        let refused = |detail: &str, query: &str| {
+            let given: Vec<(String, String)> = query
+                .split('&')
+                .filter_map(|pair| pair.split_once('='))
+                .map(|(name, value)| (name.to_string(), value.to_string()))
+                .collect();
+            query_error(&format!("Failed to deserialize query string: {detail}"), &given)
+        };
+        assert_eq!(
+            refused("limit: invalid digit found in string", "state=failed&limit=abc"),
+            ("limit must be a whole number, not \"abc\"".to_string(), Some("limit".to_string()))
+        );
+        assert_eq!(
+            refused("since: failed to find time component", "since=2026-12-04").0,
+            "since must be an RFC 3339 instant such as 2026-12-04T09:00:00Z, not \"2026-12-04\""
+        );
+        assert_eq!(
+            refused("state: unknown variant `bogus`, expected one of `queued`, `running`", "state=bogus"),
+            ("state must be one of queued, running, not \"bogus\"".to_string(), Some("state".to_string()))
+        );
+        assert_eq!(
+            refused("foo: unknown field `foo`, expected one of `limit`, `cursor`", "foo=1"),
+            ("unknown query parameter foo; known: limit, cursor".to_string(), Some("foo".to_string()))
+        );
     }
 }

@@ -205,7 +205,7 @@ async fn every_bad_request_gets_the_right_status_code_and_field_never_a_500() {
         (Method::POST, "/schedules".into(), Some(json!([1])), StatusCode::BAD_REQUEST, "validation_error", None),
         (Method::GET, "/schedules?limit=0".into(), None, StatusCode::BAD_REQUEST, "validation_error", Some("limit")),
         (Method::GET, "/schedules?limit=501".into(), None, StatusCode::BAD_REQUEST, "validation_error", Some("limit")),
-        (Method::GET, "/schedules?limit=ten".into(), None, StatusCode::BAD_REQUEST, "validation_error", None),
+        (Method::GET, "/schedules?limit=ten".into(), None, StatusCode::BAD_REQUEST, "validation_error", Some("limit")),
         (
             Method::GET,
             "/schedules?status=sleeping".into(),
@@ -294,6 +294,13 @@ async fn every_bad_request_gets_the_right_status_code_and_field_never_a_500() {
             assert_eq!(answer["error"]["field"], field, "{method} {path}: {answer}");
         }
     }
+    // A refused query parameter is named with what it takes and what was given, in the API's words.
+    let (_, answer) = app.request(Method::GET, "/executions?state=failed&since=yesterday", None).await;
+    let expected = "since must be an RFC 3339 instant such as 2026-12-04T09:00:00Z, not \"yesterday\"";
+    assert_eq!(
+        (answer["error"]["message"].as_str(), answer["error"]["field"].as_str()),
+        (Some(expected), Some("since"))
+    );
     let (status, answer) = app.request_raw(Method::POST, "/schedules", "{\"workflow_id\": ").await;
     assert_eq!((status, answer["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("validation_error")));
     assert_eq!(answer["error"]["field"], Value::Null, "a body cut short is no field's fault: {answer}");

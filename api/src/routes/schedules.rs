@@ -89,7 +89,7 @@ pub async fn list_schedules(
         .as_deref()
         .map(|id| {
             id.parse::<Uuid>().map_err(|_| {
-                ApiError::validation(format!("workflow_id {id:?} is not a UUID"), Some("workflow_id".to_string()))
+                ApiError::validation(format!("workflow_id must be a UUID, not {id:?}"), Some("workflow_id".to_string()))
             })
         })
         .transpose()?;
