@@ -165,19 +165,35 @@ fn parse_cron(expression: &str) -> Result<Cron, Error> {
         probe[index] = field;
         if let Err(error) = parser().parse(&probe.join(" ")) {
             return Err(invalid(format!(
-                "cron field {} ({}) {field:?} is invalid: {}",
+                "cron field {} ({}) {field:?} is invalid: {}; {} takes {}, a range a-b, a list a,b or a step */n",
                 index + 1,
                 names[index],
-                croner_message(&error)
+                croner_message(&error),
+                names[index],
+                values_of(names[index])
             )));
         }
     }
     parser().parse(text).map_err(|e| invalid(format!("cron {text:?}: {}", croner_message(&e))))
 }
 
+/// croner's message without its framing ("Invalid pattern: Component error: Number out of bounds.").
 fn croner_message(error: &croner::errors::CronError) -> String {
     let text = error.to_string();
-    text.strip_prefix("Invalid pattern: ").unwrap_or(&text).to_string()
+    let text = text.strip_prefix("Invalid pattern: ").unwrap_or(&text);
+    let text = text.strip_prefix("Component error: ").unwrap_or(text);
+    text.trim_end_matches('.').to_string()
+}
+
+/// The values a cron field takes, by its name in [`FIELDS_6`].
+fn values_of(field: &str) -> &'static str {
+    match field {
+        "second" | "minute" => "* or 0-59",
+        "hour" => "* or 0-23",
+        "day-of-month" => "* or 1-31",
+        "month" => "* or 1-12 or JAN-DEC",
+        _ => "* or 0-7 (0 and 7 are Sunday) or SUN-SAT",
+    }
 }
 
 /// A schedule's occurrences: its recurrence with the grid anchor and the bounds it runs within.
