@@ -303,7 +303,10 @@ pub(crate) fn decode_live_execution(
     if job.get("execution_id") == Some(&id.to_string()) {
         let started_at = job.get("started_at")?.parse().ok()?;
         let worker = job.get("worker").cloned().unwrap_or_default();
-        return Some(Execution::running(*id, id.job.schedule(), workflow_id, due, None, started_at, worker));
+        let mut running = Execution::running(*id, id.job.schedule(), workflow_id, due, None, started_at, worker);
+        // The version the claim handed the worker; 0 when the workflow's requirements were not on record.
+        running.workflow_version = job.get("workflow_version").and_then(|v| v.parse().ok()).filter(|v| *v > 0);
+        return Some(running);
     }
     let deliveries: u32 = job.get("attempt").map_or(Some(0), |attempt| attempt.parse().ok())?;
     if job.contains_key("worker") || id.attempt != deliveries + 1 {

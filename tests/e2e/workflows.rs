@@ -314,7 +314,8 @@ async fn an_edit_does_not_touch_a_running_execution_and_the_next_run_uses_the_ne
     let workflow = created["id"].as_str().expect("id").to_string();
     let _worker = spawn_worker(&redis, WorkerOptions::default());
     let first = app.run_workflow(&workflow, json!({})).await;
-    app.wait_for_execution(&first, "running").await;
+    let running = app.wait_for_execution(&first, "running").await;
+    assert_eq!(running["workflow_version"], 1, "a running execution says which version it runs: {running}");
     let (status, edited) = app
         .request(
             Method::PUT,

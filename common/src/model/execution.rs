@@ -100,7 +100,7 @@ pub struct Execution {
     #[schema(required = true)]
     pub schedule_id: Uuid,
     pub workflow_id: Uuid,
-    /// The version of the workflow this attempt ran; set once it loaded the workflow.
+    /// The version of the workflow this attempt ran; known from its start (the version its claim handed the worker).
     #[serde(default)]
     #[schema(required = true)]
     pub workflow_version: Option<u32>,

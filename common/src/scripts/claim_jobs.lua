@@ -169,7 +169,7 @@ local function start(delayed, job_id, queue)
   local attempt = tonumber(record.attempt or 0) + 1
   local execution_id = job_id .. execution_separator .. attempt
   local started = {'attempt', attempt, 'execution_id', execution_id, 'worker', worker_id, 'workflow_id',
-    workflow_id, 'started_at', now_at}
+    workflow_id, 'workflow_version', version, 'started_at', now_at}
   local own = nil
   if unrecorded then
     -- What its schedule said of it, kept should the job be handed back after the schedule moved on.

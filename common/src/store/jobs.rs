@@ -287,7 +287,7 @@ impl Store {
                         }
                     };
                     let started_at = from_millis(millis(now));
-                    let execution = Execution::running(
+                    let mut execution = Execution::running(
                         execution_id.parse()?,
                         job.schedule(),
                         schedule.workflow_id,
@@ -296,6 +296,7 @@ impl Store {
                         started_at,
                         claimant.id.clone(),
                     );
+                    execution.workflow_version = workflow_version;
                     let started = StartedJob {
                         job,
                         queue,
