@@ -225,6 +225,14 @@ async fn every_bad_request_gets_the_right_status_code_and_field_never_a_500() {
         (Method::GET, "/schedules?color=red".into(), None, StatusCode::BAD_REQUEST, "validation_error", Some("color")),
         (
             Method::GET,
+            "/executions?state=queued".into(),
+            None,
+            StatusCode::BAD_REQUEST,
+            "validation_error",
+            Some("state"),
+        ),
+        (
+            Method::GET,
             format!("/schedules?cursor={unknown}"),
             None,
             StatusCode::BAD_REQUEST,

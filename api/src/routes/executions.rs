@@ -38,7 +38,8 @@ pub struct HistoryQuery {
     workflow_id: Option<Uuid>,
     /// Only executions of this schedule (or ad-hoc run).
     schedule_id: Option<Uuid>,
-    /// Only executions in this state.
+    /// Only executions in this state: one a started execution has (`queued` and `waiting_for_handler` are
+    /// refused: a listing holds executions that started).
     state: Option<ExecutionState>,
     /// Only executions started at or after this instant.
     since: Option<Timestamp>,
@@ -57,6 +58,16 @@ pub async fn list_executions(
     QueryParams(query): QueryParams<HistoryQuery>,
 ) -> Result<Json<Page<Execution>>, ApiError> {
     let limit = page_limit(query.limit)?;
+    if let Some(state @ (ExecutionState::Queued | ExecutionState::WaitingForHandler)) = query.state {
+        return Err(ApiError::validation(
+            format!(
+                "listings hold executions that started, so none is {}: find a queued run by its id (GET \
+                 /executions/{{id}}), and count the jobs waiting in GET /status",
+                state.as_str()
+            ),
+            Some("state".to_string()),
+        ));
+    }
     let filter = ExecutionFilter {
         workflow_id: query.workflow_id,
         schedule_id: query.schedule_id,
