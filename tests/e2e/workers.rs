@@ -167,8 +167,9 @@ fn a_setting_out_of_range_stops_the_binary_at_start_with_one_line_naming_it() {
 async fn inspect_reports_queues_workers_and_schedules_as_json() {
     let redis = TestRedis::start();
     let app = spawn_app(&redis).await;
-    let _worker =
-        spawn_worker(&redis, WorkerOptions { id: "inspected-worker".to_string(), ..WorkerOptions::default() });
+    // A lease of 3 s: a heartbeat a second.
+    let options = WorkerOptions { id: "inspected-worker".to_string(), lease_seconds: 3, ..WorkerOptions::default() };
+    let _worker = spawn_worker(&redis, options);
     let workflow = app.post_workflow(json!([{"kind": "log", "message": "x"}])).await;
     let schedule = app.post_schedule(json!({"workflow_id": workflow, "interval_seconds": 3600})).await;
     let run_inspect = |json: bool| {
@@ -197,6 +198,12 @@ async fn inspect_reports_queues_workers_and_schedules_as_json() {
     assert_eq!(overview["workers"][0]["description"]["concurrency"], 16, "numbers as numbers");
     let table = run_inspect(false);
     assert!(table.contains("default") && table.contains("inspected-worker") && table.contains("active 1"), "{table}");
+    // From its second heartbeat, how far its clock is off Redis's: on one machine, by nothing to speak of.
+    wait_until(Duration::from_secs(10), "the worker's clock skew is shown", || async {
+        let overview: Value = serde_json::from_str(&run_inspect(true)).unwrap();
+        overview["workers"][0]["description"]["clock_skew_ms"].as_i64().is_some_and(|skew| skew.abs() < 1_000)
+    })
+    .await;
 }
 
 #[tokio::test]

@@ -205,8 +205,8 @@ scripts! {
         args { ..entries: Vec<String>, }
     }
 
-    /// Marks a worker alive and forgets silent ones.
-    RecordWorkerHeartbeat = "record_worker_heartbeat.lua" [] -> () {
+    /// Marks a worker alive and forgets silent ones; answers Redis's clock in ms.
+    RecordWorkerHeartbeat = "record_worker_heartbeat.lua" [] -> u64 {
         keys { workers: String, worker: String, }
         args { worker_id: String, now_ms: i64, lifetime_ms: i64, prune_before_ms: i64, ..description: Vec<String>, }
     }

@@ -1371,3 +1371,17 @@ async fn a_listing_of_big_executions_stops_at_its_byte_budget_and_the_cursor_giv
     let rest = [rest.items, inspect.executions(schedule.id, 50, rest.next_cursor.as_deref()).await.unwrap().items];
     assert_eq!(first.items.len() + rest[0].len() + rest[1].len(), 40, "every execution once, over the pages");
 }
+
+#[tokio::test]
+async fn a_heartbeat_measures_how_far_the_workers_clock_is_off_redis() {
+    // The fixture's clock stands at 2026-01-01; Redis's is the machine's.
+    let f = Fixture::new().await;
+    let skew = f.store.record_worker_heartbeat("w", &[], Duration::from_secs(60)).await.unwrap();
+    let expected = f.now().duration_since(Timestamp::now());
+    assert!((skew - expected).abs() < SignedDuration::from_secs(1), "measured {skew:#}, expected about {expected:#}");
+    assert_eq!(
+        f.redis.zset(&Keys::new("recur").workers()).await,
+        [("w".to_string(), millis(f.now()))],
+        "marked alive by its clock"
+    );
+}
