@@ -44,8 +44,16 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
             if let Some(kind) = not_an_object(&bytes) {
                 return ApiError::validation(format!("the request body must be a JSON object, not {kind}"), None);
             }
-            let field = if path == "." { quoted_name(&message) } else { Some(path) };
-            ApiError::validation(message, field)
+            if path == "." {
+                return ApiError::validation(message.clone(), quoted_name(&message));
+            }
+            // serde's and jiff's words, after what the field takes (`items[2].start_at` takes what `start_at` does).
+            let leaf = path.rsplit(['.', '[']).next().unwrap_or(&path);
+            let message = match what_it_takes(leaf) {
+                Some(takes) if !message.starts_with("unknown field") => format!("{path} must be {takes}: {message}"),
+                _ => message,
+            };
+            ApiError::validation(message, Some(path))
         })?;
         deserializer.end().map_err(|error| ApiError::validation(format!("malformed JSON: {error}"), None))?;
         Ok(Self(value))
@@ -97,14 +105,7 @@ fn query_error(serde_message: &str, given: &[(String, String)]) -> (String, Opti
         return (detail.to_string(), quoted_name(detail));
     };
     let given = given.iter().find(|(key, _)| key == name).map(|(_, value)| value);
-    let takes = match name {
-        "limit" | "count" => Some("a whole number"),
-        "since" | "from" => Some("an RFC 3339 instant such as 2026-12-04T09:00:00Z"),
-        "workflow_id" | "schedule_id" => Some("a UUID"),
-        "count_as_failure" => Some("true or false"),
-        _ => None,
-    };
-    let message = match (reason.split_once(", expected one of "), takes, given) {
+    let message = match (reason.split_once(", expected one of "), what_it_takes(name), given) {
         (Some((unknown, known)), ..) if unknown.starts_with("unknown field") => {
             format!("unknown query parameter {name}; known: {}", known.replace('`', ""))
         }
@@ -115,6 +116,21 @@ fn query_error(serde_message: &str, given: &[(String, String)]) -> (String, Opti
         _ => format!("{name}: {}", reason.replace('`', "")),
     };
     (message, Some(name.to_string()))
+}
+
+/// What a field or query parameter of this name takes, for the message that refuses a value of another type.
+fn what_it_takes(name: &str) -> Option<&'static str> {
+    match name {
+        "limit" | "count" | "repeat_count" | "total_repeats" | "retry_max" | "max_retries" | "max_concurrency" => {
+            Some("a whole number")
+        }
+        name if name.ends_with("_seconds") => Some("a whole number"),
+        "since" | "from" | "to" => Some("an RFC 3339 instant such as 2026-12-04T09:00:00Z"),
+        name if name.ends_with("_at") => Some("an RFC 3339 instant such as 2026-12-04T09:00:00Z"),
+        "workflow_id" | "schedule_id" => Some("a UUID"),
+        "count_as_failure" => Some("true or false"),
+        _ => None,
+    }
 }
 
 /// A path id: one that cannot be parsed names nothing, so it is 404.

@@ -309,6 +309,20 @@ async fn every_bad_request_gets_the_right_status_code_and_field_never_a_500() {
         (answer["error"]["message"].as_str(), answer["error"]["field"].as_str()),
         (Some(expected), Some("since"))
     );
+    // So is a body field of the wrong type, with serde's and jiff's own words after it.
+    let workflow_id = uuid::Uuid::new_v4();
+    let at_noon = json!({"workflow_id": workflow_id, "interval_seconds": 60, "start_at": "2026-12-04 12:00"});
+    let (_, answer) = app.request(Method::POST, "/schedules", Some(at_noon)).await;
+    let message = answer["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.starts_with("start_at must be an RFC 3339 instant such as 2026-12-04T09:00:00Z: "), "{answer}");
+    let items = json!({"items": [
+        {"workflow_id": workflow_id, "interval_seconds": 60},
+        {"workflow_id": workflow_id, "interval_seconds": 1.5},
+    ]});
+    let (_, answer) = app.request(Method::POST, "/schedules/batch", Some(items)).await;
+    let message = answer["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.starts_with("items[1].interval_seconds must be a whole number: invalid type"), "{answer}");
+    assert_eq!(answer["error"]["field"], "items[1].interval_seconds");
     let (status, answer) = app.request_raw(Method::POST, "/schedules", "{\"workflow_id\": ").await;
     assert_eq!((status, answer["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("validation_error")));
     assert_eq!(answer["error"]["field"], Value::Null, "a body cut short is no field's fault: {answer}");
