@@ -423,3 +423,73 @@ async fn every_setting_is_a_flag_too_and_a_flag_wins_over_its_variable() {
     let _ = api.kill();
     let _ = api.wait();
 }
+
+#[tokio::test]
+async fn a_worker_and_an_api_whose_log_pipe_closed_keep_working_and_stop_on_sigterm() {
+    use std::{
+        io::{BufRead, BufReader},
+        process::Stdio,
+    };
+    let redis = TestRedis::start();
+    let port = recur_common::testing::free_port();
+    let spawn = |name: &str| {
+        Command::new(binary(name))
+            .env("REDIS_URL", redis.url())
+            .env("RECUR_API_ADDR", format!("127.0.0.1:{port}"))
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn")
+    };
+    let mut processes = Vec::new();
+    for (name, started) in [("recur-api", "listening"), ("recur-worker", "started on queues")] {
+        let mut child = spawn(name);
+        // Read until it says it started, then close the pipe, as a log collector that died would.
+        let log = BufReader::new(child.stderr.take().expect("stderr"));
+        let line = log.lines().map_while(Result::ok).find(|line| line.contains(started));
+        assert!(line.is_some(), "{name} never logged {started:?}");
+        processes.push(child);
+    }
+    let api = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}/api/v1");
+    let workflow: Value = api
+        .post(format!("{base}/workflows"))
+        .json(&json!({"name": "logged", "steps": [{"kind": "log", "message": "into a closed pipe"}]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let run: Value = api
+        .post(format!("{base}/workflows/{}/run", workflow["id"].as_str().unwrap()))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let execution = format!("{base}/executions/{}", run["execution_id"].as_str().expect("a run"));
+    wait_until(Duration::from_secs(10), "the run succeeded", || async {
+        let answer: Value = api.get(&execution).send().await.unwrap().json().await.unwrap();
+        answer["state"] == "succeeded"
+    })
+    .await;
+    for mut child in processes.into_iter().rev() {
+        let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break Some(status);
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                break None;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        assert!(status.is_some_and(|status| status.success()), "{child:?} did not exit 0 on SIGTERM: {status:?}");
+    }
+}
