@@ -74,6 +74,20 @@ async fn a_directory_of_workflows_and_schedules_applies_idempotently_and_the_cli
     let of_workflow = json_of(&recur(&app, &["executions", "list", "--workflow", "nightly", "--json"]));
     assert_eq!(of_workflow["items"][0]["id"], execution.as_str(), "{of_workflow}");
 
+    // Output into a pipe whose reader is gone (`recur ... | head`): a quiet stop, not a panic.
+    let mut closed = Command::new(binary("recur"))
+        .args(["schedules", "list"])
+        .env("RECUR_API_URL", &app.base)
+        .env("RECUR_API_KEY", "cli-key")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(closed.stdout.take());
+    let closed = closed.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&closed.stderr);
+    assert!(closed.status.success() && stderr.is_empty(), "{:?}: {stderr}", closed.status);
+
     // The API's refusal: exit 1 and its message on one line.
     let missing = recur(&app, &["schedules", "get", &uuid::Uuid::new_v4().to_string()]);
     let stderr = String::from_utf8_lossy(&missing.stderr);

@@ -297,12 +297,25 @@ fn api_base(url: &str) -> String {
     if url.ends_with("/api/v1") { url.to_string() } else { format!("{url}/api/v1") }
 }
 
+/// Prints a line of output. When its reader is gone (`recur executions tail | head -3`), stops quietly with
+/// 0, as Unix tools do, where `println!` would panic.
+fn say(text: impl std::fmt::Display) {
+    use std::io::Write as _;
+    if let Err(error) = writeln!(std::io::stdout(), "{text}") {
+        if error.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        let _ = writeln!(std::io::stderr(), "recur: cannot write the output: {error}");
+        std::process::exit(1);
+    }
+}
+
 async fn run(client: &Client, command: Command, json: bool) -> Outcome {
     let print = |value: &Value, table: fn(&Value) -> Table| {
         if json {
-            println!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
+            say(serde_json::to_string_pretty(value).unwrap_or_default());
         } else {
-            println!("{}", table(value));
+            say(table(value));
         }
     };
     match command {
@@ -493,11 +506,11 @@ async fn executions(
                     }
                     seen.insert(id.clone(), state.clone());
                     if json {
-                        println!("{execution}");
+                        say(execution);
                     } else {
                         let shown = if colour { paint(&state) } else { state.clone() };
                         let error = execution["error"].as_str().map(|error| format!("  {error}")).unwrap_or_default();
-                        println!("{}  {id}  {shown}{error}", execution["started_at"].as_str().unwrap_or(""));
+                        say(format!("{}  {id}  {shown}{error}", execution["started_at"].as_str().unwrap_or("")));
                     }
                 }
                 tokio::time::sleep(Duration::from_secs(1)).await;
