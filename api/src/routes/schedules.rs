@@ -19,11 +19,9 @@ use crate::{
 #[into_params(parameter_in = Query)]
 pub struct ListSchedulesQuery {
     /// Only schedules in this status.
-    #[param(value_type = Option<ScheduleStatus>)]
-    status: Option<String>,
+    status: Option<ScheduleStatus>,
     /// Only schedules running this workflow.
-    #[param(value_type = Option<Uuid>)]
-    workflow_id: Option<String>,
+    workflow_id: Option<Uuid>,
     /// Only schedules whose name contains this, ignoring case.
     name: Option<String>,
     /// Only schedules of this queue.
@@ -83,18 +81,8 @@ pub async fn list_schedules(
     QueryParams(query): QueryParams<ListSchedulesQuery>,
 ) -> Result<Json<Page<Schedule>>, ApiError> {
     let limit = page_limit(query.limit)?;
-    let status = query.status.as_deref().map(str::parse::<ScheduleStatus>).transpose()?;
-    let workflow_id = query
-        .workflow_id
-        .as_deref()
-        .map(|id| {
-            id.parse::<Uuid>().map_err(|_| {
-                ApiError::validation(format!("workflow_id must be a UUID, not {id:?}"), Some("workflow_id".to_string()))
-            })
-        })
-        .transpose()?;
     let queue = query.queue.as_deref().map(QueueName::parse).transpose()?;
-    let filter = ScheduleFilter { status, workflow_id, name: query.name, queue };
+    let filter = ScheduleFilter { status: query.status, workflow_id: query.workflow_id, name: query.name, queue };
     Ok(Json(state.store.inspect().schedules(&filter, limit, query.cursor.as_deref()).await?))
 }
 
