@@ -49,6 +49,8 @@ async fn a_workers_metrics_count_its_runs_and_their_lateness_and_its_probes_answ
     assert_eq!(sample(&metrics, r#"recur_run_start_lateness_seconds_count{queue="default"}"#), Some(4.0));
     assert_eq!(sample(&metrics, r#"recur_run_duration_seconds_count{queue="default"}"#), Some(4.0));
     assert!(sample(&metrics, r#"recur_reconciler_repairs_total{kind="recovered"}"#).is_some(), "{metrics}");
+    let skew = sample(&metrics, "recur_clock_skew_seconds");
+    assert!(skew.is_some_and(|seconds| seconds.abs() < 1.0), "one machine, one clock: {metrics}");
     for probe in ["healthz", "readyz"] {
         assert_eq!(reqwest::get(format!("http://{addr}/{probe}")).await.unwrap().status(), 200);
     }

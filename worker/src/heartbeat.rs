@@ -3,18 +3,26 @@
 
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use jiff::SignedDuration;
 use recur_common::{model::rfc3339, store::Store};
 use tokio_util::sync::CancellationToken;
 
-use crate::Settings;
+use crate::{Settings, metrics::Metrics};
 
 /// How far a worker's clock may be off Redis's before it says so: each worker judges due times and leases
 /// by its own clock.
 const CLOCK_SKEW_REPORTED: SignedDuration = SignedDuration::from_secs(1);
 
 /// Records a heartbeat every third of the lease until `shutdown`, then forgets the worker.
-pub async fn run(store: Store, settings: Settings, handlers: Vec<String>, shutdown: CancellationToken) {
+pub async fn run(
+    store: Store,
+    settings: Settings,
+    handlers: Vec<String>,
+    metrics: Arc<Metrics>,
+    shutdown: CancellationToken,
+) {
     let every = settings.lease / 3;
     let horizon = (settings.lease * 2).max(Duration::from_secs(30));
     let started_at = rfc3339(store.clock().now());
@@ -35,6 +43,7 @@ pub async fn run(store: Store, settings: Settings, handlers: Vec<String>, shutdo
             _ = ticks.tick() => {
                 match store.record_worker_heartbeat(&settings.worker_id, &description, horizon).await {
                     Ok(skew) => {
+                        metrics.clock_skew(skew);
                         let warning = clock_skew_warning(skew, settings.lease);
                         match (&warning, skew_reported) {
                             (Some(warning), false) => tracing::warn!(clock_skew_ms = skew.as_millis(), "{warning}"),
@@ -47,7 +56,10 @@ pub async fn run(store: Store, settings: Settings, handlers: Vec<String>, shutdo
                         description.retain(|(name, _)| *name != "clock_skew_ms");
                         description.push(("clock_skew_ms", skew.as_millis().to_string()));
                     }
-                    Err(error) => tracing::warn!(error = %error, "heartbeat failed"),
+                    Err(error) => {
+                        metrics.redis_error("heartbeat");
+                        tracing::warn!(error = %error, "heartbeat failed");
+                    }
                 }
             }
             () = shutdown.cancelled() => break,

@@ -10,6 +10,7 @@ use prometheus_client::{
     metrics::{
         counter::Counter,
         family::Family,
+        gauge::Gauge,
         histogram::{Histogram, exponential_buckets},
     },
     registry::{Registry, Unit},
@@ -53,6 +54,7 @@ pub struct Metrics {
     lease_expiries: Counter,
     reconciler_repairs: Family<KindLabel, Counter>,
     redis_errors: Family<OperationLabel, Counter>,
+    clock_skew: Gauge<f64, std::sync::atomic::AtomicU64>,
 }
 
 /// Seconds from 1 ms to about 9 minutes, doubling.
@@ -99,6 +101,13 @@ impl Default for Metrics {
         );
         let redis_errors = Family::<OperationLabel, Counter>::default();
         registry.register("redis_errors", "Redis calls that failed, by operation", redis_errors.clone());
+        let clock_skew = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
+        registry.register_with_unit(
+            "clock_skew",
+            "How far this worker's clock was ahead of Redis's at its last heartbeat (negative: behind)",
+            Unit::Seconds,
+            clock_skew.clone(),
+        );
         Self {
             registry,
             runs_started,
@@ -108,6 +117,7 @@ impl Default for Metrics {
             lease_expiries,
             reconciler_repairs,
             redis_errors,
+            clock_skew,
         }
     }
 }
@@ -152,6 +162,11 @@ impl Metrics {
     /// A Redis call for `operation` (claim, finish, renew, recover, reconcile, heartbeat) failed.
     pub fn redis_error(&self, operation: &'static str) {
         self.redis_errors.get_or_create(&OperationLabel { operation }).inc();
+    }
+
+    /// This worker's clock was `skew` ahead of Redis's at its last heartbeat (behind when negative).
+    pub fn clock_skew(&self, skew: jiff::SignedDuration) {
+        self.clock_skew.set(skew.as_secs_f64());
     }
 
     /// The text exposition format.

@@ -124,6 +124,7 @@ pub async fn run(settings: Settings, handlers: Handlers, shutdown: CancellationT
         context.store.clone(),
         context.settings.clone(),
         context.claimant.handlers.clone(),
+        context.metrics.clone(),
         background.clone(),
     ));
     duties.spawn(reconciler::run(
