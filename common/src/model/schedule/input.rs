@@ -237,6 +237,7 @@ impl NewSchedule {
             buffered_job: None,
             ad_hoc: false,
         };
+        schedule.check_repeat_count()?;
         let slot = schedule.first_slot(start_at, now).ok_or_else(|| schedule.never_fires())?;
         schedule.plan_slot(slot, now);
         Ok(schedule)

@@ -235,6 +235,21 @@ impl Schedule {
         self.end_at.is_none_or(|end| slot.max(now) <= end).then_some(slot)
     }
 
+    /// A `run_at` schedule runs once: a `repeat_count` above 1 would promise runs that never come.
+    fn check_repeat_count(&self) -> Result<(), Error> {
+        match self.recurrence {
+            Recurrence::Once { .. } if self.repeat_count > 1 => Err(Error::invalid(
+                "repeat_count",
+                format!(
+                    "a run_at schedule runs once, so repeat_count {} cannot apply (leave it out, or send 0 with \
+                     run_at); interval and cron schedules repeat",
+                    self.repeat_count
+                ),
+            )),
+            _ => Ok(()),
+        }
+    }
+
     fn never_fires(&self) -> Error {
         let field = match self.recurrence {
             _ if self.end_at.is_some() => "end_at",

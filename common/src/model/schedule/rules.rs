@@ -124,6 +124,10 @@ impl Schedule {
             };
             next.recurrence = recurrence_from(patch.interval_seconds, cron, timezone, patch.run_at)?;
         }
+        // Only when the patch touches either: a record stored before the rule still takes other changes.
+        if patch.repeat_count.is_some() || patch.run_at.is_some() {
+            next.check_repeat_count()?;
+        }
         if let Some(start_at) = patch.start_at {
             next.start_at = check_instant("start_at", start_at)?;
         } else if let (true, Recurrence::Once { at }) = (patch.run_at.is_some(), &next.recurrence) {

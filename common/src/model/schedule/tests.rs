@@ -465,3 +465,25 @@ fn every_listed_alias_is_accepted_as_its_field_by_creation_and_patch() {
         assert_eq!(format!("{:?}", patch(alias)), format!("{:?}", patch(field)), "{alias} as {field} in a patch");
     }
 }
+
+#[test]
+fn a_run_at_schedule_refuses_a_repeat_count_it_could_not_keep() {
+    let clock = ManualClock::new(at("2026-01-01T00:00:00Z"));
+    let mut body = json!({"run_at": "2026-01-02T00:00:00Z", "repeat_count": 3, "workflow_id": Uuid::new_v4()});
+    let refused =
+        serde_json::from_value::<NewSchedule>(body.clone()).unwrap().into_schedule(Uuid::now_v7(), "wf", clock.now());
+    assert!(refused.is_err_and(|error| error.to_string().contains("runs once")));
+    body["repeat_count"] = json!(1);
+    let once = serde_json::from_value::<NewSchedule>(body).unwrap().into_schedule(Uuid::now_v7(), "wf", clock.now());
+    assert!(once.is_ok(), "one run is what it does");
+
+    // Switching a repeating schedule to run_at needs its repeat_count dropped; other changes still apply.
+    let repeating = create(&clock, json!({"interval_seconds": 60, "repeat_count": 5}));
+    assert!(repeating.patched(patch(json!({"run_at": "2026-01-02T00:00:00Z"})), clock.now()).is_err());
+    let both = patch(json!({"run_at": "2026-01-02T00:00:00Z", "repeat_count": 0}));
+    assert!(repeating.patched(both, clock.now()).is_ok());
+    // A record stored before the rule still takes other changes.
+    let mut stored = create(&clock, json!({"run_at": "2026-01-02T00:00:00Z"}));
+    stored.repeat_count = 3;
+    assert!(stored.patched(patch(json!({"name": "renamed"})), clock.now()).is_ok());
+}
