@@ -443,3 +443,18 @@ async fn the_egress_policy_holds_for_addresses_names_and_redirects() {
     assert_eq!(target.count("/redirect-to"), 1, "the allowed first hop was made");
     assert_eq!((target.count("by-name"), target.count("redirected")), (0, 0));
 }
+
+#[tokio::test]
+async fn a_run_whose_workflow_was_deleted_while_it_waited_fails_saying_so() {
+    let redis = TestRedis::start();
+    let app = spawn_app(&redis).await;
+    let workflow = app.post_workflow(json!([{"kind": "log", "message": "gone"}])).await;
+    let _worker = spawn_worker(&redis, WorkerOptions::default());
+    let soon = jiff::Timestamp::now() + jiff::SignedDuration::from_millis(1_500);
+    let run = app.run_workflow(&workflow, json!({"run_at": soon})).await;
+    let (status, body) = app.request(Method::DELETE, &format!("/workflows/{workflow}"), None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "no schedule uses it: {body}");
+    let failed = app.wait_for_execution(&run, "failed").await;
+    let error = failed["error"].as_str().unwrap_or_default();
+    assert!(error.contains("no longer exists: it was deleted after this run was queued"), "{failed}");
+}

@@ -531,11 +531,19 @@ async fn execute(
     let cancel = context.cancels.watch(&execution_id);
     let work = async {
         // Loaded once: an edit of the workflow while this runs does not touch this run.
-        let workflow = context
-            .workflows
-            .load(store, schedule.workflow_id, started.workflow_version)
-            .await
-            .map_err(|error| format!("cannot load workflow {}: {error}", schedule.workflow_id))?;
+        let workflow =
+            context.workflows.load(store, schedule.workflow_id, started.workflow_version).await.map_err(|error| {
+                match error {
+                    // Deleting a workflow is refused while schedules use it; an ad-hoc run queued before is not held.
+                    recur_common::Error::NotFound { .. } => {
+                        format!(
+                            "workflow {} no longer exists: it was deleted after this run was queued",
+                            schedule.workflow_id
+                        )
+                    }
+                    error => format!("cannot load workflow {}: {error}", schedule.workflow_id),
+                }
+            })?;
         *version = Some(workflow.version);
         match tokio::time::timeout(
             timeout,
