@@ -244,4 +244,10 @@ async fn backfill_runs_past_occurrences_in_order_beside_the_chain() {
     let too_many = json!({"from": "2025-01-01T00:00:00Z", "to": "2026-01-01T00:00:00Z"});
     let (status, answer) = app.request(Method::POST, &format!("/schedules/{id}/backfill"), Some(too_many)).await;
     assert_eq!((status, answer["error"]["field"].as_str()), (StatusCode::BAD_REQUEST, Some("to")), "{answer}");
+    // The hours to come are the regular chain's to run.
+    let now = Timestamp::now();
+    let ahead = json!({"from": now - SignedDuration::from_hours(2), "to": now + SignedDuration::from_hours(3)});
+    let (status, answer) = app.request(Method::POST, &format!("/schedules/{id}/backfill"), Some(ahead)).await;
+    assert_eq!((status, answer["error"]["field"].as_str()), (StatusCode::BAD_REQUEST, Some("to")), "{answer}");
+    assert!(answer["error"]["message"].as_str().is_some_and(|m| m.contains("in the future")), "{answer}");
 }

@@ -218,7 +218,11 @@ async fn backfill_runs_each_past_occurrence_once_in_order_one_at_a_time() {
     assert_eq!(ran, expected);
     let after = f.reload(schedule.id).await;
     assert_eq!((after.current_repeat, after.run_count), (0, 4), "backfill leaves the regular chain alone");
-    assert!(f.store.backfill_schedule(schedule.id, from, at("2026-02-15T00:00:00Z")).await.is_err(), "over 1,000");
+    let too_many = f.store.backfill_schedule(schedule.id, at("2025-11-01T00:00:00Z"), to).await;
+    assert!(too_many.is_err_and(|error| error.to_string().contains("more than 1000 occurrences")), "over 1,000");
+    // Occurrences to come are the regular chain's: backfilled as well, they would run twice.
+    let ahead = f.store.backfill_schedule(schedule.id, from, f.now() + SignedDuration::from_hours(3)).await;
+    assert!(ahead.is_err_and(|error| error.to_string().contains("is in the future")));
 }
 
 #[tokio::test]

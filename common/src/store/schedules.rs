@@ -250,12 +250,25 @@ impl Store {
         }
     }
 
-    /// Queues one run per occurrence of the schedule from `from` to `to` (both included), run one at a time
-    /// in order beside the regular chain, under ids `sched-{id}-bf-{epoch seconds}`.
+    /// Queues one run per occurrence of the schedule from `from` to `to` (both included, `to` not after now),
+    /// run one at a time in order beside the regular chain, under ids `sched-{id}-bf-{epoch seconds}`.
     #[tracing::instrument(skip_all, fields(schedule.id = %id))]
     pub async fn backfill_schedule(&self, id: Uuid, from: Timestamp, to: Timestamp) -> Result<Backfill> {
         if to < from {
             return Err(Error::invalid("to", "to must not be before from"));
+        }
+        // An occurrence to come runs in the regular chain: backfilled too, it would run twice.
+        let now = self.clock.now();
+        if to > now {
+            return Err(Error::invalid(
+                "to",
+                format!(
+                    "to ({}) is in the future: a backfill runs occurrences that have passed, up to now ({}); the \
+                     schedule runs the ones to come itself (to run one now as well, trigger it)",
+                    rfc3339(to),
+                    rfc3339(now)
+                ),
+            ));
         }
         let schedule = self.inspect().schedule(id).await?;
         let occurrences = schedule.occurrences_between(from, to, MAX_OCCURRENCES + 1);
