@@ -5,7 +5,7 @@ use std::{collections::HashSet, process::Command, time::Duration};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::support::{TestRedis, WorkerOptions, binary, spawn_app, spawn_worker, wait_until};
+use crate::support::{TestRedis, WorkerOptions, binary, spawn_app, spawn_worker, terminate, wait_until};
 
 #[tokio::test]
 async fn three_workers_run_25_schedules_4_times_each_exactly_100_runs() {
@@ -453,24 +453,13 @@ async fn a_worker_and_an_api_whose_log_pipe_closed_keep_working_and_stop_on_sigt
     }
     let api = reqwest::Client::new();
     let base = format!("http://127.0.0.1:{port}/api/v1");
-    let workflow: Value = api
-        .post(format!("{base}/workflows"))
-        .json(&json!({"name": "logged", "steps": [{"kind": "log", "message": "into a closed pipe"}]}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let run: Value = api
-        .post(format!("{base}/workflows/{}/run", workflow["id"].as_str().unwrap()))
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let post = |path: String, body: Value| {
+        let request = api.post(format!("{base}{path}")).json(&body);
+        async move { request.send().await.unwrap().json::<Value>().await.unwrap() }
+    };
+    let logged = json!({"name": "logged", "steps": [{"kind": "log", "message": "into a closed pipe"}]});
+    let workflow = post("/workflows".to_string(), logged).await;
+    let run = post(format!("/workflows/{}/run", workflow["id"].as_str().unwrap()), json!({})).await;
     let execution = format!("{base}/executions/{}", run["execution_id"].as_str().expect("a run"));
     wait_until(Duration::from_secs(10), "the run succeeded", || async {
         let answer: Value = api.get(&execution).send().await.unwrap().json().await.unwrap();
@@ -478,18 +467,7 @@ async fn a_worker_and_an_api_whose_log_pipe_closed_keep_working_and_stop_on_sigt
     })
     .await;
     for mut child in processes.into_iter().rev() {
-        let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        let status = loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                break Some(status);
-            }
-            if std::time::Instant::now() > deadline {
-                let _ = child.kill();
-                break None;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        };
-        assert!(status.is_some_and(|status| status.success()), "{child:?} did not exit 0 on SIGTERM: {status:?}");
+        let status = terminate(&mut child, Duration::from_secs(10)).await;
+        assert!(status.success(), "{child:?} exited {status} on SIGTERM");
     }
 }

@@ -290,15 +290,18 @@ impl TestApp {
     }
 }
 
-/// Sends SIGTERM to `child` and waits up to `timeout` for it to exit.
-async fn terminate(child: &mut Child, timeout: Duration) -> std::process::ExitStatus {
+/// Sends SIGTERM to `child` and waits up to `timeout` for it to exit; kills it and fails when it does not.
+pub async fn terminate(child: &mut Child, timeout: Duration) -> std::process::ExitStatus {
     signal(child, "-TERM");
     let deadline = Instant::now() + timeout;
     loop {
         if let Some(status) = child.try_wait().expect("wait for the process") {
             return status;
         }
-        assert!(Instant::now() < deadline, "process did not exit within {timeout:?} of SIGTERM");
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            panic!("process did not exit within {timeout:?} of SIGTERM");
+        }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
