@@ -141,6 +141,32 @@ fn both_binaries_exit_non_zero_with_one_clear_line_when_redis_is_unreachable() {
     }
 }
 
+#[tokio::test]
+async fn a_metrics_address_in_use_stops_the_worker_at_start_with_one_line() {
+    let redis = TestRedis::start();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+    let addr = taken.local_addr().expect("its address").to_string();
+    let mut worker = Command::new(binary("recur-worker"))
+        .env("REDIS_URL", redis.url())
+        .env("RECUR_METRICS_ADDR", &addr)
+        .env("RUST_LOG", "off")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while worker.try_wait().expect("wait").is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = worker.kill();
+            panic!("the worker kept running without its metrics and probes");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let output = worker.wait_with_output().expect("its output");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success() && stderr.trim().lines().count() == 1, "{stderr}");
+    assert!(stderr.contains(&format!("cannot serve metrics on {addr}")), "{stderr}");
+}
+
 #[test]
 fn a_setting_out_of_range_stops_the_binary_at_start_with_one_line_naming_it() {
     for (variable, value) in [

@@ -4,6 +4,7 @@
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
+use anyhow::Context as _;
 use axum::{Router, extract::State, http::StatusCode, response::IntoResponse, routing::get};
 use prometheus_client::{
     encoding::{EncodeLabelSet, text::encode},
@@ -177,13 +178,21 @@ impl Metrics {
     }
 }
 
+/// Takes `addr` for [`serve`]: at start, so that an address in use stops the worker with one line rather
+/// than leaving it running without its probes.
+pub async fn bind(addr: SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot serve metrics on {addr}"))
+}
+
 /// Serves `/metrics`, `/healthz` (Redis answers and takes writes) and `/readyz` (and holds every script) on
-/// `addr` until `shutdown`.
-pub async fn serve(addr: SocketAddr, metrics: Arc<Metrics>, store: Store, shutdown: CancellationToken) {
-    let listener = match tokio::net::TcpListener::bind(addr).await {
-        Ok(listener) => listener,
-        Err(error) => return tracing::error!(error = %error, "cannot serve metrics on {addr}"),
-    };
+/// `listener` until `shutdown`.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    metrics: Arc<Metrics>,
+    store: Store,
+    shutdown: CancellationToken,
+) {
+    let addr = listener.local_addr().map_or_else(|_| "its address".to_string(), |addr| addr.to_string());
     let router = Router::new()
         .route("/metrics", get(render))
         .with_state(metrics)

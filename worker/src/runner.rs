@@ -81,6 +81,10 @@ pub async fn run_until_signal(settings: Settings, handlers: Handlers) -> anyhow:
 /// Redis is unreachable.
 pub async fn run(settings: Settings, handlers: Handlers, shutdown: CancellationToken) -> anyhow::Result<()> {
     let conn = settings.redis.connect().await?;
+    let metrics_listener = match settings.metrics_addr {
+        Some(addr) => Some(metrics::bind(addr).await?),
+        None => None,
+    };
     let store = Store::sharded(conn, settings.redis.keys(), Arc::new(SystemClock)).with_retention(settings.retention);
     store.check_layout().await?;
     let report = store.reconcile().await.context("start-up recovery failed")?;
@@ -144,8 +148,8 @@ pub async fn run(settings: Settings, handlers: Handlers, shutdown: CancellationT
         context.metrics.clone(),
         background.clone(),
     ));
-    if let Some(addr) = context.settings.metrics_addr {
-        duties.spawn(metrics::serve(addr, context.metrics.clone(), context.store.clone(), background.clone()));
+    if let Some(listener) = metrics_listener {
+        duties.spawn(metrics::serve(listener, context.metrics.clone(), context.store.clone(), background.clone()));
     }
     duties.spawn(wakeup::listen(
         context.store.clone(),
