@@ -306,6 +306,13 @@ impl NewWorkflow {
         if !name_ok {
             return Err(Error::invalid("name", format!("workflow name {:?} must match [a-z0-9_-]{{1,64}}", self.name)));
         }
+        // Where a workflow is named by its name or its id (the CLI), a name of an id's form would read as one.
+        if Uuid::parse_str(&self.name).is_ok() {
+            return Err(Error::invalid(
+                "name",
+                format!("workflow name {:?} has the form of a UUID, an id's", self.name),
+            ));
+        }
         if self.steps.is_empty() || self.steps.len() > MAX_STEPS {
             return Err(Error::invalid("steps", format!("a workflow has 1 to {MAX_STEPS} steps")));
         }
@@ -354,6 +361,10 @@ mod tests {
         for (body, needle) in [
             (serde_json::json!({"name": "Bad Name", "steps": [{"kind": "log", "message": "x"}]}), "name"),
             (serde_json::json!({"name": "w", "steps": []}), "1 to 100"),
+            (
+                serde_json::json!({"name": "01a24261-9354-7295-989c-18aef579bdcc", "steps": [{"kind": "log", "message": "x"}]}),
+                "has the form of a UUID",
+            ),
             (serde_json::json!({"name": "w", "steps": [{"kind": "sleep", "seconds": -1}]}), "steps[0]"),
             (
                 serde_json::json!({"name": "w", "steps": [{"kind": "log", "message": "a"}, {"kind": "http", "url": "ftp://x"}]}),
