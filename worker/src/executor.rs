@@ -1,10 +1,14 @@
 //! Runs a workflow's steps in order: renders each step's templates, runs it, and logs it into the execution.
 
 use std::{
+    any::Any,
     collections::HashMap,
+    panic::AssertUnwindSafe,
     sync::{Arc, Mutex},
     time::Duration,
 };
+
+use futures_util::FutureExt as _;
 
 use recur_common::{
     clock::Clock,
@@ -177,7 +181,14 @@ impl Executor {
                     format!("this worker has no handler {name:?} (it offers: {})", self.handlers.names().join(", "))
                 })?;
                 let call = HandlerCall { input: input.clone(), trigger: trigger.clone() };
-                handler(call).await.map_err(|error| StepFailure::from(format!("{error:#}")))
+                // A handler that panics fails its step as an error does. Left to unwind, it took the job's task
+                // down unrecorded: the job ran again each time its lease ran out, and never showed as failed.
+                match AssertUnwindSafe(async { handler(call).await }).catch_unwind().await {
+                    Ok(result) => result.map_err(|error| StepFailure::from(format!("{error:#}"))),
+                    Err(panic) => {
+                        Err(StepFailure::from(format!("handler {name:?} panicked: {}", panic_message(&*panic))))
+                    }
+                }
             }
             Step::Http {
                 method,
@@ -298,6 +309,15 @@ fn cut(text: &str, limit: usize) -> String {
     format!("{}… ({} bytes cut)", &text[..end], text.len() - end)
 }
 
+/// What a panic said: its message when it was text (as `panic!` makes it).
+pub(crate) fn panic_message(panic: &(dyn Any + Send)) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(no message)")
+}
+
 fn describe(patterns: &[StatusPattern]) -> String {
     patterns
         .iter()
@@ -342,6 +362,38 @@ mod tests {
         assert_eq!((first["truncated"].as_bool(), first["size_bytes"].as_u64()), (Some(true), Some(204_811)));
         assert!(first["preview"].as_str().unwrap().starts_with(r#"{"data":"xxx"#), "{first}");
         assert!(log[8].error.as_ref().unwrap().ends_with("bytes cut)"), "the error is cut and says so");
+    }
+
+    #[tokio::test]
+    async fn a_handler_that_panics_fails_its_step_with_the_panic_message() {
+        let handlers = Handlers::default()
+            .register("index", |call| async move {
+                let items: Vec<u64> = serde_json::from_value(call.input["items"].clone())?;
+                Ok(json!(items[3]))
+            })
+            .register("early", |_| -> std::future::Ready<anyhow::Result<Value>> { panic!("{} {}", "no", "future") });
+        let steps = json!([{"kind": "handler", "name": "index", "input": {"items": [1, 2]}}]);
+        let workflow: Workflow = serde_json::from_value(json!({
+            "id": Uuid::nil(), "name": "panics", "steps": steps,
+            "created_at": "2026-12-01T00:00:00Z", "updated_at": "2026-12-01T00:00:00Z"
+        }))
+        .unwrap();
+        let clock = ManualClock::new("2026-12-01T00:00:00Z".parse().unwrap());
+        let executor = Executor::new(handlers, Arc::default());
+        let job = JobId::regular(Uuid::nil(), 0, 0);
+        let mut log = Vec::new();
+        let error = executor.run(&workflow, &job, &json!({}), &clock, &mut log).await.unwrap_err();
+        assert_eq!(
+            error,
+            r#"step 0 (handler) failed: handler "index" panicked: index out of bounds: the len is 2 but the index is 3"#
+        );
+        assert_eq!(log[0].state, ExecutionState::Failed);
+
+        // A handler that panics before it returns its future fails the same way.
+        let mut early = workflow.clone();
+        early.steps = serde_json::from_value(json!([{"kind": "handler", "name": "early"}])).unwrap();
+        let error = executor.run(&early, &job, &json!({}), &clock, &mut Vec::new()).await.unwrap_err();
+        assert_eq!(error, r#"step 0 (handler) failed: handler "early" panicked: no future"#);
     }
 
     #[test]
