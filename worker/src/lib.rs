@@ -14,6 +14,7 @@
 
 mod alerts;
 mod cancels;
+mod duties;
 mod egress;
 mod executor;
 mod finisher;

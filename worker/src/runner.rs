@@ -23,6 +23,7 @@ use crate::{
     Executor, Handlers, Settings,
     alerts::Alerts,
     cancels::Cancels,
+    duties::Duties,
     finisher::Finisher,
     heartbeat,
     metrics::{self, Metrics},
@@ -78,7 +79,7 @@ pub async fn run_until_signal(settings: Settings, handlers: Handlers) -> anyhow:
 }
 
 /// Runs a worker offering `handlers` until `shutdown` is cancelled, then drains it. Fails at once when
-/// Redis is unreachable.
+/// Redis is unreachable, and after draining when a background duty ended on its own (see [`Duties`]).
 pub async fn run(settings: Settings, handlers: Handlers, shutdown: CancellationToken) -> anyhow::Result<()> {
     let conn = settings.redis.connect().await?;
     let metrics_listener = match settings.metrics_addr {
@@ -121,47 +122,62 @@ pub async fn run(settings: Settings, handlers: Handlers, shutdown: CancellationT
         metrics,
         alerts,
     });
-    let background = CancellationToken::new();
+    // Stopped by a signal, or by a duty that ended too soon.
+    let stop = shutdown.child_token();
     let wake = Arc::new(Notify::new());
-    let duties = TaskTracker::new();
-    duties.spawn(heartbeat::run(
-        context.store.clone(),
-        context.settings.clone(),
-        context.claimant.handlers.clone(),
-        context.metrics.clone(),
-        background.clone(),
-    ));
-    duties.spawn(reconciler::run(
-        context.store.clone(),
-        reconciler::Cadence {
-            every: context.settings.reconcile_every,
-            handler_wait_alert: context.settings.handler_wait_alert,
-        },
-        context.metrics.clone(),
-        context.alerts.clone(),
-        background.clone(),
-    ));
-    duties.spawn(recoverer::run(
-        context.store.clone(),
-        context.claimant.queues.clone(),
-        context.claimant.lease,
-        context.metrics.clone(),
-        background.clone(),
-    ));
+    let duties = Duties::new(stop.clone());
+    duties.spawn(
+        "heartbeat",
+        heartbeat::run(
+            context.store.clone(),
+            context.settings.clone(),
+            context.claimant.handlers.clone(),
+            context.metrics.clone(),
+            duties.stopping(),
+        ),
+    );
+    duties.spawn(
+        "reconciler",
+        reconciler::run(
+            context.store.clone(),
+            reconciler::Cadence {
+                every: context.settings.reconcile_every,
+                handler_wait_alert: context.settings.handler_wait_alert,
+            },
+            context.metrics.clone(),
+            context.alerts.clone(),
+            duties.stopping(),
+        ),
+    );
+    duties.spawn(
+        "lease watcher",
+        recoverer::run(
+            context.store.clone(),
+            context.claimant.queues.clone(),
+            context.claimant.lease,
+            context.metrics.clone(),
+            duties.stopping(),
+        ),
+    );
     if let Some(listener) = metrics_listener {
-        duties.spawn(metrics::serve(listener, context.metrics.clone(), context.store.clone(), background.clone()));
+        duties.spawn(
+            "metrics server",
+            metrics::serve(listener, context.metrics.clone(), context.store.clone(), duties.stopping()),
+        );
     }
-    duties.spawn(wakeup::listen(
-        context.store.clone(),
-        context.settings.redis.subscriber_urls(),
-        wake.clone(),
-        context.cancels.clone(),
-        background.clone(),
-    ));
-    duties.close();
+    duties.spawn(
+        "wake-up listener",
+        wakeup::listen(
+            context.store.clone(),
+            context.settings.redis.subscriber_urls(),
+            wake.clone(),
+            context.cancels.clone(),
+            duties.stopping(),
+        ),
+    );
 
     let jobs = TaskTracker::new();
-    claim_loop(&context, &jobs, &wake, &shutdown).await;
+    claim_loop(&context, &jobs, &wake, &stop).await;
     // No claim takes ends any more: the jobs still running send theirs on their own.
     context.finisher.claim_loop_active(false);
 
@@ -176,8 +192,9 @@ pub async fn run(settings: Settings, handlers: Handlers, shutdown: CancellationT
         context.hand_back.cancel();
         jobs.wait().await;
     }
-    background.cancel();
-    duties.wait().await;
+    if let Some(failure) = duties.stop().await {
+        anyhow::bail!("{failure}");
+    }
     tracing::info!(worker.id = %context.settings.worker_id, "worker stopped");
     Ok(())
 }
