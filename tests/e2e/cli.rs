@@ -55,6 +55,9 @@ async fn a_directory_of_workflows_and_schedules_applies_idempotently_and_the_cli
     let from_root =
         Command::new(binary("recur")).args(["status", "--json", "--api-url", root, "--api-key", "cli-key"]).output();
     assert_eq!(json_of(&from_root.unwrap())["overview"]["schedules"], status["overview"]["schedules"], "from {root}");
+    // A schedule is named by its name as well as by its id.
+    let resumed = json_of(&recur(&app, &["schedules", "resume", "nightly-report", "--json"]));
+    assert_eq!((resumed["id"].as_str(), resumed["status"].as_str()), (Some(id.as_str()), Some("active")));
     let table = recur(&app, &["schedules", "get", &id]);
     assert!(String::from_utf8_lossy(&table.stdout).contains("nightly-report"), "a human table by default");
 
@@ -102,5 +105,19 @@ async fn a_directory_of_workflows_and_schedules_applies_idempotently_and_the_cli
         .output()
         .unwrap();
     assert_eq!(nowhere.status.code(), Some(3), "{}", String::from_utf8_lossy(&nowhere.stderr));
+
+    // Schedule names need not be unique: two of one name are told apart by id; a name is matched whole.
+    let twin = dir.join("twin.json");
+    let body = json!({"name": "nightly-report", "workflow_id": workflow_id, "interval_seconds": 3600});
+    std::fs::write(&twin, body.to_string()).unwrap();
+    let twin = json_of(&recur(&app, &["schedules", "create", "-f", twin.to_str().unwrap(), "--json"]));
+    let ambiguous = recur(&app, &["schedules", "trigger", "nightly-report"]);
+    let stderr = String::from_utf8_lossy(&ambiguous.stderr);
+    assert_eq!(ambiguous.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("2 schedules are named nightly-report; give one's id"), "{stderr}");
+    assert!(stderr.contains(&id) && stderr.contains(twin["id"].as_str().unwrap()), "{stderr}");
+    let partial = recur(&app, &["schedules", "trigger", "nightly"]);
+    let stderr = String::from_utf8_lossy(&partial.stderr);
+    assert_eq!((partial.status.code(), stderr.trim()), (Some(2), "recur: no schedule is named nightly"));
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -48,15 +48,15 @@ enum Schedules {
     List(ListArgs),
     /// One schedule, every field.
     Get {
-        /// The schedule's id.
-        id: String,
+        /// The schedule's id or name.
+        schedule: String,
     },
     /// Create one from a JSON file (the body of POST /schedules).
     Create(FileArg),
     /// Change one with a JSON file (the body of PATCH /schedules/{id}).
     Patch {
-        /// The schedule's id.
-        id: String,
+        /// The schedule's id or name.
+        schedule: String,
         #[command(flatten)]
         file: FileArg,
     },
@@ -65,41 +65,41 @@ enum Schedules {
     Apply(FileArg),
     /// Stop its runs (a run under way finishes) until it is resumed.
     Pause {
-        /// The schedule's id.
-        id: String,
+        /// The schedule's id or name.
+        schedule: String,
     },
     /// Make a paused schedule active again: its next run is planned from now.
     Resume {
-        /// The schedule's id.
-        id: String,
+        /// The schedule's id or name.
+        schedule: String,
     },
     /// Run it once now, beside its regular runs.
     Trigger {
-        /// The schedule's id.
-        id: String,
+        /// The schedule's id or name.
+        schedule: String,
     },
     /// Make a done or dead schedule active again.
     Restart {
-        /// The schedule's id.
-        id: String,
+        /// The schedule's id or name.
+        schedule: String,
     },
     /// Delete it and its queued job (a run under way finishes and is recorded).
     Delete {
-        /// The schedule's id.
-        id: String,
+        /// The schedule's id or name.
+        schedule: String,
     },
     /// Its next occurrences.
     Upcoming {
-        /// The schedule's id.
-        id: String,
+        /// The schedule's id or name.
+        schedule: String,
         /// How many.
         #[arg(long, default_value_t = 10)]
         count: u32,
     },
     /// Run each occurrence between two instants (RFC 3339) once, in order.
     Backfill {
-        /// The schedule's id.
-        id: String,
+        /// The schedule's id or name.
+        schedule: String,
         /// The first instant (RFC 3339).
         #[arg(long)]
         from: String,
@@ -339,11 +339,14 @@ async fn schedules(client: &Client, command: Schedules, print: &impl Fn(&Value, 
             let status = args.status.map(|status| format!("&status={status}")).unwrap_or_default();
             print(&client.get(&format!("/schedules?limit={}{status}", args.limit)).await?, schedules_table);
         }
-        Schedules::Get { id } => print(&client.get(&format!("/schedules/{id}")).await?, one),
+        Schedules::Get { schedule } => {
+            print(&client.get(&format!("/schedules/{}", schedule_id(client, &schedule).await?)).await?, one);
+        }
         Schedules::Create(file) => {
             print(&client.call(Method::POST, "/schedules", Some(&read_json(&file.path)?)).await?, one)
         }
-        Schedules::Patch { id, file } => {
+        Schedules::Patch { schedule, file } => {
+            let id = schedule_id(client, &schedule).await?;
             print(&client.call(Method::PATCH, &format!("/schedules/{id}"), Some(&read_json(&file.path)?)).await?, one);
         }
         Schedules::Apply(file) => {
@@ -373,26 +376,21 @@ async fn schedules(client: &Client, command: Schedules, print: &impl Fn(&Value, 
             }
             print(&json!({ "items": applied }), schedules_table);
         }
-        Schedules::Pause { id } => {
-            print(&client.call(Method::POST, &format!("/schedules/{id}/pause"), None).await?, one)
-        }
-        Schedules::Resume { id } => {
-            print(&client.call(Method::POST, &format!("/schedules/{id}/resume"), None).await?, one)
-        }
-        Schedules::Restart { id } => {
-            print(&client.call(Method::POST, &format!("/schedules/{id}/restart"), None).await?, one)
-        }
-        Schedules::Trigger { id } => {
-            print(&client.call(Method::POST, &format!("/schedules/{id}/trigger"), None).await?, fields_table)
-        }
-        Schedules::Delete { id } => {
+        Schedules::Pause { schedule } => print(&act_on(client, &schedule, "pause").await?, one),
+        Schedules::Resume { schedule } => print(&act_on(client, &schedule, "resume").await?, one),
+        Schedules::Restart { schedule } => print(&act_on(client, &schedule, "restart").await?, one),
+        Schedules::Trigger { schedule } => print(&act_on(client, &schedule, "trigger").await?, fields_table),
+        Schedules::Delete { schedule } => {
+            let id = schedule_id(client, &schedule).await?;
             client.call(Method::DELETE, &format!("/schedules/{id}"), None).await?;
             print(&json!({ "deleted": id }), fields_table);
         }
-        Schedules::Upcoming { id, count } => {
+        Schedules::Upcoming { schedule, count } => {
+            let id = schedule_id(client, &schedule).await?;
             print(&client.get(&format!("/schedules/{id}/upcoming?count={count}")).await?, fields_table);
         }
-        Schedules::Backfill { id, from, to } => {
+        Schedules::Backfill { schedule, from, to } => {
+            let id = schedule_id(client, &schedule).await?;
             let body = json!({ "from": from, "to": to });
             print(&client.call(Method::POST, &format!("/schedules/{id}/backfill"), Some(&body)).await?, fields_table);
         }
@@ -546,6 +544,36 @@ async fn workflow_id(client: &Client, key: &str) -> Result<String, Failure> {
         return Ok(key.to_string());
     }
     named_workflow(&client.all("/workflows").await?, key)
+}
+
+/// The id of the schedule `key` names: an id as it is, else the id of the one schedule of that name. Names
+/// need not be unique: schedules that share one are told apart by id.
+async fn schedule_id(client: &Client, key: &str) -> Result<String, Failure> {
+    if uuid::Uuid::parse_str(key).is_ok() {
+        return Ok(key.to_string());
+    }
+    // The listing's `name` takes the names containing it; only the same name counts here.
+    let query: String = form_urlencoded::byte_serialize(key.as_bytes()).collect();
+    let named: Vec<Value> = client
+        .all(&format!("/schedules?name={query}"))
+        .await?
+        .into_iter()
+        .filter(|schedule| schedule["name"] == key)
+        .collect();
+    let ids: Vec<&str> = named.iter().filter_map(|schedule| schedule["id"].as_str()).collect();
+    match ids.as_slice() {
+        [id] => Ok((*id).to_string()),
+        [] => Err(Failure::Usage(format!("no schedule is named {key}"))),
+        ids => {
+            Err(Failure::Usage(format!("{} schedules are named {key}; give one's id: {}", ids.len(), ids.join(", "))))
+        }
+    }
+}
+
+/// `POST /schedules/{id}/{action}` on the schedule `key` names.
+async fn act_on(client: &Client, key: &str, action: &str) -> Outcome<Value> {
+    let id = schedule_id(client, key).await?;
+    client.call(Method::POST, &format!("/schedules/{id}/{action}"), None).await
 }
 
 /// [`workflow_id`] of a filter that may be absent.
