@@ -105,14 +105,15 @@ fn query_error(serde_message: &str, given: &[(String, String)]) -> (String, Opti
         return (detail.to_string(), quoted_name(detail));
     };
     let given = given.iter().find(|(key, _)| key == name).map(|(_, value)| value);
-    let message = match (reason.split_once(", expected one of "), what_it_takes(name), given) {
-        (Some((unknown, known)), ..) if unknown.starts_with("unknown field") => {
-            format!("unknown query parameter {name}; known: {}", known.replace('`', ""))
-        }
-        (Some((unknown, known)), _, Some(given)) if unknown.starts_with("unknown variant") => {
-            format!("{name} must be one of {}, not {given:?}", known.replace('`', ""))
-        }
-        (_, Some(takes), Some(given)) => format!("{name} must be {takes}, not {given:?}"),
+    // serde lists what it expected as "`a`" or "`a` or `b`" or "one of `a`, `b`, `c`".
+    let expected = |refusal: &str| {
+        let known = reason.strip_prefix(refusal)?.split_once(", expected ")?.1;
+        Some(known.trim_start_matches("one of ").replace(" or ", ", ").replace('`', ""))
+    };
+    let message = match (expected("unknown field"), expected("unknown variant"), what_it_takes(name), given) {
+        (Some(known), ..) => format!("unknown query parameter {name}; known: {known}"),
+        (_, Some(known), _, Some(given)) => format!("{name} must be one of {known}, not {given:?}"),
+        (_, _, Some(takes), Some(given)) => format!("{name} must be {takes}, not {given:?}"),
         _ => format!("{name}: {}", reason.replace('`', "")),
     };
     (message, Some(name.to_string()))
@@ -185,6 +186,8 @@ pub fn page_limit(limit: Option<usize>) -> Result<usize, ApiError> {
 
 #[cfg(test)]
 mod tests {
+    use axum::extract::Query;
+
     use super::{not_an_object, query_error};
 
     #[test]
@@ -199,29 +202,47 @@ mod tests {
 
     #[test]
     fn a_refused_query_parameter_is_named_with_what_it_takes_and_what_was_given() {
-        let refused = |detail: &str, query: &str| {
-            let given: Vec<(String, String)> = query
-                .split('&')
-                .filter_map(|pair| pair.split_once('='))
-                .map(|(name, value)| (name.to_string(), value.to_string()))
-                .collect();
-            query_error(&format!("Failed to deserialize query string: {detail}"), &given)
-        };
+        #[derive(serde::Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        enum Pair {
+            Queued,
+            Running,
+        }
+        #[derive(serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        #[allow(dead_code)]
+        struct Filters {
+            state: Option<Pair>,
+            since: Option<jiff::Timestamp>,
+            limit: Option<usize>,
+        }
+        // What serde says of each query, as the extractor hands it over.
+        fn refused<T: serde::de::DeserializeOwned>(query: &str) -> (String, Option<String>) {
+            let uri: axum::http::Uri = format!("/x?{query}").parse().unwrap();
+            let Err(rejection) = Query::<T>::try_from_uri(&uri) else { panic!("{query} was taken") };
+            let Query(given) = Query::<Vec<(String, String)>>::try_from_uri(&uri).unwrap();
+            query_error(&rejection.body_text(), &given)
+        }
         assert_eq!(
-            refused("limit: invalid digit found in string", "state=failed&limit=abc"),
+            refused::<Filters>("state=queued&limit=abc"),
             ("limit must be a whole number, not \"abc\"".to_string(), Some("limit".to_string()))
         );
         assert_eq!(
-            refused("since: failed to find time component", "since=2026-12-04").0,
+            refused::<Filters>("since=2026-12-04").0,
             "since must be an RFC 3339 instant such as 2026-12-04T09:00:00Z, not \"2026-12-04\""
         );
         assert_eq!(
-            refused("state: unknown variant `bogus`, expected one of `queued`, `running`", "state=bogus"),
+            refused::<Filters>("state=bogus"),
             ("state must be one of queued, running, not \"bogus\"".to_string(), Some("state".to_string()))
         );
         assert_eq!(
-            refused("foo: unknown field `foo`, expected one of `limit`, `cursor`", "foo=1"),
-            ("unknown query parameter foo; known: limit, cursor".to_string(), Some("foo".to_string()))
+            refused::<Filters>("foo=1"),
+            ("unknown query parameter foo; known: state, since, limit".to_string(), Some("foo".to_string()))
+        );
+        // Two fields are "`limit` or `cursor`" in serde's words.
+        assert_eq!(
+            refused::<super::PageQuery>("bogus=1"),
+            ("unknown query parameter bogus; known: limit, cursor".to_string(), Some("bogus".to_string()))
         );
     }
 }
