@@ -2,7 +2,7 @@
 
 use axum::{
     body::Bytes,
-    extract::{FromRequest, FromRequestParts, Path, Query, Request},
+    extract::{FromRequest, FromRequestParts, Path, Query, RawPathParams, Request},
     http::{StatusCode, header::CONTENT_TYPE, request::Parts},
 };
 use serde::de::DeserializeOwned;
@@ -134,17 +134,41 @@ fn what_it_takes(name: &str) -> Option<&'static str> {
     }
 }
 
-/// A path id: one that cannot be parsed names nothing, so it is 404.
+/// A path id: one that cannot be parsed names nothing, so it is 404, saying which part is not an id.
 pub struct PathId<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for PathId<T> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        let Path(value) = Path::<T>::from_request_parts(parts, state)
-            .await
-            .map_err(|_| ApiError::not_found(format!("nothing at {}", parts.uri.path())))?;
-        Ok(Self(value))
+        match Path::<T>::from_request_parts(parts, state).await {
+            Ok(Path(value)) => Ok(Self(value)),
+            Err(_) => {
+                let params = RawPathParams::from_request_parts(parts, state).await.ok();
+                let params = params.iter().flatten().map(|(name, value)| (name.to_string(), value.to_string()));
+                Err(ApiError::not_found(not_a_path_id(parts.uri.path(), params)))
+            }
+        }
+    }
+}
+
+/// Why nothing is at `path`: the first of its `params` that is not what it takes, by name.
+fn not_a_path_id(path: &str, params: impl IntoIterator<Item = (String, String)>) -> String {
+    let unfit = params.into_iter().find_map(|(name, value)| match name.as_str() {
+        "id" if uuid::Uuid::parse_str(&value).is_err() => Some(format!("{value:?} is not an id (a UUID)")),
+        "version" if value.parse::<u32>().is_err() => Some(format!("{value:?} is not a version (a whole number)")),
+        _ => None,
+    });
+    // A schedule or workflow has a name too; the listings find one by it.
+    let by_name = match path.split('/').nth(1) {
+        Some(listing @ ("schedules" | "workflows")) if unfit.as_deref().is_some_and(|why| why.contains("id")) => {
+            format!("; GET /{listing}?name= finds one by name")
+        }
+        _ => String::new(),
+    };
+    match unfit {
+        Some(why) => format!("nothing at {path}: {why}{by_name}"),
+        None => format!("nothing at {path}"),
     }
 }
 
@@ -188,7 +212,7 @@ pub fn page_limit(limit: Option<usize>) -> Result<usize, ApiError> {
 mod tests {
     use axum::extract::Query;
 
-    use super::{not_an_object, query_error};
+    use super::{not_a_path_id, not_an_object, query_error};
 
     #[test]
     fn a_body_that_is_not_an_object_is_named_by_its_first_character() {
@@ -198,6 +222,22 @@ mod tests {
         assert_eq!(not_an_object(b"true"), Some("a boolean"));
         assert_eq!(not_an_object(b"null"), Some("null"));
         assert_eq!(not_an_object(b"-1"), Some("a number"));
+    }
+
+    #[test]
+    fn a_path_that_is_not_an_id_says_which_part_and_where_names_are_found() {
+        let params =
+            |pairs: &[(&str, &str)]| pairs.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect::<Vec<_>>();
+        assert_eq!(
+            not_a_path_id("/schedules/nightly/trigger", params(&[("id", "nightly")])),
+            r#"nothing at /schedules/nightly/trigger: "nightly" is not an id (a UUID); GET /schedules?name= finds one by name"#
+        );
+        let id = "01a242f6-4ca7-75d8-8c73-193b51ee5ae4";
+        assert_eq!(
+            not_a_path_id(&format!("/workflows/{id}/versions/latest"), params(&[("id", id), ("version", "latest")])),
+            format!(r#"nothing at /workflows/{id}/versions/latest: "latest" is not a version (a whole number)"#)
+        );
+        assert_eq!(not_a_path_id("/somewhere", params(&[])), "nothing at /somewhere");
     }
 
     #[test]

@@ -309,6 +309,14 @@ async fn every_bad_request_gets_the_right_status_code_and_field_never_a_500() {
         (answer["error"]["message"].as_str(), answer["error"]["field"].as_str()),
         (Some(expected), Some("since"))
     );
+    let (_, answer) = app.request(Method::GET, "/workflows?bogus=1", None).await;
+    assert_eq!(answer["error"]["message"], "unknown query parameter bogus; known: limit, cursor", "{answer}");
+    // A path part that is not an id says so (a name in place of an id is the usual slip).
+    let (status, answer) = app.request(Method::POST, "/schedules/nightly-report/trigger", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{answer}");
+    let expected = "nothing at /schedules/nightly-report/trigger: \"nightly-report\" is not an id (a UUID); \
+                    GET /schedules?name= finds one by name";
+    assert_eq!(answer["error"]["message"], expected, "{answer}");
     // So is a body field of the wrong type, with serde's and jiff's own words after it.
     let workflow_id = uuid::Uuid::new_v4();
     let at_noon = json!({"workflow_id": workflow_id, "interval_seconds": 60, "start_at": "2026-12-04 12:00"});
