@@ -44,14 +44,29 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
             if let Some(kind) = not_an_object(&bytes) {
                 return ApiError::validation(format!("the request body must be a JSON object, not {kind}"), None);
             }
-            if path == "." {
-                return ApiError::validation(message.clone(), quoted_name(&message));
+            let message = without_position(&message);
+            match unknown(message) {
+                // The path names the unknown field in a struct (`items[0].bogus`), or its parent: `.` at the top,
+                // `steps[0]` in a tagged step.
+                Some((Unknown::Field, name, known)) => {
+                    let field = match path.as_str() {
+                        "." => name.to_string(),
+                        path if path == name || path.ends_with(&format!(".{name}")) => path.to_string(),
+                        path => format!("{path}.{name}"),
+                    };
+                    return ApiError::validation(format!("unknown field {field}; known: {known}"), Some(field));
+                }
+                Some((Unknown::Variant, given, known)) => {
+                    return ApiError::validation(format!("{path} must be one of {known}, not {given:?}"), Some(path));
+                }
+                None if path == "." => return ApiError::validation(message, quoted_name(message)),
+                None => {}
             }
             // serde's and jiff's words, after what the field takes (`items[2].start_at` takes what `start_at` does).
             let leaf = path.rsplit(['.', '[']).next().unwrap_or(&path);
             let message = match what_it_takes(leaf) {
-                Some(takes) if !message.starts_with("unknown field") => format!("{path} must be {takes}: {message}"),
-                _ => message,
+                Some(takes) => format!("{path} must be {takes}: {message}"),
+                None => message.to_string(),
             };
             ApiError::validation(message, Some(path))
         })?;
@@ -105,18 +120,40 @@ fn query_error(serde_message: &str, given: &[(String, String)]) -> (String, Opti
         return (detail.to_string(), quoted_name(detail));
     };
     let given = given.iter().find(|(key, _)| key == name).map(|(_, value)| value);
-    // serde lists what it expected as "`a`" or "`a` or `b`" or "one of `a`, `b`, `c`".
-    let expected = |refusal: &str| {
-        let known = reason.strip_prefix(refusal)?.split_once(", expected ")?.1;
-        Some(known.trim_start_matches("one of ").replace(" or ", ", ").replace('`', ""))
-    };
-    let message = match (expected("unknown field"), expected("unknown variant"), what_it_takes(name), given) {
-        (Some(known), ..) => format!("unknown query parameter {name}; known: {known}"),
-        (_, Some(known), _, Some(given)) => format!("{name} must be one of {known}, not {given:?}"),
-        (_, _, Some(takes), Some(given)) => format!("{name} must be {takes}, not {given:?}"),
+    let message = match (unknown(reason), what_it_takes(name), given) {
+        (Some((Unknown::Field, _, known)), ..) => format!("unknown query parameter {name}; known: {known}"),
+        (Some((Unknown::Variant, given, known)), ..) => format!("{name} must be one of {known}, not {given:?}"),
+        (None, Some(takes), Some(given)) => format!("{name} must be {takes}, not {given:?}"),
         _ => format!("{name}: {}", reason.replace('`', "")),
     };
     (message, Some(name.to_string()))
+}
+
+enum Unknown {
+    Field,
+    Variant,
+}
+
+/// serde's refusal of a name it does not know ("unknown field `x`, expected `a` or `b`") or of a value that
+/// is none of a choice ("unknown variant `x`, expected one of ..."): which, what was given, and what is known,
+/// listed plainly.
+fn unknown(reason: &str) -> Option<(Unknown, &str, String)> {
+    let (kind, rest) = match reason.strip_prefix("unknown field `") {
+        Some(rest) => (Unknown::Field, rest),
+        None => (Unknown::Variant, reason.strip_prefix("unknown variant `")?),
+    };
+    let (given, expected) = rest.split_once("`, expected ")?;
+    // serde lists what it expected as "`a`", "`a` or `b`" or "one of `a`, `b`, `c`".
+    Some((kind, given, expected.trim_start_matches("one of ").replace(" or ", ", ").replace('`', "")))
+}
+
+/// serde_json's message without the " at line 1 column 8" it ends with: a request body is one line of JSON
+/// more often than not, and the field is named.
+fn without_position(message: &str) -> &str {
+    match message.rsplit_once(" at line ") {
+        Some((text, position)) if position.split(" column ").all(|n| n.bytes().all(|b| b.is_ascii_digit())) => text,
+        _ => message,
+    }
 }
 
 /// What a field or query parameter of this name takes, for the message that refuses a value of another type.
@@ -210,9 +247,13 @@ pub fn page_limit(limit: Option<usize>) -> Result<usize, ApiError> {
 
 #[cfg(test)]
 mod tests {
-    use axum::extract::Query;
+    use axum::{
+        extract::{FromRequest, Query},
+        http::header::CONTENT_TYPE,
+        response::IntoResponse,
+    };
 
-    use super::{not_a_path_id, not_an_object, query_error};
+    use super::{JsonBody, not_a_path_id, not_an_object, query_error};
 
     #[test]
     fn a_body_that_is_not_an_object_is_named_by_its_first_character() {
@@ -222,6 +263,56 @@ mod tests {
         assert_eq!(not_an_object(b"true"), Some("a boolean"));
         assert_eq!(not_an_object(b"null"), Some("null"));
         assert_eq!(not_an_object(b"-1"), Some("a number"));
+    }
+
+    #[tokio::test]
+    async fn a_refused_body_field_is_named_with_what_is_known_without_serde_positions() {
+        #[derive(serde::Deserialize)]
+        #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+        #[allow(dead_code)]
+        enum Step {
+            Log { message: String },
+            Sleep { seconds: u64 },
+        }
+        #[derive(serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        #[allow(dead_code)]
+        struct Item {
+            name: String,
+            steps: Vec<Step>,
+        }
+        #[derive(serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        #[allow(dead_code)]
+        struct Batch {
+            items: Vec<Item>,
+        }
+        async fn refused<T: serde::de::DeserializeOwned>(body: &str) -> (String, serde_json::Value) {
+            let request = axum::http::Request::post("/x")
+                .header(CONTENT_TYPE, "application/json")
+                .body(axum::body::Body::from(body.to_string()))
+                .unwrap();
+            let Err(error) = JsonBody::<T>::from_request(request, &()).await else { panic!("{body} was taken") };
+            let answer = axum::body::to_bytes(error.into_response().into_body(), usize::MAX).await.unwrap();
+            let answer: serde_json::Value = serde_json::from_slice(&answer).unwrap();
+            (answer["error"]["message"].as_str().unwrap().to_string(), answer["error"]["field"].clone())
+        }
+        assert_eq!(
+            refused::<Item>(r#"{"name": "a", "bogus": 1}"#).await,
+            ("unknown field bogus; known: name, steps".to_string(), "bogus".into())
+        );
+        assert_eq!(
+            refused::<Batch>(r#"{"items": [{"name": "a", "steps": [], "bogus": 1}]}"#).await,
+            ("unknown field items[0].bogus; known: name, steps".to_string(), "items[0].bogus".into())
+        );
+        assert_eq!(
+            refused::<Item>(r#"{"name": "a", "steps": [{"kind": "log", "message": "m", "bogus": 1}]}"#).await,
+            ("unknown field steps[0].bogus; known: message".to_string(), "steps[0].bogus".into())
+        );
+        assert_eq!(
+            refused::<Item>(r#"{"name": "a", "steps": [{"kind": "teleport"}]}"#).await,
+            ("steps[0].kind must be one of log, sleep, not \"teleport\"".to_string(), "steps[0].kind".into())
+        );
     }
 
     #[test]

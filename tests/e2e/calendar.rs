@@ -60,7 +60,12 @@ async fn bad_calendars_are_refused_with_codes_that_name_the_field() {
         (json!({"interval_seconds": 60, "end_at": "2020-01-01T00:00:00Z"}), "validation_error", "end_at", "never run"),
         (json!({"run_at": in_seconds(60), "start_at": in_seconds(120)}), "validation_error", "run_at", "never run"),
         (json!({"run_at": in_seconds(60), "repeat_count": 3}), "validation_error", "repeat_count", "runs once"),
-        (json!({"interval_seconds": 60, "overlap": "sometimes"}), "validation_error", "overlap", "unknown variant"),
+        (
+            json!({"interval_seconds": 60, "overlap": "sometimes"}),
+            "validation_error",
+            "overlap",
+            "overlap must be one of skip, buffer_one, allow, not \"sometimes\"",
+        ),
     ];
     for (body, code, field, words) in cases {
         let mut body = body;
