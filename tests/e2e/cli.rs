@@ -108,9 +108,11 @@ async fn a_directory_of_workflows_and_schedules_applies_idempotently_and_the_cli
 
     // Schedule names need not be unique: two of one name are told apart by id; a name is matched whole.
     let twin = dir.join("twin.json");
-    let body = json!({"name": "nightly-report", "workflow_id": workflow_id, "interval_seconds": 3600});
+    // `create` takes the workflow by name, as `apply` does.
+    let body = json!({"name": "nightly-report", "workflow": "nightly", "interval_seconds": 3600});
     std::fs::write(&twin, body.to_string()).unwrap();
     let twin = json_of(&recur(&app, &["schedules", "create", "-f", twin.to_str().unwrap(), "--json"]));
+    assert_eq!(twin["workflow_id"], workflow_id);
     let ambiguous = recur(&app, &["schedules", "trigger", "nightly-report"]);
     let stderr = String::from_utf8_lossy(&ambiguous.stderr);
     assert_eq!(ambiguous.status.code(), Some(2), "{stderr}");

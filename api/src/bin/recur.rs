@@ -51,9 +51,10 @@ enum Schedules {
         /// The schedule's id or name.
         schedule: String,
     },
-    /// Create one from a JSON file (the body of POST /schedules).
+    /// Create one from a JSON file (the body of POST /schedules). It may name its workflow (`"workflow":
+    /// "<name>"`) instead of giving `workflow_id`.
     Create(FileArg),
-    /// Change one with a JSON file (the body of PATCH /schedules/{id}).
+    /// Change one with a JSON file (the body of PATCH /schedules/{id}; `"workflow": "<name>"` as in create).
     Patch {
         /// The schedule's id or name.
         schedule: String,
@@ -343,11 +344,12 @@ async fn schedules(client: &Client, command: Schedules, print: &impl Fn(&Value, 
             print(&client.get(&format!("/schedules/{}", schedule_id(client, &schedule).await?)).await?, one);
         }
         Schedules::Create(file) => {
-            print(&client.call(Method::POST, "/schedules", Some(&read_json(&file.path)?)).await?, one)
+            print(&client.call(Method::POST, "/schedules", Some(&schedule_body(client, &file.path).await?)).await?, one)
         }
         Schedules::Patch { schedule, file } => {
             let id = schedule_id(client, &schedule).await?;
-            print(&client.call(Method::PATCH, &format!("/schedules/{id}"), Some(&read_json(&file.path)?)).await?, one);
+            let body = schedule_body(client, &file.path).await?;
+            print(&client.call(Method::PATCH, &format!("/schedules/{id}"), Some(&body)).await?, one);
         }
         Schedules::Apply(file) => {
             let existing = client.all("/schedules").await?;
@@ -528,6 +530,15 @@ fn name_workflow(body: &mut Value, workflows: &[Value]) -> Outcome {
     let name = name.as_str().ok_or_else(|| Failure::Usage(format!("\"workflow\" must be a name, not {name}")))?;
     object.insert("workflow_id".to_string(), Value::String(named_workflow(workflows, name)?));
     Ok(())
+}
+
+/// The schedule body in the file at `path`, its workflow named by id (see [`name_workflow`]).
+async fn schedule_body(client: &Client, path: &PathBuf) -> Outcome<Value> {
+    let mut body = read_json(path)?;
+    if body.get("workflow").is_some() {
+        name_workflow(&mut body, &client.all("/workflows").await?)?;
+    }
+    Ok(body)
 }
 
 /// The id of the workflow named `name` among `workflows`.
