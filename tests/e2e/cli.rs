@@ -58,6 +58,8 @@ async fn a_directory_of_workflows_and_schedules_applies_idempotently_and_the_cli
     // A schedule is named by its name as well as by its id.
     let resumed = json_of(&recur(&app, &["schedules", "resume", "nightly-report", "--json"]));
     assert_eq!((resumed["id"].as_str(), resumed["status"].as_str()), (Some(id.as_str()), Some("active")));
+    let history = json_of(&recur(&app, &["executions", "list", "--schedule", "nightly-report", "--json"]));
+    assert_eq!(history["items"], json!([]), "it has not run yet: {history}");
     let table = recur(&app, &["schedules", "get", &id]);
     assert!(String::from_utf8_lossy(&table.stdout).contains("nightly-report"), "a human table by default");
 

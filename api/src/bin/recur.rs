@@ -143,7 +143,7 @@ enum Workflows {
 enum Executions {
     /// Executions across schedules, newest first.
     List {
-        /// Only this schedule's (its id).
+        /// Only this schedule's (its id or name).
         #[arg(long)]
         schedule: Option<String>,
         /// Only this workflow's (its id or name).
@@ -171,7 +171,7 @@ enum Executions {
     },
     /// Follow new executions as they start and end, until Ctrl-C.
     Tail {
-        /// Only this schedule's (its id).
+        /// Only this schedule's (its id or name).
         #[arg(long)]
         schedule: Option<String>,
         /// Only this workflow's (its id or name).
@@ -479,7 +479,8 @@ async fn executions(
     };
     match command {
         Executions::List { schedule, workflow, state, limit } => {
-            let workflow = optional_workflow_id(client, workflow).await?;
+            let (schedule, workflow) =
+                (optional_schedule_id(client, schedule).await?, optional_workflow_id(client, workflow).await?);
             let state = state.map(|state| format!("&state={state}")).unwrap_or_default();
             let path = format!("/executions?limit={limit}{}{state}", filter(schedule, workflow));
             print(&client.get(&path).await?, executions_table);
@@ -490,7 +491,8 @@ async fn executions(
             print(&client.call(Method::POST, &path, None).await?, fields_table);
         }
         Executions::Tail { schedule, workflow } => {
-            let workflow = optional_workflow_id(client, workflow).await?;
+            let (schedule, workflow) =
+                (optional_schedule_id(client, schedule).await?, optional_workflow_id(client, workflow).await?);
             let path = format!("/executions?limit=50{}", filter(schedule, workflow));
             let mut seen = std::collections::HashMap::<String, String>::new();
             let colour = !json && std::io::IsTerminal::is_terminal(&std::io::stdout());
@@ -585,6 +587,14 @@ async fn schedule_id(client: &Client, key: &str) -> Result<String, Failure> {
 async fn act_on(client: &Client, key: &str, action: &str) -> Outcome<Value> {
     let id = schedule_id(client, key).await?;
     client.call(Method::POST, &format!("/schedules/{id}/{action}"), None).await
+}
+
+/// [`schedule_id`] of a filter that may be absent.
+async fn optional_schedule_id(client: &Client, key: Option<String>) -> Result<Option<String>, Failure> {
+    match key {
+        Some(key) => Ok(Some(schedule_id(client, &key).await?)),
+        None => Ok(None),
+    }
 }
 
 /// [`workflow_id`] of a filter that may be absent.
