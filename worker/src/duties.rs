@@ -1,7 +1,8 @@
-//! The worker's background duties: heartbeat, reconciler, lease watcher, wake-ups, metrics. Each runs until
-//! the worker stops it. One that ends sooner (a panic: a bug) stops the worker, which then exits with an
-//! error, rather than run on without it: without its wake-ups it would start new jobs only on a timer,
-//! without its heartbeat it would drop out of `/status` while holding jobs.
+//! The worker's background duties: heartbeat, reconciler, lease watcher, wake-ups, metrics, the finisher's
+//! batches. Each runs until the worker stops it. One that ends sooner (a panic: a bug) stops the worker,
+//! which then exits with an error, rather than run on without it: without its wake-ups it would start new
+//! jobs only on a timer, without its heartbeat it would drop out of `/status` while holding jobs, without
+//! its finisher it would record nothing.
 
 use std::{
     future::Future,

@@ -3,17 +3,21 @@
 //! a task of its own sends the ends that completed while its last call was under way together, so a lone
 //! job waits for no claim.
 
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::{
+    future::Future,
+    sync::{Arc, Mutex, MutexGuard, PoisonError},
+};
 
 use recur_common::store::{BATCH, FinishOutcome, JobEnd, Store};
 use tokio::sync::{Notify, oneshot};
+use tokio_util::sync::CancellationToken;
 
 /// Where one job's outcome goes: the job task waiting for it (or the error, as text: one error answers a
 /// whole batch).
 type Reply = oneshot::Sender<Result<FinishOutcome, String>>;
 
 /// The handle job tasks finish through and the claim loop takes ends from. The batching task ends when the
-/// handle is dropped, after sending what waits.
+/// handle is dropped or the worker stops its duties, after sending what waits.
 pub struct Finisher {
     shared: Arc<Shared>,
 }
@@ -41,11 +45,10 @@ pub struct TakenEnds {
 }
 
 impl Finisher {
-    /// Starts the batching task on `store`.
-    pub fn start(store: Store) -> Self {
+    /// The handle, and the batching task on `store` for the caller to run until `stopping`.
+    pub fn new(store: Store, stopping: CancellationToken) -> (Self, impl Future<Output = ()> + Send + 'static) {
         let shared = Arc::new(Shared { waiting: Mutex::default(), send: Notify::new() });
-        tokio::spawn(run(store, shared.clone()));
-        Self { shared }
+        (Self { shared: shared.clone() }, run(store, shared, stopping))
     }
 
     /// Records `end` with the next claim or batch and waits for its outcome.
@@ -127,9 +130,12 @@ impl Shared {
     }
 }
 
-async fn run(store: Store, shared: Arc<Shared>) {
+async fn run(store: Store, shared: Arc<Shared>, stopping: CancellationToken) {
     loop {
-        shared.send.notified().await;
+        tokio::select! {
+            () = shared.send.notified() => {}
+            () = stopping.cancelled() => {}
+        }
         // Yielding once lets jobs ending at this moment join the batch (microseconds, not a timer).
         tokio::task::yield_now().await;
         loop {
@@ -140,7 +146,7 @@ async fn run(store: Store, shared: Arc<Shared>) {
             let outcomes = store.finish_jobs(&ends).await.map_err(|error| recur_common::one_line(&error));
             answer_each(replies, outcomes);
         }
-        if shared.lock().closed {
+        if shared.lock().closed || stopping.is_cancelled() {
             return;
         }
     }

@@ -108,6 +108,11 @@ pub async fn run(settings: Settings, handlers: Handlers, shutdown: CancellationT
     };
     let egress = Arc::new(settings.egress.clone());
     let alerts = Alerts::start(settings.alert_webhook.clone(), egress.clone());
+    // Stopped by a signal, or by a duty that ended too soon.
+    let stop = shutdown.child_token();
+    let duties = Duties::new(stop.clone());
+    let (finisher, batching) = Finisher::new(store.clone(), duties.stopping());
+    duties.spawn("finisher", batching);
     let context = Arc::new(Context {
         recording: Arc::new(Semaphore::new(settings.concurrency * (CLAIMS_IN_FLIGHT + 1))),
         executor: Executor::new(handlers, egress),
@@ -115,17 +120,14 @@ pub async fn run(settings: Settings, handlers: Handlers, shutdown: CancellationT
         claimant,
         cancels: Arc::default(),
         workflows: WorkflowCache::default(),
-        finisher: Finisher::start(store.clone()),
+        finisher,
         store,
         hand_back: CancellationToken::new(),
         held: Mutex::default(),
         metrics,
         alerts,
     });
-    // Stopped by a signal, or by a duty that ended too soon.
-    let stop = shutdown.child_token();
     let wake = Arc::new(Notify::new());
-    let duties = Duties::new(stop.clone());
     duties.spawn(
         "heartbeat",
         heartbeat::run(
