@@ -37,6 +37,7 @@ async fn main() -> ExitCode {
 }
 
 async fn serve() -> anyhow::Result<()> {
+    recur_common::config::warn_of_unknown_variables();
     let settings = Settings::from_env()?;
     let app = Application::build(settings).await?;
     tracing::info!("recur-api listening on http://{}/api/v1", app.local_addr()?);

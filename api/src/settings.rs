@@ -1,22 +1,12 @@
 use std::{net::SocketAddr, time::Duration};
 
 use recur_common::{
-    config::{ConfigError, RedisSettings, SHARED_SETTINGS, Setting, env_or, env_within, retention_from_env},
+    config::{
+        API_SETTINGS, ConfigError, RedisSettings, SHARED_SETTINGS, Setting, env_or, env_within, retention_from_env,
+    },
     store::Retention,
 };
 use secrecy::SecretString;
-
-/// The API's own settings, each a variable and a flag (beside [`SHARED_SETTINGS`]).
-pub const SETTINGS: &[Setting] = &[
-    Setting { variable: "RECUR_API_ADDR", help: "where recur-api listens" },
-    Setting { variable: "RECUR_API_KEYS", help: "comma-separated bearer tokens; empty means loopback only" },
-    Setting { variable: "RECUR_API_MAX_CONNECTIONS", help: "connections served at once" },
-    Setting {
-        variable: "RECUR_API_HEADER_TIMEOUT_SECONDS",
-        help: "how long a client may take to send a request's head",
-    },
-    Setting { variable: "RECUR_API_REQUEST_TIMEOUT_SECONDS", help: "how long a request may take, body included" },
-];
 
 /// Everything the API is configured with; read from the environment by [`Settings::from_env`].
 #[derive(Debug, Clone)]
@@ -47,7 +37,7 @@ pub struct Limits {
 impl Settings {
     /// Every setting recur-api reads.
     pub fn all() -> Vec<Setting> {
-        [SHARED_SETTINGS, SETTINGS].concat()
+        [SHARED_SETTINGS, API_SETTINGS].concat()
     }
 
     /// Reads the environment; the error names the variable that failed.

@@ -153,6 +153,71 @@ pub const SHARED_SETTINGS: &[Setting] = &[
 /// Values given as flags; they win over the environment. Recorded once, at start, by [`use_flags`].
 static FLAGS: OnceLock<HashMap<&'static str, String>> = OnceLock::new();
 
+/// recur-api's own settings, each a variable and a flag (beside [`SHARED_SETTINGS`]).
+pub const API_SETTINGS: &[Setting] = &[
+    Setting { variable: "RECUR_API_ADDR", help: "where recur-api listens" },
+    Setting { variable: "RECUR_API_KEYS", help: "comma-separated bearer tokens; empty means loopback only" },
+    Setting { variable: "RECUR_API_MAX_CONNECTIONS", help: "connections served at once" },
+    Setting {
+        variable: "RECUR_API_HEADER_TIMEOUT_SECONDS",
+        help: "how long a client may take to send a request's head",
+    },
+    Setting { variable: "RECUR_API_REQUEST_TIMEOUT_SECONDS", help: "how long a request may take, body included" },
+];
+
+/// recur-worker's own settings, each a variable and a flag (beside [`SHARED_SETTINGS`]).
+pub const WORKER_SETTINGS: &[Setting] = &[
+    Setting { variable: "RECUR_QUEUES", help: "comma-separated queues to consume, in priority order" },
+    Setting { variable: "RECUR_CONCURRENCY", help: "jobs run at once" },
+    Setting { variable: "RECUR_LEASE_SECONDS", help: "how long a claimed job stays owned without renewal" },
+    Setting { variable: "RECUR_RECONCILE_SECONDS", help: "how often the reconciler runs" },
+    Setting { variable: "RECUR_SHUTDOWN_GRACE_SECONDS", help: "after SIGTERM, how long running jobs may finish" },
+    Setting { variable: "RECUR_WORKER_ID", help: "this worker's name in executions, heartbeats and logs" },
+    Setting { variable: "RECUR_METRICS_ADDR", help: "where to serve /metrics, /healthz and /readyz" },
+    Setting { variable: "RECUR_ALERT_WEBHOOK", help: "an http(s) URL to POST alerts to" },
+    Setting {
+        variable: "RECUR_HANDLER_WAIT_ALERT_SECONDS",
+        help: "how long a job may wait for a worker offering its handler before an alert",
+    },
+    Setting { variable: "RECUR_HTTP_DENY", help: "CIDR ranges http steps may not reach" },
+    Setting { variable: "RECUR_HTTP_ALLOW", help: "exceptions inside the denied ranges" },
+];
+
+/// What the `recur` command-line client reads.
+pub const CLIENT_VARIABLES: &[&str] = &["RECUR_API_URL", "RECUR_API_KEY"];
+
+/// A warning for each `RECUR_` variable among `names` that no recur program reads (a misspelt setting is
+/// otherwise ignored in silence, its default taken), naming the setting it most likely meant.
+pub fn unknown_variables(names: impl IntoIterator<Item = String>) -> Vec<String> {
+    let known: Vec<&str> = [SHARED_SETTINGS, API_SETTINGS, WORKER_SETTINGS]
+        .concat()
+        .iter()
+        .map(|setting| setting.variable)
+        .chain(CLIENT_VARIABLES.iter().copied())
+        .collect();
+    let mut unknown: Vec<String> =
+        names.into_iter().filter(|name| name.starts_with("RECUR_") && !known.contains(&name.as_str())).collect();
+    unknown.sort();
+    unknown
+        .into_iter()
+        .map(|name| {
+            let closest = known.iter().map(|known| (strsim::levenshtein(&name, known), *known)).min();
+            match closest.filter(|(distance, _)| *distance <= 3) {
+                Some((_, meant)) => format!("{name} is set, but no recur program reads it: did you mean {meant}?"),
+                None => format!("{name} is set, but no recur program reads it"),
+            }
+        })
+        .collect()
+}
+
+/// [`unknown_variables`] of this process's environment, each logged as a warning.
+pub fn warn_of_unknown_variables() {
+    let names = std::env::vars_os().filter_map(|(name, _)| name.into_string().ok());
+    for warning in unknown_variables(names) {
+        tracing::warn!("{warning}");
+    }
+}
+
 impl Setting {
     fn flag(self) -> String {
         self.variable.trim_start_matches("RECUR_").to_lowercase().replace('_', "-")
@@ -312,5 +377,19 @@ mod tests {
         assert_eq!(redacted("redis://:secret@cache:6379/2"), "redis://:***@cache:6379/2");
         assert_eq!(redacted("rediss://app:s3cr@t@cache.example:6380"), "rediss://app:***@cache.example:6380");
         assert_eq!(redacted("redis://127.0.0.1:6379"), "redis://127.0.0.1:6379");
+    }
+
+    #[test]
+    fn a_misspelt_setting_is_named_with_the_one_it_likely_meant() {
+        let names =
+            ["RECUR_CONCURENCY", "RECUR_API_KEYS", "RECUR_API_URL", "REDIS_URL", "RECUR_SOMETHING_ELSE", "HOME"];
+        assert_eq!(
+            unknown_variables(names.map(String::from)),
+            [
+                "RECUR_CONCURENCY is set, but no recur program reads it: did you mean RECUR_CONCURRENCY?",
+                "RECUR_SOMETHING_ELSE is set, but no recur program reads it",
+            ],
+            "a variable of another recur program (the API's keys in a worker's environment) is not unknown"
+        );
     }
 }

@@ -141,6 +141,23 @@ fn both_binaries_exit_non_zero_with_one_clear_line_when_redis_is_unreachable() {
     }
 }
 
+#[test]
+fn a_misspelt_setting_is_warned_of_at_start_with_the_one_it_likely_meant() {
+    let nowhere = format!("redis://127.0.0.1:{}", recur_common::testing::free_port());
+    for name in ["recur-worker", "recur-api"] {
+        let output = Command::new(binary(name))
+            .env("REDIS_URL", &nowhere)
+            .env("RECUR_API_ADDR", "127.0.0.1:0")
+            .env("RECUR_CONCURENCY", "4")
+            .env("RUST_LOG", "warn")
+            .output()
+            .expect("run binary");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let warning = "RECUR_CONCURENCY is set, but no recur program reads it: did you mean RECUR_CONCURRENCY?";
+        assert!(stderr.contains(warning), "{name}: {stderr}");
+    }
+}
+
 #[tokio::test]
 async fn a_metrics_address_in_use_stops_the_worker_at_start_with_one_line() {
     let redis = TestRedis::start();

@@ -81,6 +81,7 @@ pub async fn run_until_signal(settings: Settings, handlers: Handlers) -> anyhow:
 /// Runs a worker offering `handlers` until `shutdown` is cancelled, then drains it. Fails at once when
 /// Redis is unreachable, and after draining when a background duty ended on its own (see [`Duties`]).
 pub async fn run(settings: Settings, handlers: Handlers, shutdown: CancellationToken) -> anyhow::Result<()> {
+    recur_common::config::warn_of_unknown_variables();
     let conn = settings.redis.connect().await?;
     let metrics_listener = match settings.metrics_addr {
         Some(addr) => Some(metrics::bind(addr).await?),

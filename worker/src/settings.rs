@@ -2,28 +2,12 @@ use std::time::Duration;
 
 use crate::egress::EgressPolicy;
 use recur_common::{
-    config::{ConfigError, RedisSettings, SHARED_SETTINGS, Setting, env_or, env_within, retention_from_env},
+    config::{
+        ConfigError, RedisSettings, SHARED_SETTINGS, Setting, WORKER_SETTINGS, env_or, env_within, retention_from_env,
+    },
     model::QueueName,
     store::Retention,
 };
-
-/// A worker's own settings, each a variable and a flag (beside [`SHARED_SETTINGS`]).
-pub const SETTINGS: &[Setting] = &[
-    Setting { variable: "RECUR_QUEUES", help: "comma-separated queues to consume, in priority order" },
-    Setting { variable: "RECUR_CONCURRENCY", help: "jobs run at once" },
-    Setting { variable: "RECUR_LEASE_SECONDS", help: "how long a claimed job stays owned without renewal" },
-    Setting { variable: "RECUR_RECONCILE_SECONDS", help: "how often the reconciler runs" },
-    Setting { variable: "RECUR_SHUTDOWN_GRACE_SECONDS", help: "after SIGTERM, how long running jobs may finish" },
-    Setting { variable: "RECUR_WORKER_ID", help: "this worker's name in executions, heartbeats and logs" },
-    Setting { variable: "RECUR_METRICS_ADDR", help: "where to serve /metrics, /healthz and /readyz" },
-    Setting { variable: "RECUR_ALERT_WEBHOOK", help: "an http(s) URL to POST alerts to" },
-    Setting {
-        variable: "RECUR_HANDLER_WAIT_ALERT_SECONDS",
-        help: "how long a job may wait for a worker offering its handler before an alert",
-    },
-    Setting { variable: "RECUR_HTTP_DENY", help: "CIDR ranges http steps may not reach" },
-    Setting { variable: "RECUR_HTTP_ALLOW", help: "exceptions inside the denied ranges" },
-];
 
 /// Everything a worker is configured with; read from `RECUR_*` variables by [`Settings::from_env`].
 #[derive(Debug, Clone)]
@@ -56,7 +40,7 @@ pub struct Settings {
 impl Settings {
     /// Every setting recur-worker reads.
     pub fn all() -> Vec<Setting> {
-        [SHARED_SETTINGS, SETTINGS].concat()
+        [SHARED_SETTINGS, WORKER_SETTINGS].concat()
     }
 
     /// Reads the environment; the error names the variable that failed.
