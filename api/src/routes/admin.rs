@@ -4,7 +4,7 @@ use recur_common::{inspect::Overview, store::ReconcileReport};
 use super::AppState;
 use crate::error::ApiError;
 
-/// One reconciler pass now: what workers do on their own every `RECUR_RECONCILE_INTERVAL_SECONDS`.
+/// One reconciler pass now: what workers do on their own every `RECUR_RECONCILE_SECONDS`.
 #[utoipa::path(post, path = "/admin/tick", tag = "operations", responses(
     (status = 200, description = "What the pass did", body = ReconcileReport),
 ))]
