@@ -62,11 +62,15 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
                 None if path == "." => return ApiError::validation(message, quoted_name(message)),
                 None => {}
             }
-            // serde's and jiff's words, after what the field takes (`items[2].start_at` takes what `start_at` does).
+            // What the field takes (`items[2].start_at` takes what `start_at` does) and what it was given; else
+            // serde's and jiff's words after what it takes.
             let leaf = path.rsplit(['.', '[']).next().unwrap_or(&path);
-            let message = match what_it_takes(leaf) {
-                Some(takes) => format!("{path} must be {takes}: {message}"),
-                None => message.to_string(),
+            let wrong = wrong_type(message);
+            let takes = what_it_takes(leaf).or_else(|| wrong.as_ref().and_then(|(expected, _)| *expected));
+            let message = match (takes, wrong) {
+                (Some(takes), Some((_, given))) => format!("{path} must be {takes}, not {given}"),
+                (Some(takes), None) => format!("{path} must be {takes}: {message}"),
+                (None, _) => message.to_string(),
             };
             ApiError::validation(message, Some(path))
         })?;
@@ -127,6 +131,34 @@ fn query_error(serde_message: &str, given: &[(String, String)]) -> (String, Opti
         _ => format!("{name}: {}", reason.replace('`', "")),
     };
     (message, Some(name.to_string()))
+}
+
+/// serde's "invalid type: integer `5`, expected a string", in JSON's words: what the field takes (when serde's
+/// expectation is a plain JSON type) and what it was given (`5`, `"x"`, `an array`).
+fn wrong_type(message: &str) -> Option<(Option<&'static str>, String)> {
+    let (given, expected) = message.strip_prefix("invalid type: ")?.split_once(", expected ")?;
+    let expected = match expected {
+        "a map" | "a JSON object" => Some("a JSON object"),
+        "a sequence" => Some("an array"),
+        "a string" => Some("a string"),
+        "a boolean" => Some("true or false"),
+        "u8" | "u16" | "u32" | "u64" | "usize" | "i32" | "i64" => Some("a whole number"),
+        "f32" | "f64" => Some("a number"),
+        expected if expected.starts_with("struct ") => Some("a JSON object"),
+        _ => None,
+    };
+    let given = match given {
+        "sequence" => "an array".to_string(),
+        "map" => "an object".to_string(),
+        "null" | "unit value" => "null".to_string(),
+        // boolean `true`, integer `5`, floating point `1.5`: the value; string "x": the string, quoted.
+        given => match (given.find('`'), given.strip_prefix("string ")) {
+            (_, Some(quoted)) => quoted.to_string(),
+            (Some(tick), None) => given[tick..].trim_matches('`').to_string(),
+            (None, None) => given.to_string(),
+        },
+    };
+    Some((expected, given))
 }
 
 enum Unknown {
@@ -265,6 +297,18 @@ mod tests {
         assert_eq!(not_an_object(b"-1"), Some("a number"));
     }
 
+    /// The message and field of the 400 a JSON `body` is refused with as a `T`.
+    async fn refused_body<T: serde::de::DeserializeOwned>(body: &str) -> (String, serde_json::Value) {
+        let request = axum::http::Request::post("/x")
+            .header(CONTENT_TYPE, "application/json")
+            .body(axum::body::Body::from(body.to_string()))
+            .unwrap();
+        let Err(error) = JsonBody::<T>::from_request(request, &()).await else { panic!("{body} was taken") };
+        let answer = axum::body::to_bytes(error.into_response().into_body(), usize::MAX).await.unwrap();
+        let answer: serde_json::Value = serde_json::from_slice(&answer).unwrap();
+        (answer["error"]["message"].as_str().unwrap().to_string(), answer["error"]["field"].clone())
+    }
+
     #[tokio::test]
     async fn a_refused_body_field_is_named_with_what_is_known_without_serde_positions() {
         #[derive(serde::Deserialize)]
@@ -287,32 +331,49 @@ mod tests {
         struct Batch {
             items: Vec<Item>,
         }
-        async fn refused<T: serde::de::DeserializeOwned>(body: &str) -> (String, serde_json::Value) {
-            let request = axum::http::Request::post("/x")
-                .header(CONTENT_TYPE, "application/json")
-                .body(axum::body::Body::from(body.to_string()))
-                .unwrap();
-            let Err(error) = JsonBody::<T>::from_request(request, &()).await else { panic!("{body} was taken") };
-            let answer = axum::body::to_bytes(error.into_response().into_body(), usize::MAX).await.unwrap();
-            let answer: serde_json::Value = serde_json::from_slice(&answer).unwrap();
-            (answer["error"]["message"].as_str().unwrap().to_string(), answer["error"]["field"].clone())
-        }
         assert_eq!(
-            refused::<Item>(r#"{"name": "a", "bogus": 1}"#).await,
+            refused_body::<Item>(r#"{"name": "a", "bogus": 1}"#).await,
             ("unknown field bogus; known: name, steps".to_string(), "bogus".into())
         );
         assert_eq!(
-            refused::<Batch>(r#"{"items": [{"name": "a", "steps": [], "bogus": 1}]}"#).await,
+            refused_body::<Batch>(r#"{"items": [{"name": "a", "steps": [], "bogus": 1}]}"#).await,
             ("unknown field items[0].bogus; known: name, steps".to_string(), "items[0].bogus".into())
         );
         assert_eq!(
-            refused::<Item>(r#"{"name": "a", "steps": [{"kind": "log", "message": "m", "bogus": 1}]}"#).await,
+            refused_body::<Item>(r#"{"name": "a", "steps": [{"kind": "log", "message": "m", "bogus": 1}]}"#).await,
             ("unknown field steps[0].bogus; known: message".to_string(), "steps[0].bogus".into())
         );
         assert_eq!(
-            refused::<Item>(r#"{"name": "a", "steps": [{"kind": "teleport"}]}"#).await,
+            refused_body::<Item>(r#"{"name": "a", "steps": [{"kind": "teleport"}]}"#).await,
             ("steps[0].kind must be one of log, sleep, not \"teleport\"".to_string(), "steps[0].kind".into())
         );
+    }
+
+    #[tokio::test]
+    async fn a_body_field_of_the_wrong_type_says_what_it_takes_and_what_it_was_given() {
+        #[derive(serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Run {
+            payload: Option<serde_json::Map<String, serde_json::Value>>,
+            queue: Option<String>,
+            steps: Option<Vec<u32>>,
+            timeout_seconds: Option<u64>,
+            run_at: Option<jiff::Timestamp>,
+            verbose: Option<bool>,
+        }
+        let refused = |body: &'static str| async move { refused_body::<Run>(body).await.0 };
+        assert_eq!(refused(r#"{"payload": [1, 2]}"#).await, "payload must be a JSON object, not an array");
+        assert_eq!(refused(r#"{"payload": "x"}"#).await, r#"payload must be a JSON object, not "x""#);
+        assert_eq!(refused(r#"{"queue": 5}"#).await, "queue must be a string, not 5");
+        assert_eq!(refused(r#"{"steps": {"a": 1}}"#).await, "steps must be an array, not an object");
+        assert_eq!(refused(r#"{"timeout_seconds": "5"}"#).await, r#"timeout_seconds must be a whole number, not "5""#);
+        assert_eq!(refused(r#"{"timeout_seconds": 1.5}"#).await, "timeout_seconds must be a whole number, not 1.5");
+        assert_eq!(
+            refused(r#"{"run_at": 5}"#).await,
+            "run_at must be an RFC 3339 instant such as 2026-12-04T09:00:00Z, not 5"
+        );
+        assert_eq!(refused(r#"{"verbose": "yes"}"#).await, r#"verbose must be true or false, not "yes""#);
+        assert_eq!(refused(r#"{"queue": null, "verbose": 1}"#).await, "verbose must be true or false, not 1");
     }
 
     #[test]
