@@ -148,6 +148,13 @@ fn parse_cron(expression: &str) -> Result<Cron, Error> {
         return parser().parse(text).map_err(|e| invalid(format!("cron {text:?}: {e}")));
     }
     let fields: Vec<&str> = text.split_whitespace().collect();
+    // A zone prefix (crontab's and Kubernetes' `CRON_TZ=Europe/Berlin 0 9 * * *`) would read as a bad seconds field.
+    if let Some(zone) = fields.first().and_then(|first| first.strip_prefix("CRON_TZ=").or(first.strip_prefix("TZ="))) {
+        return Err(invalid(format!(
+            "cron takes no zone prefix: leave {:?} out and send \"timezone\": {zone:?}",
+            fields[0]
+        )));
+    }
     let names: &[&str] = match fields.len() {
         5 => &FIELDS_5,
         6 => &FIELDS_6,

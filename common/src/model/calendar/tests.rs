@@ -110,6 +110,11 @@ fn errors_name_the_bad_field() {
     assert!(message.contains("has 4 fields"), "{message}");
     let (_, message) = error_of("0 0 9 * * * 2027", "UTC");
     assert!(message.contains("has 7 fields"), "{message}");
+    let (_, message) = error_of("CRON_TZ=Europe/Berlin 0 9 * * *", "UTC");
+    assert_eq!(
+        message,
+        r#"cron takes no zone prefix: leave "CRON_TZ=Europe/Berlin" out and send "timezone": "Europe/Berlin""#
+    );
     let (_, message) = error_of("@reboot", "UTC");
     assert!(message.contains("@reboot"), "{message}");
     let (code, message) = error_of("0 9 * * *", "Mars/Olympus");
