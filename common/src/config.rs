@@ -150,9 +150,6 @@ pub const SHARED_SETTINGS: &[Setting] = &[
     Setting { variable: "RECUR_LOG_FORMAT", help: "json for JSON log lines" },
 ];
 
-/// Values given as flags; they win over the environment. Recorded once, at start, by [`use_flags`].
-static FLAGS: OnceLock<HashMap<&'static str, String>> = OnceLock::new();
-
 /// recur-api's own settings, each a variable and a flag (beside [`SHARED_SETTINGS`]).
 pub const API_SETTINGS: &[Setting] = &[
     Setting { variable: "RECUR_API_ADDR", help: "where recur-api listens" },
@@ -217,6 +214,9 @@ pub fn warn_of_unknown_variables() {
         tracing::warn!("{warning}");
     }
 }
+
+/// Values given as flags; they win over the environment. Recorded once, at start, by [`use_flags`].
+static FLAGS: OnceLock<HashMap<&'static str, String>> = OnceLock::new();
 
 impl Setting {
     fn flag(self) -> String {
