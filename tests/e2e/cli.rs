@@ -58,6 +58,18 @@ async fn a_directory_of_workflows_and_schedules_applies_idempotently_and_the_cli
     // A schedule is named by its name as well as by its id.
     let resumed = json_of(&recur(&app, &["schedules", "resume", "nightly-report", "--json"]));
     assert_eq!((resumed["id"].as_str(), resumed["status"].as_str()), (Some(id.as_str()), Some("active")));
+    // The listing's filters: a part of the name in any case, the workflow by name, the queue.
+    let found = |args: &[&str]| {
+        let listed = json_of(&recur(&app, &[&["schedules", "list", "--json"], args].concat()));
+        listed["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|item| item["id"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(found(&["--name", "REPORT", "--workflow", "nightly", "--queue", "default"]), std::slice::from_ref(&id));
+    assert_eq!(found(&["--queue", "mail"]), Vec::<String>::new());
     let history = json_of(&recur(&app, &["executions", "list", "--schedule", "nightly-report", "--json"]));
     assert_eq!(history["items"], json!([]), "it has not run yet: {history}");
     let table = recur(&app, &["schedules", "get", &id]);

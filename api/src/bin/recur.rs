@@ -45,7 +45,7 @@ enum Command {
 #[derive(Subcommand)]
 enum Schedules {
     /// Schedules, newest first.
-    List(ListArgs),
+    List(ScheduleFilters),
     /// One schedule, every field.
     Get {
         /// The schedule's id or name.
@@ -185,9 +185,24 @@ struct ListArgs {
     /// How many at most.
     #[arg(long, default_value_t = 50)]
     limit: u32,
-    /// Only this status (schedules).
+}
+
+#[derive(Args)]
+struct ScheduleFilters {
+    #[command(flatten)]
+    list: ListArgs,
+    /// Only this status: active, paused, done or dead.
     #[arg(long)]
     status: Option<String>,
+    /// Only those whose name contains this, ignoring case.
+    #[arg(long)]
+    name: Option<String>,
+    /// Only this workflow's (its id or name).
+    #[arg(long)]
+    workflow: Option<String>,
+    /// Only this queue's.
+    #[arg(long)]
+    queue: Option<String>,
 }
 
 #[derive(Args)]
@@ -337,8 +352,17 @@ async fn schedules(client: &Client, command: Schedules, print: &impl Fn(&Value, 
     let one = |value: &Value| schedules_table(&json!({ "items": [value] }));
     match command {
         Schedules::List(args) => {
-            let status = args.status.map(|status| format!("&status={status}")).unwrap_or_default();
-            print(&client.get(&format!("/schedules?limit={}{status}", args.limit)).await?, schedules_table);
+            let workflow = optional_workflow_id(client, args.workflow).await?;
+            let mut query = form_urlencoded::Serializer::new(String::new());
+            query.append_pair("limit", &args.list.limit.to_string());
+            for (name, value) in
+                [("status", args.status), ("name", args.name), ("workflow_id", workflow), ("queue", args.queue)]
+            {
+                if let Some(value) = value {
+                    query.append_pair(name, &value);
+                }
+            }
+            print(&client.get(&format!("/schedules?{}", query.finish())).await?, schedules_table);
         }
         Schedules::Get { schedule } => {
             print(&client.get(&format!("/schedules/{}", schedule_id(client, &schedule).await?)).await?, one);
