@@ -72,6 +72,9 @@ async fn a_directory_of_workflows_and_schedules_applies_idempotently_and_the_cli
     assert_eq!(found(&["--queue", "mail"]), Vec::<String>::new());
     let history = json_of(&recur(&app, &["executions", "list", "--schedule", "nightly-report", "--json"]));
     assert_eq!(history["items"], json!([]), "it has not run yet: {history}");
+    // An offset's `+` reaches the API as itself, not as a space.
+    let since = json_of(&recur(&app, &["executions", "list", "--since", "2026-01-01T00:00:00+01:00", "--json"]));
+    assert_eq!(since["items"], json!([]), "{since}");
     let table = recur(&app, &["schedules", "get", &id]);
     assert!(String::from_utf8_lossy(&table.stdout).contains("nightly-report"), "a human table by default");
 

@@ -152,6 +152,9 @@ enum Executions {
         /// Only in this state (`running`, `succeeded`, `failed`, ...).
         #[arg(long)]
         state: Option<String>,
+        /// Only those started at or after this instant (RFC 3339).
+        #[arg(long)]
+        since: Option<String>,
         /// How many at most.
         #[arg(long, default_value_t = 20)]
         limit: u32,
@@ -353,16 +356,9 @@ async fn schedules(client: &Client, command: Schedules, print: &impl Fn(&Value, 
     match command {
         Schedules::List(args) => {
             let workflow = optional_workflow_id(client, args.workflow).await?;
-            let mut query = form_urlencoded::Serializer::new(String::new());
-            query.append_pair("limit", &args.list.limit.to_string());
-            for (name, value) in
-                [("status", args.status), ("name", args.name), ("workflow_id", workflow), ("queue", args.queue)]
-            {
-                if let Some(value) = value {
-                    query.append_pair(name, &value);
-                }
-            }
-            print(&client.get(&format!("/schedules?{}", query.finish())).await?, schedules_table);
+            let filters =
+                [("status", args.status), ("name", args.name), ("workflow_id", workflow), ("queue", args.queue)];
+            print(&client.get(&format!("/schedules?{}", query(args.list.limit, filters))).await?, schedules_table);
         }
         Schedules::Get { schedule } => {
             print(&client.get(&format!("/schedules/{}", schedule_id(client, &schedule).await?)).await?, one);
@@ -492,21 +488,12 @@ async fn executions(
     json: bool,
     print: &impl Fn(&Value, fn(&Value) -> Table),
 ) -> Outcome {
-    let filter = |schedule: Option<String>, workflow: Option<String>| {
-        let mut query = String::new();
-        for (name, value) in [("schedule_id", schedule), ("workflow_id", workflow)] {
-            if let Some(value) = value {
-                query.push_str(&format!("&{name}={value}"));
-            }
-        }
-        query
-    };
     match command {
-        Executions::List { schedule, workflow, state, limit } => {
+        Executions::List { schedule, workflow, state, since, limit } => {
             let (schedule, workflow) =
                 (optional_schedule_id(client, schedule).await?, optional_workflow_id(client, workflow).await?);
-            let state = state.map(|state| format!("&state={state}")).unwrap_or_default();
-            let path = format!("/executions?limit={limit}{}{state}", filter(schedule, workflow));
+            let filters = [("schedule_id", schedule), ("workflow_id", workflow), ("state", state), ("since", since)];
+            let path = format!("/executions?{}", query(limit, filters));
             print(&client.get(&path).await?, executions_table);
         }
         Executions::Get { id } => print(&client.get(&format!("/executions/{id}")).await?, fields_table),
@@ -517,7 +504,7 @@ async fn executions(
         Executions::Tail { schedule, workflow } => {
             let (schedule, workflow) =
                 (optional_schedule_id(client, schedule).await?, optional_workflow_id(client, workflow).await?);
-            let path = format!("/executions?limit=50{}", filter(schedule, workflow));
+            let path = format!("/executions?{}", query(50, [("schedule_id", schedule), ("workflow_id", workflow)]));
             let mut seen = std::collections::HashMap::<String, String>::new();
             let colour = !json && std::io::IsTerminal::is_terminal(&std::io::stdout());
             loop {
@@ -611,6 +598,18 @@ async fn schedule_id(client: &Client, key: &str) -> Result<String, Failure> {
 async fn act_on(client: &Client, key: &str, action: &str) -> Outcome<Value> {
     let id = schedule_id(client, key).await?;
     client.call(Method::POST, &format!("/schedules/{id}/{action}"), None).await
+}
+
+/// A listing's query string: `limit`, and each of `filters` that has a value, encoded.
+fn query<const N: usize>(limit: u32, filters: [(&str, Option<String>); N]) -> String {
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    query.append_pair("limit", &limit.to_string());
+    for (name, value) in filters {
+        if let Some(value) = value {
+            query.append_pair(name, &value);
+        }
+    }
+    query.finish()
 }
 
 /// [`schedule_id`] of a filter that may be absent.
