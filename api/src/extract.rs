@@ -224,19 +224,21 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for PathId<
 /// Why nothing is at `path`: the first of its `params` that is not what it takes, by name.
 fn not_a_path_id(path: &str, params: impl IntoIterator<Item = (String, String)>) -> String {
     let unfit = params.into_iter().find_map(|(name, value)| match name.as_str() {
-        "id" if uuid::Uuid::parse_str(&value).is_err() => Some(format!("{value:?} is not an id (a UUID)")),
-        "version" if value.parse::<u32>().is_err() => Some(format!("{value:?} is not a version (a whole number)")),
+        "id" if uuid::Uuid::parse_str(&value).is_err() => Some((name, format!("{value:?} is not an id (a UUID)"))),
+        "version" if value.parse::<u32>().is_err() => {
+            Some((name, format!("{value:?} is not a version (a whole number)")))
+        }
         _ => None,
     });
     // A schedule or workflow has a name too; the listings find one by it.
-    let by_name = match path.split('/').nth(1) {
-        Some(listing @ ("schedules" | "workflows")) if unfit.as_deref().is_some_and(|why| why.contains("id")) => {
+    let by_name = match (path.split('/').nth(1), &unfit) {
+        (Some(listing @ ("schedules" | "workflows")), Some((name, _))) if name == "id" => {
             format!("; GET /{listing}?name= finds one by name")
         }
         _ => String::new(),
     };
     match unfit {
-        Some(why) => format!("nothing at {path}: {why}{by_name}"),
+        Some((_, why)) => format!("nothing at {path}: {why}{by_name}"),
         None => format!("nothing at {path}"),
     }
 }
