@@ -15,6 +15,7 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use crate::executor::panic_message;
 
+/// A worker's duties, and how the first to fail ended.
 pub struct Duties {
     tasks: TaskTracker,
     /// Cancelled when the worker stops its duties; each duty ends on it.
