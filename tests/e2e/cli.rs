@@ -138,5 +138,19 @@ async fn a_directory_of_workflows_and_schedules_applies_idempotently_and_the_cli
     let partial = recur(&app, &["schedules", "trigger", "nightly"]);
     let stderr = String::from_utf8_lossy(&partial.stderr);
     assert_eq!((partial.status.code(), stderr.trim()), (Some(2), "recur: no schedule is named nightly"));
+
+    // Applying an unchanged file again moves nothing (each apply is milliseconds after the last, and an
+    // interval re-planned from now would move with it): an interval schedule applied at every deploy still runs.
+    let hourly = dir.join("hourly.json");
+    std::fs::write(&hourly, json!({"name": "export", "workflow": "nightly", "interval_seconds": 3600}).to_string())
+        .unwrap();
+    let apply =
+        || json_of(&recur(&app, &["schedules", "apply", "-f", hourly.to_str().unwrap(), "--json"]))["items"][0].clone();
+    let (first, again) = (apply(), apply());
+    assert_eq!(
+        (&first["next_run_at"], &first["updated_at"]),
+        (&again["next_run_at"], &again["updated_at"]),
+        "{first} then {again}"
+    );
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -41,6 +41,9 @@ impl Store {
         let patch = &patch;
         self.change_schedule(id, move |current| async move {
             let next = current.patched(patch.clone(), self.clock.now())?;
+            if next == current {
+                return Ok(Some(current));
+            }
             if next.workflow_id != current.workflow_id {
                 self.check_limited_shard(id, next.workflow_id).await?;
             }

@@ -116,19 +116,6 @@ pub struct SchedulePatch {
     pub alert_webhook: Option<Option<String>>,
 }
 
-impl SchedulePatch {
-    /// Whether the patch changes when runs happen.
-    pub(super) fn retimes(&self) -> bool {
-        self.interval_seconds.is_some()
-            || self.cron.is_some()
-            || self.timezone.is_some()
-            || self.run_at.is_some()
-            || self.start_at.is_some()
-            || self.end_at.is_some()
-            || self.jitter_seconds.is_some()
-    }
-}
-
 /// Tells a field set to `null` (`Some(None)`) from a field left out (`None`).
 fn explicit_null<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
     deserializer: D,

@@ -72,7 +72,6 @@ impl Schedule {
     /// The schedule after `patch` at `now`. Timing changes of an active schedule re-plan its pending job.
     pub fn patched(&self, patch: SchedulePatch, now: Timestamp) -> Result<Self, Error> {
         let mut next = self.touched(now);
-        let retimed = patch.retimes();
         if let Some(name) = patch.name {
             next.name = check_name(name)?;
         }
@@ -133,6 +132,12 @@ impl Schedule {
         } else if let (true, Recurrence::Once { at }) = (patch.run_at.is_some(), &next.recurrence) {
             next.start_at = *at;
         }
+        // Only a timing that differs re-plans. A patch restating it (every `apply` of an unchanged file) must
+        // not move the next run: an interval schedule re-applied more often than it runs would never run.
+        let retimed = next.recurrence != self.recurrence
+            || next.start_at != self.start_at
+            || next.end_at != self.end_at
+            || next.jitter_seconds != self.jitter_seconds;
         if retimed {
             let anchor = match patch.start_at {
                 Some(start_at) => start_at,
@@ -144,7 +149,9 @@ impl Schedule {
                 next.live_job = self.live_job.or(next.live_job);
             }
         }
-        Ok(next)
+        // A patch that changes nothing leaves the record as it was, `updated_at` included.
+        let unchanged = Self { updated_at: self.updated_at, ..next.clone() } == *self;
+        Ok(if unchanged { self.clone() } else { next })
     }
 
     /// Whether the job `job`, due at `due`, runs when a worker starts it at `now` (or when the reconciler finds

@@ -229,6 +229,24 @@ fn a_patch_that_does_not_retime_leaves_the_plan_alone() {
 }
 
 #[test]
+fn a_patch_restating_the_timing_leaves_the_plan_and_the_record_alone() {
+    let clock = ManualClock::new(at(START));
+    let schedule = create(&clock, json!({"interval_seconds": 60, "jitter_seconds": 5}));
+    clock.advance(secs(10));
+    // What `recur schedules apply` sends for an unchanged file: every field as it is.
+    let same =
+        json!({"name": schedule.name, "interval_seconds": 60, "jitter_seconds": 5, "start_at": schedule.start_at});
+    assert_eq!(schedule.patched(patch(same), clock.now()).unwrap(), schedule, "nothing moved, updated_at included");
+    let cron = create(&clock, json!({"cron": "0 9 * * *", "timezone": "Europe/Berlin"}));
+    clock.advance(secs(10));
+    let same = json!({"cron": "0 9 * * *", "timezone": "Europe/Berlin"});
+    assert_eq!(cron.patched(patch(same), clock.now()).unwrap(), cron);
+    // A timing that differs re-plans from now.
+    let retimed = schedule.patched(patch(json!({"interval_seconds": 60, "jitter_seconds": 0})), clock.now()).unwrap();
+    assert_eq!((retimed.next_run_at, retimed.updated_at), (Some(clock.now() + secs(60)), clock.now()));
+}
+
+#[test]
 fn a_patch_can_switch_an_interval_schedule_to_cron() {
     let clock = ManualClock::new(at(START));
     let schedule = create(&clock, json!({"interval_seconds": 60}));
