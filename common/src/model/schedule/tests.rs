@@ -241,6 +241,11 @@ fn a_patch_restating_the_timing_leaves_the_plan_and_the_record_alone() {
     clock.advance(secs(10));
     let same = json!({"cron": "0 9 * * *", "timezone": "Europe/Berlin"});
     assert_eq!(cron.patched(patch(same), clock.now()).unwrap(), cron);
+    // A start_at in the past restated: before, the next run moved to now, so every apply ran it at once.
+    let on_grid = create(&clock, json!({"interval_seconds": 3600, "start_at": "2026-01-01T00:00:00Z"}));
+    let run = run(&clock, &on_grid, secs(1), Outcome::Succeeded).schedule;
+    let same = json!({"interval_seconds": 3600, "start_at": "2026-01-01T00:00:00Z"});
+    assert_eq!(run.patched(patch(same), clock.now()).unwrap().next_run_at, run.next_run_at);
     // A timing that differs re-plans from now.
     let retimed = schedule.patched(patch(json!({"interval_seconds": 60, "jitter_seconds": 0})), clock.now()).unwrap();
     assert_eq!((retimed.next_run_at, retimed.updated_at), (Some(clock.now() + secs(60)), clock.now()));
