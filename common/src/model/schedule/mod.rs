@@ -232,6 +232,11 @@ impl Schedule {
             // A one-shot time that has passed runs at once.
             Recurrence::Once { at } => Some(at).filter(|at| *at >= self.start_at),
         }?;
+        self.within_end(slot, now)
+    }
+
+    /// `slot`, unless `end_at` has passed it (or passes before `now`).
+    fn within_end(&self, slot: Timestamp, now: Timestamp) -> Option<Timestamp> {
         self.end_at.is_none_or(|end| slot.max(now) <= end).then_some(slot)
     }
 

@@ -134,16 +134,20 @@ impl Schedule {
         }
         // Only a timing that differs re-plans. A patch restating it (every `apply` of an unchanged file) must
         // not move the next run: an interval schedule re-applied more often than it runs would never run.
-        let retimed = next.recurrence != self.recurrence
-            || next.start_at != self.start_at
-            || next.end_at != self.end_at
-            || next.jitter_seconds != self.jitter_seconds;
-        if retimed {
-            let anchor = match patch.start_at {
-                Some(start_at) => start_at,
-                None => next.fresh_anchor(now),
+        let regridded = next.recurrence != self.recurrence || next.start_at != self.start_at;
+        if regridded || next.end_at != self.end_at || next.jitter_seconds != self.jitter_seconds {
+            let slot = match (regridded, self.slot_at) {
+                // A new end or jitter keeps the grid and the occurrence planned: it moves no run to another slot.
+                (false, Some(slot)) => next.within_end(slot, now),
+                _ => {
+                    let anchor = match patch.start_at {
+                        Some(start_at) => start_at,
+                        None => next.fresh_anchor(now),
+                    };
+                    next.first_slot(anchor, now)
+                }
             };
-            let slot = next.first_slot(anchor, now).ok_or_else(|| next.never_fires())?;
+            let slot = slot.ok_or_else(|| next.never_fires())?;
             if next.status == ScheduleStatus::Active {
                 next.plan_slot(slot, now);
                 next.live_job = self.live_job.or(next.live_job);

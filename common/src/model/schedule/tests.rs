@@ -246,9 +246,25 @@ fn a_patch_restating_the_timing_leaves_the_plan_and_the_record_alone() {
     let run = run(&clock, &on_grid, secs(1), Outcome::Succeeded).schedule;
     let same = json!({"interval_seconds": 3600, "start_at": "2026-01-01T00:00:00Z"});
     assert_eq!(run.patched(patch(same), clock.now()).unwrap().next_run_at, run.next_run_at);
-    // A timing that differs re-plans from now.
-    let retimed = schedule.patched(patch(json!({"interval_seconds": 60, "jitter_seconds": 0})), clock.now()).unwrap();
-    assert_eq!((retimed.next_run_at, retimed.updated_at), (Some(clock.now() + secs(60)), clock.now()));
+    // An interval that differs re-plans from now (with no jitter to add).
+    let retimed = schedule.patched(patch(json!({"interval_seconds": 120, "jitter_seconds": 0})), clock.now()).unwrap();
+    assert_eq!((retimed.next_run_at, retimed.updated_at), (Some(clock.now() + secs(120)), clock.now()));
+}
+
+#[test]
+fn a_new_end_or_jitter_keeps_the_grid_and_the_planned_occurrence() {
+    let clock = ManualClock::new(at(START));
+    let on_grid = create(&clock, json!({"interval_seconds": 3600, "start_at": "2026-01-01T00:00:00Z"}));
+    let run = run(&clock, &on_grid, secs(1), Outcome::Succeeded).schedule;
+    clock.advance(secs(20));
+    let ending = run.patched(patch(json!({"end_at": "2027-01-01T00:00:00Z"})), clock.now()).unwrap();
+    assert_eq!((ending.next_run_at, ending.slot_at, ending.anchor_at), (run.next_run_at, run.slot_at, run.anchor_at));
+    let jittered = run.patched(patch(json!({"jitter_seconds": 30})), clock.now()).unwrap();
+    assert_eq!((jittered.slot_at, jittered.anchor_at), (run.slot_at, run.anchor_at));
+    let jitter = jittered.next_run_at.unwrap().duration_since(run.slot_at.unwrap());
+    assert!(jitter >= SignedDuration::ZERO && jitter <= secs(30), "{jitter:?}");
+    // An end before the planned occurrence leaves none: refused, as a schedule that would never run is.
+    assert!(run.patched(patch(json!({"end_at": clock.now().to_string()})), clock.now()).is_err());
 }
 
 #[test]
