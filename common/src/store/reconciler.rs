@@ -125,7 +125,9 @@ impl Store {
             self.note_corrupt_records(keys, corrupt).await?;
             for schedule in &page {
                 match self.skip_due_occurrence(schedule).await? {
-                    Some(SkipReason::Expired { .. } | SkipReason::Ended) => report.skipped_expired += 1,
+                    Some(SkipReason::Expired { .. } | SkipReason::Ended | SkipReason::RepeatsDone { .. }) => {
+                        report.skipped_expired += 1;
+                    }
                     Some(SkipReason::Overlap) => report.skipped_overlap += 1,
                     None => {}
                 }

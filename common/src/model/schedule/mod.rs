@@ -55,6 +55,8 @@ pub enum SkipReason {
     Overlap,
     /// Would have started after the schedule's `end_at`.
     Ended,
+    /// Came after the schedule had run `repeat_count` times (a PATCH lowered it below the runs made).
+    RepeatsDone { repeat_count: u64 },
 }
 
 impl fmt::Display for SkipReason {
@@ -65,6 +67,9 @@ impl fmt::Display for SkipReason {
             }
             Self::Overlap => f.write_str("skipped: another run of the schedule was under way"),
             Self::Ended => f.write_str("skipped: the schedule's end_at had passed"),
+            Self::RepeatsDone { repeat_count } => {
+                write!(f, "skipped: the schedule had already reached its repeat_count of {repeat_count}")
+            }
         }
     }
 }

@@ -169,7 +169,9 @@ impl Schedule {
             JobId::Regular { .. } if self.live_job != Some(*job) => Admission::Run,
             JobId::Regular { retry, .. } => {
                 let late = now.duration_since(due);
-                if self.end_at.is_some_and(|end| now > end) {
+                if self.repeat_count > 0 && self.completed_repeats >= self.repeat_count {
+                    Admission::Skip(SkipReason::RepeatsDone { repeat_count: self.repeat_count })
+                } else if self.end_at.is_some_and(|end| now > end) {
                     Admission::Skip(SkipReason::Ended)
                 } else if *retry == 0
                     && self.catchup_window_seconds.is_some_and(|window| late > timing::seconds(window))

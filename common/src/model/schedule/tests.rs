@@ -268,6 +268,22 @@ fn a_new_end_or_jitter_keeps_the_grid_and_the_planned_occurrence() {
 }
 
 #[test]
+fn a_repeat_count_lowered_below_the_runs_made_skips_the_pending_run_and_ends_the_schedule() {
+    let clock = ManualClock::new(at(START));
+    let mut schedule = create(&clock, json!({"interval_seconds": 60}));
+    for _ in 0..4 {
+        schedule = run(&clock, &schedule, secs(1), Outcome::Succeeded).schedule;
+    }
+    let lowered = schedule.patched(patch(json!({"repeat_count": 2})), clock.now()).unwrap();
+    let (job, due) = (lowered.live_job.unwrap(), lowered.next_run_at.unwrap());
+    let skip = SkipReason::RepeatsDone { repeat_count: 2 };
+    assert_eq!(lowered.admission(&job, due, due), Admission::Skip(skip));
+    assert_eq!(skip.to_string(), "skipped: the schedule had already reached its repeat_count of 2");
+    let settled = run(&clock, &lowered, SignedDuration::ZERO, Outcome::Skipped(skip)).schedule;
+    assert_eq!((settled.status, settled.completed_repeats, settled.next_run_at), (ScheduleStatus::Done, 4, None));
+}
+
+#[test]
 fn a_patch_can_switch_an_interval_schedule_to_cron() {
     let clock = ManualClock::new(at(START));
     let schedule = create(&clock, json!({"interval_seconds": 60}));
