@@ -840,4 +840,11 @@ async fn work_queued_where_no_live_worker_consumes_is_accepted_with_a_warning() 
         app.request(Method::POST, &format!("/workflows/{workflow}/run"), Some(json!({"queue": "mail"}))).await;
     assert_eq!(status, StatusCode::ACCEPTED);
     assert!(run["warnings"][0].as_str().unwrap_or_default().contains("\"mail\""), "{run}");
+    // Moving a schedule to such a queue warns too; moving it back, where the worker is, does not.
+    let id = lonely["id"].as_str().unwrap_or_default();
+    let (status, moved) = app.request(Method::PATCH, &format!("/schedules/{id}"), Some(json!({"queue": "mail"}))).await;
+    assert_eq!(status, StatusCode::OK, "{moved}");
+    assert!(moved["warnings"][0].as_str().unwrap_or_default().contains("\"mail\""), "{moved}");
+    let (_, back) = app.request(Method::PATCH, &format!("/schedules/{id}"), Some(json!({"queue": "default"}))).await;
+    assert_eq!((back["queue"].as_str(), back.get("warnings")), (Some("default"), None), "{back}");
 }

@@ -100,7 +100,7 @@ pub async fn show_schedule(
 
 /// Changes some of a schedule's settings; timing changes of an active schedule re-plan its next run at once.
 #[utoipa::path(patch, path = "/schedules/{id}", tag = "schedules", params(("id" = Uuid, Path)), request_body = SchedulePatch, responses(
-    (status = 200, description = "The changed schedule", body = Schedule),
+    (status = 200, description = "The changed schedule", body = Warned<Schedule>),
     (status = 404, description = "No such schedule", body = ErrorBody),
     (status = 409, description = "The schedule changed too often during the request", body = ErrorBody),
     (status = 422, description = "`workflow_id` names no workflow", body = ErrorBody),
@@ -109,8 +109,11 @@ pub async fn update_schedule(
     State(state): State<AppState>,
     PathId(id): PathId<Uuid>,
     JsonBody(patch): JsonBody<SchedulePatch>,
-) -> Result<Json<Schedule>, ApiError> {
-    Ok(Json(state.store.update_schedule(id, patch).await?))
+) -> Result<Json<Warned<Schedule>>, ApiError> {
+    let schedule = state.store.update_schedule(id, patch).await?;
+    // Moved to a queue, or onto a workflow, that no live worker serves: its runs wait, as on creation.
+    let warnings = waiting_warnings(&state, vec![(schedule.workflow_id, Some(schedule.queue.clone()))]).await?;
+    Ok(Json(Warned { answer: schedule, warnings }))
 }
 
 /// Deletes a schedule and its pending job; a run under way finishes.
