@@ -152,5 +152,16 @@ async fn a_directory_of_workflows_and_schedules_applies_idempotently_and_the_cli
         (&again["next_run_at"], &again["updated_at"]),
         "{first} then {again}"
     );
+
+    // A workflow is deleted by name, and not while schedules use it.
+    let in_use = recur(&app, &["workflows", "delete", "nightly"]);
+    let stderr = String::from_utf8_lossy(&in_use.stderr);
+    assert_eq!(in_use.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("is used by schedules (GET /schedules?workflow_id="), "{stderr}");
+    let spare = dir.join("spare.json");
+    std::fs::write(&spare, json!({"name": "spare", "steps": [{"kind": "log", "message": "x"}]}).to_string()).unwrap();
+    json_of(&recur(&app, &["workflows", "apply", "-f", spare.to_str().unwrap(), "--json"]));
+    json_of(&recur(&app, &["workflows", "delete", "spare", "--json"]));
+    assert_eq!(recur(&app, &["workflows", "get", "spare"]).status.code(), Some(2), "no workflow is named spare now");
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -137,6 +137,11 @@ enum Workflows {
         /// The workflow's id or name.
         workflow: String,
     },
+    /// Delete it and its versions; refused while schedules use it (runs already queued fail, saying so).
+    Delete {
+        /// The workflow's id or name.
+        workflow: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -477,6 +482,11 @@ async fn workflows(client: &Client, command: Workflows, print: &impl Fn(&Value, 
                 versions.push(client.get(&format!("/workflows/{id}/versions/{version}")).await?);
             }
             print(&json!({ "items": versions }), workflows_table);
+        }
+        Workflows::Delete { workflow } => {
+            let id = workflow_id(client, &workflow).await?;
+            client.call(Method::DELETE, &format!("/workflows/{id}"), None).await?;
+            print(&json!({ "deleted": id }), fields_table);
         }
     }
     Ok(())

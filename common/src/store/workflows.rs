@@ -203,7 +203,10 @@ impl Store {
 }
 
 fn in_use(id: Uuid) -> Error {
-    Error::Conflict(format!("workflow {id} is used by schedules; delete them first"))
+    Error::Conflict(format!(
+        "workflow {id} is used by schedules (GET /schedules?workflow_id={id} lists them); delete them, or patch them \
+         onto another workflow, first"
+    ))
 }
 
 fn name_taken(workflow: &Workflow) -> Error {
